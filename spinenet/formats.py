@@ -1,0 +1,200 @@
+"""Reading and writing specs: JSON, YAML (safe, no anchors or tags) and the reference's tuple list.
+
+Every reader takes untrusted text and raises `SpecError` with a one-line message on anything wrong;
+none of them evaluates code.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
+from spinenet.validate import LIMITS, SpecError, check_spec, parse_spec
+
+MAX_SPEC_BYTES = 1 << 20
+FORMATS = ("json", "yaml", "tuples")
+
+
+class _NoAliasSafeLoader(yaml.SafeLoader):
+    """SafeLoader that refuses anchors and aliases, so a tiny file cannot expand into a huge document."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("YAML aliases (*name) are not allowed in spec files")
+        event = self.peek_event()
+        if getattr(event, "anchor", None):
+            raise yaml.YAMLError("YAML anchors (&name) are not allowed in spec files")
+        return super().compose_node(parent, index)
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a valid number in a spec")
+
+
+def _parse_json(text: str):
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise SpecError([f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"]) from None
+    except (ValueError, RecursionError) as error:
+        raise SpecError([f"invalid JSON: {str(error).splitlines()[0][:120]}"]) from None
+
+
+def _parse_yaml(text: str):
+    try:
+        return yaml.load(text, Loader=_NoAliasSafeLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SpecError([f"invalid YAML{where}: {error.problem or error.context}"]) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
+        raise SpecError([f"invalid YAML: {str(error).splitlines()[0][:120]}"]) from None
+
+
+_TUPLE = re.compile(r"\(\s*(-?\d+)\s*,\s*(['\"])([A-Za-z_]+)\2\s*,\s*\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)\s*,"
+                    r"\s*(True|False)\s*,?\s*\)")
+
+
+def parse_tuples(text: str, base: Spec) -> Spec:
+    """Returns `base` with its blocks replaced by the reference tuple list in `text`.
+
+    The text is `[(level, 'block_fn', (offset0, offset1), is_output), ...]`, optionally as `NAME = [...]`,
+    with `#` comments. Offsets index `[stem0, stem1, block2, ...]`; blocks get ids `b2`, `b3`, ... It is
+    matched by a regular expression, never evaluated.
+    """
+    body = "\n".join(line.split("#", 1)[0] for line in text.splitlines()).strip()
+    body = re.sub(r"^[A-Za-z_][A-Za-z0-9_]*\s*=\s*", "", body)
+    if not (body.startswith("[") and body.endswith("]")):
+        raise SpecError(["tuple list: must be a list '[(level, block_fn, (in0, in1), is_output), ...]'"])
+    inner = body[1:-1].strip().rstrip(",")
+    blocks, position = [], 0
+    while position < len(inner):
+        match = _TUPLE.match(inner, position)
+        if not match:
+            snippet = inner[position:position + 40].splitlines()[0] if inner[position:] else ""
+            raise SpecError([f"tuple list: entry #{len(blocks)} is not (level, 'block_fn', (in0, in1), is_output): "
+                             f"{snippet!r}"])
+        if len(blocks) >= LIMITS["max_blocks"]:
+            raise SpecError([f"tuple list: more than the limit of {LIMITS['max_blocks']} blocks"])
+        level, _, block_fn, in0, in1, is_output = match.groups()
+        index = len(blocks) + len(STEM_IDS)
+        ids = [_offset_id(int(offset), index, len(blocks)) for offset in (in0, in1)]
+        blocks.append(Block(id=f"b{index}", level=int(level), block_fn=block_fn, parents=tuple(ids),
+                            is_output=is_output == "True"))
+        position = _skip_separator(inner, match.end(), len(blocks))
+    if not blocks:
+        raise SpecError(["tuple list: the list is empty"])
+    return check_spec(base.with_blocks(blocks))
+
+
+def _skip_separator(inner: str, position: int, entry: int) -> int:
+    """Returns the position after the comma that must follow entry #entry-1 (or the end of the list)."""
+    rest = inner[position:].lstrip()
+    if not rest:
+        return len(inner)
+    if not rest.startswith(","):
+        raise SpecError([f"tuple list: entries #{entry - 1} and #{entry} need a comma between them"])
+    return len(inner) - len(rest[1:].lstrip())
+
+
+def _offset_id(offset: int, index: int, entry: int) -> str:
+    if offset < 0 or offset >= index:
+        raise SpecError([f"tuple list: entry #{entry} has input offset {offset}; it must index an earlier block "
+                         f"(0..{index - 1})"])
+    return STEM_IDS[offset] if offset < len(STEM_IDS) else f"b{offset}"
+
+
+def dumps_tuples(spec: Spec) -> str:
+    """Returns the blocks as the reference's tuple list (offsets index [stem0, stem1, blocks...])."""
+    index = {block_id: i for i, block_id in enumerate(STEM_IDS + spec.block_ids)}
+    lines = [f"    ({b.level}, '{b.block_fn}', ({index[b.parents[0]]}, {index[b.parents[1]]}), {b.is_output}),"
+             for b in spec.blocks]
+    return "[\n" + "\n".join(lines) + "\n]\n"
+
+
+def dumps_json(spec: Spec) -> str:
+    """Returns the spec as indented JSON text."""
+    return json.dumps(spec_to_dict(spec), indent=2) + "\n"
+
+
+def dumps_yaml(spec: Spec) -> str:
+    """Returns the spec as YAML text (block lists in flow style, one block a line)."""
+    data = spec_to_dict(spec)
+    blocks = data.pop("blocks", None)
+    text = yaml.safe_dump(data, sort_keys=False)
+    if blocks is not None:
+        lines = [yaml.safe_dump(block, default_flow_style=True, sort_keys=False, width=1000).strip()
+                 for block in blocks]
+        text += "blocks:\n" + "".join(f"- {line}\n" for line in lines)
+    return text
+
+
+def dumps(spec: Spec, fmt: str) -> str:
+    """Returns the spec as text in `fmt` (json, yaml or tuples)."""
+    writers = {"json": dumps_json, "yaml": dumps_yaml, "tuples": dumps_tuples}
+    if fmt not in writers:
+        raise SpecError([f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"])
+    if fmt == "tuples" and spec.family == "resnet_fpn":
+        raise SpecError(["tuples: a ResNet-FPN spec has no block list to write as tuples"])
+    return writers[fmt](spec)
+
+
+def detect_format(text: str) -> str:
+    """Returns 'json', 'tuples' or 'yaml' from the text's first characters."""
+    stripped = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")).lstrip()
+    if stripped.startswith("{"):
+        return "json"
+    if re.match(r"^([A-Za-z_][A-Za-z0-9_]*\s*=\s*)?\[\s*\(", stripped):
+        return "tuples"
+    if stripped.startswith("["):
+        return "json"
+    return "yaml"
+
+
+def loads(text: str | bytes, fmt: str | None = None, base: Spec | None = None) -> Spec:
+    """Returns the Spec in `text` (format detected when `fmt` is None); tuple lists take their scaling from
+    `base`. Raises SpecError with a one-line message for anything that is not a valid spec."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_SPEC_BYTES:
+            raise SpecError([f"file is {len(text):,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit for a spec"])
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SpecError(["file is not UTF-8 text (binary data?)"]) from None
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError([f"text is {len(text):,} characters, over the {MAX_SPEC_BYTES:,} limit for a spec"])
+    if "\x00" in text:
+        raise SpecError(["file contains NUL bytes (binary data?)"])
+    if not text.strip():
+        raise SpecError(["the spec is empty"])
+    fmt = fmt or detect_format(text)
+    if fmt == "tuples":
+        if base is None:
+            from spinenet.builtins import load_builtin
+            base = load_builtin("spinenet-49")
+        return parse_tuples(text, base)
+    if fmt not in ("json", "yaml"):
+        raise SpecError([f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"])
+    data = _parse_json(text) if fmt == "json" else _parse_yaml(text)
+    return parse_spec(data)
+
+
+def load_spec_file(path: str | Path, base: Spec | None = None) -> Spec:
+    """Returns the Spec in a .json/.yaml/.yml/.txt/.py file; raises SpecError naming the problem."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".txt": None, ".py": "tuples"}.get(suffix, "unknown")
+    if fmt == "unknown":
+        raise SpecError([f"{path.name}: unknown file type '{suffix}'; use .json, .yaml, .yml or .txt (tuple list)"])
+    try:
+        if not path.is_file():
+            raise SpecError([f"{path}: no such file"])
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise SpecError([f"{path.name}: {path.stat().st_size:,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit"])
+        data = path.read_bytes()
+    except OSError as error:
+        raise SpecError([f"{path}: cannot read ({error.strerror})"]) from None
+    return loads(data, fmt, base)

@@ -1,0 +1,68 @@
+"""Small layers shared by every builder: conv-BN-activation, TF-style SAME max-pooling, nearest resizing."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# TF's batch-norm momentum 0.99 is PyTorch's 0.01; epsilon as in the TF2 Model Garden.
+BN_MOMENTUM = 0.01
+BN_EPS = 1e-3
+
+
+def make_activation(name: str) -> nn.Module:
+    """Returns a fresh activation module: ReLU for 'relu', SiLU for 'swish'."""
+    return nn.SiLU() if name == "swish" else nn.ReLU()
+
+
+def batch_norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, momentum=BN_MOMENTUM, eps=BN_EPS)
+
+
+class ConvBnAct(nn.Sequential):
+    """k x k conv (no bias, padding k//2, which equals TF's fixed padding for odd k) -> BN -> optional activation."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
+                 activation: str | None = "relu", groups: int = 1):
+        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups,
+                            bias=False), batch_norm(out_channels)]
+        if activation:
+            layers.append(make_activation(activation))
+        super().__init__(*layers)
+
+
+def max_pool_same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    """Max-pool with TF 'SAME' padding: output side ceil(side / stride), extra padding at the end."""
+    pads = []
+    for side in (int(x.shape[-1]), int(x.shape[-2])):
+        out = -(-side // stride)
+        total = max((out - 1) * stride + kernel - side, 0)
+        pads += [total // 2, total - total // 2]
+    return F.max_pool2d(F.pad(x, pads, value=float("-inf")), kernel, stride)
+
+
+class MaxPoolSame(nn.Module):
+    """Module form of `max_pool_same`."""
+
+    def __init__(self, kernel: int, stride: int):
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return max_pool_same(x, self.kernel, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, stride={self.stride}, padding=SAME"
+
+
+def resize_nearest(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Returns `x` resized to `size` (height, width) by nearest neighbour; `x` itself if already that size."""
+    size = (int(size[0]), int(size[1]))
+    if (int(x.shape[-2]), int(x.shape[-1])) == size:
+        return x
+    return F.interpolate(x, size=size, mode="nearest")
+
+
+def upsample_nearest(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Returns `x` upsampled by the integer `scale` with nearest neighbour."""
+    return F.interpolate(x, size=(int(x.shape[-2]) * scale, int(x.shape[-1]) * scale), mode="nearest")
