@@ -1,0 +1,163 @@
+"""Command line: `python -m analysis {list,validate,analyze,paper} ...` from the repository root.
+
+Every failure is one line on stderr and exit status 2 (bad argument, file or spec); never a traceback.
+Each subcommand lives in a `register(subparsers)` function that sets `handler` on its parser; commands from other
+modules are added to COMMAND_MODULES.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import sys
+from pathlib import Path
+
+from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.formats import load_spec_file
+from spinenet.spec import Spec
+from spinenet.validate import LIMITS, SpecError
+
+# Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
+COMMAND_MODULES: list[str] = []
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise CliError(message)
+
+
+def input_size_arg(text: str) -> int:
+    """argparse type for an input size in pixels within the spec limits."""
+    low, high = LIMITS["min_input_size"], LIMITS["max_input_size"]
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"input size must be an integer number of pixels, got {text!r}") from None
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"input size {value} is out of range [{low}, {high}]")
+    return value
+
+
+def load_spec_argument(text: str) -> tuple[Spec, int | None]:
+    """Returns (spec, size) for 'NAME', 'PATH', 'NAME@SIZE' or 'PATH@SIZE'; size is None without '@SIZE'.
+    Raises CliError with a one-line message."""
+    size = None
+    match = re.fullmatch(r"(.+)@(\d+)", text)
+    if match and not Path(text).exists():
+        text, size_text = match.groups()
+        try:
+            size = input_size_arg(size_text)
+        except argparse.ArgumentTypeError as error:
+            raise CliError(f"{text}@{size_text}: {error}") from None
+    if text.lower() in BUILTIN_NAMES:
+        return load_builtin(text.lower()), size
+    if not Path(text).suffix:
+        raise CliError(f"unknown built-in {text!r}; built-ins: {', '.join(BUILTIN_NAMES)} (or give a .json/.yaml path)")
+    try:
+        return load_spec_file(text), size
+    except SpecError as error:
+        raise CliError(f"{text}: {error}") from None
+
+
+def _cmd_list(args) -> int:
+    for name in BUILTIN_NAMES:
+        spec = load_builtin(name)
+        print(f"{name:22s} {spec.name:22s} {spec.family:16s} input {spec.input_size}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from spinenet.formats import loads
+
+    text = args.spec
+    if text.lower() in BUILTIN_NAMES:
+        print("ok")
+        return 0
+    path = Path(text)
+    try:
+        if not path.is_file():
+            raise SpecError([f"{text}: no such file (and not a built-in name)"])
+        if path.suffix.lower() not in (".json", ".yaml", ".yml", ".txt", ".py"):
+            raise SpecError([f"{path.name}: unknown file type '{path.suffix}'; use .json, .yaml, .yml or .txt"])
+        fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".py": "tuples"}.get(path.suffix.lower())
+        loads(path.read_bytes(), fmt)
+    except SpecError as error:
+        for problem in error.problems:
+            print(f"{path.name}: {problem}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        raise CliError(f"{text}: cannot read ({error.strerror})") from None
+    print("ok")
+    return 0
+
+
+def _cmd_analyze(args) -> int:
+    from analysis.counting import analyze
+    from analysis.report import format_analysis
+
+    spec, size = load_spec_argument(args.spec)
+    result = analyze(spec, args.input_size or size, args.head)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_analysis(result))
+    return 0
+
+
+def _cmd_paper(args) -> int:
+    from analysis.report import paper_table
+
+    print(paper_table())
+    return 0
+
+
+def _register_core(subparsers) -> None:
+    sub = subparsers.add_parser("list", help="list the built-in architectures")
+    sub.set_defaults(handler=_cmd_list)
+
+    sub = subparsers.add_parser("validate", help="check a spec file; 'ok' or one line per problem")
+    sub.add_argument("spec", help="path to a .json/.yaml spec or a .txt tuple list, or a built-in name")
+    sub.set_defaults(handler=_cmd_validate)
+
+    sub = subparsers.add_parser("analyze", help="params and MACs per block and in total")
+    sub.add_argument("spec", help="built-in name or spec path, optionally NAME@SIZE")
+    sub.add_argument("--input-size", type=input_size_arg, help="square input side in pixels (default: the spec's)")
+    sub.add_argument("--head", choices=("none", "retinanet", "classification"), default="none")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.set_defaults(handler=_cmd_analyze)
+
+    sub = subparsers.add_parser("paper", help="Markdown table: measured vs published figures of the paper models")
+    sub.set_defaults(handler=_cmd_paper)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m analysis", description="SpineScope: analyze SpineNet and ResNet-FPN specs.")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _register_core(subparsers)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the CLI; returns the exit status (0 ok, 1 a check failed, 2 bad input)."""
+    try:
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; try a smaller --input-size", file=sys.stderr)
+        return 2

@@ -1,0 +1,23 @@
+"""The paper's and the authors' zoo's published figures (assets/published.json), for display beside measurements."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+PUBLISHED_FILE = Path(__file__).resolve().parent.parent / "assets" / "published.json"
+
+
+@lru_cache(maxsize=1)
+def published_rows() -> tuple[dict, ...]:
+    """Returns every published row: builtin, input_size, params_m (millions), macs_b (billions of multiply-adds),
+    ap, source, and latencies where published."""
+    return tuple(json.loads(PUBLISHED_FILE.read_text())["models"])
+
+
+def published_for(builtin: str, input_size: int | None = None) -> dict | None:
+    """Returns the published row for a built-in at `input_size` (any size when None), or None."""
+    for row in published_rows():
+        if row["builtin"] == builtin and (input_size is None or row["input_size"] == input_size):
+            return row
+    return None

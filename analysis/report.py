@@ -1,0 +1,66 @@
+"""Human-readable text for analysis results: the per-block table and the measured-vs-published table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from analysis.counting import Analysis, analyze
+from analysis.published import published_rows
+from spinenet.builtins import load_builtin
+from spinenet.formats import load_spec_file
+
+VARIANT_49S_256 = Path(__file__).resolve().parent.parent / "assets" / "variants" / "spinenet-49s-256.yaml"
+
+
+def millions(count: int) -> str:
+    return f"{count / 1e6:.2f}M"
+
+
+def billions(count: int) -> str:
+    return f"{count / 1e9:.2f}B"
+
+
+def format_analysis(result: Analysis) -> str:
+    """Returns a plain-text report: totals, parts, per-block rows and output shapes."""
+    total_macs = max(result.macs, 1)
+    lines = [
+        f"{result.name} at {result.input_size}x{result.input_size}, head: {result.head} (counter: {result.counter})",
+        f"  params {millions(result.params)} | MACs {billions(result.macs)} (multiply-adds, the paper's FLOPs) | "
+        f"FLOPs {billions(result.flops)} (2 x MACs)",
+        f"  backbone: params {millions(result.backbone_params)}, MACs {billions(result.backbone_macs)}",
+    ]
+    if result.head != "none":
+        lines.append(f"  head:     params {millions(result.head_params)}, MACs {billions(result.head_macs)}")
+    lines.append("")
+    lines.append(f"  {'part':10s} {'params':>10s} {'MACs':>10s}")
+    for part, value in result.parts.items():
+        lines.append(f"  {part:10s} {millions(value['params']):>10s} {billions(value['macs']):>10s}")
+    lines.append("")
+    lines.append(f"  {'block':8s} {'level':>5s} {'type':10s} {'params':>10s} {'MACs':>10s} {'share':>6s}")
+    for block in result.blocks:
+        lines.append(f"  {block.id:8s} {block.level:>5d} {block.block_fn:10s} {millions(block.params):>10s} "
+                     f"{billions(block.macs):>10s} {100 * block.macs / total_macs:5.1f}%")
+    lines.append("")
+    lines.append("  outputs: " + ", ".join(f"{level} {c}x{h}x{w}" for level, (c, h, w) in result.outputs.items()))
+    if result.uncounted_ops:
+        lines.append("  not counted by fvcore: " + ", ".join(f"{op} x{n}" for op, n in result.uncounted_ops.items()))
+    return "\n".join(lines)
+
+
+def _difference(measured: float, published: float) -> str:
+    return f"{100 * (measured - published) / published:+.1f}%"
+
+
+def paper_table(analyze_fn=analyze) -> str:
+    """Returns a Markdown table: params and MACs measured with the RetinaNet head at each published input size,
+    beside the published figures, with the relative difference. Slow with fvcore (it runs every model)."""
+    rows = ["| model | input | params measured | params published | diff | MACs measured | MACs published | diff |",
+            "|---|---|---|---|---|---|---|---|"]
+    cases = [(load_builtin(row["builtin"]), row) for row in published_rows()]
+    cases.insert(1, (load_spec_file(VARIANT_49S_256), published_rows()[0]))
+    for spec, row in cases:
+        result = analyze_fn(spec, row["input_size"], "retinanet")
+        params_m, macs_b = result.params / 1e6, result.macs / 1e9
+        rows.append(f"| {spec.name} | {row['input_size']} | {params_m:.2f}M | {row['params_m']}M | "
+                    f"{_difference(params_m, row['params_m'])} | {macs_b:.2f}B | {row['macs_b']}B | "
+                    f"{_difference(macs_b, row['macs_b'])} |")
+    return "\n".join(rows)
