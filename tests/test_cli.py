@@ -1,0 +1,93 @@
+"""The command line as a user runs it: real subprocesses, exit codes, one-line errors."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.formats import dumps
+from spinenet.spec import spec_to_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_list():
+    result = run("list")
+    assert result.returncode == 0
+    assert [line.split()[0] for line in result.stdout.splitlines()] == list(BUILTIN_NAMES)
+
+
+def test_analyze_json():
+    result = run("analyze", "spinenet-49s", "--input-size", "128", "--head", "retinanet", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for key in ("name", "input_size", "head", "params", "macs", "backbone_params", "backbone_macs", "head_params",
+                "head_macs", "outputs", "blocks", "uncounted_ops"):
+        assert key in data
+    assert data["params"] == data["backbone_params"] + data["head_params"] == 11_265_942
+    assert data["outputs"] == {"P3": [128, 16, 16], "P4": [128, 8, 8], "P5": [128, 4, 4], "P6": [128, 2, 2],
+                               "P7": [128, 1, 1]}
+    assert {"id", "level", "block_fn", "params", "macs"} <= set(data["blocks"][0])
+
+
+def test_analyze_human_table_labels_units():
+    result = run("analyze", "spinenet-mobile-49xs", "--input-size", "128")
+    assert result.returncode == 0, result.stderr
+    assert "MACs" in result.stdout and "FLOPs" in result.stdout and "b17" in result.stdout
+
+
+def test_analyze_spec_file(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(dumps(load_builtin("spinenet-49s"), "yaml"))
+    result = run("analyze", str(path), "--input-size", "96", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["input_size"] == 96
+
+
+def test_validate(tmp_path):
+    assert run("validate", "spinenet-49").stdout.strip() == "ok"
+    good = tmp_path / "good.json"
+    good.write_text(dumps(load_builtin("spinenet-49"), "json"))
+    assert run("validate", str(good)).stdout.strip() == "ok"
+    bad = tmp_path / "bad.json"
+    data = spec_to_dict(load_builtin("spinenet-49"))
+    data["blocks"][8]["parents"] = ["b8", "b99"]
+    data["blocks"][11]["is_output"] = False
+    bad.write_text(json.dumps(data))
+    result = run("validate", str(bad))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("bad.json: block 'b10': parents[1] 'b99' does not exist")
+    assert lines[1] == "bad.json: outputs: no output block at level 3 (P3); exactly one is needed"
+
+
+@pytest.mark.parametrize("args, message", [
+    (("analyze", "nosuchnet"), "unknown built-in 'nosuchnet'"),
+    (("analyze", "spinenet-49", "--input-size", "abc"), "input size must be an integer"),
+    (("analyze", "spinenet-49", "--input-size", "1000000"), "out of range"),
+    (("analyze", "spinenet-49", "--head", "yolo"), "invalid choice"),
+    (("analyze", "missing.json"), "no such file"),
+    (("analyze", "spinenet-49@0"), "out of range"),
+    (("frobnicate",), "invalid choice"),
+    (("validate", "missing.yaml"), "no such file"),
+    ((), "required"),
+])
+def test_bad_arguments_one_line_exit_2(args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_binary_garbage_file(tmp_path):
+    path = tmp_path / "garbage.yaml"
+    path.write_bytes(bytes(range(256)) * 10)
+    result = run("analyze", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,60 @@
+"""spec -> networkx graph: nodes, connections, resampling and the 0-outdegree merges."""
+from spinenet.builtins import load_builtin
+from spinenet.graph import to_graph
+from spinenet.layout import mobile_resample_plan, reference_resample_plan
+from spinenet.spec import STEM_IDS
+from reference_counts import SPINENET_49
+
+
+def test_spinenet49_graph_matches_the_reference_table():
+    graph = to_graph(load_builtin("spinenet-49"), 640)
+    assert graph.number_of_nodes() == 17
+    ids = list(STEM_IDS) + [f"b{i}" for i in range(2, 17)]
+    for index, (level, block_fn, (in0, in1), is_output) in enumerate(SPINENET_49, start=2):
+        node = graph.nodes[ids[index]]
+        assert (node["order"], node["level"], node["block_fn"]) == (index, level, block_fn)
+        assert node["output_level"] == (level if is_output else None)
+        assert node["feature_size"] == -(-640 // 2 ** level)
+        parents = {u for u, _, data in graph.in_edges(ids[index], data=True) if data["kind"] == "parent"}
+        assert parents == {ids[in0], ids[in1]}
+    merges = [(u, v) for u, v, data in graph.edges(data=True) if data["merge"]]
+    assert merges == [("b11", "b14")]
+    assert graph.number_of_edges() == 2 * 15 + 1
+
+
+def test_edge_resampling_attributes():
+    graph = to_graph(load_builtin("spinenet-49"), 640)
+    down = graph.edges["stem0", "b3"]  # level 2 -> 4, 160 -> 40: stride-2 conv, then one 3x3 pool of stride 2
+    assert (down["resample"], down["direction"], down["factor"]) == ("down x4", "down", 4)
+    assert (down["stride2_conv"], down["pool_kernel"], down["pool_stride"], down["resize"]) == (True, 3, 2, False)
+    up = graph.edges["b9", "b10"]  # level 7 -> 5
+    assert (up["resample"], up["scale"], up["resize"]) == ("up x4", 4, False)
+    assert graph.nodes["b2"]["channels"] == 256 and graph.nodes["b3"]["channels"] == 256
+    assert graph.nodes["b3"]["in_channels"] == 256 and graph.nodes["b6"]["in_channels"] == 256
+
+
+def test_reference_resample_plan_at_odd_sizes():
+    # 600 px: level 2 is 150, level 5 is 19: 150 % 19 != 0, so pool stride 2 (kernel 5), then a resize to 19.
+    plan = reference_resample_plan(150, 19)
+    assert (plan.stride2_conv, plan.pool_kernel, plan.pool_stride, plan.resize) == (True, 5, 2, True)
+    plan = reference_resample_plan(160, 20)  # 640 px, level 2 -> 5: ratio 8, stride 4, kernel 5, exact
+    assert (plan.pool_kernel, plan.pool_stride, plan.resize) == (5, 4, False)
+    assert reference_resample_plan(10, 19).resize and reference_resample_plan(5, 20).scale == 4
+    assert mobile_resample_plan(150, 19).depthwise_convs == 3
+
+
+def test_resnet_fpn_graph_is_scale_decreased_then_pyramid():
+    graph = to_graph(load_builtin("resnet50-fpn"), 640)
+    blocks = [n for n, d in graph.nodes(data=True) if d["role"] == "block"]
+    assert len(blocks) == 3 + 4 + 6 + 3
+    levels = [graph.nodes[n]["level"] for n in sorted(blocks, key=lambda n: graph.nodes[n]["order"])]
+    assert levels == sorted(levels)
+    assert {graph.nodes[f"P{l}"]["output_level"] for l in range(3, 8)} == {3, 4, 5, 6, 7}
+    assert graph.edges["P5", "P4"]["kind"] == "top_down" and graph.edges["c4_5", "P4"]["kind"] == "lateral"
+
+
+def test_tiny_input_changes_the_merges_as_the_reference_would():
+    # At 64 px levels 6 and 7 are both 1x1, so widths alone decide which unused blocks merge.
+    graph = to_graph(load_builtin("spinenet-49"), 64)
+    assert graph.graph["input_size"] == 64
+    assert all(graph.nodes[n]["feature_size"] >= 1 for n in graph.nodes)
