@@ -1,0 +1,157 @@
+"""Compare: the current spec beside others (built-ins or saved designs) at the same input size: graphs side by
+side, a metrics table with ratios and the published figures, and MACs vs params (and vs latency where measured)."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis.published import published_for, published_rows
+from app import numbers, session, sidebar
+from app.exports import builtin_name
+from app.graph_figure import graph_figure
+from app.latency_view import latest_latency_ms
+from app.markup import escape_html
+from app.units import ratio
+from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.spec import Spec
+
+DESIGN_PREFIX = "design: "
+MAX_OTHERS = 4
+
+
+def _choices() -> list[str]:
+    return list(BUILTIN_NAMES) + [DESIGN_PREFIX + info.name for info in session.store().designs()]
+
+
+def _label(choice: str) -> str:
+    return choice if choice.startswith(DESIGN_PREFIX) else load_builtin(choice).name
+
+
+def _spec_for(choice: str) -> Spec | None:
+    if choice.startswith(DESIGN_PREFIX):
+        try:
+            return session.store().load_design(choice[len(DESIGN_PREFIX):])
+        except Exception as error:  # noqa: BLE001 - a vanished or invalid design is reported, the rest compared
+            st.warning(f"Skipped {choice}: {error}")
+            return None
+    return load_builtin(choice)
+
+
+def _others_changed() -> None:
+    session.set_setting("compare_with", list(st.session_state.compare_with))
+
+
+def comparison_rows(specs: list[Spec], input_sizes: list[int], head: str) -> pd.DataFrame:
+    """Returns one row per spec: measured params/MACs (backbone and with head), ratios to the first spec,
+    published figures for built-ins at that input size, and the latest measured latency if any."""
+    rows, first = [], None
+    for spec, size in zip(specs, input_sizes):
+        result = numbers.analysis_of(spec, size, head)
+        first = first or result
+        builtin = builtin_name(spec)
+        published = published_for(builtin, size) if builtin else None
+        rows.append({
+            "model": spec.name, "input px": size,
+            "backbone params (M)": result.backbone_params / 1e6, "backbone MACs (B)": result.backbone_macs / 1e9,
+            "params with head (M)": result.params / 1e6, "MACs with head (B)": result.macs / 1e9,
+            "FLOPs with head (B)": result.flops / 1e9,
+            "params ratio": ratio(result.params, first.params), "MACs ratio": ratio(result.macs, first.macs),
+            "published params (M)": published["params_m"] if published and head == "retinanet" else None,
+            "published MACs (B)": published["macs_b"] if published and head == "retinanet" else None,
+            "published AP": published.get("ap") if published else None,
+            "latency ms (measured)": latest_latency_ms(spec, size),
+        })
+    return pd.DataFrame(rows)
+
+
+def scatter_figure(frame: pd.DataFrame, head: str) -> go.Figure:
+    """MACs vs params of the compared specs, with the paper's published models (AP labelled) for context."""
+    figure = go.Figure()
+    if head == "retinanet":
+        published = [row for row in published_rows() if row.get("params_m") and row.get("macs_b")]
+        figure.add_trace(go.Scatter(
+            x=[row["params_m"] for row in published], y=[row["macs_b"] for row in published], mode="markers+text",
+            name="published (paper / zoo)", marker=dict(symbol="circle-open", size=10, color="#999999"),
+            text=[f"{load_builtin(row['builtin']).name}@{row['input_size']}"
+                  + (f" AP {row['ap']}" if row.get("ap") is not None else "") for row in published],
+            textposition="bottom center", textfont=dict(size=9, color="#888888"),
+            hovertemplate="%{text}<br>%{x:.1f}M params, %{y:.1f}G MACs<extra>published</extra>"))
+    labels = [escape_html(name) + (f" (AP {ap})" if pd.notna(ap) else "")
+              for name, ap in zip(frame["model"], frame["published AP"])]
+    figure.add_trace(go.Scatter(
+        x=frame["params with head (M)"], y=frame["MACs with head (B)"], mode="markers+text", name="measured here",
+        marker=dict(size=13, color=["#e8833a"] + ["#3b6fb6"] * (len(frame) - 1)), text=labels,
+        textposition="top center", hovertemplate="%{text}<br>%{x:.2f}M params, %{y:.2f}G MACs<extra>measured</extra>"))
+    figure.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+                         title=dict(text="MACs vs params (with head)", font=dict(size=14)),
+                         xaxis=dict(title="params (millions)", gridcolor="#eeeeee", rangemode="tozero"),
+                         yaxis=dict(title="MACs (billions of multiply-adds)", gridcolor="#eeeeee", rangemode="tozero"),
+                         legend=dict(orientation="h", y=-0.2))
+    return figure
+
+
+def latency_figure(frame: pd.DataFrame) -> go.Figure | None:
+    """MACs vs measured latency for the compared specs that have a latency measurement; None if none has."""
+    measured = frame[frame["latency ms (measured)"].notna()]
+    if measured.empty:
+        return None
+    figure = go.Figure(go.Scatter(
+        x=measured["latency ms (measured)"], y=measured["MACs with head (B)"], mode="markers+text",
+        text=[escape_html(name) for name in measured["model"]], textposition="top center",
+        marker=dict(size=13, color="#3b6fb6"),
+        hovertemplate="%{text}<br>%{x:.1f} ms, %{y:.2f}G MACs<extra></extra>"))
+    figure.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+                         title=dict(text="MACs vs measured latency (latest run)", font=dict(size=14)),
+                         xaxis=dict(title="median latency (ms)", gridcolor="#eeeeee", rangemode="tozero"),
+                         yaxis=dict(title="MACs (billions)", gridcolor="#eeeeee", rangemode="tozero"))
+    return figure
+
+
+def render() -> None:
+    spec = session.current()
+    input_size, head = sidebar.input_size(), sidebar.head()
+    choices = _choices()
+    if "compare_with" not in st.session_state:
+        saved = [choice for choice in session.setting("compare_with", ["resnet50-fpn"]) if choice in choices]
+        st.session_state.compare_with = saved
+    else:
+        st.session_state.compare_with = [c for c in st.session_state.compare_with if c in choices]
+    pick, own = st.columns([3, 1], vertical_alignment="bottom")
+    pick.multiselect("Compare the current spec with", choices, key="compare_with", format_func=_label,
+                     max_selections=MAX_OTHERS, on_change=_others_changed)
+    own_sizes = own.toggle("Each at its own input size", key="compare_own_sizes",
+                           help=f"Off: everything at {input_size} px (the sidebar's input size)")
+    others = [other for other in (_spec_for(choice) for choice in st.session_state.compare_with) if other]
+    specs = [spec] + others
+    sizes = [spec.input_size if own_sizes else input_size for spec in specs]
+    head_name = "RetinaNet" if head == "retinanet" else "classification"
+    st.caption(f"Backbone and backbone + {head_name} head. MACs = multiply-adds (the paper's “FLOPs”), FLOPs = "
+               "2 × MACs. Ratios are to the current spec (first row). Published figures: RetinaNet on COCO, shown "
+               "for built-ins at their published input size.")
+    frame = comparison_rows(specs, sizes, head)
+    st.dataframe(frame, hide_index=True, width="stretch", key="compare_table", column_config={
+        column: st.column_config.NumberColumn(column, format="%.2f") for column in frame.columns
+        if column.endswith("(M)") or column.endswith("(B)")})
+    per_row = 2
+    for start in range(0, len(specs), per_row):
+        columns = st.columns(per_row)
+        for offset, (column, other, size) in enumerate(zip(columns, specs[start:start + per_row],
+                                                           sizes[start:start + per_row])):
+            with column:
+                result = numbers.analysis_of(other, size, head)
+                figure = graph_figure(other, size, numbers.block_costs(other, result), height=360,
+                                      title=f"{other.name} · {size}px")
+                figure.update_layout(showlegend=False)
+                st.plotly_chart(figure, key=f"compare_graph_{start + offset}",
+                                config={"displaylogo": False})
+    plot_column, latency_column = st.columns(2)
+    with plot_column:
+        st.plotly_chart(scatter_figure(frame, head), key="compare_scatter", config={"displaylogo": False})
+    with latency_column:
+        figure = latency_figure(frame)
+        if figure is None:
+            st.info("No latency measured for these specs at these sizes yet: run them in the Latency tab to add "
+                    "MACs vs latency here.")
+        else:
+            st.plotly_chart(figure, key="compare_latency", config={"displaylogo": False})

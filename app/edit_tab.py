@@ -1,0 +1,248 @@
+"""Edit: change the selected block (level, type, parents, output), move, insert or delete it, edit the whole block
+list as a table, scale the network; every edit is validated and a rejected one says why in one line."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import numbers, selection, session, sidebar
+from app.markup import escape_md
+from app.units import billions, millions, percent_change, signed_billions, signed_millions
+from spinenet import edits
+from spinenet.spec import FAMILY_BLOCK_FNS, STEM_IDS, Spec, feature_size
+from spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL
+
+AREA = "edit"
+
+
+def _selected_block(spec: Spec):
+    block_id = st.session_state.get(selection.STATE_KEY)
+    return spec.block(block_id) if block_id in spec.block_ids else None
+
+
+def _edit_level(block_id: str) -> None:
+    old = session.current().block(block_id).level
+    new = st.session_state.edit_level
+    session.apply_edit(AREA, edits.set_level, block_id, new, description=f"{block_id}: level L{old} → L{new}")
+
+
+def _edit_type(block_id: str) -> None:
+    old = session.current().block(block_id).block_fn
+    new = st.session_state.edit_type
+    session.apply_edit(AREA, edits.set_block_fn, block_id, new, description=f"{block_id}: type {old} → {new}")
+
+
+def _edit_parents(block_id: str) -> None:
+    old = session.current().block(block_id).parents
+    new = (st.session_state.edit_parent0, st.session_state.edit_parent1)
+    session.apply_edit(AREA, edits.set_parents, block_id, new,
+                       description=f"{block_id}: parents {', '.join(old)} → {', '.join(new)}")
+
+
+def _edit_output(block_id: str) -> None:
+    flag = st.session_state.edit_output
+    level = session.current().block(block_id).level
+    session.apply_edit(AREA, edits.set_output, block_id, flag,
+                       description=f"{block_id}: {'becomes' if flag else 'is no longer'} the P{level} output")
+
+
+def _move(block_id: str, offset: int) -> None:
+    session.apply_edit(AREA, edits.move_block, block_id, offset,
+                       description=f"move {block_id} {'earlier' if offset < 0 else 'later'}")
+
+
+def _insert(block_id: str) -> None:
+    new_id = edits.new_block_id(session.current())
+    session.apply_edit(AREA, edits.insert_block, block_id, new_id, description=f"insert {new_id} after {block_id}",
+                       select=new_id)
+
+
+def _delete(block_id: str, rewire: bool) -> None:
+    spec = session.current()
+    index = spec.block_ids.index(block_id)
+    neighbour = spec.block_ids[index - 1] if index > 0 else (spec.block_ids[1] if len(spec.blocks) > 1 else None)
+    accepted = session.apply_edit(AREA, edits.delete_block, block_id, rewire=rewire,
+                                  description=f"delete {block_id}" + (" (children rewired)" if rewire else ""))
+    if accepted and neighbour:
+        selection.select(neighbour)
+
+
+def _apply_table(key: str) -> None:
+    table = st.session_state.get(f"{key}_frame")
+    state = st.session_state.get(key) or {}
+    rows = apply_editor_state(table, state)
+    session.apply_edit(AREA, edits.replace_blocks, rows, description="edit block table")
+
+
+def apply_editor_state(rows: list[dict], state: dict) -> list[dict]:
+    """Returns the table rows after a data_editor's edit state (edited_rows, added_rows, deleted_rows)."""
+    rows = [dict(row) for row in rows]
+    for index, changes in (state.get("edited_rows") or {}).items():
+        rows[int(index)].update(changes)
+    deleted = {int(index) for index in state.get("deleted_rows") or []}
+    rows = [row for index, row in enumerate(rows) if index not in deleted]
+    rows += [dict(row) for row in state.get("added_rows") or []]
+    return rows
+
+
+def _apply_scaling() -> None:
+    changes = {field: st.session_state[f"scale_{field}"] for field in
+               ("endpoints_num_filters", "filter_size_scale", "resample_alpha", "block_repeats")}
+    session.apply_edit(AREA, edits.set_scaling, description="change scaling", **changes)
+
+
+def _apply_stages() -> None:
+    stages = tuple(int(st.session_state[f"stage_{index}"]) for index in range(4))
+    session.apply_edit(AREA, edits.set_stages, stages, description=f"stages → {list(stages)}")
+
+
+def _apply_name() -> None:
+    name = st.session_state.get("spec_name", "")
+    session.apply_edit(AREA, edits.rename, name, description=f"rename to {name.strip()}")
+
+
+def block_editor(spec: Spec, input_size: int) -> None:
+    chosen = selection.selector(spec, input_size, key="edit_block_box", label="Block to edit",
+                                options=list(STEM_IDS[:2]) + list(spec.block_ids))
+    block = _selected_block(spec)
+    if block is None:
+        st.info(f"'{escape_md(chosen)}' is a stem block: the stem is fixed. Pick a permuted block to edit it.")
+        return
+    session.sync_widgets("block", {"edit_level": block.level, "edit_type": block.block_fn,
+                                   "edit_parent0": block.parents[0], "edit_parent1": block.parents[1],
+                                   "edit_output": block.is_output}, extra=block.id)
+    index = spec.block_ids.index(block.id)
+    earlier = list(STEM_IDS) + list(spec.block_ids[:index])
+    level_col, type_col, parent0_col, parent1_col, output_col = st.columns([1.1, 1.2, 1.2, 1.2, 1.1],
+                                                                           vertical_alignment="bottom")
+    level_col.selectbox("Level", list(range(MIN_LEVEL, MAX_LEVEL + 1)), key="edit_level",
+                        format_func=lambda level: f"L{level} ({feature_size(input_size, level)} px)",
+                        on_change=_edit_level, args=(block.id,))
+    type_col.selectbox("Block type", FAMILY_BLOCK_FNS[spec.family], key="edit_type", on_change=_edit_type,
+                       args=(block.id,))
+    parent0_col.selectbox("Parent 1", earlier, key="edit_parent0", on_change=_edit_parents, args=(block.id,))
+    parent1_col.selectbox("Parent 2", earlier, key="edit_parent1", on_change=_edit_parents, args=(block.id,))
+    output_col.checkbox(f"P{block.level} output" if spec.min_level <= block.level <= spec.max_level else "output",
+                        key="edit_output", on_change=_edit_output, args=(block.id,),
+                        help="Make this block the output of its level (the previous output there loses the flag)")
+    children = edits.children_of(spec, block.id)
+    cols = st.columns(5)
+    cols[0].button("Move earlier", key="move_earlier", icon=":material/arrow_back:", on_click=_move,
+                   args=(block.id, -1), disabled=index == 0, width="stretch")
+    cols[1].button("Move later", key="move_later", icon=":material/arrow_forward:", on_click=_move,
+                   args=(block.id, 1), disabled=index == len(spec.blocks) - 1, width="stretch")
+    cols[2].button("Insert after", key="insert_after", icon=":material/add:", on_click=_insert, args=(block.id,),
+                   disabled=len(spec.blocks) >= LIMITS["max_blocks"], width="stretch",
+                   help="A new block after this one: same level and type, fed by this block and the one before")
+    cols[3].button("Delete", key="delete_block", icon=":material/delete:", on_click=_delete,
+                   args=(block.id, False), width="stretch",
+                   help="Refused while other blocks use this one as a parent")
+    cols[4].button("Delete + rewire", key="delete_rewire", icon=":material/call_split:", on_click=_delete,
+                   args=(block.id, True), width="stretch", disabled=not children,
+                   help="Delete and give each child one of this block's parents instead")
+    st.caption(f"Feeds: {', '.join(escape_md(child) for child in children) or 'nothing'}. "
+               "Parents must be earlier blocks; each level P3–P7 needs exactly one output block.")
+
+
+def table_editor(spec: Spec) -> None:
+    rows = [{"id": b.id, "level": b.level, "block_fn": b.block_fn, "parent0": b.parents[0], "parent1": b.parents[1],
+             "is_output": b.is_output} for b in spec.blocks]
+    key = f"block_table_{session.change_token()}"
+    st.session_state[f"{key}_frame"] = rows
+    st.data_editor(
+        pd.DataFrame(rows), key=key, num_rows="dynamic", hide_index=True, width="stretch",
+        column_config={
+            "id": st.column_config.TextColumn("id", required=True, max_chars=32),
+            "level": st.column_config.NumberColumn("level", min_value=MIN_LEVEL, max_value=MAX_LEVEL, step=1,
+                                                   required=True),
+            "block_fn": st.column_config.SelectboxColumn("type", options=list(FAMILY_BLOCK_FNS[spec.family]),
+                                                         required=True),
+            "parent0": st.column_config.TextColumn("parent 1", required=True, max_chars=32),
+            "parent1": st.column_config.TextColumn("parent 2", required=True, max_chars=32),
+            "is_output": st.column_config.CheckboxColumn("output"),
+        })
+    st.button("Apply table", key="apply_table", on_click=_apply_table, args=(key,), type="primary",
+              help="Validate the whole table and make it the current spec (one undoable edit)")
+    st.caption("Rows are blocks in build order. Changes take effect when you press Apply; an invalid table is "
+               "refused with the reason and the current spec stays.")
+
+
+def scaling_editor(spec: Spec) -> None:
+    if spec.family == "resnet_fpn":
+        session.sync_widgets("stages", {f"stage_{index}": count for index, count in enumerate(spec.stages)})
+        for index, col in enumerate(st.columns(4)):
+            col.number_input(f"C{index + 2} blocks", min_value=1, max_value=LIMITS["max_stage_blocks"], step=1,
+                             key=f"stage_{index}")
+        st.button("Apply stages", key="apply_stages", on_click=_apply_stages,
+                  help="ResNet-50: 3, 4, 6, 3 · ResNet-101: 3, 4, 23, 3 · ResNet-152: 3, 8, 36, 3")
+        return
+    scaling = spec.scaling
+    session.sync_widgets("scaling", {f"scale_{field}": getattr(scaling, field) for field in
+                                     ("endpoints_num_filters", "filter_size_scale", "resample_alpha",
+                                      "block_repeats")})
+    cols = st.columns(4)
+    cols[0].number_input("Endpoint filters", min_value=1, max_value=LIMITS["max_endpoints_num_filters"], step=8,
+                         key="scale_endpoints_num_filters", help="Width of P3–P7 (and of the RetinaNet head)")
+    cols[1].number_input("Filter size scale", min_value=LIMITS["filter_size_scale"][0],
+                         max_value=LIMITS["filter_size_scale"][1], step=0.05, format="%.2f",
+                         key="scale_filter_size_scale")
+    cols[2].number_input("Resample alpha", min_value=LIMITS["resample_alpha"][0],
+                         max_value=LIMITS["resample_alpha"][1], step=0.25, format="%.2f", key="scale_resample_alpha")
+    cols[3].number_input("Block repeats", min_value=1, max_value=LIMITS["max_block_repeats"], step=1,
+                         key="scale_block_repeats")
+    st.button("Apply scaling", key="apply_scaling", on_click=_apply_scaling,
+              help="SpineNet-49: 256, 1.0, 0.5, 1 · 96: 256, 1.0, 0.5, 2 · 143: 256, 1.0, 1.0, 3 · 190: 512, 1.3, 1.0, 4")
+
+
+def diff_view(spec: Spec, input_size: int, head: str) -> None:
+    base = session.history().base
+    diff = edits.diff_specs(base, spec)
+    st.markdown(f"##### Changes since the starting spec ({escape_md(base.name)})")
+    if diff.empty:
+        st.caption("No changes yet.")
+        return
+    st.markdown("\n".join(f"- {escape_md(line)}" for line in diff.lines()))
+    before, after = numbers.analysis_of(base, input_size, head), numbers.analysis_of(spec, input_size, head)
+    rows = []
+    for label, old, new, fmt, signed in (
+            ("backbone params", before.backbone_params, after.backbone_params, millions, signed_millions),
+            ("backbone MACs", before.backbone_macs, after.backbone_macs, billions, signed_billions),
+            ("params with head", before.params, after.params, millions, signed_millions),
+            ("MACs with head", before.macs, after.macs, billions, signed_billions)):
+        rows.append({"": label, "start": fmt(old), "now": fmt(new), "change": signed(new - old),
+                     "relative": percent_change(new, old)})
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="content")
+
+
+def history_view() -> None:
+    history = session.history()
+    lines = []
+    for index, entry in enumerate(history.entries):
+        mark = "▶ " if index == history.cursor else ""
+        style = "**" if index == history.cursor else ""
+        lines.append(f"{index + 1}. {mark}{style}{escape_md(entry.description)}{style}"
+                     + (" *(start)*" if entry.kind == "load" else ""))
+    st.markdown("\n".join(lines[-40:]))
+
+
+def render() -> None:
+    spec = session.current()
+    input_size, head = sidebar.input_size(), sidebar.head()
+    st.markdown(f"#### Editing {escape_md(spec.name)}")
+    session.show_notes(AREA)
+    if spec.family == "resnet_fpn":
+        st.info("ResNet-FPN is scale-decreased by construction: edit its stage depths below, or open a SpineNet to "
+                "edit blocks.")
+    else:
+        block_editor(spec, input_size)
+        with st.expander("Block table (edit the whole list)", expanded=False):
+            table_editor(spec)
+    with st.expander("Scaling" if spec.family != "resnet_fpn" else "Stages", expanded=spec.family == "resnet_fpn"):
+        scaling_editor(spec)
+    with st.expander("Name"):
+        session.sync_widgets("name", {"spec_name": spec.name})
+        st.text_input("Spec name", key="spec_name", max_chars=LIMITS["max_name_length"])
+        st.button("Rename", key="rename", on_click=_apply_name)
+    diff_view(spec, input_size, head)
+    with st.expander("Edit history"):
+        history_view()

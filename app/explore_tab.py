@@ -1,0 +1,158 @@
+"""Explore: the graph (click a node to select it), totals, the selected block, per-block table, scale profile and
+receptive fields, all for the current spec at the chosen input size."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from app import numbers, selection, session, sidebar
+from app.graph_figure import graph_figure
+from app.markup import escape_md
+from app.units import billions, millions, signed_billions, signed_millions
+from spinenet.layout import resolve
+from spinenet.spec import Spec
+
+MACS_MODE_LABELS = {"off": "type colours", "size": "node size = MACs share", "colour": "node colour = MACs share"}
+
+
+def _graph_clicked() -> None:
+    event = st.session_state.get("graph")
+    points = (event or {}).get("selection", {}).get("points", [])
+    for point in points:
+        custom = point.get("customdata")
+        if custom:
+            selection.select(custom[0] if isinstance(custom, list) else custom)
+            return
+
+
+def _macs_mode_changed() -> None:
+    session.set_setting("macs_mode", st.session_state.macs_mode)
+
+
+def totals(spec: Spec, result, base_result=None) -> None:
+    """Shows backbone and backbone + head params, MACs and FLOPs (deltas against the starting spec if edited)."""
+    def delta(value, base_value, fmt):
+        return None if base_result is None or value == base_value else fmt(value - base_value)
+
+    head_label = "RetinaNet" if result.head == "retinanet" else "classification"
+    base = base_result
+    backbone, whole = st.columns(2, gap="medium")
+    with backbone.container(border=True, key="totals_backbone"):
+        st.markdown("**Backbone**")
+        cols = st.columns(3)
+        cols[0].metric("Params", millions(result.backbone_params),
+                       delta(result.backbone_params, base and base.backbone_params, signed_millions),
+                       delta_color="off")
+        cols[1].metric("MACs", billions(result.backbone_macs),
+                       delta(result.backbone_macs, base and base.backbone_macs, signed_billions), delta_color="off")
+        cols[2].metric("FLOPs (2 × MACs)", billions(2 * result.backbone_macs))
+    with whole.container(border=True, key="totals_with_head"):
+        st.markdown(f"**Backbone + {head_label} head**")
+        cols = st.columns(3)
+        cols[0].metric("Params", millions(result.params), delta(result.params, base and base.params,
+                                                                 signed_millions), delta_color="off")
+        cols[1].metric("MACs", billions(result.macs), delta(result.macs, base and base.macs, signed_billions),
+                       delta_color="off")
+        cols[2].metric("FLOPs (2 × MACs)", billions(result.flops))
+    st.caption(f"{escape_md(spec.name)} at {result.input_size}×{result.input_size} px, batch 1. **MACs** = "
+               "multiply-adds (the paper's “FLOPs”); **FLOPs** = 2 × MACs; params = trainable parameters. "
+               "Deltas: change since the starting spec.")
+
+
+def block_details(spec: Spec, result, block_id: str, input_size: int) -> None:
+    layout = resolve(spec, input_size)
+    node = layout.node(block_id)
+    cost = numbers.block_costs(spec, result).get(block_id, {})
+    title = f"**{escape_md(block_id)}**" + (f" · output **P{node.output_level}**" if node.output_level else "")
+    st.markdown(title)
+    rows = [("level", f"L{node.level} ({node.size}×{node.size} px)"), ("type", node.block_fn + (
+        " (stem, fixed)" if node.role == "stem" else "")), ("channels", f"{node.in_channels} → {node.out_channels}"),
+        ("params", millions(cost.get("params"))), ("MACs", billions(cost.get("macs")) + (
+            f" ({100 * cost['share']:.1f}% of backbone)" if cost else ""))]
+    if cost.get("resample_macs") is not None:
+        rows.append(("resampling", f"{millions(cost.get('resample_params'))} params, "
+                                   f"{billions(cost['resample_macs'])} MACs"))
+    inputs = [f"{escape_md(edge.source)} ({'0-outdegree merge' if edge.kind == 'merge' else edge.resample_label})"
+              for edge in layout.edges_into(block_id)]
+    children = [escape_md(edge.target) for edge in layout.edges if edge.source == block_id]
+    rows.append(("inputs", ", ".join(inputs) or "image"))
+    rows.append(("feeds", ", ".join(children) or ("the head only" if node.output_level else "nothing")))
+    st.markdown("\n".join(f"- {name}: {value}" for name, value in rows))
+
+
+def scale_profile_figure(spec: Spec, input_size: int) -> go.Figure:
+    """Returns the scale profile: feature level along block order, the current spec beside ResNet-50-FPN."""
+    from spinenet.builtins import load_builtin
+
+    figure = go.Figure()
+    reference = load_builtin("resnet50-fpn")
+    for candidate, colour, dash in ((reference, "#bbbbbb", "dot"), (spec, "#3b6fb6", "solid")):
+        if candidate is reference and spec.family == "resnet_fpn":
+            continue
+        profile = numbers.scale_profile(candidate, input_size)
+        figure.add_trace(go.Scatter(x=profile["order"], y=profile["level"], mode="lines+markers",
+                                    name=candidate.name, line=dict(color=colour, dash=dash, shape="hv"),
+                                    marker=dict(size=5), text=profile["id"],
+                                    hovertemplate="%{text}: L%{y}<extra>%{fullData.name}</extra>"))
+    figure.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
+                         legend=dict(orientation="h", y=1.12, x=0),
+                         xaxis=dict(title="block order", showgrid=False),
+                         yaxis=dict(title="level", dtick=1, gridcolor="#eeeeee"))
+    return figure
+
+
+def receptive_fields(spec: Spec, input_size: int) -> None:
+    table = numbers.receptive_field_table(spec, input_size)
+    if table is None:
+        st.caption("Receptive fields are not available in this build.")
+        return
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption("Theoretical receptive field (not clipped to the image) and effective stride; paths counted in "
+               "weighted layers from the input.")
+
+
+def render() -> None:
+    spec = session.current()
+    input_size, head = sidebar.input_size(), sidebar.head()
+    result = numbers.analysis_of(spec, input_size, head)
+    base = session.history().base
+    base_result = numbers.analysis_of(base, input_size, head) if base != spec else None
+    totals(spec, result, base_result)
+
+    chosen = selection.selected(spec, input_size)
+    graph_column, side = st.columns([3, 1], gap="medium")
+    with graph_column:
+        if "macs_mode" not in st.session_state:
+            st.session_state.macs_mode = session.setting("macs_mode", "off")
+        st.segmented_control("Show MACs share as", list(MACS_MODE_LABELS), key="macs_mode",
+                             format_func=MACS_MODE_LABELS.get, on_change=_macs_mode_changed)
+        figure = graph_figure(spec, input_size, numbers.block_costs(spec, result),
+                              st.session_state.get("macs_mode") or "off", chosen)
+        st.plotly_chart(figure, key="graph", on_select=_graph_clicked, selection_mode="points",
+                        config={"displaylogo": False, "scrollZoom": False,
+                                "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
+                        alt=f"Graph of {spec.name}: {len(figure.data[-1].x) if figure.data else 0} blocks")
+        st.caption("x = block order, y = feature level. Arrows: parent connections coloured by resampling; dashed "
+                   "purple: merged by the 0-outdegree rule. Click a block to select it.")
+    with side:
+        chosen = selection.selector(spec, input_size, key="explore_block_box")
+        block_details(spec, result, chosen, input_size)
+
+    table_column, profile_column = st.columns([3, 2], gap="medium")
+    with table_column:
+        st.markdown("##### Per-block costs")
+        frame = numbers.block_table(spec, result)
+        config = {"params": st.column_config.NumberColumn("params", format="compact"),
+                  "MACs": st.column_config.NumberColumn("MACs", format="compact", help="multiply-adds, batch 1"),
+                  "MACs %": st.column_config.NumberColumn("MACs %", format="%.2f%%",
+                                                          help="share of the backbone's MACs")}
+        if "resample MACs" in frame:
+            config["resample MACs"] = st.column_config.NumberColumn("resample MACs", format="compact")
+        st.dataframe(frame, hide_index=True, width="stretch", height=320, column_config=config, key="block_table")
+        st.caption("Each block's figures include the resampling that feeds it. Click a column header to sort.")
+    with profile_column:
+        st.markdown("##### Scale profile")
+        st.plotly_chart(scale_profile_figure(spec, input_size), key="profile", config={"displaylogo": False})
+        st.markdown("##### Receptive fields (P3–P7)")
+        receptive_fields(spec, input_size)
+

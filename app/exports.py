@@ -1,0 +1,160 @@
+"""What the app lets users download, as bytes: the spec (JSON, YAML, tuple list), the graph (interactive HTML,
+PNG, SVG), a Markdown report and the instantiated model as ONNX. No Streamlit here."""
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import warnings
+
+from analysis.counting import Analysis
+from analysis.published import published_for
+from app.graph_figure import graph_figure
+from app.markup import escape_html, escape_md
+from app.units import billions, millions
+from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.edits import diff_specs
+from spinenet.formats import dumps
+from spinenet.spec import Spec, spec_hash
+
+SPEC_FORMATS = {"json": ("JSON", "json", "application/json"), "yaml": ("YAML", "yaml", "application/x-yaml"),
+                "tuples": ("tuple list", "txt", "text/plain")}
+IMAGE_FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
+CHROMIUM = "/usr/bin/chromium"
+
+
+class ExportError(Exception):
+    """An export that cannot be produced here; the message is one line for the user."""
+
+
+def file_stem(spec: Spec) -> str:
+    """Returns a safe file name stem for the spec: its name reduced to letters, digits, '-' and '_'."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", spec.name).strip("-").lower()
+    return stem[:60] or "spec"
+
+
+def spec_bytes(spec: Spec, fmt: str) -> bytes:
+    """Returns the spec as UTF-8 text in `fmt` (json, yaml or tuples)."""
+    return dumps(spec, fmt).encode("utf-8")
+
+
+def graph_html(spec: Spec, input_size: int, costs: dict | None = None) -> bytes:
+    """Returns the graph as a self-contained interactive HTML page (plotly.js embedded, works offline)."""
+    figure = graph_figure(spec, input_size, costs, title=f"{spec.name} at {input_size}px")
+    page = figure.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False},
+                          div_id="spinescope-graph")
+    title = f"<title>{escape_html(spec.name)} · SpineScope</title>"
+    return page.replace("<head>", f"<head><meta charset=\"utf-8\">{title}", 1).encode("utf-8")
+
+
+def _browser_for_kaleido() -> None:
+    """Points kaleido's Chromium lookup at Debian's chromium when the user has not chosen one."""
+    if not os.environ.get("BROWSER_PATH"):
+        found = shutil.which("chromium") or (CHROMIUM if os.path.exists(CHROMIUM) else None)
+        if found:
+            os.environ["BROWSER_PATH"] = found
+
+
+def graph_image(spec: Spec, input_size: int, fmt: str, costs: dict | None = None, width: int = 1400,
+                height: int = 640) -> bytes:
+    """Returns the graph as PNG or SVG bytes, rendered by plotly's kaleido in headless Chromium (seconds).
+    Raises ExportError when no Chromium or kaleido is available."""
+    if fmt not in IMAGE_FORMATS:
+        raise ExportError(f"unknown image format {fmt!r}; use png or svg")
+    try:
+        import kaleido  # noqa: F401 - plotly's image export needs it
+    except ImportError:
+        raise ExportError("image export needs the kaleido package (pip install kaleido)") from None
+    _browser_for_kaleido()
+    figure = graph_figure(spec, input_size, costs, title=f"{spec.name} at {input_size}px", height=height)
+    try:
+        return figure.to_image(format=fmt, width=width, height=height, scale=2 if fmt == "png" else 1)
+    except Exception as error:  # noqa: BLE001 - kaleido raises many kinds; the user gets one line
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ExportError(f"image export failed (needs Chromium for kaleido): {first[:200]}") from None
+
+
+def onnx_output_names(spec: Spec, head: str) -> list[str]:
+    """Returns the ONNX output names in the order the model returns them."""
+    levels = [f"P{level}" for level in range(spec.min_level, spec.max_level + 1)]
+    if head == "retinanet":
+        return [f"{level}_{part}" for level in levels for part in ("class", "box")]
+    if head == "classification":
+        return ["logits"]
+    return levels
+
+
+def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True) -> bytes:
+    """Returns the model (spec + head, random weights, eval mode) as an ONNX file for a 1x3xSxS input, made by
+    torch's TorchScript exporter (opset 17), which needs only the onnx package and works offline."""
+    import torch
+
+    from spinenet.build import build_model
+
+    model = build_model(spec, head, input_size, device="cpu")
+    images = torch.zeros(1, 3, input_size, input_size)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(model, (images,), buffer, dynamo=False, opset_version=17, input_names=["images"],
+                              output_names=onnx_output_names(spec, head), export_params=with_weights,
+                              do_constant_folding=True)
+        except Exception as error:  # noqa: BLE001 - exporter errors are many kinds; the user gets one line
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ExportError(f"ONNX export failed: {first[:200]}") from None
+    return buffer.getvalue()
+
+
+def builtin_name(spec: Spec) -> str | None:
+    """Returns the built-in this spec is identical to (architecture, not name), or None."""
+    digest = spec_hash(spec)
+    return next((name for name in BUILTIN_NAMES if spec_hash(load_builtin(name)) == digest), None)
+
+
+def markdown_report(spec: Spec, result: Analysis, base: Spec | None = None, base_result: Analysis | None = None,
+                    receptive_fields: dict | None = None) -> bytes:
+    """Returns a Markdown report: totals, parts, per-block table, outputs, receptive fields, published figures for
+    built-ins and the changes since `base`. Every user string is escaped."""
+    name = escape_md(spec.name)
+    lines = [f"# {name}", "",
+             f"SpineScope analysis at {result.input_size}×{result.input_size} px, head: {result.head}, "
+             f"family {spec.family}, spec hash `{spec_hash(spec)}`.", "",
+             "MACs are multiply-adds (the paper's \"FLOPs\"); FLOPs = 2 × MACs. Params are trainable parameters.",
+             "", "## Totals", "", "| part | params | MACs | FLOPs |", "|---|---|---|---|",
+             f"| backbone | {millions(result.backbone_params)} | {billions(result.backbone_macs)} | "
+             f"{billions(2 * result.backbone_macs)} |"]
+    if result.head != "none":
+        lines.append(f"| head ({result.head}) | {millions(result.head_params)} | {billions(result.head_macs)} | "
+                     f"{billions(2 * result.head_macs)} |")
+    lines.append(f"| **total** | **{millions(result.params)}** | **{billions(result.macs)}** | "
+                 f"**{billions(result.flops)}** |")
+    lines += ["", "## Parts", "", "| part | params | MACs |", "|---|---|---|"]
+    lines += [f"| {part} | {millions(value['params'])} | {billions(value['macs'])} |"
+              for part, value in result.parts.items()]
+    total = max(result.backbone_macs, 1)
+    lines += ["", "## Blocks", "", "| block | level | type | params | MACs | share of backbone MACs |",
+              "|---|---|---|---|---|---|"]
+    lines += [f"| {escape_md(block.id)} | L{block.level} | {block.block_fn} | {millions(block.params)} | "
+              f"{billions(block.macs)} | {100 * block.macs / total:.1f}% |" for block in result.blocks]
+    lines += ["", "## Outputs", "", "| level | shape (C×H×W) | receptive field (px) |", "|---|---|---|"]
+    for level, shape in result.outputs.items():
+        field = (receptive_fields or {}).get(level)
+        lines.append(f"| {level} | {'×'.join(str(v) for v in shape)} | {field if field is not None else 'n/a'} |")
+    builtin = builtin_name(spec)
+    published = published_for(builtin, result.input_size) if builtin else None
+    if published:
+        lines += ["", "## Published figures", "",
+                  f"{escape_md(published.get('source', ''))}, RetinaNet at {published['input_size']} px: "
+                  f"{published['params_m']}M params, {published['macs_b']}B MACs (\"FLOPs\")"
+                  + (f", AP {published['ap']}" if published.get("ap") is not None else "") + "."]
+    if base is not None and base != spec:
+        diff = diff_specs(base, spec)
+        lines += ["", f"## Changes since {escape_md(base.name)}", ""]
+        lines += [f"- {escape_md(line)}" for line in diff.lines()]
+        if base_result is not None:
+            lines += ["", f"Params {millions(base_result.params)} → {millions(result.params)}, "
+                          f"MACs {billions(base_result.macs)} → {billions(result.macs)} (with head)."]
+    lines += ["", "## Spec (YAML)", "", "```yaml", dumps(spec, "yaml").replace("```", "'''").rstrip(), "```", ""]
+    return "\n".join(lines).encode("utf-8")

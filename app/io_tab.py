@@ -1,0 +1,165 @@
+"""Import and export: load a spec by upload or paste (validated; a bad one leaves the current spec untouched) and
+download the spec, the graph, a Markdown report or the model as ONNX."""
+from __future__ import annotations
+
+import streamlit as st
+
+from app import exports, numbers, session, sidebar
+from app.guard import one_line
+from app.markup import escape_md
+from spinenet.formats import MAX_SPEC_BYTES, loads
+from spinenet.validate import SpecError
+
+AREA = "import"
+UPLOAD_TYPES = ["json", "yaml", "yml", "txt", "py"]
+FORMAT_BY_SUFFIX = {"json": "json", "yaml": "yaml", "yml": "yaml", "txt": None, "py": "tuples"}
+PASTE_FORMATS = {"auto": "detect", "json": "JSON", "yaml": "YAML", "tuples": "tuple list"}
+
+
+def import_spec(data: bytes | str, fmt: str | None, source: str) -> bool:
+    """Parses and validates `data`; on success it becomes the new starting spec (undoable), otherwise a one-line
+    error is recorded and nothing changes. Returns True on success."""
+    if isinstance(data, bytes) and len(data) > MAX_SPEC_BYTES:
+        session.note(AREA, "error", f"Import failed ({source}): {len(data):,} bytes, over the "
+                                    f"{MAX_SPEC_BYTES:,}-byte limit for a spec")
+        return False
+    try:
+        spec = loads(data, fmt, base=session.current() if session.current().family != "resnet_fpn" else None)
+    except SpecError as error:
+        session.note(AREA, "error", f"Import failed ({source}): {error}")
+        return False
+    except Exception as error:  # noqa: BLE001 - any parser failure is the file's problem; one line for the user
+        session.note(AREA, "error", f"Import failed ({source}): {one_line(error)}")
+        return False
+    session.load_spec(AREA, spec, f"import {source}")
+    return True
+
+
+def _uploaded() -> None:
+    key = f"upload_{st.session_state.get('upload_round', 0)}"
+    upload = st.session_state.get(key)
+    if upload is None:
+        return
+    name = upload.name
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if suffix not in FORMAT_BY_SUFFIX:
+        session.note(AREA, "error", f"Import failed ({name}): unknown file type '.{suffix}'; use "
+                                    f"{', '.join('.' + s for s in UPLOAD_TYPES)}")
+    else:
+        import_spec(upload.getvalue(), FORMAT_BY_SUFFIX[suffix], name)
+    # A new key empties the uploader, so the same file can be uploaded again after fixing it.
+    st.session_state.upload_round = st.session_state.get("upload_round", 0) + 1
+
+
+def _pasted() -> None:
+    text = st.session_state.get("paste_text", "")
+    fmt = st.session_state.get("paste_format", "auto")
+    if not text.strip():
+        session.note(AREA, "error", "Import failed (pasted text): nothing pasted")
+        return
+    import_spec(text, None if fmt == "auto" else fmt, "pasted text")
+
+
+def import_section() -> None:
+    st.markdown("#### Import a spec")
+    session.show_notes(AREA)
+    upload_column, paste_column = st.columns(2, gap="large")
+    with upload_column:
+        st.file_uploader("Upload JSON, YAML or a tuple list (.txt/.py)", type=UPLOAD_TYPES,
+                         key=f"upload_{st.session_state.get('upload_round', 0)}", on_change=_uploaded,
+                         max_upload_size=max(1, MAX_SPEC_BYTES // (1 << 20)),
+                         help="At most 1 MB. A tuple list takes its scaling from the current spec.")
+        st.caption("The imported spec becomes the new starting spec (Undo goes back). A file with problems is "
+                   "refused with the first problem and the current spec stays as it is.")
+    with paste_column:
+        st.text_area("…or paste one", key="paste_text", height=150,
+                     placeholder="[(2, 'bottleneck', (0, 1), False), (4, 'residual', (0, 1), False), ...]")
+        fmt_column, button_column = st.columns([2, 1], vertical_alignment="bottom")
+        fmt_column.selectbox("Format", list(PASTE_FORMATS), key="paste_format", format_func=PASTE_FORMATS.get)
+        button_column.button("Import pasted text", key="import_paste", on_click=_pasted, width="stretch")
+
+
+def _prepare(kind: str, maker, *args) -> None:
+    """Makes an expensive export on request and keeps it for the download button (keyed by what it depends on)."""
+    try:
+        with st.spinner(f"Preparing {kind}…"):
+            data = maker(*args)
+    except exports.ExportError as error:
+        session.note("export", "error", str(error))
+        return
+    except Exception as error:  # noqa: BLE001 - one line for the user
+        session.note("export", "error", f"{kind} failed: {one_line(error)}")
+        return
+    st.session_state.setdefault("prepared", {})[kind] = (args_key(args), data)
+
+
+def args_key(args) -> str:
+    spec, *rest = args
+    return f"{numbers.spec_key(spec)}|{'|'.join(str(value) for value in rest if not isinstance(value, dict))}"
+
+
+def _prepared(kind: str, args) -> bytes | None:
+    key, data = st.session_state.get("prepared", {}).get(kind, (None, None))
+    return data if key == args_key(args) else None
+
+
+def export_section() -> None:
+    spec = session.current()
+    input_size, head = sidebar.input_size(), sidebar.head()
+    stem = exports.file_stem(spec)
+    st.markdown("#### Export")
+    session.show_notes("export")
+    spec_column, graph_column, model_column = st.columns(3, gap="large")
+    with spec_column:
+        st.markdown("**Spec**")
+        for fmt, (label, suffix, mime) in exports.SPEC_FORMATS.items():
+            if fmt == "tuples" and spec.family == "resnet_fpn":
+                st.caption("ResNet-FPN has no block list to write as tuples.")
+                continue
+            st.download_button(f"{label} (.{suffix})", exports.spec_bytes(spec, fmt),
+                               file_name=f"{stem}.{suffix}" if fmt != "tuples" else f"{stem}-tuples.txt",
+                               mime=mime, key=f"download_{fmt}", on_click="ignore", icon=":material/download:")
+    result = numbers.analysis_of(spec, input_size, head)
+    costs = numbers.block_costs(spec, result)
+    with graph_column:
+        st.markdown("**Graph**")
+        st.download_button("Interactive HTML", exports.graph_html(spec, input_size, costs),
+                           file_name=f"{stem}-graph.html", mime="text/html", key="download_html",
+                           on_click="ignore", icon=":material/download:",
+                           help="One self-contained file (plotly.js included): opens offline in any browser")
+        for fmt in exports.IMAGE_FORMATS:
+            args = (spec, input_size, fmt, costs)
+            data = _prepared(fmt, args)
+            if data is None:
+                st.button(f"Render {fmt.upper()}", key=f"render_{fmt}", on_click=_prepare,
+                          args=(fmt, exports.graph_image, *args), help="Rendered by Chromium (a few seconds)")
+            else:
+                st.download_button(f"{fmt.upper()} image", data, file_name=f"{stem}-graph.{fmt}",
+                                   mime=exports.IMAGE_FORMATS[fmt], key=f"download_{fmt}", on_click="ignore",
+                                   icon=":material/download:")
+    with model_column:
+        st.markdown("**Analysis and model**")
+        base = session.history().base
+        base_result = numbers.analysis_of(base, input_size, head) if base != spec else None
+        report = exports.markdown_report(spec, result, base, base_result,
+                                         numbers.output_receptive_fields(spec, input_size))
+        st.download_button("Markdown report", report, file_name=f"{stem}-report.md", mime="text/markdown",
+                           key="download_report", on_click="ignore", icon=":material/download:")
+        args = (spec, head, input_size)
+        data = _prepared("onnx", args)
+        if data is None:
+            st.button("Build ONNX model", key="render_onnx", on_click=_prepare,
+                      args=("onnx", exports.onnx_bytes, *args),
+                      help=f"{escape_md(spec.name)} with the {head} head at {input_size} px, random weights "
+                           "(seconds to a minute); opens in Netron")
+        else:
+            st.download_button(f"ONNX ({len(data) / 1e6:.0f} MB)", data, file_name=f"{stem}-{head}-{input_size}.onnx",
+                               mime="application/octet-stream", key="download_onnx", on_click="ignore",
+                               icon=":material/download:")
+        st.caption(f"ONNX: the {head} head at {input_size} px, random weights, opset 17.")
+
+
+def render() -> None:
+    import_section()
+    st.divider()
+    export_section()

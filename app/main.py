@@ -1,0 +1,37 @@
+"""SpineScope: explore, edit and compare scale-permuted backbones. Run with `make run` (streamlit run app/main.py)."""
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from app import compare_tab, edit_tab, explore_tab, io_tab, latency_tab, session, sidebar  # noqa: E402
+from app.guard import guarded  # noqa: E402
+
+TABS = {"Explore": ("explore", explore_tab.render), "Edit": ("edit", edit_tab.render),
+        "Compare": ("compare", compare_tab.render), "Latency": ("latency", latency_tab.render),
+        "Import / export": ("import/export", io_tab.render)}
+
+st.set_page_config(page_title="SpineScope", page_icon=":material/account_tree:", layout="wide",
+                   initial_sidebar_state="expanded")
+
+# Less empty space above the tabs; the rest is Streamlit's own look.
+PAGE_STYLE = "<style>.stMainBlockContainer {padding-top: 2.2rem;} .stSidebar h2 {padding-top: 0;}</style>"
+
+
+def main() -> None:
+    session.start()
+    st.html(PAGE_STYLE)
+    sidebar.render()
+    session.show_notes("global")
+    tabs = st.tabs(list(TABS), key="tab", on_change="rerun", bind="query-params")
+    # Only the open tab runs: the others would recompute figures nobody sees.
+    for (label, (area, render)), tab in zip(TABS.items(), tabs):
+        if tab.open:
+            with tab:
+                guarded(area, render)
+
+guarded("app", main)

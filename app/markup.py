@@ -1,0 +1,16 @@
+"""Escaping of user-supplied strings (spec names, block ids, design names) before they go into Markdown or HTML."""
+from __future__ import annotations
+
+import html
+
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$&")
+
+
+def escape_md(text) -> str:
+    """Returns `text` with every Markdown/HTML special character backslash-escaped (renders literally)."""
+    return "".join("\\" + char if char in _MARKDOWN_SPECIAL else char for char in str(text))
+
+
+def escape_html(text) -> str:
+    """Returns `text` safe inside HTML element content and attribute values."""
+    return html.escape(str(text), quote=True)

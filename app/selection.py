@@ -1,0 +1,45 @@
+"""Which block is selected: one value shared by the graph click, the Explore selectbox and the Edit tab."""
+from __future__ import annotations
+
+import streamlit as st
+
+from spinenet.layout import resolve
+from spinenet.spec import Spec
+
+STATE_KEY = "selection"
+
+
+def node_ids(spec: Spec, input_size: int) -> list[str]:
+    """Returns the graph's node ids in build order."""
+    return [node.id for node in resolve(spec, input_size).nodes]
+
+
+def selected(spec: Spec, input_size: int) -> str:
+    """Returns the selected node id, falling back to the first editable block when the selection is gone."""
+    ids = node_ids(spec, input_size)
+    chosen = st.session_state.get(STATE_KEY)
+    if chosen not in ids:
+        chosen = spec.blocks[0].id if spec.blocks else ids[0]
+        st.session_state[STATE_KEY] = chosen
+    return chosen
+
+
+def select(block_id: str) -> None:
+    st.session_state[STATE_KEY] = block_id
+
+
+def _box_changed(key: str) -> None:
+    select(st.session_state[key])
+
+
+def selector(spec: Spec, input_size: int, key: str, label: str = "Selected block", options=None) -> str:
+    """Shows a selectbox bound to the shared selection (for keyboard users); returns the selected id."""
+    chosen = selected(spec, input_size)
+    options = list(options) if options is not None else node_ids(spec, input_size)
+    if chosen not in options:
+        chosen = options[0]
+        select(chosen)
+    st.session_state[key] = chosen
+    st.selectbox(label, options, key=key, on_change=_box_changed, args=(key,),
+                 help="Same as clicking the block in the graph")
+    return chosen

@@ -1,0 +1,170 @@
+"""This browser session's workspace: which one it is (the `ws` URL parameter), its history, and every change to it.
+
+The SQLite workspace (`analysis.workspace`) is the source of truth: each accepted edit, undo, redo or load is
+committed there before the page shows it, so a refresh, a second tab or a restarted server finds the same state.
+Widgets call the functions here from their callbacks; a rejected edit leaves the spec as it was and records a
+one-line message for the area that asked.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from analysis.workspace import WorkspaceError, WorkspaceStore, default_store, is_workspace_id, new_workspace_id
+from spinenet.builtins import load_builtin
+from spinenet.edits import EditHistory
+from spinenet.spec import Spec
+from spinenet.validate import SpecError
+
+DEFAULT_BUILTIN = "spinenet-49"
+QUERY_KEY = "ws"
+
+
+@st.cache_resource(show_spinner=False)
+def _store_for(path: str) -> WorkspaceStore:
+    from pathlib import Path
+
+    return WorkspaceStore(Path(path))
+
+
+def store() -> WorkspaceStore:
+    """Returns the workspace store of SpineScope's data directory (one per file, shared by sessions)."""
+    return _store_for(str(default_store().path))
+
+
+def start() -> None:
+    """Binds this session to its workspace (from the URL, else a new one) and loads its history if it changed."""
+    workspace_id = st.session_state.get("workspace_id")
+    if workspace_id is None:
+        requested = st.query_params.get(QUERY_KEY)
+        workspace_id = requested if is_workspace_id(requested) else new_workspace_id()
+        if not store().exists(workspace_id):
+            store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}", workspace_id)
+        st.session_state.workspace_id = workspace_id
+        st.session_state.settings = store().settings(workspace_id)
+    if st.query_params.get(QUERY_KEY) != workspace_id:
+        st.query_params[QUERY_KEY] = workspace_id
+    revision = store().revision(workspace_id)
+    if st.session_state.get("revision") != revision or "history" not in st.session_state:
+        try:
+            _reload()
+        except WorkspaceError as error:
+            _recover(str(error))
+
+
+def _recover(problem: str) -> None:
+    """Starts a fresh workspace when the stored one cannot be read, telling the user why."""
+    workspace_id = store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}")
+    st.session_state.workspace_id = workspace_id
+    st.query_params[QUERY_KEY] = workspace_id
+    st.session_state.history = store().load(workspace_id)
+    st.session_state.revision = store().revision(workspace_id)
+    note("global", "warning", f"Started a new workspace: {problem}")
+
+
+def history() -> EditHistory:
+    return st.session_state.history
+
+
+def current() -> Spec:
+    """Returns the current (last accepted) spec."""
+    return history().current
+
+
+def workspace_id() -> str:
+    return st.session_state.workspace_id
+
+
+def _reload() -> None:
+    st.session_state.history = store().load(workspace_id())
+    st.session_state.revision = store().revision(workspace_id())
+    st.session_state.changes = st.session_state.get("changes", 0) + 1
+
+
+def note(area: str, kind: str, text: str) -> None:
+    """Records a message ('error', 'warning', 'success' or 'info') for `area`, shown once by `show_notes`."""
+    st.session_state.setdefault("notes", {})[area] = (kind, text)
+
+
+def show_notes(area: str) -> None:
+    """Shows and clears the message recorded for `area`, if any."""
+    kind, text = st.session_state.get("notes", {}).pop(area, (None, None))
+    if kind:
+        getattr(st, kind)(text)
+
+
+def change_token() -> int:
+    """Returns a number that changes whenever the spec changes or an edit is rejected (widgets resync on it)."""
+    return st.session_state.get("changes", 0)
+
+
+def apply_edit(area: str, edit, *args, description: str, select: str | None = None, **kwargs) -> bool:
+    """Runs `edit(current, *args, **kwargs)`; an accepted result is committed to the workspace, a SpecError is
+    shown in `area` as one line and leaves the spec as it was. Returns True if the edit was accepted."""
+    try:
+        spec = edit(current(), *args, **kwargs)
+    except SpecError as error:
+        note(area, "error", f"Edit rejected: {error}")
+        st.session_state.changes = change_token() + 1
+        return False
+    if spec == current():
+        st.session_state.changes = change_token() + 1
+        return True
+    return commit(area, spec, description, select=select)
+
+
+def commit(area: str, spec: Spec, description: str, kind: str = "edit", select: str | None = None) -> bool:
+    """Commits an accepted spec to the workspace and makes it current; returns True on success."""
+    try:
+        store().push(workspace_id(), spec, description, kind)
+    except WorkspaceError as error:
+        note(area, "error", f"Could not save the edit: {error}")
+        return False
+    _reload()
+    if select is not None:
+        st.session_state["selection"] = select
+    return True
+
+
+def load_spec(area: str, spec: Spec, description: str) -> None:
+    """Makes `spec` the new starting spec (undoable) and resets the input size to its own."""
+    if commit(area, spec, description, kind="load"):
+        set_setting("input_size", spec.input_size)
+        st.session_state.input_size = spec.input_size
+        st.session_state.pop("selection", None)
+        note(area, "success", f"Opened {spec.name}.")
+
+
+def step(area: str, steps: int) -> None:
+    """Undo (steps=-1) or redo (+1), committed to the workspace."""
+    try:
+        store().move_cursor(workspace_id(), steps)
+    except WorkspaceError as error:
+        note(area, "warning", str(error).capitalize() + ".")
+        return
+    _reload()
+
+
+def setting(name: str, default=None):
+    """Returns a view setting of this workspace (kept across refreshes)."""
+    return st.session_state.get("settings", {}).get(name, default)
+
+
+def set_setting(name: str, value) -> None:
+    """Stores a view setting of this workspace."""
+    settings = dict(st.session_state.get("settings", {}))
+    if settings.get(name) == value:
+        return
+    settings[name] = value
+    st.session_state.settings = settings
+    store().save_settings(workspace_id(), settings)
+
+
+def sync_widgets(group: str, values: dict, extra=None) -> None:
+    """Sets the widgets `values` ({key: value}) from the spec whenever it changed (or an edit was rejected, or
+    `extra` changed), and whenever a widget's state is missing (it was not on the page in the last run)."""
+    token = (change_token(), st.session_state.get("workspace_id"), extra)
+    stale = st.session_state.get(f"_synced_{group}") != token
+    for key, value in values.items():
+        if stale or key not in st.session_state:
+            st.session_state[key] = value
+    st.session_state[f"_synced_{group}"] = token

@@ -1,0 +1,142 @@
+"""The sidebar: open a built-in, input size and head, undo/redo, saved designs, recent workspaces."""
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from app import session
+from app.markup import escape_md
+from analysis.workspace import WorkspaceError
+from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.spec import spec_hash
+from spinenet.validate import LIMITS
+
+HEADS = ("retinanet", "classification")
+HEAD_NAMES = {"retinanet": "RetinaNet (as in the paper)", "classification": "classification, 1000 classes"}
+
+
+def builtin_label(name: str) -> str:
+    return load_builtin(name).name
+
+
+def _open_builtin() -> None:
+    name = st.session_state.builtin_choice
+    session.load_spec("sidebar", load_builtin(name), f"open built-in {name}")
+
+
+def _undo() -> None:
+    session.step("sidebar", -1)
+
+
+def _redo() -> None:
+    session.step("sidebar", 1)
+
+
+def _input_size_changed() -> None:
+    session.set_setting("input_size", int(st.session_state.input_size))
+
+
+def _head_changed() -> None:
+    session.set_setting("head", st.session_state.head)
+
+
+def _save_design() -> None:
+    name = st.session_state.get("design_name", "")
+    try:
+        replaced = session.store().save_design(name, session.current())
+    except WorkspaceError as error:
+        session.note("sidebar", "error", f"Not saved: {error}")
+        return
+    session.note("sidebar", "success", f"{'Replaced' if replaced else 'Saved'} design “{name.strip()}”.")
+
+
+def _open_design() -> None:
+    name = st.session_state.get("design_choice")
+    try:
+        spec = session.store().load_design(name)
+    except WorkspaceError as error:
+        session.note("sidebar", "error", f"Not opened: {error}")
+        return
+    session.load_spec("sidebar", spec, f"open design {name}")
+
+
+def _delete_design() -> None:
+    name = st.session_state.get("design_choice")
+    try:
+        session.store().delete_design(name)
+    except WorkspaceError as error:
+        session.note("sidebar", "error", str(error))
+        return
+    session.note("sidebar", "info", f"Deleted design “{name}”.")
+
+
+def input_size() -> int:
+    """Returns the input size (pixels, square) chosen for this workspace."""
+    return int(st.session_state.get("input_size") or session.setting("input_size") or session.current().input_size)
+
+
+def head() -> str:
+    """Returns the head chosen for the 'backbone + head' figures: 'retinanet' or 'classification'."""
+    return st.session_state.get("head") or session.setting("head", "retinanet")
+
+
+def render() -> None:
+    spec = session.current()
+    history = session.history()
+    with st.sidebar:
+        st.markdown("## SpineScope")
+        st.caption("Scale-permuted backbones (SpineNet) vs scale-decreased (ResNet-FPN): explore, edit, compare.")
+        st.markdown(f"**Current:** {escape_md(spec.name)}  \n`{spec_hash(spec)}` · {len(history.entries)} "
+                    f"history entr{'y' if len(history.entries) == 1 else 'ies'}")
+        undo, redo = st.columns(2)
+        undo.button("Undo", key="undo", icon=":material/undo:", on_click=_undo, disabled=not history.can_undo,
+                    help=f"Undo: {history.undo_description}" if history.can_undo else "Nothing to undo",
+                    width="stretch")
+        redo.button("Redo", key="redo", icon=":material/redo:", on_click=_redo, disabled=not history.can_redo,
+                    help=f"Redo: {history.redo_description}" if history.can_redo else "Nothing to redo",
+                    width="stretch")
+        session.show_notes("sidebar")
+
+        st.markdown("#### Open a built-in")
+        if "builtin_choice" not in st.session_state:
+            st.session_state.builtin_choice = session.DEFAULT_BUILTIN
+        choice, button = st.columns([2, 1], vertical_alignment="bottom")
+        choice.selectbox("Built-in architecture", BUILTIN_NAMES, key="builtin_choice", format_func=builtin_label,
+                         label_visibility="collapsed")
+        button.button("Open", key="open_builtin", on_click=_open_builtin, width="stretch",
+                      help="Open this built-in as the new starting spec (undoable)")
+
+        st.markdown("#### Analysis settings")
+        if "input_size" not in st.session_state:
+            st.session_state.input_size = int(session.setting("input_size") or spec.input_size)
+        if "head" not in st.session_state:
+            st.session_state.head = session.setting("head", "retinanet")
+        st.number_input("Input size (pixels, square)", min_value=LIMITS["min_input_size"],
+                        max_value=LIMITS["max_input_size"], step=32, key="input_size", on_change=_input_size_changed,
+                        help=f"The spec's own input size is {spec.input_size}.")
+        st.selectbox("Head (for 'backbone + head')", HEADS, key="head", format_func=HEAD_NAMES.get,
+                     on_change=_head_changed)
+
+        st.markdown("#### Designs")
+        st.text_input("Save the current spec as", key="design_name", placeholder="design name",
+                      max_chars=LIMITS["max_name_length"])
+        st.button("Save design", key="save_design", on_click=_save_design, icon=":material/save:")
+        designs = session.store().designs()
+        if designs:
+            labels = {info.name: f"{info.name} ({info.spec_name}, {time.strftime('%Y-%m-%d %H:%M', time.localtime(info.saved))})"
+                      for info in designs}
+            st.selectbox("Saved designs", list(labels), key="design_choice", format_func=labels.get)
+            left, right = st.columns(2)
+            left.button("Open design", key="open_design", on_click=_open_design, width="stretch")
+            right.button("Delete", key="delete_design", on_click=_delete_design, width="stretch")
+        else:
+            st.caption("No saved designs yet.")
+
+        with st.expander("Recent workspaces"):
+            st.caption("Each browser tab works in its own workspace (the `ws` in the address). Open another one:")
+            for info in session.store().recent(8):
+                mark = " (this one)" if info.id == session.workspace_id() else ""
+                st.markdown(f"- [{escape_md(info.spec_name)}](?ws={info.id}){mark} · {info.entries} entries · "
+                            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(info.updated))}")
+

@@ -1,0 +1,30 @@
+"""Number formatting with the units spelled out: params in millions, MACs and FLOPs in billions (B)."""
+from __future__ import annotations
+
+
+def millions(count: float | None) -> str:
+    """Returns e.g. '28.54M' for a parameter count."""
+    return "n/a" if count is None else f"{count / 1e6:.2f}M"
+
+
+def billions(count: float | None) -> str:
+    """Returns e.g. "85.28B" (billions) for a MAC or FLOP count."""
+    return "n/a" if count is None else f"{count / 1e9:.2f}B"
+
+
+def signed_millions(count: float) -> str:
+    return f"{count / 1e6:+.2f}M"
+
+
+def signed_billions(count: float) -> str:
+    return f"{count / 1e9:+.2f}B"
+
+
+def percent_change(new: float, old: float) -> str:
+    """Returns the relative change from `old` to `new`, e.g. '+3.1%' ('n/a' when old is 0)."""
+    return "n/a" if not old else f"{100 * (new - old) / old:+.1f}%"
+
+
+def ratio(value: float | None, reference: float | None) -> str:
+    """Returns value / reference as e.g. '0.88x' ('n/a' when either is missing or the reference is 0)."""
+    return "n/a" if not value or not reference else f"{value / reference:.2f}x"
