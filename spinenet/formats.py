@@ -96,7 +96,8 @@ def _skip_separator(inner: str, position: int, entry: int) -> int:
     if not rest:
         return len(inner)
     if not rest.startswith(","):
-        raise SpecError([f"tuple list: entries #{entry - 1} and #{entry} need a comma between them"])
+        raise SpecError([f"tuple list: unexpected text after entry #{entry - 1} (a comma or the end of the list "
+                         f"must follow): {rest[:30]!r}"])
     return len(inner) - len(rest[1:].lstrip())
 
 
