@@ -19,7 +19,7 @@ from spinenet.spec import Spec
 from spinenet.validate import LIMITS, SpecError
 
 # Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["analysis.latency_cli"]
 
 
 class CliError(Exception):

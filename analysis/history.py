@@ -1,0 +1,211 @@
+"""Every latency result, kept in an SQLite file (default: data_dir()/history.sqlite).
+
+Each row holds the spec's content hash and name, the settings, the environment (torch version, device name,
+threads) and the figures, with a UTC timestamp. Several processes may write at once (the CLI, the app, tests):
+the database runs in WAL mode with a busy timeout, and every write is one `BEGIN IMMEDIATE` transaction, so a
+writer waits for the others instead of failing or corrupting the file.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from analysis.paths import data_dir
+
+FILE_NAME = "history.sqlite"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS latency (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,            -- ISO 8601, UTC
+    run_id TEXT NOT NULL,                -- results measured together (interleaved) share it
+    label TEXT NOT NULL,
+    spec_name TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    input_size INTEGER NOT NULL,
+    batch INTEGER NOT NULL,
+    head TEXT NOT NULL,
+    device TEXT NOT NULL,                -- cpu | cuda
+    device_name TEXT NOT NULL,
+    precision TEXT NOT NULL,
+    threads INTEGER NOT NULL,
+    torch_version TEXT NOT NULL,
+    median_ms REAL NOT NULL,
+    p10_ms REAL NOT NULL,
+    p90_ms REAL NOT NULL,
+    mean_ms REAL NOT NULL,
+    throughput REAL NOT NULL,            -- images/s
+    peak_memory_bytes INTEGER NOT NULL,
+    ratio_to_first REAL NOT NULL,
+    settings TEXT NOT NULL,              -- JSON
+    environment TEXT NOT NULL,           -- JSON
+    figures TEXT NOT NULL                -- JSON: the whole result, per-call samples included
+);
+CREATE INDEX IF NOT EXISTS latency_by_spec ON latency (spec_hash, created_at);
+CREATE INDEX IF NOT EXISTS latency_by_time ON latency (created_at);
+"""
+
+_COLUMNS = ("created_at", "run_id", "label", "spec_name", "spec_hash", "input_size", "batch", "head", "device",
+            "device_name", "precision", "threads", "torch_version", "median_ms", "p10_ms", "p90_ms", "mean_ms",
+            "throughput", "peak_memory_bytes", "ratio_to_first")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One stored result. Times in ms, throughput in images/s, memory in bytes; `ratio_to_first` within its run."""
+
+    id: int
+    created_at: str
+    run_id: str
+    label: str
+    spec_name: str
+    spec_hash: str
+    input_size: int
+    batch: int
+    head: str
+    device: str
+    device_name: str
+    precision: str
+    threads: int
+    torch_version: str
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    mean_ms: float
+    throughput: float
+    peak_memory_bytes: int
+    ratio_to_first: float
+    settings: dict
+    environment: dict
+    figures: dict
+
+    def to_dict(self, figures: bool = False) -> dict:
+        """JSON-ready row; the full stored figures (with per-call samples) only when `figures`."""
+        data = {name: getattr(self, name) for name in ("id", *_COLUMNS, "settings", "environment")}
+        if figures:
+            data["figures"] = self.figures
+        return data
+
+
+def history_path() -> Path:
+    """Returns the default history file: data_dir()/history.sqlite."""
+    return data_dir() / FILE_NAME
+
+
+def connect(path: str | Path | None = None) -> sqlite3.Connection:
+    """Opens (creating if needed) the history database in WAL mode with a busy timeout; autocommit, so writes
+    make their own transactions. Returns the connection."""
+    path = Path(path) if path is not None else history_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        # Idempotent, in one write transaction: processes creating the file at once simply queue.
+        connection.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+    return connection
+
+
+class _transaction:
+    """`BEGIN IMMEDIATE` ... `COMMIT` (or `ROLLBACK` on an exception): takes the write lock up front, so two
+    writers queue on the busy timeout instead of deadlocking on a lock upgrade."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self.connection = connection
+
+    def __enter__(self):
+        self.connection.execute("BEGIN IMMEDIATE")
+        return self.connection
+
+    def __exit__(self, kind, error, trace):
+        if not self.connection.in_transaction:
+            return False
+        self.connection.execute("ROLLBACK" if kind else "COMMIT")
+        return False
+
+
+def store_results(results, path: str | Path | None = None) -> list[int]:
+    """Stores LatencyResult objects (one transaction for all); returns their row ids in the same order."""
+    rows = []
+    for result in results:
+        figures = result.to_dict(samples=True)
+        figures.pop("history_id", None)
+        rows.append((*[figures["name"] if column == "label" else figures[column] for column in _COLUMNS],
+                     json.dumps(result.settings), json.dumps(result.environment), json.dumps(figures)))
+    placeholders = ", ".join("?" * (len(_COLUMNS) + 3))
+    sql = f"INSERT INTO latency ({', '.join(_COLUMNS)}, settings, environment, figures) VALUES ({placeholders})"
+    connection = connect(path)
+    try:
+        with _transaction(connection):
+            return [connection.execute(sql, row).lastrowid for row in rows]
+    finally:
+        connection.close()
+
+
+def _entry(row: sqlite3.Row) -> HistoryEntry:
+    data = dict(row)
+    for name in ("settings", "environment", "figures"):
+        data[name] = json.loads(data[name])
+    return HistoryEntry(**data)
+
+
+def list_results(limit: int = 50, spec_hash: str | None = None,
+                 path: str | Path | None = None) -> list[HistoryEntry]:
+    """Returns up to `limit` stored results, newest first, optionally only those of one spec content hash."""
+    connection = connect(path)
+    try:
+        where, arguments = ("WHERE spec_hash = ?", [spec_hash]) if spec_hash else ("", [])
+        rows = connection.execute(f"SELECT * FROM latency {where} ORDER BY id DESC LIMIT ?",
+                                  [*arguments, int(limit)]).fetchall()
+        return [_entry(row) for row in rows]
+    finally:
+        connection.close()
+
+
+def get_results(ids: list[int], path: str | Path | None = None) -> list[HistoryEntry]:
+    """Returns the stored results with these ids, in the order given; raises KeyError naming a missing id."""
+    connection = connect(path)
+    try:
+        entries = []
+        for id_ in ids:
+            row = connection.execute("SELECT * FROM latency WHERE id = ?", (int(id_),)).fetchone()
+            if row is None:
+                raise KeyError(f"no stored latency result with id {id_}")
+            entries.append(_entry(row))
+        return entries
+    finally:
+        connection.close()
+
+
+# Settings that must match for two medians to be compared as like for like.
+_COMPARABLE = ("device", "device_name", "input_size", "batch", "head", "precision", "threads")
+
+
+def compare_results(ids: list[int], path: str | Path | None = None) -> list[dict]:
+    """Returns the stored results `ids` side by side: each row's figures with `ratio_to_first` recomputed against
+    the first id's median and `differs` listing the settings in which it differs from the first (device, input
+    size, batch, head, precision, threads): a ratio across those is not a fair comparison."""
+    entries = get_results(ids, path)
+    first = entries[0]
+    rows = []
+    for entry in entries:
+        row = entry.to_dict()
+        row["ratio_to_first"] = entry.median_ms / first.median_ms
+        row["differs"] = [name for name in _COMPARABLE if getattr(entry, name) != getattr(first, name)]
+        rows.append(row)
+    return rows
+
+
+def count_results(path: str | Path | None = None) -> int:
+    """Returns the number of stored results."""
+    connection = connect(path)
+    try:
+        return connection.execute("SELECT COUNT(*) FROM latency").fetchone()[0]
+    finally:
+        connection.close()

@@ -1,0 +1,349 @@
+"""The latency worker: a separate process (`python -m analysis.latency_worker`) that builds the models and times
+them, so that a crash, an out-of-memory error or a hang never takes the caller down.
+
+Protocol: one JSON object on stdin (built by `analysis.latency`), JSON lines out on the original stdout (events:
+ready, progress, built, result, error); anything else the process prints goes to stderr. Exit status 0 after a
+result, 1 after an error event.
+
+Timing: one call = one forward pass of the whole batch under `torch.inference_mode()`. On a GPU each call is
+bracketed by CUDA events after a device synchronisation and waits for its end event, so no call overlaps the
+next; on the CPU `time.perf_counter` (monotonic) brackets it. Models are timed interleaved (A B A B ...).
+Memory: peak = the model's weights and buffers (exact) + the growth during one forward pass after warm-up:
+`torch.cuda.max_memory_allocated` on a GPU, the peak resident set size (VmHWM, reset through
+/proc/self/clear_refs) on Linux CPUs, `ru_maxrss` elsewhere (which only grows: a later, smaller model reads 0).
+"""
+from __future__ import annotations
+
+import ctypes
+import gc
+import json
+import os
+import platform
+import re
+import resource
+import signal
+import sys
+import time
+import traceback
+
+# Test hook: makes the worker die or fail in a chosen way once measuring starts (see tests/test_latency_job.py).
+FAULT_VARIABLE = "SPINESCOPE_LATENCY_FAULT"
+PROGRESS_INTERVAL_S = 0.1
+
+
+class Emitter:
+    """Writes protocol events as JSON lines on a private copy of stdout; fd 1 then points at stderr so that
+    stray prints from libraries cannot corrupt the protocol."""
+
+    def __init__(self):
+        self._out = os.fdopen(os.dup(1), "w", buffering=1)
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+
+    def __call__(self, event: str, **fields) -> None:
+        self._out.write(json.dumps({"event": event, **fields}) + "\n")
+        self._out.flush()
+
+
+class WorkerFailure(Exception):
+    """A failure with a one-line message and a kind: 'memory' (refused), 'oom' or 'error'."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def cpu_name() -> str:
+    """Returns the CPU model name from /proc/cpuinfo, else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _linux_status_bytes(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+class CpuMemoryProbe:
+    """Peak resident-set growth (bytes) around a call. With glibc, large allocations are forced onto mmap so
+    that freed tensors leave the resident set at once and a later model's peak is not hidden in reused heap."""
+
+    def __init__(self):
+        self._libc = None
+        try:
+            self._libc = ctypes.CDLL("libc.so.6")
+            self._libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD: fixed, no dynamic growth
+            self._libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+        except (OSError, AttributeError):
+            self._libc = None
+        self._resettable = self._reset_peak()
+
+    def _reset_peak(self) -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")  # resets VmHWM to the current VmRSS (Linux >= 4.0)
+            return _linux_status_bytes("VmHWM") is not None
+        except OSError:
+            return False
+
+    def measure(self, call) -> int:
+        gc.collect()
+        if self._libc is not None:
+            self._libc.malloc_trim(0)
+        if self._resettable and self._reset_peak():
+            before = _linux_status_bytes("VmRSS")
+            call()
+            return max(_linux_status_bytes("VmHWM") - before, 0)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+        call()
+        return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before, 0)
+
+
+class CudaMemoryProbe:
+    """Peak growth of CUDA memory allocated by tensors (bytes) around a call."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def measure(self, call) -> int:
+        import torch
+
+        torch.cuda.synchronize(self.device)
+        torch.cuda.reset_peak_memory_stats(self.device)
+        before = torch.cuda.memory_allocated(self.device)
+        call()
+        torch.cuda.synchronize(self.device)
+        return max(torch.cuda.max_memory_allocated(self.device) - before, 0)
+
+
+def make_timer(device):
+    """Returns time_call(fn) -> milliseconds of one call of fn, measured right for the device."""
+    import torch
+
+    if device.type == "cuda":
+        def time_call(fn) -> float:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            torch.cuda.synchronize(device)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end)
+    else:
+        def time_call(fn) -> float:
+            start = time.perf_counter()
+            fn()
+            return (time.perf_counter() - start) * 1e3
+    return time_call
+
+
+def synchronize(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_runner(model, images, precision: str, device):
+    """Returns a no-argument callable running one forward pass in the requested precision."""
+    import torch
+
+    if precision == "fp32":
+        return lambda: model(images)
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+    def run():
+        with torch.autocast(device.type, dtype=dtype):
+            return model(images)
+    return run
+
+
+def tensor_bytes(model) -> int:
+    """Bytes of the model's parameters and buffers."""
+    return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+
+
+def check_cuda_fits(payload, device) -> None:
+    """Refuses before instantiating when the estimate does not fit the GPU's free memory (or the limit)."""
+    import torch
+
+    free, total = torch.cuda.mem_get_info(device)
+    available = free if payload.get("memory_limit_bytes") is None else min(free, payload["memory_limit_bytes"])
+    needed = payload["estimated_bytes"]
+    if needed > payload["memory_headroom"] * available:
+        raise WorkerFailure("memory", f"estimated {needed / 2**20:,.0f} MiB needed but only {available / 2**20:,.0f} "
+                                      f"MiB of GPU memory is free ({total / 2**20:,.0f} MiB in all); lower the batch "
+                                      "or input size")
+
+
+def apply_fault(stage: str) -> None:
+    """Test hook: at `stage` 'measure', kills the worker (SIGKILL), exits abruptly or runs out of memory."""
+    fault = os.environ.get(FAULT_VARIABLE, "")
+    if stage != "measure" or not fault:
+        return
+    if fault == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif fault == "exit":
+        os._exit(3)
+    elif fault == "oom":
+        import torch
+
+        torch.empty(1 << 50, dtype=torch.uint8)  # 1 PiB: a real allocation failure
+
+
+def measure(payload: dict, emit: Emitter) -> None:
+    """Builds every model, warms them up, measures memory and times them interleaved; emits a result event."""
+    import torch
+
+    from analysis.bn_fold import count_batch_norms, fold_batch_norms
+    from spinenet.build import build_model
+    from spinenet.spec import spec_from_dict
+
+    device = torch.device(payload["device"])
+    if payload.get("threads"):
+        torch.set_num_threads(payload["threads"])
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels in warm-up
+        device_name = torch.cuda.get_device_name(device)
+        probe = CudaMemoryProbe(device)
+    else:
+        # Random weights through deep stacks shrink activations into denormals, which run many times slower
+        # on x86 CPUs than normal floats; real trained models do not hit that path.
+        torch.set_flush_denormal(True)
+        device_name = cpu_name()
+        probe = CpuMemoryProbe()
+    environment = {"torch_version": torch.__version__, "device_name": device_name, "threads": torch.get_num_threads(),
+                   "python": platform.python_version(), "platform": platform.platform()}
+    if device.type == "cuda":
+        environment.update(cuda_version=torch.version.cuda, cudnn_version=torch.backends.cudnn.version(),
+                           cudnn_tf32=torch.backends.cudnn.allow_tf32)
+    emit("ready", environment=environment, time=time.time())
+    if device.type == "cuda":
+        check_cuda_fits(payload, device)
+
+    models = payload["models"]
+    iters, warmup = payload["iters"], payload["warmup"]
+    runners, figures = [], []
+    with torch.inference_mode():
+        for index, request in enumerate(models):
+            emit("progress", phase="build", done=index, total=len(models), model=request["label"])
+            started = time.perf_counter()
+            spec = spec_from_dict(request["spec"])
+            model = build_model(spec, request["head"], request["input_size"], device=device)
+            folded = fold_batch_norms(model) if request["fold_bn"] else 0
+            memory_format = torch.channels_last if request["channels_last"] else torch.contiguous_format
+            model = model.to(memory_format=memory_format)
+            size, batch = request["input_size"], request["batch"]
+            images = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=memory_format)
+            synchronize(device)
+            build_s = time.perf_counter() - started
+            compile_s = None
+            if request["compile"]:
+                emit("progress", phase="compile", done=index, total=len(models), model=request["label"])
+                started = time.perf_counter()
+                model = torch.compile(model)
+                make_runner(model, images, request["precision"], device)()  # compilation happens on this call
+                synchronize(device)
+                compile_s = time.perf_counter() - started
+            runners.append(make_runner(model, images, request["precision"], device))
+            figures.append({"label": request["label"], "build_s": build_s, "compile_s": compile_s,
+                            "weight_bytes": tensor_bytes(model), "bn_folded": folded,
+                            "bn_remaining": count_batch_norms(model), "samples_ms": []})
+            emit("built", model=request["label"], build_s=build_s, compile_s=compile_s)
+
+        started = time.perf_counter()
+        for done in range(warmup):
+            emit("progress", phase="warmup", done=done, total=warmup, model=None)
+            for run in runners:
+                run()
+                synchronize(device)
+        warmup_s = time.perf_counter() - started
+
+        for run, figure in zip(runners, figures):
+            figure["activation_bytes"] = probe.measure(run)
+
+        apply_fault("measure")
+        time_call = make_timer(device)
+        total = iters * len(runners)
+        order: list[int] = []
+        started = last_emit = time.perf_counter()
+        emit("progress", phase="measure", done=0, total=total, model=None)
+        for _ in range(iters):
+            for index, (run, figure) in enumerate(zip(runners, figures)):
+                figure["samples_ms"].append(time_call(run))
+                order.append(index)
+            now = time.perf_counter()
+            if now - last_emit >= PROGRESS_INTERVAL_S:
+                emit("progress", phase="measure", done=len(order), total=total, model=None)
+                last_emit = now
+        measure_s = time.perf_counter() - started
+        emit("progress", phase="measure", done=total, total=total, model=None)
+
+    emit("result", models=figures, order=order, environment=environment,
+         phases={"warmup_s": warmup_s, "measure_s": measure_s})
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    text = str(error).lower()
+    return isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError" or any(
+        marker in text for marker in ("out of memory", "can't allocate memory", "cannot allocate memory"))
+
+
+def oom_message(error: BaseException) -> str:
+    """One line for an allocation failure, with the size it tried to allocate when the message says."""
+    match = re.search(r"tried to allocate (\d+) bytes", str(error))
+    if match:
+        return f"out of memory: tried to allocate {int(match.group(1)) / 2**20:,.0f} MiB"
+    return f"out of memory: {first_line(error)}"
+
+
+def first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def exit_with_parent() -> None:
+    """Ends this worker if the process that started it goes away (nobody would read the result)."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def main() -> int:
+    emit = Emitter()
+    exit_with_parent()
+    try:
+        payload = json.loads(sys.stdin.read())
+        measure(payload, emit)
+        return 0
+    except WorkerFailure as failure:
+        emit("error", kind=failure.kind, message=str(failure))
+    except BaseException as error:  # noqa: BLE001 - every failure must reach the caller as one line
+        if is_out_of_memory(error):
+            emit("error", kind="oom", message=oom_message(error))
+        else:
+            traceback.print_exc(file=sys.stderr)
+            emit("error", kind="error", message=f"{type(error).__name__}: {first_line(error)}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
