@@ -32,10 +32,11 @@ class ResNetFPN(nn.Module):
         width = spec.scaling.endpoints_num_filters
         for node in layout.nodes:
             if node.role == "stem":
-                self.blocks[node.id] = nn.Sequential(ConvBnAct(3, 64, 7, 2, activation="relu"), MaxPoolSame(3, 2))
+                self.blocks[node.id] = nn.Sequential(ConvBnAct(3, 64, 7, 2, activation=spec.activation),
+                                                     MaxPoolSame(3, 2))
             elif node.role == "block":
                 stride = 2 if node.id.endswith("_0") and node.level > 2 else 1
-                self.blocks[node.id] = Bottleneck(node.in_channels, node.out_channels // 4, stride)
+                self.blocks[node.id] = Bottleneck(node.in_channels, node.out_channels // 4, stride, spec.activation)
                 self.stage_ids.setdefault(node.level, []).append(node.id)
             elif node.role == "fpn":
                 self.blocks[node.id] = FpnLevel(node.in_channels, width, lateral=node.level <= 5)
