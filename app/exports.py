@@ -45,7 +45,7 @@ def graph_html(spec: Spec, input_size: int, costs: dict | None = None) -> bytes:
     page = figure.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False},
                           div_id="spinescope-graph")
     title = f"<title>{escape_html(spec.name)} · SpineScope</title>"
-    return page.replace("<head>", f"<head><meta charset=\"utf-8\">{title}", 1).encode("utf-8")
+    return page.replace("<head>", f"<head>{title}", 1).encode("utf-8")
 
 
 def _browser_for_kaleido() -> None:

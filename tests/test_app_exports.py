@@ -1,0 +1,94 @@
+"""The app's exports and graph figure without the UI: escaping of user strings, ONNX that loads and checks, images
+rendered by Chromium, and a figure with one node per block and one arrow per connection."""
+
+import onnx
+import pytest
+
+from app.exports import graph_html, graph_image, markdown_report, onnx_bytes, onnx_output_names
+from app.graph_figure import NODE_TRACE_NAME, edge_colour, graph_figure
+from analysis.counting import analyze
+from spinenet.builtins import load_builtin
+from spinenet.edits import rename, set_level
+from spinenet.graph import to_graph
+
+HOSTILE = "</script><script>alert('x')</script> | **bold** [link](http://x)"
+
+
+def test_graph_has_one_node_per_block_and_one_arrow_per_connection():
+    for name in ("spinenet-49", "resnet50-fpn", "spinenet-mobile-49"):
+        spec = load_builtin(name)
+        graph = to_graph(spec, 640)
+        figure = graph_figure(spec, 640, selected=None)
+        nodes = next(trace for trace in figure.data if trace.name == NODE_TRACE_NAME)
+        assert [custom[0] for custom in nodes.customdata] == sorted(graph, key=lambda n: graph.nodes[n]["order"])
+        assert list(nodes.x) == list(range(len(graph)))
+        assert list(nodes.y) == [graph.nodes[n]["level"] for n in sorted(graph, key=lambda n: graph.nodes[n]["order"])]
+        assert len(figure.layout.annotations) == graph.number_of_edges()
+    spinenet = graph_figure(load_builtin("spinenet-49"), 640)
+    labels = {trace.name: trace for trace in spinenet.data}
+    assert labels["0-outdegree merge"].line.dash == "dash"  # b11 -> b14 in SpineNet-49
+    assert {"same level", "down x2", "down x4", "down x8", "up x2", "up x4"} <= set(labels)
+    nodes = labels[NODE_TRACE_NAME]
+    assert [text for text in nodes.text if text] == ["<b>P4</b>", "<b>P3</b>", "<b>P5</b>", "<b>P7</b>", "<b>P6</b>"]
+    assert edge_colour("down", 4) != edge_colour("down", 2) != edge_colour("up", 2)
+
+
+def test_macs_share_sets_node_size_or_colour():
+    spec = load_builtin("spinenet-49")
+    result = analyze(spec, 640)
+    costs = {block.id: {"macs": block.macs, "params": block.params, "share": block.macs / result.backbone_macs}
+             for block in result.blocks}
+    sized = next(t for t in graph_figure(spec, 640, costs, "size").data if t.name == NODE_TRACE_NAME)
+    biggest = max(costs, key=lambda node: costs[node]["share"])
+    assert sized.marker.size[list(costs).index(biggest)] == max(sized.marker.size)
+    coloured = next(t for t in graph_figure(spec, 640, costs, "colour").data if t.name == NODE_TRACE_NAME)
+    assert list(coloured.marker.color) == pytest.approx([costs[node]["share"] for node in costs])
+
+
+def test_user_strings_are_escaped_in_html_and_markdown():
+    spec = rename(load_builtin("spinenet-49"), HOSTILE)
+    page = graph_html(spec, 256).decode()
+    assert "alert('x')</script>" not in page and "<script>alert" not in page
+    assert "&lt;/script&gt;&lt;script&gt;alert" in page
+    report = markdown_report(spec, analyze(spec, 256, "retinanet")).decode()
+    rendered, spec_block = report.split("## Spec (YAML)")
+    assert HOSTILE not in rendered and "<script>" not in rendered
+    assert "```yaml" in spec_block  # the spec itself, as literal text in a code block
+    assert report.splitlines()[0].startswith("# \\</script\\>")
+
+
+def test_markdown_report_lists_changes_since_the_start():
+    base = load_builtin("spinenet-49")
+    edited = set_level(base, "b7", 5)
+    report = markdown_report(edited, analyze(edited, 640, "retinanet"), base, analyze(base, 640, "retinanet"),
+                             {"P3": 1443}).decode()
+    assert "## Changes since SpineNet\\-49" in report and "relevelled b7: L4 \\-\\> L5" in report
+    assert "| P3 | 256×80×80 | 1443 |" in report
+    assert "## Published figures" not in report  # no longer the published architecture
+
+
+def test_onnx_export_checks_and_names_its_outputs():
+    spec = load_builtin("spinenet-49s")
+    data = onnx_bytes(spec, "retinanet", 128)
+    model = onnx.load_from_string(data)
+    onnx.checker.check_model(model)
+    assert [output.name for output in model.graph.output] == onnx_output_names(spec, "retinanet")
+    assert [dim.dim_value for dim in model.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 128, 128]
+    weights = sum(_numel(tensor) for tensor in model.graph.initializer)
+    params = analyze(spec, 128, "retinanet").params
+    assert abs(weights - params) / params < 0.02  # the exporter folds each BN into its conv
+
+
+def _numel(tensor) -> int:
+    count = 1
+    for dim in tensor.dims:
+        count *= dim
+    return count
+
+
+def test_svg_and_png_are_rendered_by_chromium():
+    spec = load_builtin("spinenet-49")
+    svg = graph_image(spec, 640, "svg", width=900, height=500)
+    assert svg.startswith(b"<svg") and svg.count(b'class="point plotly-customdata"') == len(spec.blocks) + 2
+    png = graph_image(spec, 640, "png", width=900, height=500)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
