@@ -32,11 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-from spinenet.build import HEADS
 from spinenet.spec import Spec, spec_hash, spec_to_dict
 from spinenet.validate import LIMITS
 
 DEVICES = ("auto", "cpu", "cuda")
+HEADS = ("none", "retinanet", "classification")  # as spinenet.build.HEADS; this module imports torch lazily
 PRECISIONS = ("fp32", "fp16", "bf16")
 MAX_BATCH = 4096
 MAX_ITERS = 100_000

@@ -75,15 +75,21 @@ def _weights(spec: Spec, head: str) -> tuple[int, int]:
     return weight_bytes, matmul_elements
 
 
-@lru_cache(maxsize=64)
-def _activation_peak(spec: Spec, head: str, input_size: int, batch: int) -> int:
-    model = build_model(spec, head, input_size, device="meta")
+def peak_activation_bytes(model: torch.nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Returns the peak bytes of live tensors (the input included, weights not) during one forward pass of
+    `model` on a float32 input of `input_shape`, run on the `meta` device (`model` must be on `meta`)."""
     tracker = _LiveBytes()
     with torch.inference_mode(), tracker:
-        images = torch.empty(batch, 3, input_size, input_size, device="meta")
+        images = torch.empty(*input_shape, device="meta")
         outputs = model(images)
         del outputs, images
     return tracker.peak
+
+
+@lru_cache(maxsize=64)
+def _activation_peak(spec: Spec, head: str, input_size: int, batch: int) -> int:
+    model = build_model(spec, head, input_size, device="meta")
+    return peak_activation_bytes(model, (batch, 3, input_size, input_size))
 
 
 def estimate_memory(spec: Spec, input_size: int | None = None, head: str = "none", batch: int = 1,
