@@ -1,8 +1,172 @@
-"""Latency: measure the real model with progress and cancel; results and history."""
+"""Latency: time the real model (and others, interleaved) in a worker process with a progress bar and a cancel
+button; the device is named plainly; results and the stored history as tables and plots."""
 from __future__ import annotations
 
 import streamlit as st
 
+from analysis.history import list_results
+from analysis.latency import (DEFAULT_ITERS, DEFAULT_WARMUP, LatencyError, LatencyRequest, cuda_available,
+                              describe_device, start_latency_job)
+from app import session, sidebar
+from app.guard import one_line
+from app.latency_view import history_figure, results_figure, results_frame
+from app.markup import escape_md
+from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.validate import LIMITS
+
+AREA = "latency"
+CURRENT = "current spec"
+DESIGN_PREFIX = "design: "
+HEAD_CHOICES = {"none": "backbone only", "retinanet": "with RetinaNet head",
+                "classification": "with classification head"}
+
+
+@st.cache_resource(show_spinner=False)
+def device_sentence() -> str:
+    """Returns e.g. 'CPU (AMD EPYC, 2 threads), no GPU found' or 'GPU: NVIDIA H100 80GB HBM3'."""
+    try:
+        return describe_device("auto")
+    except Exception as error:  # noqa: BLE001 - shown as one line
+        return f"device unknown ({one_line(error)})"
+
+
+def _spec_for(choice: str):
+    if choice == CURRENT:
+        return session.current()
+    if choice.startswith(DESIGN_PREFIX):
+        return session.store().load_design(choice[len(DESIGN_PREFIX):])
+    return load_builtin(choice)
+
+
+def _label(choice: str) -> str:
+    if choice == CURRENT:
+        return f"current spec ({session.current().name})"
+    return choice if choice.startswith(DESIGN_PREFIX) else load_builtin(choice).name
+
+
+def _start() -> None:
+    state = st.session_state
+    try:
+        requests = [LatencyRequest(_spec_for(choice), input_size=int(state.latency_size), head=state.latency_head,
+                                   batch=int(state.latency_batch), precision=state.latency_precision,
+                                   channels_last=state.latency_channels_last, fold_bn=state.latency_fold_bn,
+                                   label=None if choice != CURRENT else f"{session.current().name} (current)")
+                    for choice in state.latency_models]
+        if not requests:
+            raise LatencyError("invalid", "choose at least one model to measure")
+        state.latency_job = start_latency_job(requests, device=state.latency_device, iters=int(state.latency_iters),
+                                              warmup=int(state.latency_warmup),
+                                              threads=int(state.latency_threads) or None)
+        state.pop("latency_results", None)
+    except LatencyError as error:
+        session.note(AREA, "error", f"Not started: {error}")
+    except Exception as error:  # noqa: BLE001 - one line for the user
+        session.note(AREA, "error", f"Not started: {one_line(error)}")
+
+
+def _cancel() -> None:
+    job = st.session_state.get("latency_job")
+    if job is not None:
+        job.cancel()
+
+
+def _collect(job) -> None:
+    """Moves a finished job's results (or its one-line error) into the page state."""
+    st.session_state.pop("latency_job", None)
+    try:
+        st.session_state.latency_results = job.result(timeout=0)
+        if job.history_error:
+            session.note(AREA, "warning", job.history_error)
+    except LatencyError as error:
+        kind = "info" if error.kind == "cancelled" else "error"
+        session.note(AREA, kind, "Cancelled." if error.kind == "cancelled" else f"Latency run failed: {error}")
+
+
+@st.fragment(run_every=0.5)
+def job_progress() -> None:
+    """Polls the running job twice a second without rerunning the page; reruns it once the job has ended."""
+    job = st.session_state.get("latency_job")
+    if job is None:
+        return
+    if job.done():
+        _collect(job)
+        st.rerun()
+    progress = job.progress()
+    model = f" · {escape_md(progress.model)}" if progress.model else ""
+    counts = f" {progress.done}/{progress.total}" if progress.total else ""
+    st.progress(progress.fraction, text=f"{progress.phase}{counts}{model} {escape_md(progress.message)}".strip())
+    st.button("Cancel", key="latency_cancel", on_click=_cancel, icon=":material/stop_circle:")
+
+
+def settings_form() -> None:
+    choices = [CURRENT] + list(BUILTIN_NAMES) + [DESIGN_PREFIX + info.name for info in session.store().designs()]
+    state = st.session_state
+    defaults = {"latency_models": [CURRENT, "resnet50-fpn"], "latency_size": min(sidebar.input_size(), 512),
+                "latency_head": "none", "latency_batch": 1, "latency_precision": "fp32",
+                "latency_device": "auto", "latency_iters": DEFAULT_ITERS, "latency_warmup": DEFAULT_WARMUP,
+                "latency_threads": 0, "latency_channels_last": False, "latency_fold_bn": False}
+    for key, value in defaults.items():
+        state.setdefault(key, value)
+    state.latency_models = [choice for choice in state.latency_models if choice in choices]
+    running = state.get("latency_job") is not None
+    st.multiselect("Models (timed interleaved, A B A B …, ratios to the first)", choices, key="latency_models",
+                   format_func=_label, disabled=running)
+    cols = st.columns(4)
+    cols[0].number_input("Input size (px)", min_value=LIMITS["min_input_size"], max_value=LIMITS["max_input_size"],
+                         step=32, key="latency_size", disabled=running)
+    cols[1].selectbox("Head", list(HEAD_CHOICES), key="latency_head", format_func=HEAD_CHOICES.get,
+                      disabled=running)
+    cols[2].number_input("Batch", min_value=1, max_value=256, step=1, key="latency_batch", disabled=running)
+    precisions = ["fp32", "bf16", "fp16"] if cuda_available() else ["fp32", "bf16"]
+    cols[3].selectbox("Precision", precisions, key="latency_precision", disabled=running,
+                      help="fp16 autocast is measured on a GPU only")
+    cols = st.columns(4)
+    cols[0].selectbox("Device", ["auto", "cpu", "cuda"], key="latency_device", disabled=running)
+    cols[1].number_input("Timed iterations", min_value=1, max_value=1000, step=1, key="latency_iters",
+                         disabled=running)
+    cols[2].number_input("Warm-up iterations", min_value=0, max_value=100, step=1, key="latency_warmup",
+                         disabled=running)
+    cols[3].number_input("CPU threads (0 = default)", min_value=0, max_value=256, step=1, key="latency_threads",
+                         disabled=running)
+    cols = st.columns(4)
+    cols[0].checkbox("channels_last", key="latency_channels_last", disabled=running)
+    cols[1].checkbox("fold batch norm into convs", key="latency_fold_bn", disabled=running)
+    st.button("Measure latency", key="latency_start", on_click=_start, type="primary", disabled=running,
+              icon=":material/timer:")
+
 
 def render() -> None:
-    st.info("Latency measurement is not available in this build.")
+    st.markdown(f"**Device:** {escape_md(device_sentence())}")
+    st.caption("Random weights, eval mode, inference only. Each run happens in a separate worker process with a "
+               "time limit; a run that would not fit in memory is refused before it starts.")
+    session.show_notes(AREA)
+    settings_form()
+    if st.session_state.get("latency_job") is not None:
+        job_progress()
+    results = st.session_state.get("latency_results")
+    if results:
+        st.markdown("##### This run")
+        frame = results_frame(results)
+        st.dataframe(frame.drop(columns=["run"]), hide_index=True, width="stretch", key="latency_results_table",
+                     column_config=_number_columns(frame))
+        st.plotly_chart(results_figure(frame), key="latency_results_plot", config={"displaylogo": False})
+    st.markdown("##### History")
+    try:
+        entries = list_results(limit=200)
+    except Exception as error:  # noqa: BLE001 - the rest of the tab still works
+        st.error(f"History unavailable: {one_line(error)}")
+        return
+    if not entries:
+        st.caption("No stored results yet.")
+        return
+    history = results_frame(entries)
+    st.dataframe(history.drop(columns=["run"]), hide_index=True, width="stretch", height=260,
+                 key="latency_history_table", column_config=_number_columns(history))
+    st.plotly_chart(history_figure(history), key="latency_history_plot", config={"displaylogo": False})
+
+
+def _number_columns(frame) -> dict:
+    formats = {"median ms": "%.2f", "p10 ms": "%.2f", "p90 ms": "%.2f", "mean ms": "%.2f", "images/s": "%.1f",
+               "peak memory MiB": "%.0f", "ratio to first": "%.2fx"}
+    return {column: st.column_config.NumberColumn(column, format=fmt) for column, fmt in formats.items()
+            if column in frame}
