@@ -66,9 +66,10 @@ class _LiveBytes(TorchDispatchMode):
 
 
 @lru_cache(maxsize=64)
-def _weights(spec: Spec, head: str) -> tuple[int, int]:
-    """(bytes of parameters and buffers, number of conv/linear weight elements) of the model in fp32."""
-    model = build_model(spec, head, device="meta")
+def _weights(spec: Spec, head: str, input_size: int) -> tuple[int, int]:
+    """(bytes of parameters and buffers, number of conv/linear weight elements) of the model in fp32. The input
+    size matters: where feature maps collapse to one pixel, resampling convs are not built."""
+    model = build_model(spec, head, input_size, device="meta")
     weight_bytes = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
     matmul_elements = sum(m.weight.numel() for m in model.modules()
                           if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
@@ -97,7 +98,7 @@ def estimate_memory(spec: Spec, input_size: int | None = None, head: str = "none
     """Returns the estimated memory (bytes) of a latency run of `spec` with `head` at `input_size` pixels (default:
     the spec's), `batch` images, `precision` fp32/fp16/bf16. Allocates nothing real: everything runs on `meta`."""
     input_size = input_size or spec.input_size
-    weight_bytes, matmul_elements = _weights(spec, head)
+    weight_bytes, matmul_elements = _weights(spec, head, input_size)
     activation_fp32 = _activation_peak(spec, head, input_size, batch)
     half = precision in ("fp16", "bf16")
     return MemoryEstimate(
