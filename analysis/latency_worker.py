@@ -77,15 +77,13 @@ def _linux_status_bytes(field: str) -> int | None:
 
 
 class CpuMemoryProbe:
-    """Peak resident-set growth (bytes) around a call. With glibc, large allocations are forced onto mmap so
-    that freed tensors leave the resident set at once and a later model's peak is not hidden in reused heap."""
+    """Peak resident-set growth (bytes) around a call. Free heap memory is handed back to the system first
+    (glibc's malloc_trim), so memory the call reuses from earlier calls is faulted in again and counted."""
 
     def __init__(self):
-        self._libc = None
         try:
             self._libc = ctypes.CDLL("libc.so.6")
-            self._libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD: fixed, no dynamic growth
-            self._libc.mallopt(-1, 128 * 1024)  # M_TRIM_THRESHOLD
+            self._libc.malloc_trim
         except (OSError, AttributeError):
             self._libc = None
         self._resettable = self._reset_peak()
