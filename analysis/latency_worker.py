@@ -301,9 +301,13 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 def oom_message(error: BaseException) -> str:
     """One line for an allocation failure, with the size it tried to allocate when the message says."""
-    match = re.search(r"tried to allocate (\d+) bytes", str(error))
+    text = str(error)
+    match = re.search(r"tried to allocate (\d+) bytes", text)  # the CPU allocator
     if match:
         return f"out of memory: tried to allocate {int(match.group(1)) / 2**20:,.0f} MiB"
+    match = re.search(r"CUDA out of memory\. Tried to allocate ([\d.]+ \w+)", text)
+    if match:
+        return f"out of GPU memory: tried to allocate {match.group(1)}; lower the batch or input size"
     return f"out of memory: {first_line(error)}"
 
 

@@ -167,3 +167,27 @@ def test_invalid_request_options(small_spec, options, message):
 def test_invalid_run_options(small_spec, options, message):
     with pytest.raises(LatencyError, match=message):
         start_latency_job([LatencyRequest(small_spec, SIZE)], **{**FAST, **options})
+
+
+def test_device_description_on_this_machine():
+    import torch
+
+    from analysis.latency import describe_device
+    from analysis.latency_worker import cpu_name
+
+    model_names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+    assert cpu_name() == model_names[0]
+    assert describe_device() == f"CPU ({cpu_name()}, {torch.get_num_threads()} threads), no GPU found"
+
+
+def test_out_of_memory_messages_are_one_line():
+    from analysis.latency_worker import oom_message
+
+    # The messages of PyTorch's CUDA caching allocator and CPU allocator, as they read.
+    cuda = RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0 has a total capacity of 79.19 GiB "
+                        "of which 3.06 MiB is free. Including non-PyTorch memory, this process has 79.18 GiB memory "
+                        "in use.")
+    assert oom_message(cuda) == "out of GPU memory: tried to allocate 20.00 MiB; lower the batch or input size"
+    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
+                       "tried to allocate 3221225472 bytes. Error code 12 (Cannot allocate memory)")
+    assert oom_message(cpu) == "out of memory: tried to allocate 3,072 MiB"
