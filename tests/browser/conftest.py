@@ -1,0 +1,116 @@
+"""A real `streamlit run` server on a free 127.0.0.1 port with a temporary SPINESCOPE_HOME, and Debian's
+Chromium driven by Playwright (never a downloaded browser). A failing test leaves a screenshot in test-artifacts/."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1500, "height": 1000}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class AppServer:
+    """`streamlit run app/main.py` as the Makefile starts it, on its own port and data directory."""
+
+    def __init__(self, home: Path, port: int | None = None):
+        self.home = home
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.log = home.parent / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 60) -> "AppServer":
+        env = dict(os.environ, SPINESCOPE_HOME=str(self.home))
+        command = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.address", "127.0.0.1",
+                   "--server.port", str(self.port), "--server.headless", "true"]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited with {self.process.returncode}: {self.log.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"streamlit did not answer on {self.url} within {timeout} s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stops the server (SIGKILL to simulate a crash) and its process group."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, sig)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    app = AppServer(tmp_path_factory.mktemp("spinescope") / "home").start()
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture(scope="session")
+def context(browser):
+    """One browser context for the run, so the app's scripts are fetched once (each page still gets its own
+    Streamlit session and, without a `ws` in its address, its own workspace)."""
+    shared = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    shared.set_default_timeout(30_000)
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def page(context, request):
+    """A new page (a new browser tab: its own Streamlit session) per test; a screenshot if the test fails."""
+    tab = context.new_page()
+    yield tab
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        except Exception as error:  # noqa: BLE001 - the test's own failure matters more
+            print(f"screenshot failed: {error}")
+    tab.close()

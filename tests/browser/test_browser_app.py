@@ -1,0 +1,164 @@
+"""The app in a real browser: Debian's Chromium (Playwright) against a real `streamlit run` server.
+
+Expected figures come from the counting library on the same specs, never from the page itself.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import Page, expect
+
+from analysis.counting import analyze
+from analysis.workspace import WORKSPACE_FILE, WorkspaceStore
+from app.units import billions
+from spinenet.builtins import load_builtin
+from spinenet.edits import set_level
+from spinenet.formats import loads
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+SPINENET_49 = load_builtin("spinenet-49")
+NODES = ".st-key-graph .scatterlayer path.point"
+
+
+def open_app(page: Page, server, workspace: str | None = None) -> None:
+    page.goto(server.url + (f"/?ws={workspace}" if workspace else "/"))
+    expect(page.locator(NODES).first).to_be_visible(timeout=60_000)
+
+
+def workspace_of(page: Page) -> str:
+    return parse_qs(urlparse(page.url).query)["ws"][0]
+
+
+def stored_spec(server, page: Page):
+    return WorkspaceStore(server.home / WORKSPACE_FILE).load(workspace_of(page)).current
+
+
+def backbone_macs(page: Page):
+    return page.locator(".st-key-totals_backbone [data-testid='stMetricValue']").nth(1)
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def choose(page: Page, key: str, option: str) -> None:
+    """Picks `option` in the selectbox with widget key `key`, as a user does with the mouse."""
+    page.locator(f".st-key-{key} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def click_node(page: Page, order: int) -> None:
+    point = page.locator(NODES).nth(order)
+    box = point.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+
+
+def edit_level(page: Page, block_id: str, level: int) -> None:
+    """Changes a block's level in the Edit tab (input size 640) and returns to Explore."""
+    open_tab(page, "Edit")
+    choose(page, "edit_block_box", block_id)
+    expect(page.locator(".st-key-edit_block_box input")).to_have_value(block_id)
+    choose(page, "edit_level", f"L{level} ({-(-640 // 2 ** level)} px)")
+    expect(page.get_by_text(f"relevelled {block_id}")).to_be_visible()
+    open_tab(page, "Explore")
+
+
+def upload(page: Page, files) -> None:
+    """Puts `files` into the uploader (once a rerun has settled to a single one)."""
+    uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']")
+    expect(uploader).to_have_count(1)
+    uploader.set_input_files(files)
+
+
+def assert_no_traceback(page: Page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_page_loads_with_one_node_per_block_and_a_click_selects_it(page, server):
+    open_app(page, server)
+    expect(page).to_have_title("SpineScope")
+    expect(page.locator(NODES)).to_have_count(2 + len(SPINENET_49.blocks))
+    expect(backbone_macs(page)).to_have_text(billions(analyze(SPINENET_49, 640).backbone_macs))
+    assert stored_spec(server, page) == SPINENET_49
+    click_node(page, SPINENET_49.block_ids.index("b14") + 2)
+    expect(page.locator(".st-key-explore_block_box input")).to_have_value("b14")
+    expect(page.get_by_text("level: L5 (20×20 px)")).to_be_visible()
+    expect(page.get_by_text("Receptive fields (P3–P7)")).to_be_visible()
+    page.set_viewport_size({"width": 1500, "height": 1250})
+    page.mouse.move(5, 5)  # no hover label or plotly toolbar in the picture
+    page.wait_for_timeout(1500)  # let plotly finish redrawing
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))  # the README's picture of the app
+    assert SCREENSHOT.stat().st_size > 50_000
+    open_tab(page, "Edit")
+    expect(page.locator(".st-key-edit_block_box input")).to_have_value("b14")  # the Edit tab follows the selection
+    assert_no_traceback(page)
+
+
+def test_an_edit_changes_the_macs_undo_restores_them_and_a_bad_edit_says_why(page, server):
+    open_app(page, server)
+    before = billions(analyze(SPINENET_49, 640).backbone_macs)
+    edited = set_level(SPINENET_49, "b7", 5)
+    after = billions(analyze(edited, 640).backbone_macs)
+    assert before != after
+    expect(backbone_macs(page)).to_have_text(before)
+    edit_level(page, "b7", 5)
+    expect(backbone_macs(page)).to_have_text(after)
+    assert stored_spec(server, page) == edited
+    page.get_by_role("button", name="Undo").click()
+    expect(backbone_macs(page)).to_have_text(before)
+    assert stored_spec(server, page) == SPINENET_49
+    page.get_by_role("button", name="Redo").click()
+    expect(backbone_macs(page)).to_have_text(after)
+    open_tab(page, "Edit")
+    choose(page, "edit_block_box", "b5")
+    page.get_by_role("button", name="Move earlier").click()
+    expect(page.get_by_text("Edit rejected: cannot move 'b5' before 'b4': 'b4' is its parent and must come "
+                            "earlier")).to_be_visible()
+    assert stored_spec(server, page) == edited
+    assert_no_traceback(page)
+
+
+def test_a_bad_upload_shows_its_error_and_a_downloaded_spec_reimports_identically(page, server, tmp_path):
+    open_app(page, server)
+    edit_level(page, "b7", 6)
+    edited = set_level(SPINENET_49, "b7", 6)
+    open_tab(page, "Import / export")
+    upload(page, [{"name": "bad.yaml", "mimeType": "application/x-yaml",
+                   "buffer": b"name: x\nfamily: spinenet\nblocks: [&a {id: b2}, *a]\n"}])
+    expect(page.get_by_text("Import failed (bad.yaml): invalid YAML")).to_be_visible()
+    assert stored_spec(server, page) == edited
+    with page.expect_download() as download:
+        page.get_by_role("button", name="JSON (.json)").click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.name == "spinenet-49.json"
+    assert loads(path.read_bytes(), "json") == edited
+    assert json.loads(path.read_text())["blocks"][5] == {"id": "b7", "level": 6, "block_fn": "bottleneck",
+                                                         "parents": ["b3", "b5"], "is_output": False}
+    page.get_by_role("button", name="Undo").click()
+    expect(page.get_by_role("button", name="Redo")).to_be_enabled()
+    assert stored_spec(server, page) == SPINENET_49
+    upload(page, str(path))
+    expect(page.get_by_text("Opened SpineNet-49.")).to_be_visible()
+    assert stored_spec(server, page) == edited
+    assert_no_traceback(page)
+
+
+def test_a_refresh_keeps_the_edited_spec(page, server):
+    open_app(page, server)
+    edited = set_level(SPINENET_49, "b10", 6)
+    edit_level(page, "b10", 6)
+    expected = billions(analyze(edited, 640).backbone_macs)
+    expect(backbone_macs(page)).to_have_text(expected)
+    workspace = workspace_of(page)
+    page.reload()
+    expect(page.locator(NODES).first).to_be_visible(timeout=60_000)
+    expect(backbone_macs(page)).to_have_text(expected)
+    assert workspace_of(page) == workspace and stored_spec(server, page) == edited
+    expect(page.get_by_role("button", name="Undo")).to_be_enabled()
