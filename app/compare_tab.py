@@ -74,8 +74,8 @@ def scatter_figure(frame: pd.DataFrame, head: str) -> go.Figure:
             x=[row["params_m"] for row in published], y=[row["macs_b"] for row in published], mode="markers+text",
             name="published (paper / zoo)", marker=dict(symbol="circle-open", size=10, color="#999999"),
             text=[f"{load_builtin(row['builtin']).name}@{row['input_size']}"
-                  + (f" AP {row['ap']}" if row.get("ap") is not None else "") for row in published],
-            textposition="bottom center", textfont=dict(size=9, color="#888888"),
+                  + (f" · AP {row['ap']}" if row.get("ap") is not None else "") for row in published],
+            textposition="middle right", textfont=dict(size=9, color="#888888"),
             hovertemplate="%{text}<br>%{x:.1f}M params, %{y:.1f}G MACs<extra>published</extra>"))
     labels = [escape_html(name) + (f" (AP {ap})" if pd.notna(ap) else "")
               for name, ap in zip(frame["model"], frame["published AP"])]
@@ -83,10 +83,10 @@ def scatter_figure(frame: pd.DataFrame, head: str) -> go.Figure:
         x=frame["params with head (M)"], y=frame["MACs with head (B)"], mode="markers+text", name="measured here",
         marker=dict(size=13, color=["#e8833a"] + ["#3b6fb6"] * (len(frame) - 1)), text=labels,
         textposition="top center", hovertemplate="%{text}<br>%{x:.2f}M params, %{y:.2f}G MACs<extra>measured</extra>"))
-    figure.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
-                         title=dict(text="MACs vs params (with head)", font=dict(size=14)),
-                         xaxis=dict(title="params (millions)", gridcolor="#eeeeee", rangemode="tozero"),
-                         yaxis=dict(title="MACs (billions of multiply-adds)", gridcolor="#eeeeee", rangemode="tozero"),
+    figure.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+                         title=dict(text="MACs vs params (with head), log scales", font=dict(size=14)),
+                         xaxis=dict(title="params (millions)", gridcolor="#eeeeee", type="log"),
+                         yaxis=dict(title="MACs (billions of multiply-adds)", gridcolor="#eeeeee", type="log"),
                          legend=dict(orientation="h", y=-0.2))
     return figure
 

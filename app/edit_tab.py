@@ -191,7 +191,8 @@ def scaling_editor(spec: Spec) -> None:
     cols[3].number_input("Block repeats", min_value=1, max_value=LIMITS["max_block_repeats"], step=1,
                          key="scale_block_repeats")
     st.button("Apply scaling", key="apply_scaling", on_click=_apply_scaling,
-              help="SpineNet-49: 256, 1.0, 0.5, 1 · 96: 256, 1.0, 0.5, 2 · 143: 256, 1.0, 1.0, 3 · 190: 512, 1.3, 1.0, 4")
+              help="SpineNet-49: 256, 1.0, 0.5, 1 · 96: 256, 1.0, 0.5, 2 · 143: 256, 1.0, 1.0, 3 · "
+                   "190: 512, 1.3, 1.0, 4")
 
 
 def diff_view(spec: Spec, input_size: int, head: str) -> None:

@@ -92,10 +92,23 @@ def job_progress() -> None:
         _collect(job)
         st.rerun()
     progress = job.progress()
-    model = f" · {escape_md(progress.model)}" if progress.model else ""
-    counts = f" {progress.done}/{progress.total}" if progress.total else ""
-    st.progress(progress.fraction, text=f"{progress.phase}{counts}{model} {escape_md(progress.message)}".strip())
+    st.progress(progress.fraction, text=progress_text(progress))
     st.button("Cancel", key="latency_cancel", on_click=_cancel, icon=":material/stop_circle:")
+
+
+PHASES = {"estimate": "Estimating memory", "starting": "Starting the worker", "build": "Building the models",
+          "compile": "Compiling", "warmup": "Warming up", "measure": "Measuring", "store": "Storing the results",
+          "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}
+
+
+def progress_text(progress) -> str:
+    """Returns e.g. 'Measuring 12/40 · SpineNet-49' for a Progress."""
+    text = PHASES.get(progress.phase, progress.phase)
+    if progress.total:
+        text += f" {progress.done}/{progress.total}"
+    if progress.model:
+        text += f" · {escape_md(progress.model)}"
+    return text
 
 
 def settings_form() -> None:
@@ -160,8 +173,9 @@ def render() -> None:
         st.caption("No stored results yet.")
         return
     history = results_frame(entries)
-    st.dataframe(history.drop(columns=["run"]), hide_index=True, width="stretch", height=260,
-                 key="latency_history_table", column_config=_number_columns(history))
+    st.dataframe(history.drop(columns=["run"]), hide_index=True, width="stretch",
+                 height=min(300, 35 * len(history) + 40), key="latency_history_table",
+                 column_config=_number_columns(history))
     st.plotly_chart(history_figure(history), key="latency_history_plot", config={"displaylogo": False})
 
 

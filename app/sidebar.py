@@ -124,8 +124,7 @@ def render() -> None:
         st.button("Save design", key="save_design", on_click=_save_design, icon=":material/save:")
         designs = session.store().designs()
         if designs:
-            labels = {info.name: f"{info.name} ({info.spec_name}, {time.strftime('%Y-%m-%d %H:%M', time.localtime(info.saved))})"
-                      for info in designs}
+            labels = {info.name: f"{info.name} ({info.spec_name}, {_when(info.saved)})" for info in designs}
             st.selectbox("Saved designs", list(labels), key="design_choice", format_func=labels.get)
             left, right = st.columns(2)
             left.button("Open design", key="open_design", on_click=_open_design, width="stretch")
@@ -138,5 +137,8 @@ def render() -> None:
             for info in session.store().recent(8):
                 mark = " (this one)" if info.id == session.workspace_id() else ""
                 st.markdown(f"- [{escape_md(info.spec_name)}](?ws={info.id}){mark} · {info.entries} entries · "
-                            f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(info.updated))}")
+                            f"{_when(info.updated)}")
 
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))

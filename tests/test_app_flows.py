@@ -309,3 +309,17 @@ def test_designs_are_shared_by_name(home):
     widget(other.button, "Open design").click()
     run(other)
     assert current(other) == set_level(SPINENET_49, "b7", 6)
+
+
+@pytest.mark.parametrize("name", ["spinenet-190", "spinenet-mobile-49xs", "resnet152-fpn"])
+def test_every_tab_renders_for_each_family(home, name):
+    app = start()
+    widget(app.selectbox, "Built-in architecture").set_value(name)
+    widget(app.button, "Open").click()
+    run(app)
+    spec = load_builtin(name)
+    assert current(app) == spec and widget(app.number_input, "Input size (pixels, square)").value == spec.input_size
+    assert totals(app) == expected_totals(spec, spec.input_size)
+    for tab in ("Edit", "Compare", "Import / export", "Explore"):
+        open_tab(app, tab)
+        assert not errors(app), (tab, errors(app))
