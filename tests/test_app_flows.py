@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import onnx
 import pytest
 import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
@@ -323,3 +324,20 @@ def test_every_tab_renders_for_each_family(home, name):
     for tab in ("Edit", "Compare", "Import / export", "Explore"):
         open_tab(app, tab)
         assert not errors(app), (tab, errors(app))
+
+
+def test_onnx_is_built_on_request_and_downloadable(home):
+    app = start()
+    widget(app.number_input, "Input size (pixels, square)").set_value(96)
+    widget(app.selectbox, "Head (for 'backbone + head')").set_value("classification")
+    run(app)
+    app = open_tab(app, "Import / export")
+    widget(app.button, "Build ONNX model").click()
+    run(app)
+    assert not errors(app)
+    button = next(item for item in app.download_button if item.label.startswith("ONNX ("))
+    data = RecordingMediaStorage.instances[-1].get_file(os.path.basename(button.proto.url)).content
+    model = onnx.load_from_string(data)
+    assert [output.name for output in model.graph.output] == ["logits"]
+    assert model.graph.output[0].type.tensor_type.shape.dim[1].dim_value == 1000
+    assert [dim.dim_value for dim in model.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 96, 96]
