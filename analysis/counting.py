@@ -12,7 +12,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-from analysis.fast_count import MAC_OPS, ModelCounts, count_differences, count_model
+from analysis.fast_count import MAC_OPS, ModelCounts, count_differences, count_model, live_nodes
 from analysis.receptive_field import output_receptive_fields
 from spinenet.layout import resolve
 from spinenet.spec import Spec, feature_size
@@ -43,6 +43,7 @@ class BlockCost:
     output_elements: int = 0
     params_share: float = 0.0
     macs_share: float = 0.0
+    live: bool = True  # False: its output reaches no output level (dead code: 0 MACs, as in fvcore's trace)
 
 
 @dataclass
@@ -156,6 +157,7 @@ def _assemble(spec: Spec, input_size: int, head: str, counts: ModelCounts, count
     total_ops = counts.ops[""]
     total_macs = counts.macs("")
     total_params = counts.params[""]
+    live = live_nodes(layout) if spec.family != "resnet_fpn" else {node.id for node in layout.nodes}
     blocks = []
     for node in layout.nodes:
         name = f"backbone.blocks.{node.id}"
@@ -168,7 +170,7 @@ def _assemble(spec: Spec, input_size: int, head: str, counts: ModelCounts, count
             resample_params=resample_params, resample_macs=resample_macs,
             output_elements=node.out_channels * node.size * node.size,
             params_share=params / total_params if total_params else 0.0,
-            macs_share=macs / total_macs if total_macs else 0.0))
+            macs_share=macs / total_macs if total_macs else 0.0, live=node.id in live))
     parts = {part: {"params": 0, "macs": 0} for part in PARTS}
     for block in blocks:
         part = {"stem": "stem", "fpn": "fpn"}.get(block.role, "blocks")

@@ -60,17 +60,18 @@ class _Recorder:
         self.params: dict[str, int] = {}
         self.ops: dict[str, dict[str, int]] = {}
         self.uncounted: dict[str, dict[str, int]] = {}
+        self.live = True  # False while walking dead code: its modules exist, its operators are not recorded
 
     def module(self, name: str, params: int = 0) -> None:
         self.params[name] = params
 
     def op(self, name: str, op: str, count: int) -> None:
-        if count > 0:  # fvcore adds Counters, which drop zero counts
+        if self.live and count > 0:  # fvcore adds Counters, which drop zero counts
             ops = self.ops.setdefault(name, {})
             ops[op] = ops.get(op, 0) + count
 
     def unsupported(self, name: str, op: str, times: int = 1) -> None:
-        if times:
+        if self.live and times:
             ops = self.uncounted.setdefault(name, {})
             ops[op] = ops.get(op, 0) + times
 
@@ -95,10 +96,6 @@ class _Recorder:
         return ModelCounts(MappingProxyType({k: MappingProxyType(v) for k, v in ops.items()}),
                            MappingProxyType({k: MappingProxyType(v) for k, v in uncounted.items()}),
                            MappingProxyType(params))
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
 
 
 class _Walker:
@@ -256,13 +253,16 @@ class _Walker:
         blocks = f"{name}.blocks"
         self.r.module(blocks)
         stems = [node for node in layout.nodes if node.role == "stem"]
+        live = live_nodes(layout)
         sides, in_channels = {}, stem_channels
         for node, stride in zip(stems, strides):
+            self.r.live = node.id in live
             side = self.block_group(f"{blocks}.{node.id}", node.block_fn, in_channels, block_width(spec, node.level),
                                     repeats, stride, act, side)
             sides[node.id], in_channels = side, node.out_channels
         nodes = {node.id: node for node in layout.nodes}
         for node in layout.nodes[len(stems):]:
+            self.r.live = node.id in live
             block = f"{blocks}.{node.id}"
             self.r.module(block)
             self.r.module(f"{block}.resample")
@@ -277,6 +277,7 @@ class _Walker:
             self.activation(f"{block}.act", act)
             sides[node.id] = self.block_group(f"{block}.group", node.block_fn, node.in_channels,
                                               block_width(spec, node.level), repeats, 1, act, node.size)
+        self.r.live = True
         self.r.module(f"{name}.endpoints")
         outputs = {}
         for level in range(spec.min_level, spec.max_level + 1):
@@ -288,7 +289,7 @@ class _Walker:
 
     # -- ResNet-FPN -----------------------------------------------------------------------------------------
     def resnet_fpn(self, name, layout: Layout, side) -> dict[str, tuple[int, int]]:
-        width = layout.spec.scaling.endpoints_num_filters
+        width, act = layout.spec.scaling.endpoints_num_filters, layout.spec.activation
         self.r.module(name)
         blocks = f"{name}.blocks"
         self.r.module(blocks)
@@ -297,12 +298,12 @@ class _Walker:
             path = f"{blocks}.{node.id}"
             if node.role == "stem":
                 self.r.module(path)
-                side = self.conv_bn_act(f"{path}.0", 3, 64, 7, side, 2, "relu")
+                side = self.conv_bn_act(f"{path}.0", 3, 64, 7, side, 2, act)
                 self.r.module(f"{path}.1")
                 side = self.max_pool_same(f"{path}.1", side, 3, 2)
             elif node.role == "block":
                 stride = 2 if node.id.endswith("_0") and node.level > 2 else 1
-                side = self.bottleneck(path, node.in_channels, node.out_channels // 4, stride, "relu", side)
+                side = self.bottleneck(path, node.in_channels, node.out_channels // 4, stride, act, side)
                 stage_sides[node.level] = side
             else:
                 self.r.module(path)
@@ -387,6 +388,24 @@ class _Walker:
         self.r.op(f"{name}.fc", "linear", in_features * num_classes)
 
 
+def live_nodes(layout: Layout) -> set[str]:
+    """Returns the ids of the nodes whose output reaches an output level. The others are dead code: the real
+    module runs them, but fvcore's trace drops operators whose results are never used, so they count 0."""
+    into: dict[str, list[str]] = {}
+    for edge in layout.edges:
+        into.setdefault(edge.target, []).append(edge.source)
+    stems = [node.id for node in layout.nodes if node.role == "stem"]
+    if len(stems) == 2:
+        into.setdefault(stems[1], []).append(stems[0])  # a SpineNet stem block feeds the next one directly
+    live, pending = set(), [node.id for node in layout.nodes if node.output_level is not None]
+    while pending:
+        node_id = pending.pop()
+        if node_id not in live:
+            live.add(node_id)
+            pending.extend(into.get(node_id, ()))
+    return live
+
+
 def _count(spec: Spec, input_size: int, head: str, num_classes: int, pooling: str) -> ModelCounts:
     layout = resolve(spec, input_size)
     walker = _Walker(_Recorder())
@@ -437,8 +456,12 @@ def count_block_group(block_fn: str, in_channels: int, width: int, side: int, re
     """Returns fvcore's counts for a standalone `spinenet.blocks.BlockGroup(block_fn, in_channels, width, repeats,
     stride, activation)` run on a 1 x in_channels x side x side input; "" is the group."""
     walker = _Walker(_Recorder())
-    walker.block_group("", block_fn, in_channels, width, repeats, stride, activation, side)
-    return walker.r.result()
+    walker.r.module("")
+    walker.block_group("group", block_fn, in_channels, width, repeats, stride, activation, side)
+    counts = walker.r.result()
+    rename = {name: name.partition(".")[2] for name in counts.params if name}  # "group.0.conv1" -> "0.conv1"
+    return ModelCounts(*(MappingProxyType({rename[name]: value for name, value in table.items() if name})
+                         for table in (counts.ops, counts.uncounted, counts.params)))
 
 
 def count_differences(first: ModelCounts, second: ModelCounts, names=("fast", "fvcore"), limit: int = 50) -> list[str]:
