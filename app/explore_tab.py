@@ -2,10 +2,12 @@
 receptive fields, all for the current spec at the chosen input size."""
 from __future__ import annotations
 
+import time
+
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import numbers, selection, session, sidebar
+from app import numbers, selection, session, sidebar, verify
 from app.graph_figure import graph_figure
 from app.markup import escape_md
 from app.units import billions, millions, signed_billions, signed_millions
@@ -57,6 +59,37 @@ def totals(spec: Spec, result, base_result=None) -> None:
     st.caption(f"{escape_md(spec.name)} at {result.input_size}×{result.input_size} px, batch 1. **MACs** = "
                "multiply-adds (the paper's “FLOPs”); **FLOPs** = 2 × MACs; params = trainable parameters. "
                "Deltas: change since the starting spec.")
+
+
+def _verify_clicked(spec: Spec, input_size: int, head: str) -> None:
+    verify.start(spec, input_size, head)
+
+
+@st.fragment(run_every=1.0)
+def _verification_running(spec: Spec, input_size: int, head: str) -> None:
+    entry = verify.status(spec, input_size, head)
+    if entry is None or entry.state != "running":
+        st.rerun()
+    st.caption(f":material/hourglass_top: {entry.message} ({time.time() - entry.started:.0f} s)")
+
+
+def verification(spec: Spec, input_size: int, head: str) -> None:
+    """The counter's provenance, and on request the check against fvcore tracing a real model."""
+    entry = verify.status(spec, input_size, head)
+    if entry is not None and entry.state == "running":
+        _verification_running(spec, input_size, head)
+        return
+    text, column = st.columns([4, 1], vertical_alignment="center")
+    if entry is None:
+        text.caption("Counted by the fast exact counter (fvcore's formulas on the layout's shapes, no model built).")
+    else:
+        icon = {"verified": ":material/check_circle:", "differs": ":material/error:"}.get(entry.state,
+                                                                                         ":material/warning:")
+        text.caption(f"{icon} {escape_md(entry.message)}")
+    if entry is None or entry.state == "failed":
+        column.button("Verify with fvcore", key="verify_fvcore", on_click=_verify_clicked,
+                      args=(spec, input_size, head), width="stretch",
+                      help="Trace a real model with fvcore in the background and compare every block (slow)")
 
 
 def block_details(spec: Spec, result, block_id: str, input_size: int) -> None:
@@ -118,6 +151,7 @@ def render() -> None:
     base = session.history().base
     base_result = numbers.analysis_of(base, input_size, head) if base != spec else None
     totals(spec, result, base_result)
+    verification(spec, input_size, head)
 
     chosen = selection.selected(spec, input_size)
     graph_column, side = st.columns([3, 1], gap="medium")

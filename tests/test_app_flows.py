@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import onnx
@@ -341,3 +342,17 @@ def test_onnx_is_built_on_request_and_downloadable(home):
     assert [output.name for output in model.graph.output] == ["logits"]
     assert model.graph.output[0].type.tensor_type.shape.dim[1].dim_value == 1000
     assert [dim.dim_value for dim in model.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 96, 96]
+
+
+def test_figures_can_be_verified_by_fvcore_in_the_background(home):
+    app = start()
+    widget(app.number_input, "Input size (pixels, square)").set_value(64)
+    run(app)
+    widget(app.button, "Verify with fvcore").click()
+    run(app)
+    deadline = time.monotonic() + 120
+    while any("fvcore is tracing a real model" in item.value for item in app.caption) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run(app)
+    assert any("verified by fvcore: every block's params and MACs are identical" in item.value
+               for item in app.caption), [item.value for item in app.caption]

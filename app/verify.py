@@ -1,0 +1,92 @@
+"""Checking the fast counter's figures against fvcore tracing a real model, in the background, on request.
+
+fvcore needs a real forward pass (seconds to minutes, real memory), so it never runs unasked and never blocks the
+page: one verification at a time runs in a worker thread; the result is kept per (spec, input size, head) for
+every session, since it depends on nothing else.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import streamlit as st
+
+from analysis.counting import analyze
+from app import numbers
+from spinenet.spec import Spec
+
+MEMORY_SHARE = 0.5  # refuse when the real model and its activations would need more than this share of free RAM
+
+
+@dataclass
+class Verification:
+    """State of one verification: 'running', 'verified', 'differs' or 'failed', with a one-line message."""
+
+    state: str
+    message: str
+    started: float
+    future: Future | None = None
+
+
+@st.cache_resource(show_spinner=False)
+def _registry() -> tuple[ThreadPoolExecutor, dict, threading.Lock]:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fvcore-verify"), {}, threading.Lock()
+
+
+def _key(spec: Spec, input_size: int, head: str) -> str:
+    return f"{numbers.spec_key(spec)}|{input_size}|{head}"
+
+
+def _verify(spec: Spec, input_size: int, head: str) -> tuple[str, str]:
+    result = analyze(spec, input_size, head, verify=True)
+    if result.verified:
+        return "verified", "verified by fvcore: every block's params and MACs are identical"
+    first = result.differences[0] if result.differences else "unknown difference"
+    return "differs", f"fvcore differs ({len(result.differences)} difference(s)), e.g. {first}"
+
+
+def memory_problem(spec: Spec, input_size: int, head: str) -> str | None:
+    """Returns why a real instantiation would not fit in memory now, or None."""
+    import psutil
+
+    from analysis.latency_memory import estimate_memory
+
+    needed = estimate_memory(spec, input_size, head).total_bytes
+    available = psutil.virtual_memory().available
+    if needed > MEMORY_SHARE * available:
+        return (f"not verified: fvcore needs a real model of about {needed / 2**20:,.0f} MiB, more than half of the "
+                f"{available / 2**20:,.0f} MiB free; try a smaller input size")
+    return None
+
+
+def start(spec: Spec, input_size: int, head: str) -> None:
+    """Starts verifying (unless it already ran or runs); a refusal is recorded as 'failed'."""
+    executor, results, lock = _registry()
+    key = _key(spec, input_size, head)
+    with lock:
+        if key in results and results[key].state != "failed":
+            return
+        problem = memory_problem(spec, input_size, head)
+        if problem:
+            results[key] = Verification("failed", problem, time.time())
+            return
+        results[key] = Verification("running", "fvcore is tracing a real model…", time.time(),
+                                    executor.submit(_verify, spec, input_size, head))
+
+
+def status(spec: Spec, input_size: int, head: str) -> Verification | None:
+    """Returns the verification of these figures, finishing it if its thread is done; None if never asked."""
+    _, results, lock = _registry()
+    key = _key(spec, input_size, head)
+    with lock:
+        entry = results.get(key)
+        if entry is None or entry.state != "running" or not entry.future.done():
+            return entry
+        try:
+            state, message = entry.future.result()
+        except Exception as error:  # noqa: BLE001 - one line for the user
+            state, message = "failed", f"verification failed: {str(error).splitlines()[0] if str(error) else error}"
+        results[key] = Verification(state, message, entry.started)
+        return results[key]
