@@ -19,7 +19,7 @@ from spinenet.spec import Spec
 from spinenet.validate import LIMITS, SpecError
 
 # Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
-COMMAND_MODULES: list[str] = ["analysis.latency_cli"]
+COMMAND_MODULES: list[str] = ["analysis.latency_cli", "analysis.compare"]
 
 
 class CliError(Exception):
@@ -101,11 +101,16 @@ def _cmd_analyze(args) -> int:
     from analysis.report import format_analysis
 
     spec, size = load_spec_argument(args.spec)
-    result = analyze(spec, args.input_size or size, args.head)
+    result = analyze(spec, args.input_size or size, args.head, counter=args.counter, verify=args.verify)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         print(format_analysis(result))
+    if result.verified is False:
+        print("error: the fast and fvcore counts differ:", file=sys.stderr)
+        for line in result.differences:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -129,6 +134,11 @@ def _register_core(subparsers) -> None:
     sub.add_argument("--input-size", type=input_size_arg, help="square input side in pixels (default: the spec's)")
     sub.add_argument("--head", choices=("none", "retinanet", "classification"), default="none")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.add_argument("--counter", choices=("fast", "fvcore"), default="fast",
+                     help="fast: fvcore's numbers derived from shapes in milliseconds (default); fvcore: trace the "
+                          "real model (seconds to minutes)")
+    sub.add_argument("--verify", action="store_true",
+                     help="also count with the other counter; exit 1 if any module's numbers differ")
     sub.set_defaults(handler=_cmd_analyze)
 
     sub = subparsers.add_parser("paper", help="Markdown table: measured vs published figures of the paper models")
