@@ -12,7 +12,9 @@ Operators fvcore has no handle for are listed by their JIT name and the number o
 (`aten::add`, `aten::max_pool2d`, `aten::pad`, `aten::silu`, `aten::mean`, `aten::sigmoid`, `aten::mul`); the ones
 it ignores (relu, stack, cat, flatten, ...) are left out, as fvcore does. Counts are attributed the way fvcore's
 `by_module_and_operator()` does ("owner" mode): an operator belongs to the innermost module whose forward ran it
-and to every module whose name is a prefix of that module's name; "" is the whole model.
+and to every module whose name is a prefix of that module's name; "" is the whole model. Blocks whose output
+reaches no output level are dead code: fvcore's trace drops their operators (the JIT graph keeps only what the
+outputs depend on), so they count 0 here too, while their params still count.
 
 No tensor is created and torch is not imported: SpineNet-190 with the RetinaNet head at 1280 pixels takes a few
 milliseconds. Exactness against fvcore's trace of the real module is what tests/test_fast_count.py checks.
@@ -30,7 +32,7 @@ from spinenet.spec import MBCONV_EXPAND_RATIO, MBCONV_SE_RATIO, MOBILE_FILTER_SI
 HEADS = ("none", "retinanet", "classification")
 # Operators whose counts are multiply-adds (the paper's "FLOPs"); the others are reported apart.
 MAC_OPS = frozenset({"conv", "linear", "addmm", "matmul", "bmm", "einsum"})
-SPP_BINS = (1, 2, 4)
+SPP_BINS = (1, 2, 4)  # spinenet.heads.ClassificationHead.SPP_BINS (not imported: that would import torch)
 CACHE_SIZE = 256
 
 
