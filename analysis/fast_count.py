@@ -21,6 +21,7 @@ milliseconds. Exactness against fvcore's trace of the real module is what tests/
 """
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -424,6 +425,7 @@ def _count(spec: Spec, input_size: int, head: str, num_classes: int, pooling: st
 
 
 _cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()  # the app analyzes from several sessions' threads at once
 
 
 def count_model(spec: Spec, input_size: int | None = None, head: str = "none", num_classes: int = 1000,
@@ -437,20 +439,23 @@ def count_model(spec: Spec, input_size: int | None = None, head: str = "none", n
     input_size = input_size or spec.input_size
     key = (spec, input_size, head, num_classes if head == "classification" else None,
            pooling if head == "classification" else None)
-    counts = _cache.get(key)
-    if counts is None:
-        counts = _count(spec, input_size, head, num_classes, pooling)
+    with _cache_lock:
+        counts = _cache.get(key)
+        if counts is not None:
+            _cache.move_to_end(key)
+            return counts
+    counts = _count(spec, input_size, head, num_classes, pooling)
+    with _cache_lock:
         _cache[key] = counts
         if len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-    else:
-        _cache.move_to_end(key)
     return counts
 
 
 def clear_cache() -> None:
     """Empties the cache of `count_model` (for benchmarks that time the uncached path)."""
-    _cache.clear()
+    with _cache_lock:
+        _cache.clear()
 
 
 def count_block_group(block_fn: str, in_channels: int, width: int, side: int, repeats: int = 1, stride: int = 1,

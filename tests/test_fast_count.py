@@ -212,3 +212,18 @@ def test_random_mobile_specs_equal_fvcore(spec, size, head):
 @given(spec=resnet_fpn_specs(), size=st.integers(32, 160), head=HEADS)
 def test_random_resnet_fpn_specs_equal_fvcore(spec, size, head):
     assert_fast_equals_fvcore(spec, size, *head)
+
+
+def test_concurrent_analyses_agree_with_serial_ones():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from analysis.fast_count import CACHE_SIZE, clear_cache
+
+    jobs = [(name, size, head) for name in BUILTIN_NAMES for size in (96, 160, 224) for head in ("none", "retinanet")]
+    assert len(jobs) < CACHE_SIZE
+    clear_cache()
+    with ThreadPoolExecutor(8) as pool:
+        parallel = list(pool.map(lambda job: analyze(load_builtin(job[0]), job[1], job[2]).to_dict(), jobs * 2))
+    clear_cache()
+    serial = [analyze(load_builtin(name), size, head).to_dict() for name, size, head in jobs * 2]
+    assert parallel == serial
