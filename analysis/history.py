@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,12 +105,32 @@ def connect(path: str | Path | None = None) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     connection.row_factory = sqlite3.Row
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    connection.execute("PRAGMA journal_mode = WAL")
+    _ensure_wal(connection)
     connection.execute("PRAGMA synchronous = NORMAL")
     if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
         # Idempotent, in one write transaction: processes creating the file at once simply queue.
         connection.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
     return connection
+
+
+def _ensure_wal(connection: sqlite3.Connection) -> None:
+    """Puts the file in WAL mode (persistent, so only the first open converts it). The conversion needs exclusive
+    access and SQLite does not run the busy handler for it: when processes open a new file at once, a loser gets
+    'database is locked' or the old mode back, so it retries with backoff until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() == "wal" or connection.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+        if time.monotonic() > deadline:
+            raise sqlite3.OperationalError("database is locked: could not switch the history file to WAL mode")
+        time.sleep(delay)
+        delay = min(2 * delay, 0.1)
 
 
 class _transaction:

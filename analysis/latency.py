@@ -9,14 +9,14 @@
 interleaved (A B A B ...), so each median's `ratio_to_first` compares models under the same machine load.
 Before the worker starts, the memory the run needs is estimated on the `meta` device
 (`analysis.latency_memory`) and the run is refused when it would not fit; a crash, an out-of-memory error or a
-time-out of the worker becomes a `LatencyError` with a one-line message. Successful results are stored in the
-history database (`analysis.history`). Times are milliseconds, throughput images per second, memory bytes.
+time-out of the worker (`analysis.latency_worker`) becomes a `LatencyError` with a one-line message. Successful
+results are stored in the history database (`analysis.history`). Requests, results and option checks live in
+`analysis.latency_request` and are re-exported here.
 """
 from __future__ import annotations
 
 import collections
 import json
-import math
 import os
 import queue
 import signal
@@ -25,266 +25,27 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from spinenet.spec import Spec, spec_hash, spec_to_dict
-from spinenet.validate import LIMITS
+from analysis.latency_request import (DEFAULT_ITERS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP, DEVICES, HEADS,  # noqa: F401
+                                      MAX_BATCH, MAX_ITERS, PRECISIONS, LatencyError, LatencyRequest, LatencyResult,
+                                      Progress, check_request, check_run_options, cuda_available, describe_device,
+                                      resolve_device, unique_labels)
+from spinenet.spec import spec_hash, spec_to_dict
 
-DEVICES = ("auto", "cpu", "cuda")
-HEADS = ("none", "retinanet", "classification")  # as spinenet.build.HEADS; this module imports torch lazily
-PRECISIONS = ("fp32", "fp16", "bf16")
-MAX_BATCH = 4096
-MAX_ITERS = 100_000
-DEFAULT_ITERS = 20
-DEFAULT_WARMUP = 3
-DEFAULT_TIMEOUT_S = 600.0
-# A run is refused when its estimate exceeds this share of the memory available (the rest is slack for allocator
-# rounding, library workspaces and everything else on the machine).
-MEMORY_HEADROOM = 0.9
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class LatencyError(Exception):
-    """A latency run that could not produce figures. `kind`: invalid, memory (refused before starting), oom,
-    crash, timeout, cancelled or error. str(error) is one line meant for the user."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass(frozen=True)
-class LatencyRequest:
-    """One model to time: `spec` with `head` at `input_size` pixels (default: the spec's), `batch` images,
-    `precision` fp32 / fp16 (GPU autocast) / bf16 (autocast), optional channels_last memory format, batch norm
-    folded into the convolutions, torch.compile. `label` names it in the output (default: the spec's name)."""
-
-    spec: Spec
-    input_size: int | None = None
-    head: str = "none"
-    batch: int = 1
-    precision: str = "fp32"
-    channels_last: bool = False
-    fold_bn: bool = False
-    compile: bool = False
-    label: str | None = None
-
-    @property
-    def size(self) -> int:
-        return self.input_size or self.spec.input_size
-
-
-@dataclass
-class LatencyResult:
-    """Figures for one model of a run. Times in ms over `iterations` timed calls (one call = one forward pass of
-    `batch` images); `throughput` in images/s from the median; memory in bytes (`peak_memory_bytes` = weights and
-    buffers + the measured growth during one forward pass); `compile_s` is the time of the compiling first call,
-    never part of the timings. `ratio_to_first` = this median / the first model's median in the same run."""
-
-    label: str
-    spec_name: str
-    spec_hash: str
-    input_size: int
-    head: str
-    batch: int
-    device: str
-    device_name: str
-    precision: str
-    dtype: str
-    memory_format: str
-    fold_bn: bool
-    compiled: bool
-    threads: int
-    iterations: int
-    warmup: int
-    median_ms: float
-    p10_ms: float
-    p90_ms: float
-    mean_ms: float
-    min_ms: float
-    throughput: float
-    peak_memory_bytes: int
-    weight_bytes: int
-    activation_bytes: int
-    estimated_memory_bytes: int
-    build_s: float
-    compile_s: float | None
-    bn_folded: int
-    bn_remaining: int
-    ratio_to_first: float
-    torch_version: str
-    environment: dict
-    run_id: str
-    created_at: str
-    samples_ms: list[float] = field(default_factory=list, repr=False)
-    history_id: int | None = None
-
-    @property
-    def settings(self) -> dict:
-        """The options the figures depend on (what the history compares like with like on)."""
-        return {"input_size": self.input_size, "head": self.head, "batch": self.batch, "device": self.device,
-                "precision": self.precision, "channels_last": self.memory_format == "channels_last",
-                "fold_bn": self.fold_bn, "compile": self.compiled, "threads": self.threads,
-                "iterations": self.iterations, "warmup": self.warmup}
-
-    def to_dict(self, samples: bool = False) -> dict:
-        """JSON-ready figures; `name` is the label; per-call samples only when `samples`."""
-        data = asdict(self)
-        data["name"] = data.pop("label")
-        data["settings"] = self.settings
-        if not samples:
-            data.pop("samples_ms")
-        return data
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a job stands. phase: estimate, starting, build, compile, warmup, measure, store, done, failed or
-    cancelled; `done` of `total` steps of that phase (timed calls while measuring)."""
-
-    phase: str
-    done: int = 0
-    total: int = 0
-    model: str | None = None
-    message: str = ""
-
-    @property
-    def fraction(self) -> float:
-        """Share of the current phase completed, 0..1 (1 when finished)."""
-        if self.phase in ("done", "failed", "cancelled"):
-            return 1.0
-        return self.done / self.total if self.total else 0.0
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Devices and validation
-
-
-@lru_cache(maxsize=1)
-def cuda_available() -> bool:
-    """True when this torch build sees a CUDA GPU (does not create a CUDA context in this process)."""
-    import torch
-
-    return torch.cuda.is_available()
-
-
-def resolve_device(device: str) -> str:
-    """Returns 'cpu' or 'cuda' for 'auto', 'cpu' or 'cuda'; raises LatencyError('invalid') for 'cuda' without a
-    GPU or an unknown name."""
-    if device not in DEVICES:
-        raise LatencyError("invalid", f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
-    if device == "auto":
-        return "cuda" if cuda_available() else "cpu"
-    if device == "cuda" and not cuda_available():
-        import torch
-
-        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
-        raise LatencyError("invalid", f"device cuda: no CUDA GPU found (torch {torch.__version__} is {build}); "
-                                      "use --device cpu or auto")
-    return device
-
-
-def describe_device(device: str = "auto") -> str:
-    """Returns a plain sentence naming the device a run would use, e.g. 'CPU (AMD EPYC, 2 threads), no GPU found'
-    or 'GPU: NVIDIA H100 80GB HBM3'."""
-    import torch
-
-    from analysis.latency_worker import cpu_name
-
-    resolved = resolve_device(device)
-    if resolved == "cuda":
-        return f"GPU: {torch.cuda.get_device_name(0)}"
-    cpu = f"CPU ({cpu_name()}, {torch.get_num_threads()} threads)"
-    return f"{cpu}, no GPU found" if not cuda_available() else f"{cpu}; a GPU is available"
-
-
-def check_request(request: LatencyRequest, device: str) -> None:
-    """Raises LatencyError('invalid') with one line if an option is out of range or unsupported on `device`."""
-    name = request.label or request.spec.name
-    low, high = LIMITS["min_input_size"], LIMITS["max_input_size"]
-    if request.head not in HEADS:
-        raise LatencyError("invalid", f"{name}: unknown head {request.head!r}; use one of {', '.join(HEADS)}")
-    if not low <= request.size <= high:
-        raise LatencyError("invalid", f"{name}: input size {request.size} is out of range [{low}, {high}]")
-    if not 1 <= request.batch <= MAX_BATCH:
-        raise LatencyError("invalid", f"{name}: batch {request.batch} is out of range [1, {MAX_BATCH}]")
-    if request.precision not in PRECISIONS:
-        raise LatencyError("invalid", f"{name}: unknown precision {request.precision!r}; use one of "
-                                      f"{', '.join(PRECISIONS)}")
-    if request.precision == "fp16" and device == "cpu":
-        raise LatencyError("invalid", f"{name}: fp16 is measured on a GPU only; on the CPU use bf16 or fp32")
-
-
-def _check_run_options(iters: int, warmup: int, threads: int | None, timeout: float) -> None:
-    if not 1 <= iters <= MAX_ITERS:
-        raise LatencyError("invalid", f"iterations {iters} out of range [1, {MAX_ITERS}]")
-    if not 0 <= warmup <= MAX_ITERS:
-        raise LatencyError("invalid", f"warm-up iterations {warmup} out of range [0, {MAX_ITERS}]")
-    if threads is not None and not 1 <= threads <= 1024:
-        raise LatencyError("invalid", f"threads {threads} out of range [1, 1024]")
-    if not (timeout > 0 and math.isfinite(timeout)):
-        raise LatencyError("invalid", f"time limit must be a positive number of seconds, got {timeout}")
-
-
-def _labels(requests: list[LatencyRequest]) -> list[str]:
-    """Unique labels: the given label or the spec's name, with '@size' where sizes differ and '#n' for repeats."""
-    base = [r.label or r.spec.name for r in requests]
-    sizes_differ = len({r.size for r in requests}) > 1
-    base = [b if (r.label or not sizes_differ) else f"{b}@{r.size}" for b, r in zip(base, requests)]
-    counts, labels = collections.Counter(), []
-    for label in base:
-        counts[label] += 1
-        labels.append(label if counts[label] == 1 else f"{label}#{counts[label]}")
-    return labels
-
-
-def available_memory_bytes(device: str, memory_limit_bytes: int | None = None) -> int | None:
-    """Bytes a run may use on `device`: available RAM for the CPU (None for a GPU: the worker asks the GPU),
-    capped by `memory_limit_bytes` when given."""
-    if device == "cuda":
-        return memory_limit_bytes
-    import psutil
-
-    available = psutil.virtual_memory().available
-    return available if memory_limit_bytes is None else min(available, memory_limit_bytes)
-
-
-def estimate_run_bytes(requests: list[LatencyRequest]) -> tuple[int, list[int]]:
-    """Returns (bytes the whole run needs, estimated bytes per model). All models stay resident (they are timed
-    interleaved) but only one runs at a time: all weights + the largest activation peak."""
-    from analysis.latency_memory import estimate_memory
-
-    estimates = [estimate_memory(r.spec, r.size, r.head, r.batch, r.precision) for r in requests]
-    resident = sum(e.weight_bytes + e.autocast_copy_bytes for e in estimates)
-    return resident + max(e.activation_bytes for e in estimates), [e.total_bytes for e in estimates]
-
-
-def check_memory(requests: list[LatencyRequest], device: str,
-                 memory_limit_bytes: int | None = None) -> tuple[int, list[int]]:
-    """Raises LatencyError('memory') when the run's estimate does not fit the device's available memory (or the
-    limit); returns (bytes the run needs, estimated bytes per model) as `estimate_run_bytes`."""
-    needed, per_model = estimate_run_bytes(requests)
-    available = available_memory_bytes(device, memory_limit_bytes)
-    if available is not None and needed > MEMORY_HEADROOM * available:
-        where = "the configured limit" if memory_limit_bytes is not None and available == memory_limit_bytes \
-            else "available RAM"
-        raise LatencyError("memory", f"refused: the run needs about {needed / 2**20:,.0f} MiB (weights + "
-                                     f"activations) but {where} is {available / 2**20:,.0f} MiB; lower the batch "
-                                     "or input size")
-    return needed, per_model
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The job
 
 
 def _percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples, dtype=float), q))
+
+
+_PHASE_WORDS = {"starting": "while the worker started", "build": "while building", "compile": "while compiling",
+                "warmup": "during warm-up", "measure": "while measuring"}
 
 
 def _dtype_name(precision: str) -> str:
@@ -298,7 +59,7 @@ class LatencyJob:
     def __init__(self, requests: list[LatencyRequest], device: str, threads: int | None, iters: int, warmup: int,
                  timeout: float, memory_limit_bytes: int | None, history: bool, history_path: str | Path | None):
         self.requests = requests
-        self.labels = _labels(requests)
+        self.labels = unique_labels(requests)
         self.device = device
         self.threads = threads
         self.iters = iters
@@ -373,6 +134,8 @@ class LatencyJob:
     def _execute(self) -> list[LatencyResult]:
         started = time.perf_counter()
         self._set_progress("estimate", message="estimating memory")
+        from analysis.latency_memory import MEMORY_HEADROOM, check_memory
+
         needed, estimates = check_memory(self.requests, self.device, self.memory_limit_bytes)
         self.phase_times["estimate_s"] = time.perf_counter() - started
         if self._cancel.is_set():
@@ -420,9 +183,9 @@ class LatencyJob:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 progress = self.progress()
-                where = f" while in {progress.phase}" + (
+                where = _PHASE_WORDS.get(progress.phase, f"in {progress.phase}") + (
                     f" ({progress.done}/{progress.total})" if progress.total else "")
-                raise LatencyError("timeout", f"timed out after {self.timeout:g} s{where}; raise the time limit or "
+                raise LatencyError("timeout", f"timed out after {self.timeout:g} s {where}; raise the time limit or "
                                               "lower iterations, batch or input size")
             try:
                 line = events.get(timeout=min(remaining, 0.05))
@@ -540,7 +303,7 @@ def start_latency_job(requests: list[LatencyRequest], *, device: str = "auto", t
     requests = list(requests)
     if not requests:
         raise LatencyError("invalid", "no model to measure")
-    _check_run_options(iters, warmup, threads, timeout)
+    check_run_options(iters, warmup, threads, timeout)
     resolved = resolve_device(device)
     for request in requests:
         check_request(request, resolved)
@@ -563,4 +326,6 @@ def run_latency(requests: list[LatencyRequest], *, on_progress=None, **options) 
     except KeyboardInterrupt:
         job.cancel()
         raise
+    if on_progress is not None and job.progress() != last:
+        on_progress(job.progress())
     return job.result()

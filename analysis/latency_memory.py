@@ -17,9 +17,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from analysis.latency_request import LatencyError, LatencyRequest
 from spinenet.build import build_model
 from spinenet.spec import Spec
 
+# A run is refused when its estimate exceeds this share of the memory available (the rest is slack for allocator
+# rounding, library workspaces and everything else on the machine).
+MEMORY_HEADROOM = 0.9
 # Bytes per activation element in each precision (autocast runs convolutions in half precision).
 ACTIVATION_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 
@@ -106,3 +110,37 @@ def estimate_memory(spec: Spec, input_size: int | None = None, head: str = "none
         autocast_copy_bytes=2 * matmul_elements if half else 0,
         activation_bytes=activation_fp32 * ACTIVATION_BYTES[precision] // 4,
     )
+
+
+def available_memory_bytes(device: str, memory_limit_bytes: int | None = None) -> int | None:
+    """Bytes a run may use on `device`: available RAM for the CPU (None for a GPU: the worker asks the GPU),
+    capped by `memory_limit_bytes` when given."""
+    if device == "cuda":
+        return memory_limit_bytes
+    import psutil
+
+    available = psutil.virtual_memory().available
+    return available if memory_limit_bytes is None else min(available, memory_limit_bytes)
+
+
+def estimate_run_bytes(requests: list[LatencyRequest]) -> tuple[int, list[int]]:
+    """Returns (bytes the whole run needs, estimated bytes per model). All models stay resident (they are timed
+    interleaved) but only one runs at a time: all weights + the largest activation peak."""
+    estimates = [estimate_memory(r.spec, r.size, r.head, r.batch, r.precision) for r in requests]
+    resident = sum(e.weight_bytes + e.autocast_copy_bytes for e in estimates)
+    return resident + max(e.activation_bytes for e in estimates), [e.total_bytes for e in estimates]
+
+
+def check_memory(requests: list[LatencyRequest], device: str,
+                 memory_limit_bytes: int | None = None) -> tuple[int, list[int]]:
+    """Raises LatencyError('memory') when the run's estimate does not fit the device's available memory (or the
+    limit); returns (bytes the run needs, estimated bytes per model) as `estimate_run_bytes`."""
+    needed, per_model = estimate_run_bytes(requests)
+    available = available_memory_bytes(device, memory_limit_bytes)
+    if available is not None and needed > MEMORY_HEADROOM * available:
+        where = "the configured limit" if memory_limit_bytes is not None and available == memory_limit_bytes \
+            else "available RAM"
+        raise LatencyError("memory", f"refused: the run needs about {needed / 2**20:,.0f} MiB (weights + "
+                                     f"activations) but {where} is {available / 2**20:,.0f} MiB; lower the batch "
+                                     "or input size")
+    return needed, per_model

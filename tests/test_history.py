@@ -101,8 +101,8 @@ def test_history_survives_across_processes(spinescope_home):
 
 
 def test_concurrent_writers_do_not_corrupt_the_file(spinescope_home):
-    writers, rows_each = 4, 50
-    start_at = time.time() + 3.0  # every writer waits for the same instant, then writes as fast as it can
+    writers, rows_each = 8, 25
+    start_at = time.time() + 5.0  # every writer waits for the same instant, then writes as fast as it can
     code = RESULT_CODE + textwrap.dedent(f"""
         import sys, time
         from analysis.history import store_results
