@@ -168,8 +168,9 @@ def _cmd_history(args) -> int:
     for row in rows:
         spread = f"{row['p10_ms']:.2f}-{row['p90_ms']:.2f}"
         note = f"  differs: {', '.join(row['differs'])}" if row["differs"] else ""
+        device = f"{row['device']} {row['device_name']}"[:22]
         print(f"{row['id']:5d} {row['created_at'][:19]:19s} {row['label'][:22]:22s} {row['spec_hash']:16s} "
-              f"{row['input_size']:5d} {row['batch']:5d} {(row['device'] + ' ' + row['device_name'])[:22]:22s} {row['precision']:4s} "
+              f"{row['input_size']:5d} {row['batch']:5d} {device:22s} {row['precision']:4s} "
               f"{row['median_ms']:10.2f} {spread:>17s} {row['throughput']:9.1f} "
               f"{row['peak_memory_bytes'] / MIB:9.1f} {row['ratio_to_first']:6.2f}{note}")
     print("ratio: to the first model of the same run" + (" (here: to the first id given)" if args.compare else ""))
