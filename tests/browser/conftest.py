@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -20,6 +20,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1500, "height": 1000}
+# A loaded 2-core machine can take many seconds for a rerun; assertions wait for it (the default is 5 s).
+TIMEOUT_MS = 30_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def free_port() -> int:
@@ -96,7 +99,7 @@ def context(browser):
     """One browser context for the run, so the app's scripts are fetched once (each page still gets its own
     Streamlit session and, without a `ws` in its address, its own workspace)."""
     shared = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    shared.set_default_timeout(30_000)
+    shared.set_default_timeout(TIMEOUT_MS)
     yield shared
     shared.close()
 

@@ -61,11 +61,20 @@ def click_node(page: Page, order: int) -> None:
 def edit_level(page: Page, block_id: str, level: int) -> None:
     """Changes a block's level in the Edit tab (input size 640) and returns to Explore."""
     open_tab(page, "Edit")
-    choose(page, "edit_block_box", block_id)
-    expect(page.locator(".st-key-edit_block_box input")).to_have_value(block_id)
-    choose(page, "edit_level", f"L{level} ({-(-640 // 2 ** level)} px)")
+    select_for_edit(page, block_id)
+    choose(page, "edit_level", level_label(level))
     expect(page.get_by_text(f"relevelled {block_id}")).to_be_visible()
     open_tab(page, "Explore")
+
+
+def select_for_edit(page: Page, block_id: str) -> None:
+    """Chooses the block in the Edit tab and waits for the server's answer: the level field shows its level."""
+    choose(page, "edit_block_box", block_id)
+    expect(page.locator(".st-key-edit_level input")).to_have_value(level_label(SPINENET_49.block(block_id).level))
+
+
+def level_label(level: int) -> str:
+    return f"L{level} ({-(-640 // 2 ** level)} px)"
 
 
 def upload(page: Page, files) -> None:
@@ -116,7 +125,7 @@ def test_an_edit_changes_the_macs_undo_restores_them_and_a_bad_edit_says_why(pag
     page.get_by_role("button", name="Redo").click()
     expect(backbone_macs(page)).to_have_text(after)
     open_tab(page, "Edit")
-    choose(page, "edit_block_box", "b5")
+    select_for_edit(page, "b5")
     page.get_by_role("button", name="Move earlier").click()
     expect(page.get_by_text("Edit rejected: cannot move 'b5' before 'b4': 'b4' is its parent and must come "
                             "earlier")).to_be_visible()
