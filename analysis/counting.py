@@ -157,7 +157,7 @@ def _assemble(spec: Spec, input_size: int, head: str, counts: ModelCounts, count
     total_ops = counts.ops[""]
     total_macs = counts.macs("")
     total_params = counts.params[""]
-    live = live_nodes(layout) if spec.family != "resnet_fpn" else {node.id for node in layout.nodes}
+    live = live_nodes(layout)
     blocks = []
     for node in layout.nodes:
         name = f"backbone.blocks.{node.id}"

@@ -80,25 +80,28 @@ class _Recorder:
 
     def result(self) -> ModelCounts:
         """Rolls every module's own figures up into all its ancestors (children come after parents)."""
-        names = list(self.params)
-        ops = {name: dict(self.ops.get(name, ())) for name in names}
-        uncounted = {name: dict(self.uncounted.get(name, ())) for name in names}
-        params = dict(self.params)
-        unknown = (self.ops.keys() | self.uncounted.keys()) - params.keys()
+        unknown = (self.ops.keys() | self.uncounted.keys()) - self.params.keys()
         if unknown:
             raise AssertionError(f"operators recorded for modules that do not exist: {sorted(unknown)[:3]}")
+        names = list(self.params)
+        params = dict(self.params)
+        parents = {name: name.rpartition(".")[0] for name in names if name}
+        tables = []
+        for own in (self.ops, self.uncounted):
+            table = {name: {} for name in names}
+            for name, counts in own.items():
+                table[name].update(counts)
+            for name in reversed(names):
+                counts = table[name]
+                if counts and name:
+                    into = table[parents[name]]
+                    for op, count in counts.items():
+                        into[op] = into.get(op, 0) + count
+            tables.append(MappingProxyType({name: MappingProxyType(counts) for name, counts in table.items()}))
         for name in reversed(names):
-            if not name:
-                continue
-            parent = name.rpartition(".")[0]
-            params[parent] += params[name]
-            for table in (ops, uncounted):
-                into = table[parent]
-                for op, count in table[name].items():
-                    into[op] = into.get(op, 0) + count
-        return ModelCounts(MappingProxyType({k: MappingProxyType(v) for k, v in ops.items()}),
-                           MappingProxyType({k: MappingProxyType(v) for k, v in uncounted.items()}),
-                           MappingProxyType(params))
+            if name:
+                params[parents[name]] += params[name]
+        return ModelCounts(tables[0], tables[1], MappingProxyType(params))
 
 
 class _Walker:
