@@ -2,6 +2,8 @@
 side, a metrics table with ratios and the published figures, and MACs vs params (and vs latency where measured)."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -76,17 +78,21 @@ def scatter_figure(frame: pd.DataFrame, head: str) -> go.Figure:
             text=[f"{load_builtin(row['builtin']).name}@{row['input_size']}"
                   + (f" · AP {row['ap']}" if row.get("ap") is not None else "") for row in published],
             textposition="middle right", textfont=dict(size=9, color="#888888"),
-            hovertemplate="%{text}<br>%{x:.1f}M params, %{y:.1f}G MACs<extra>published</extra>"))
-    labels = [escape_html(name) + (f" (AP {ap})" if pd.notna(ap) else "")
+            hovertemplate="%{text}<br>%{x:.1f}M params, %{y:.1f}B MACs<extra>published</extra>"))
+    labels = [f"<b>{escape_html(name)}</b>" + (f" (AP {ap})" if pd.notna(ap) else "")
               for name, ap in zip(frame["model"], frame["published AP"])]
     figure.add_trace(go.Scatter(
         x=frame["params with head (M)"], y=frame["MACs with head (B)"], mode="markers+text", name="measured here",
         marker=dict(size=13, color=["#e8833a"] + ["#3b6fb6"] * (len(frame) - 1)), text=labels,
-        textposition="top center", hovertemplate="%{text}<br>%{x:.2f}M params, %{y:.2f}G MACs<extra>measured</extra>"))
-    figure.update_layout(height=420, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+        textposition="top left", hovertemplate="%{text}<br>%{x:.2f}M params, %{y:.2f}B MACs<extra>measured</extra>"))
+    xs = [x for trace in figure.data for x in trace.x if x]
+    ys = [y for trace in figure.data for y in trace.y if y]
+    figure.update_layout(height=480, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
                          title=dict(text="MACs vs params (with head), log scales", font=dict(size=14)),
-                         xaxis=dict(title="params (millions)", gridcolor="#eeeeee", type="log"),
-                         yaxis=dict(title="MACs (billions of multiply-adds)", gridcolor="#eeeeee", type="log"),
+                         xaxis=dict(title="params (millions)", gridcolor="#eeeeee", type="log",
+                                    range=[math.log10(min(xs) / 1.3), math.log10(max(xs) * 3)]),
+                         yaxis=dict(title="MACs (billions of multiply-adds)", gridcolor="#eeeeee", type="log",
+                                    range=[math.log10(min(ys) / 1.5), math.log10(max(ys) * 1.5)]),
                          legend=dict(orientation="h", y=-0.2))
     return figure
 
@@ -100,7 +106,7 @@ def latency_figure(frame: pd.DataFrame) -> go.Figure | None:
         x=measured["latency ms (measured)"], y=measured["MACs with head (B)"], mode="markers+text",
         text=[escape_html(name) for name in measured["model"]], textposition="top center",
         marker=dict(size=13, color="#3b6fb6"),
-        hovertemplate="%{text}<br>%{x:.1f} ms, %{y:.2f}G MACs<extra></extra>"))
+        hovertemplate="%{text}<br>%{x:.1f} ms, %{y:.2f}B MACs<extra></extra>"))
     figure.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
                          title=dict(text="MACs vs measured latency (latest run)", font=dict(size=14)),
                          xaxis=dict(title="median latency (ms)", gridcolor="#eeeeee", rangemode="tozero"),
@@ -145,13 +151,10 @@ def render() -> None:
                 figure.update_layout(showlegend=False)
                 st.plotly_chart(figure, key=f"compare_graph_{start + offset}",
                                 config={"displaylogo": False})
-    plot_column, latency_column = st.columns(2)
-    with plot_column:
-        st.plotly_chart(scatter_figure(frame, head), key="compare_scatter", config={"displaylogo": False})
-    with latency_column:
-        figure = latency_figure(frame)
-        if figure is None:
-            st.info("No latency measured for these specs at these sizes yet: run them in the Latency tab to add "
-                    "MACs vs latency here.")
-        else:
-            st.plotly_chart(figure, key="compare_latency", config={"displaylogo": False})
+    st.plotly_chart(scatter_figure(frame, head), key="compare_scatter", config={"displaylogo": False})
+    figure = latency_figure(frame)
+    if figure is None:
+        st.caption("No latency measured for these specs at these sizes yet: measure them in the Latency tab to add "
+                   "MACs vs latency here.")
+    else:
+        st.plotly_chart(figure, key="compare_latency", config={"displaylogo": False})

@@ -2,10 +2,12 @@
 list as a table, scale the network; every edit is validated and a rejected one says why in one line."""
 from __future__ import annotations
 
+from functools import partial
 import pandas as pd
 import streamlit as st
 
 from app import numbers, selection, session, sidebar
+from app.graph_figure import graph_figure
 from app.markup import escape_md
 from app.units import billions, millions, percent_change, signed_billions, signed_millions
 from spinenet import edits
@@ -144,6 +146,26 @@ def block_editor(spec: Spec, input_size: int) -> None:
                "Parents must be earlier blocks; each level P3–P7 needs exactly one output block.")
 
 
+def graph_and_totals(spec: Spec, input_size: int, head: str) -> None:
+    """The graph (click a block to edit it) and the totals with their change since the starting spec."""
+    result = numbers.analysis_of(spec, input_size, head)
+    base = session.history().base
+    before = numbers.analysis_of(base, input_size, head) if base != spec else result
+    graph_column, numbers_column = st.columns([4, 1], gap="medium")
+    with graph_column:
+        figure = graph_figure(spec, input_size, numbers.block_costs(spec, result),
+                              selected=st.session_state.get(selection.STATE_KEY), height=380)
+        st.plotly_chart(figure, key="edit_graph", on_select=partial(selection.graph_clicked, "edit_graph"),
+                        selection_mode="points", config={"displaylogo": False,
+                                                         "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+    with numbers_column:
+        for label, value, old, fmt, signed in (
+                ("Backbone MACs", result.backbone_macs, before.backbone_macs, billions, signed_billions),
+                ("Backbone params", result.backbone_params, before.backbone_params, millions, signed_millions),
+                ("MACs with head", result.macs, before.macs, billions, signed_billions)):
+            st.metric(label, fmt(value), signed(value - old) if value != old else None, delta_color="off")
+
+
 def table_editor(spec: Spec) -> None:
     rows = [{"id": b.id, "level": b.level, "block_fn": b.block_fn, "parent0": b.parents[0], "parent1": b.parents[1],
              "is_output": b.is_output} for b in spec.blocks]
@@ -236,6 +258,7 @@ def render() -> None:
                 "edit blocks.")
     else:
         block_editor(spec, input_size)
+        graph_and_totals(spec, input_size, head)
         with st.expander("Block table (edit the whole list)", expanded=False):
             table_editor(spec)
     with st.expander("Scaling" if spec.family != "resnet_fpn" else "Stages", expanded=spec.family == "resnet_fpn"):

@@ -3,6 +3,7 @@ receptive fields, all for the current spec at the chosen input size."""
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -15,16 +16,6 @@ from spinenet.layout import resolve
 from spinenet.spec import Spec
 
 MACS_MODE_LABELS = {"off": "type colours", "size": "node size = MACs share", "colour": "node colour = MACs share"}
-
-
-def _graph_clicked() -> None:
-    event = st.session_state.get("graph")
-    points = (event or {}).get("selection", {}).get("points", [])
-    for point in points:
-        custom = point.get("customdata")
-        if custom:
-            selection.select(custom[0] if isinstance(custom, list) else custom)
-            return
 
 
 def _macs_mode_changed() -> None:
@@ -162,10 +153,12 @@ def render() -> None:
                              format_func=MACS_MODE_LABELS.get, on_change=_macs_mode_changed)
         figure = graph_figure(spec, input_size, numbers.block_costs(spec, result),
                               st.session_state.get("macs_mode") or "off", chosen)
-        st.plotly_chart(figure, key="graph", on_select=_graph_clicked, selection_mode="points",
+        st.plotly_chart(figure, key="graph", on_select=partial(selection.graph_clicked, "graph"),
+                        selection_mode="points",
                         config={"displaylogo": False, "scrollZoom": False,
                                 "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
-                        alt=f"Graph of {spec.name}: {len(figure.data[-1].x) if figure.data else 0} blocks")
+                        alt=f"Graph of {spec.name}: {len(selection.node_ids(spec, input_size))} blocks by order and "
+                            "feature level")
         st.caption("x = block order, y = feature level. Arrows: parent connections coloured by resampling; dashed "
                    "purple: merged by the 0-outdegree rule. Click a block to select it.")
     with side:

@@ -43,3 +43,14 @@ def selector(spec: Spec, input_size: int, key: str, label: str = "Selected block
     st.selectbox(label, options, key=key, on_change=_box_changed, args=(key,),
                  help="Same as clicking the block in the graph")
     return chosen
+
+
+def graph_clicked(key: str) -> None:
+    """on_select callback of a graph (st.plotly_chart with key `key`): the clicked node becomes the selection."""
+    event = st.session_state.get(key)
+    points = (event or {}).get("selection", {}).get("points", [])
+    for point in points:
+        custom = point.get("customdata")
+        if custom:
+            select(custom[0] if isinstance(custom, list) else custom)
+            return
