@@ -205,10 +205,6 @@ def measure(payload: dict, emit: Emitter) -> None:
     """Builds every model, warms them up, measures memory and times them interleaved; emits a result event."""
     import torch
 
-    from analysis.bn_fold import count_batch_norms, fold_batch_norms
-    from spinenet.build import build_model
-    from spinenet.spec import spec_from_dict
-
     device = torch.device(payload["device"])
     if payload.get("threads"):
         torch.set_num_threads(payload["threads"])
@@ -231,35 +227,14 @@ def measure(payload: dict, emit: Emitter) -> None:
     if device.type == "cuda":
         check_cuda_fits(payload, device)
 
-    models = payload["models"]
     iters, warmup = payload["iters"], payload["warmup"]
     runners, figures = [], []
     with torch.inference_mode():
-        for index, request in enumerate(models):
-            emit("progress", phase="build", done=index, total=len(models), model=request["label"])
-            started = time.perf_counter()
-            spec = spec_from_dict(request["spec"])
-            model = build_model(spec, request["head"], request["input_size"], device=device)
-            folded = fold_batch_norms(model) if request["fold_bn"] else 0
-            memory_format = torch.channels_last if request["channels_last"] else torch.contiguous_format
-            model = model.to(memory_format=memory_format)
-            size, batch = request["input_size"], request["batch"]
-            images = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=memory_format)
-            synchronize(device)
-            build_s = time.perf_counter() - started
-            compile_s = None
-            if request["compile"]:
-                emit("progress", phase="compile", done=index, total=len(models), model=request["label"])
-                started = time.perf_counter()
-                model = torch.compile(model)
-                make_runner(model, images, request["precision"], device)()  # compilation happens on this call
-                synchronize(device)
-                compile_s = time.perf_counter() - started
-            runners.append(make_runner(model, images, request["precision"], device))
-            figures.append({"label": request["label"], "build_s": build_s, "compile_s": compile_s,
-                            "weight_bytes": tensor_bytes(model), "bn_folded": folded,
-                            "bn_remaining": count_batch_norms(model), "samples_ms": []})
-            emit("built", model=request["label"], build_s=build_s, compile_s=compile_s)
+        for index, request in enumerate(payload["models"]):
+            emit("progress", phase="build", done=index, total=len(payload["models"]), model=request["label"])
+            run, figure = build_runner(request, device, emit)
+            runners.append(run)
+            figures.append(figure)
 
         started = time.perf_counter()
         for done in range(warmup):
@@ -273,24 +248,65 @@ def measure(payload: dict, emit: Emitter) -> None:
             figure["activation_bytes"] = probe.measure(run)
 
         apply_fault("measure")
-        time_call = make_timer(device)
-        total = iters * len(runners)
-        order: list[int] = []
-        started = last_emit = time.perf_counter()
-        emit("progress", phase="measure", done=0, total=total, model=None)
-        for _ in range(iters):
-            for index, (run, figure) in enumerate(zip(runners, figures)):
-                figure["samples_ms"].append(time_call(run))
-                order.append(index)
-            now = time.perf_counter()
-            if now - last_emit >= PROGRESS_INTERVAL_S:
-                emit("progress", phase="measure", done=len(order), total=total, model=None)
-                last_emit = now
+        started = time.perf_counter()
+        order = time_interleaved(runners, [figure["samples_ms"] for figure in figures], iters, make_timer(device),
+                                 emit)
         measure_s = time.perf_counter() - started
-        emit("progress", phase="measure", done=total, total=total, model=None)
 
     emit("result", models=figures, order=order, environment=environment,
          phases={"warmup_s": warmup_s, "measure_s": measure_s})
+
+
+def build_runner(request: dict, device, emit: Emitter):
+    """Instantiates one requested model on `device` (random weights, eval mode, options applied) and its input;
+    compiles it if asked (timing the compiling first call). Returns (runner, figures so far)."""
+    import torch
+
+    from analysis.bn_fold import count_batch_norms, fold_batch_norms
+    from spinenet.build import build_model
+    from spinenet.spec import spec_from_dict
+
+    started = time.perf_counter()
+    model = build_model(spec_from_dict(request["spec"]), request["head"], request["input_size"], device=device)
+    folded = fold_batch_norms(model) if request["fold_bn"] else 0
+    memory_format = torch.channels_last if request["channels_last"] else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    size, batch = request["input_size"], request["batch"]
+    images = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=memory_format)
+    synchronize(device)
+    build_s = time.perf_counter() - started
+    compile_s = None
+    if request["compile"]:
+        emit("progress", phase="compile", done=0, total=1, model=request["label"])
+        started = time.perf_counter()
+        model = torch.compile(model)
+        make_runner(model, images, request["precision"], device)()  # compilation happens on this first call
+        synchronize(device)
+        compile_s = time.perf_counter() - started
+    emit("built", model=request["label"], build_s=build_s, compile_s=compile_s)
+    figure = {"label": request["label"], "build_s": build_s, "compile_s": compile_s,
+              "weight_bytes": tensor_bytes(model), "bn_folded": folded, "bn_remaining": count_batch_norms(model),
+              "samples_ms": []}
+    return make_runner(model, images, request["precision"], device), figure
+
+
+def time_interleaved(runners, samples: list[list[float]], iters: int, time_call, emit: Emitter) -> list[int]:
+    """Times `iters` rounds of one call per runner, in order A B A B ..., appending ms to `samples[i]`; reports
+    progress at most every PROGRESS_INTERVAL_S. Returns the runner indices in the order they were timed."""
+    total = iters * len(runners)
+    order: list[int] = []
+    last_emit = time.perf_counter()
+    emit("progress", phase="measure", done=0, total=total, model=None)
+    for _ in range(iters):
+        for index, run in enumerate(runners):
+            samples[index].append(time_call(run))
+            order.append(index)
+        now = time.perf_counter()
+        if now - last_emit >= PROGRESS_INTERVAL_S:
+            emit("progress", phase="measure", done=len(order), total=total, model=None)
+            last_emit = now
+    emit("progress", phase="measure", done=total, total=total, model=None)
+    return order
 
 
 def is_out_of_memory(error: BaseException) -> bool:
