@@ -105,8 +105,8 @@ def test_builtin_classification_heads_equal_fvcore(name, size):
                                        ("resnet50-fpn", "classification"), ("spinenet-49", "none")])
 def test_analysis_is_the_same_with_either_counter(name, head):
     spec = load_builtin(name)
-    fast = analyze(spec, 96, head).to_dict()
-    slow = analyze(spec, 96, head, counter="fvcore").to_dict()
+    fast = analyze(spec, 72, head).to_dict()
+    slow = analyze(spec, 72, head, counter="fvcore").to_dict()
     assert (fast.pop("counter"), slow.pop("counter")) == ("fast", "fvcore")
     assert fast == slow
 
