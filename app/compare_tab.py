@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.published import published_for, published_rows
-from app import numbers, session, sidebar
+from app import counts, session, sidebar
 from app.exports import builtin_name
 from app.graph_figure import graph_figure
 from app.latency_view import latest_latency_ms
@@ -49,7 +49,7 @@ def comparison_rows(specs: list[Spec], input_sizes: list[int], head: str) -> pd.
     published figures for built-ins at that input size, and the latest measured latency if any."""
     rows, first = [], None
     for spec, size in zip(specs, input_sizes):
-        result = numbers.analysis_of(spec, size, head)
+        result = counts.analysis_of(spec, size, head)
         first = first or result
         builtin = builtin_name(spec)
         published = published_for(builtin, size) if builtin else None
@@ -145,8 +145,8 @@ def render() -> None:
         for offset, (column, other, size) in enumerate(zip(columns, specs[start:start + per_row],
                                                            sizes[start:start + per_row])):
             with column:
-                result = numbers.analysis_of(other, size, head)
-                figure = graph_figure(other, size, numbers.block_costs(other, result), height=360,
+                result = counts.analysis_of(other, size, head)
+                figure = graph_figure(other, size, counts.block_costs(other, result), height=360,
                                       title=f"{other.name} · {size}px")
                 figure.update_layout(showlegend=False)
                 st.plotly_chart(figure, key=f"compare_graph_{start + offset}",

@@ -6,7 +6,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from app import numbers, selection, session, sidebar
+from app import counts, selection, session, sidebar
 from app.graph_figure import graph_figure
 from app.markup import escape_md
 from app.units import billions, millions, percent_change, signed_billions, signed_millions
@@ -48,22 +48,22 @@ def _edit_output(block_id: str) -> None:
                        description=f"{block_id}: {'becomes' if flag else 'is no longer'} the P{level} output")
 
 
-def _move(block_id: str, offset: int) -> None:
-    session.apply_edit(AREA, edits.move_block, block_id, offset,
+def _move(block_id: str, offset: int, rendered: int) -> None:
+    session.apply_edit(AREA, edits.move_block, block_id, offset, rendered=rendered,
                        description=f"move {block_id} {'earlier' if offset < 0 else 'later'}")
 
 
-def _insert(block_id: str) -> None:
+def _insert(block_id: str, rendered: int) -> None:
     new_id = edits.new_block_id(session.current())
     session.apply_edit(AREA, edits.insert_block, block_id, new_id, description=f"insert {new_id} after {block_id}",
-                       select=new_id)
+                       select=new_id, rendered=rendered)
 
 
-def _delete(block_id: str, rewire: bool) -> None:
+def _delete(block_id: str, rewire: bool, rendered: int) -> None:
     spec = session.current()
     index = spec.block_ids.index(block_id)
     neighbour = spec.block_ids[index - 1] if index > 0 else (spec.block_ids[1] if len(spec.blocks) > 1 else None)
-    accepted = session.apply_edit(AREA, edits.delete_block, block_id, rewire=rewire,
+    accepted = session.apply_edit(AREA, edits.delete_block, block_id, rewire=rewire, rendered=rendered,
                                   description=f"delete {block_id}" + (" (children rewired)" if rewire else ""))
     if accepted and neighbour:
         selection.select(neighbour)
@@ -128,19 +128,21 @@ def block_editor(spec: Spec, input_size: int) -> None:
                         key="edit_output", on_change=_edit_output, args=(block.id,),
                         help="Make this block the output of its level (the previous output there loses the flag)")
     children = edits.children_of(spec, block.id)
+    revision = session.revision()
     cols = st.columns(5)
     cols[0].button("Move earlier", key="move_earlier", icon=":material/arrow_back:", on_click=_move,
-                   args=(block.id, -1), disabled=index == 0, width="stretch")
+                   args=(block.id, -1, revision), disabled=index == 0, width="stretch")
     cols[1].button("Move later", key="move_later", icon=":material/arrow_forward:", on_click=_move,
-                   args=(block.id, 1), disabled=index == len(spec.blocks) - 1, width="stretch")
-    cols[2].button("Insert after", key="insert_after", icon=":material/add:", on_click=_insert, args=(block.id,),
+                   args=(block.id, 1, revision), disabled=index == len(spec.blocks) - 1, width="stretch")
+    cols[2].button("Insert after", key="insert_after", icon=":material/add:", on_click=_insert,
+                   args=(block.id, revision),
                    disabled=len(spec.blocks) >= LIMITS["max_blocks"], width="stretch",
                    help="A new block after this one: same level and type, fed by this block and the one before")
     cols[3].button("Delete", key="delete_block", icon=":material/delete:", on_click=_delete,
-                   args=(block.id, False), width="stretch",
+                   args=(block.id, False, revision), width="stretch",
                    help="Refused while other blocks use this one as a parent")
     cols[4].button("Delete + rewire", key="delete_rewire", icon=":material/call_split:", on_click=_delete,
-                   args=(block.id, True), width="stretch", disabled=not children,
+                   args=(block.id, True, revision), width="stretch", disabled=not children,
                    help="Delete and give each child one of this block's parents instead")
     st.caption(f"Feeds: {', '.join(escape_md(child) for child in children) or 'nothing'}. "
                "Parents must be earlier blocks; each level P3–P7 needs exactly one output block.")
@@ -148,12 +150,12 @@ def block_editor(spec: Spec, input_size: int) -> None:
 
 def graph_and_totals(spec: Spec, input_size: int, head: str) -> None:
     """The graph (click a block to edit it) and the totals with their change since the starting spec."""
-    result = numbers.analysis_of(spec, input_size, head)
+    result = counts.analysis_of(spec, input_size, head)
     base = session.history().base
-    before = numbers.analysis_of(base, input_size, head) if base != spec else result
+    before = counts.analysis_of(base, input_size, head) if base != spec else result
     graph_column, numbers_column = st.columns([4, 1], gap="medium")
     with graph_column:
-        figure = graph_figure(spec, input_size, numbers.block_costs(spec, result),
+        figure = graph_figure(spec, input_size, counts.block_costs(spec, result),
                               selected=st.session_state.get(selection.STATE_KEY), height=380)
         st.plotly_chart(figure, key="edit_graph", on_select=partial(selection.graph_clicked, "edit_graph"),
                         selection_mode="points", config={"displaylogo": False,
@@ -225,7 +227,7 @@ def diff_view(spec: Spec, input_size: int, head: str) -> None:
         st.caption("No changes yet.")
         return
     st.markdown("\n".join(f"- {escape_md(line)}" for line in diff.lines()))
-    before, after = numbers.analysis_of(base, input_size, head), numbers.analysis_of(spec, input_size, head)
+    before, after = counts.analysis_of(base, input_size, head), counts.analysis_of(spec, input_size, head)
     rows = []
     for label, old, new, fmt, signed in (
             ("backbone params", before.backbone_params, after.backbone_params, millions, signed_millions),

@@ -8,7 +8,7 @@ from functools import partial
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import numbers, selection, session, sidebar, verify
+from app import counts, selection, session, sidebar, verify
 from app.graph_figure import graph_figure
 from app.markup import escape_md
 from app.units import billions, millions, signed_billions, signed_millions
@@ -86,7 +86,7 @@ def verification(spec: Spec, input_size: int, head: str) -> None:
 def block_details(spec: Spec, result, block_id: str, input_size: int) -> None:
     layout = resolve(spec, input_size)
     node = layout.node(block_id)
-    cost = numbers.block_costs(spec, result).get(block_id, {})
+    cost = counts.block_costs(spec, result).get(block_id, {})
     title = f"**{escape_md(block_id)}**" + (f" · output **P{node.output_level}**" if node.output_level else "")
     st.markdown(title)
     rows = [("level", f"L{node.level} ({node.size}×{node.size} px)"), ("type", node.block_fn + (
@@ -113,7 +113,7 @@ def scale_profile_figure(spec: Spec, input_size: int) -> go.Figure:
     for candidate, colour, dash in ((reference, "#bbbbbb", "dot"), (spec, "#3b6fb6", "solid")):
         if candidate is reference and spec.family == "resnet_fpn":
             continue
-        profile = numbers.scale_profile(candidate, input_size)
+        profile = counts.scale_profile(candidate, input_size)
         figure.add_trace(go.Scatter(x=profile["order"], y=profile["level"], mode="lines+markers",
                                     name=candidate.name, line=dict(color=colour, dash=dash, shape="hv"),
                                     marker=dict(size=5), text=profile["id"],
@@ -126,7 +126,7 @@ def scale_profile_figure(spec: Spec, input_size: int) -> go.Figure:
 
 
 def receptive_fields(spec: Spec, input_size: int) -> None:
-    table = numbers.receptive_field_table(spec, input_size)
+    table = counts.receptive_field_table(spec, input_size)
     if table is None:
         st.caption("Receptive fields are not available in this build.")
         return
@@ -138,9 +138,9 @@ def receptive_fields(spec: Spec, input_size: int) -> None:
 def render() -> None:
     spec = session.current()
     input_size, head = sidebar.input_size(), sidebar.head()
-    result = numbers.analysis_of(spec, input_size, head)
+    result = counts.analysis_of(spec, input_size, head)
     base = session.history().base
-    base_result = numbers.analysis_of(base, input_size, head) if base != spec else None
+    base_result = counts.analysis_of(base, input_size, head) if base != spec else None
     totals(spec, result, base_result)
     verification(spec, input_size, head)
 
@@ -151,7 +151,7 @@ def render() -> None:
             st.session_state.macs_mode = session.setting("macs_mode", "off")
         st.segmented_control("Show MACs share as", list(MACS_MODE_LABELS), key="macs_mode",
                              format_func=MACS_MODE_LABELS.get, on_change=_macs_mode_changed)
-        figure = graph_figure(spec, input_size, numbers.block_costs(spec, result),
+        figure = graph_figure(spec, input_size, counts.block_costs(spec, result),
                               st.session_state.get("macs_mode") or "off", chosen)
         st.plotly_chart(figure, key="graph", on_select=partial(selection.graph_clicked, "graph"),
                         selection_mode="points",
@@ -168,7 +168,7 @@ def render() -> None:
     table_column, profile_column = st.columns([3, 2], gap="medium")
     with table_column:
         st.markdown("##### Per-block costs")
-        frame = numbers.block_table(spec, result)
+        frame = counts.block_table(spec, result)
         config = {"params": st.column_config.NumberColumn("params", format="compact"),
                   "MACs": st.column_config.NumberColumn("MACs", format="compact", help="multiply-adds, batch 1"),
                   "MACs %": st.column_config.NumberColumn("MACs %", format="%.2f%%",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import exports, numbers, session, sidebar
+from app import counts, exports, session, sidebar
 from app.guard import one_line
 from app.markup import escape_md
 from spinenet.formats import MAX_SPEC_BYTES, loads
@@ -16,9 +16,9 @@ FORMAT_BY_SUFFIX = {"json": "json", "yaml": "yaml", "yml": "yaml", "txt": None, 
 PASTE_FORMATS = {"auto": "detect", "json": "JSON", "yaml": "YAML", "tuples": "tuple list"}
 
 
-def import_spec(data: bytes | str, fmt: str | None, source: str) -> bool:
+def import_spec(data: bytes | str, fmt: str | None, source: str, rendered: int | None = None) -> bool:
     """Parses and validates `data`; on success it becomes the new starting spec (undoable), otherwise a one-line
-    error is recorded and nothing changes. Returns True on success."""
+    error is recorded and nothing changes. Returns True on success. `rendered`: see `session.is_stale`."""
     if isinstance(data, bytes) and len(data) > MAX_SPEC_BYTES:
         session.note(AREA, "error", f"Import failed ({source}): {len(data):,} bytes, over the "
                                     f"{MAX_SPEC_BYTES:,}-byte limit for a spec")
@@ -31,7 +31,7 @@ def import_spec(data: bytes | str, fmt: str | None, source: str) -> bool:
     except Exception as error:  # noqa: BLE001 - any parser failure is the file's problem; one line for the user
         session.note(AREA, "error", f"Import failed ({source}): {one_line(error)}")
         return False
-    session.load_spec(AREA, spec, f"import {source}")
+    session.load_spec(AREA, spec, f"import {source}", rendered)
     return True
 
 
@@ -51,13 +51,13 @@ def _uploaded() -> None:
     st.session_state.upload_round = st.session_state.get("upload_round", 0) + 1
 
 
-def _pasted() -> None:
+def _pasted(rendered: int) -> None:
     text = st.session_state.get("paste_text", "")
     fmt = st.session_state.get("paste_format", "auto")
     if not text.strip():
         session.note(AREA, "error", "Import failed (pasted text): nothing pasted")
         return
-    import_spec(text, None if fmt == "auto" else fmt, "pasted text")
+    import_spec(text, None if fmt == "auto" else fmt, "pasted text", rendered)
 
 
 def import_section() -> None:
@@ -76,7 +76,8 @@ def import_section() -> None:
                      placeholder="[(2, 'bottleneck', (0, 1), False), (4, 'residual', (0, 1), False), ...]")
         fmt_column, button_column = st.columns([2, 1], vertical_alignment="bottom")
         fmt_column.selectbox("Format", list(PASTE_FORMATS), key="paste_format", format_func=PASTE_FORMATS.get)
-        button_column.button("Import pasted text", key="import_paste", on_click=_pasted, width="stretch")
+        button_column.button("Import pasted text", key="import_paste", on_click=_pasted, args=(session.revision(),),
+                             width="stretch")
 
 
 def _prepare(kind: str, maker, *args) -> None:
@@ -95,7 +96,7 @@ def _prepare(kind: str, maker, *args) -> None:
 
 def args_key(args) -> str:
     spec, *rest = args
-    return f"{numbers.spec_key(spec)}|{'|'.join(str(value) for value in rest if not isinstance(value, dict))}"
+    return f"{counts.spec_key(spec)}|{'|'.join(str(value) for value in rest if not isinstance(value, dict))}"
 
 
 def _prepared(kind: str, args) -> bytes | None:
@@ -119,8 +120,8 @@ def export_section() -> None:
             st.download_button(f"{label} (.{suffix})", exports.spec_bytes(spec, fmt),
                                file_name=f"{stem}.{suffix}" if fmt != "tuples" else f"{stem}-tuples.txt",
                                mime=mime, key=f"download_{fmt}", on_click="ignore", icon=":material/download:")
-    result = numbers.analysis_of(spec, input_size, head)
-    costs = numbers.block_costs(spec, result)
+    result = counts.analysis_of(spec, input_size, head)
+    costs = counts.block_costs(spec, result)
     with graph_column:
         st.markdown("**Graph**")
         st.download_button("Interactive HTML", exports.graph_html(spec, input_size, costs),
@@ -140,9 +141,9 @@ def export_section() -> None:
     with model_column:
         st.markdown("**Analysis and model**")
         base = session.history().base
-        base_result = numbers.analysis_of(base, input_size, head) if base != spec else None
+        base_result = counts.analysis_of(base, input_size, head) if base != spec else None
         report = exports.markdown_report(spec, result, base, base_result,
-                                         numbers.output_receptive_fields(spec, input_size))
+                                         counts.output_receptive_fields(spec, input_size))
         st.download_button("Markdown report", report, file_name=f"{stem}-report.md", mime="text/markdown",
                            key="download_report", on_click="ignore", icon=":material/download:")
         args = (spec, head, input_size)

@@ -3,8 +3,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+# `streamlit run` puts this file's folder first on sys.path; the app's modules are imported as `app.*` from the
+# repository root instead, so that none of them can shadow a library module of the same name.
+sys.path[:] = [str(ROOT)] + [entry for entry in sys.path
+                             if Path(entry or ".").resolve() not in (ROOT, Path(__file__).resolve().parent)]
 
 import streamlit as st  # noqa: E402
 

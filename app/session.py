@@ -7,9 +7,12 @@ one-line message for the area that asked.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from analysis.workspace import WorkspaceError, WorkspaceStore, default_store, is_workspace_id, new_workspace_id
+from analysis.paths import data_dir
+from analysis.workspace import WORKSPACE_FILE, WorkspaceError, WorkspaceStore, is_workspace_id, new_workspace_id
 from spinenet.builtins import load_builtin
 from spinenet.edits import EditHistory
 from spinenet.spec import Spec
@@ -21,14 +24,12 @@ QUERY_KEY = "ws"
 
 @st.cache_resource(show_spinner=False)
 def _store_for(path: str) -> WorkspaceStore:
-    from pathlib import Path
-
     return WorkspaceStore(Path(path))
 
 
 def store() -> WorkspaceStore:
     """Returns the workspace store of SpineScope's data directory (one per file, shared by sessions)."""
-    return _store_for(str(default_store().path))
+    return _store_for(str(data_dir() / WORKSPACE_FILE))
 
 
 def start() -> None:
@@ -38,7 +39,11 @@ def start() -> None:
         requested = st.query_params.get(QUERY_KEY)
         workspace_id = requested if is_workspace_id(requested) else new_workspace_id()
         if not store().exists(workspace_id):
-            store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}", workspace_id)
+            try:
+                store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}", workspace_id)
+            except WorkspaceError:
+                if not store().exists(workspace_id):  # not just another tab creating the same one first
+                    raise
         st.session_state.workspace_id = workspace_id
         st.session_state.settings = store().settings(workspace_id)
     if st.query_params.get(QUERY_KEY) != workspace_id:
@@ -97,9 +102,28 @@ def change_token() -> int:
     return st.session_state.get("changes", 0)
 
 
-def apply_edit(area: str, edit, *args, description: str, select: str | None = None, **kwargs) -> bool:
+def revision() -> int:
+    """Returns the workspace revision this page shows; buttons pass it back as `rendered` (see `is_stale`)."""
+    return st.session_state.revision
+
+
+def is_stale(area: str, rendered: int | None) -> bool:
+    """True, with a note, when the workspace changed after a button was drawn (revision `rendered`): the click
+    would act on a spec the user did not see. That happens with another tab on the same workspace, a second click
+    before the page caught up, or Streamlit replaying a button's click after an interrupted rerun."""
+    if rendered is None or store().revision(workspace_id()) == rendered:
+        return False
+    note(area, "info", "Nothing done: the spec changed after that button was shown. Click it again if you meant it.")
+    return True
+
+
+def apply_edit(area: str, edit, *args, description: str, select: str | None = None, rendered: int | None = None,
+               **kwargs) -> bool:
     """Runs `edit(current, *args, **kwargs)`; an accepted result is committed to the workspace, a SpecError is
-    shown in `area` as one line and leaves the spec as it was. Returns True if the edit was accepted."""
+    shown in `area` as one line and leaves the spec as it was. Returns True if the edit was accepted.
+    `rendered`: the revision the clicked button was drawn for (buttons only; see `is_stale`)."""
+    if is_stale(area, rendered):
+        return False
     try:
         spec = edit(current(), *args, **kwargs)
     except SpecError as error:
@@ -125,17 +149,19 @@ def commit(area: str, spec: Spec, description: str, kind: str = "edit", select: 
     return True
 
 
-def load_spec(area: str, spec: Spec, description: str) -> None:
+def load_spec(area: str, spec: Spec, description: str, rendered: int | None = None) -> None:
     """Makes `spec` the new starting spec (undoable) and resets the input size to its own."""
-    if commit(area, spec, description, kind="load"):
+    if not is_stale(area, rendered) and commit(area, spec, description, kind="load"):
         set_setting("input_size", spec.input_size)
         st.session_state.input_size = spec.input_size
         st.session_state.pop("selection", None)
         note(area, "success", f"Opened {spec.name}.")
 
 
-def step(area: str, steps: int) -> None:
+def step(area: str, steps: int, rendered: int | None = None) -> None:
     """Undo (steps=-1) or redo (+1), committed to the workspace."""
+    if is_stale(area, rendered):
+        return
     try:
         store().move_cursor(workspace_id(), steps)
     except WorkspaceError as error:

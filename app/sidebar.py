@@ -20,17 +20,17 @@ def builtin_label(name: str) -> str:
     return load_builtin(name).name
 
 
-def _open_builtin() -> None:
+def _open_builtin(rendered: int) -> None:
     name = st.session_state.builtin_choice
-    session.load_spec("sidebar", load_builtin(name), f"open built-in {name}")
+    session.load_spec("sidebar", load_builtin(name), f"open built-in {name}", rendered)
 
 
-def _undo() -> None:
-    session.step("sidebar", -1)
+def _undo(rendered: int) -> None:
+    session.step("sidebar", -1, rendered)
 
 
-def _redo() -> None:
-    session.step("sidebar", 1)
+def _redo(rendered: int) -> None:
+    session.step("sidebar", 1, rendered)
 
 
 def _input_size_changed() -> None:
@@ -51,14 +51,14 @@ def _save_design() -> None:
     session.note("sidebar", "success", f"{'Replaced' if replaced else 'Saved'} design “{name.strip()}”.")
 
 
-def _open_design() -> None:
+def _open_design(rendered: int) -> None:
     name = st.session_state.get("design_choice")
     try:
         spec = session.store().load_design(name)
     except WorkspaceError as error:
         session.note("sidebar", "error", f"Not opened: {error}")
         return
-    session.load_spec("sidebar", spec, f"open design {name}")
+    session.load_spec("sidebar", spec, f"open design {name}", rendered)
 
 
 def _delete_design() -> None:
@@ -90,10 +90,12 @@ def render() -> None:
         st.markdown(f"**Current:** {escape_md(spec.name)}  \n`{spec_hash(spec)}` · {len(history.entries)} "
                     f"history entr{'y' if len(history.entries) == 1 else 'ies'}")
         undo, redo = st.columns(2)
-        undo.button("Undo", key="undo", icon=":material/undo:", on_click=_undo, disabled=not history.can_undo,
+        undo.button("Undo", key="undo", icon=":material/undo:", on_click=_undo, args=(session.revision(),),
+                    disabled=not history.can_undo,
                     help=f"Undo: {history.undo_description}" if history.can_undo else "Nothing to undo",
                     width="stretch")
-        redo.button("Redo", key="redo", icon=":material/redo:", on_click=_redo, disabled=not history.can_redo,
+        redo.button("Redo", key="redo", icon=":material/redo:", on_click=_redo, args=(session.revision(),),
+                    disabled=not history.can_redo,
                     help=f"Redo: {history.redo_description}" if history.can_redo else "Nothing to redo",
                     width="stretch")
         session.show_notes("sidebar")
@@ -104,7 +106,7 @@ def render() -> None:
         choice, button = st.columns([2, 1], vertical_alignment="bottom")
         choice.selectbox("Built-in architecture", BUILTIN_NAMES, key="builtin_choice", format_func=builtin_label,
                          label_visibility="collapsed")
-        button.button("Open", key="open_builtin", on_click=_open_builtin, width="stretch",
+        button.button("Open", key="open_builtin", on_click=_open_builtin, args=(session.revision(),), width="stretch",
                       help="Open this built-in as the new starting spec (undoable)")
 
         st.markdown("#### Analysis settings")
@@ -127,7 +129,8 @@ def render() -> None:
             labels = {info.name: f"{info.name} ({info.spec_name}, {_when(info.saved)})" for info in designs}
             st.selectbox("Saved designs", list(labels), key="design_choice", format_func=labels.get)
             left, right = st.columns(2)
-            left.button("Open design", key="open_design", on_click=_open_design, width="stretch")
+            left.button("Open design", key="open_design", on_click=_open_design, args=(session.revision(),),
+                        width="stretch")
             right.button("Delete", key="delete_design", on_click=_delete_design, width="stretch")
         else:
             st.caption("No saved designs yet.")

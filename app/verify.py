@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from analysis.counting import analyze
-from app import numbers
+from app import counts
 from spinenet.spec import Spec
 
 MEMORY_SHARE = 0.5  # refuse when the real model and its activations would need more than this share of free RAM
@@ -36,7 +36,7 @@ def _registry() -> tuple[ThreadPoolExecutor, dict, threading.Lock]:
 
 
 def _key(spec: Spec, input_size: int, head: str) -> str:
-    return f"{numbers.spec_key(spec)}|{input_size}|{head}"
+    return f"{counts.spec_key(spec)}|{input_size}|{head}"
 
 
 def _verify(spec: Spec, input_size: int, head: str) -> tuple[str, str]:

@@ -356,3 +356,21 @@ def test_figures_can_be_verified_by_fvcore_in_the_background(home):
         run(app)
     assert any("verified by fvcore: every block's params and MACs are identical" in item.value
                for item in app.caption), [item.value for item in app.caption]
+
+
+def test_a_click_on_a_button_drawn_for_an_older_spec_does_nothing(home):
+    """Another tab on the same workspace (or a replayed click) must not undo or move what this page never showed."""
+    app = open_tab(start(), "Edit")
+    select_block(app, "b7")
+    widget(app.selectbox, "Level").set_value(5)
+    run(app)
+    other_tab = start({"ws": app.query_params["ws"]})
+    widget(other_tab.button, "Undo").click()
+    run(other_tab)
+    assert current(other_tab) == SPINENET_49
+    widget(app.button, "Undo").click()  # drawn when b7 was at level 5: the workspace has changed since
+    run(app)
+    assert [item.value for item in app.info] == ["Nothing done: the spec changed after that button was shown. "
+                                                 "Click it again if you meant it."]
+    assert current(app) == SPINENET_49 and app.session_state["history"].can_redo
+    assert widget(app.button, "Undo").disabled  # redrawn for the current spec: nothing left to undo
