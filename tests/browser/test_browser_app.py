@@ -5,6 +5,7 @@ Expected figures come from the counting library on the same specs, never from th
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -159,7 +160,7 @@ def test_a_bad_upload_shows_its_error_and_a_downloaded_spec_reimports_identicall
     assert_no_traceback(page)
 
 
-def test_a_refresh_keeps_the_edited_spec(page, server):
+def test_a_refresh_and_a_killed_server_keep_the_edited_spec(page, server):
     open_app(page, server)
     edited = set_level(SPINENET_49, "b10", 6)
     edit_level(page, "b10", 6)
@@ -171,3 +172,11 @@ def test_a_refresh_keeps_the_edited_spec(page, server):
     expect(backbone_macs(page)).to_have_text(expected)
     assert workspace_of(page) == workspace and stored_spec(server, page) == edited
     expect(page.get_by_role("button", name="Undo")).to_be_enabled()
+    server.stop(signal.SIGKILL)  # no shutdown of any kind: only what was committed survives
+    server.start()
+    page.reload()
+    expect(page.locator(NODES).first).to_be_visible(timeout=60_000)
+    expect(backbone_macs(page)).to_have_text(expected)
+    assert workspace_of(page) == workspace
+    page.get_by_role("button", name="Undo").click()  # the history survived too
+    expect(backbone_macs(page)).to_have_text(billions(analyze(SPINENET_49, 640).backbone_macs))
