@@ -40,6 +40,7 @@ def _spec_for(choice: str) -> Spec | None:
     return load_builtin(choice)
 
 
+@session.callback("compare")
 def _others_changed() -> None:
     session.set_setting("compare_with", list(st.session_state.compare_with))
 
@@ -123,6 +124,7 @@ def render() -> None:
         st.session_state.compare_with = saved
     else:
         st.session_state.compare_with = [c for c in st.session_state.compare_with if c in choices]
+    session.show_notes("compare")
     pick, own = st.columns([3, 1], vertical_alignment="bottom")
     pick.multiselect("Compare the current spec with", choices, key="compare_with", format_func=_label,
                      max_selections=MAX_OTHERS, on_change=_others_changed)

@@ -3,6 +3,7 @@ list as a table, scale the network; every edit is validated and a rejected one s
 from __future__ import annotations
 
 from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -22,18 +23,21 @@ def _selected_block(spec: Spec):
     return spec.block(block_id) if block_id in spec.block_ids else None
 
 
+@session.callback("edit")
 def _edit_level(block_id: str) -> None:
     old = session.current().block(block_id).level
     new = st.session_state.edit_level
     session.apply_edit(AREA, edits.set_level, block_id, new, description=f"{block_id}: level L{old} → L{new}")
 
 
+@session.callback("edit")
 def _edit_type(block_id: str) -> None:
     old = session.current().block(block_id).block_fn
     new = st.session_state.edit_type
     session.apply_edit(AREA, edits.set_block_fn, block_id, new, description=f"{block_id}: type {old} → {new}")
 
 
+@session.callback("edit")
 def _edit_parents(block_id: str) -> None:
     old = session.current().block(block_id).parents
     new = (st.session_state.edit_parent0, st.session_state.edit_parent1)
@@ -41,6 +45,7 @@ def _edit_parents(block_id: str) -> None:
                        description=f"{block_id}: parents {', '.join(old)} → {', '.join(new)}")
 
 
+@session.callback("edit")
 def _edit_output(block_id: str) -> None:
     flag = st.session_state.edit_output
     level = session.current().block(block_id).level
@@ -48,17 +53,20 @@ def _edit_output(block_id: str) -> None:
                        description=f"{block_id}: {'becomes' if flag else 'is no longer'} the P{level} output")
 
 
+@session.callback("edit")
 def _move(block_id: str, offset: int, rendered: int) -> None:
     session.apply_edit(AREA, edits.move_block, block_id, offset, rendered=rendered,
                        description=f"move {block_id} {'earlier' if offset < 0 else 'later'}")
 
 
+@session.callback("edit")
 def _insert(block_id: str, rendered: int) -> None:
     new_id = edits.new_block_id(session.current())
     session.apply_edit(AREA, edits.insert_block, block_id, new_id, description=f"insert {new_id} after {block_id}",
                        select=new_id, rendered=rendered)
 
 
+@session.callback("edit")
 def _delete(block_id: str, rewire: bool, rendered: int) -> None:
     spec = session.current()
     index = spec.block_ids.index(block_id)
@@ -69,6 +77,7 @@ def _delete(block_id: str, rewire: bool, rendered: int) -> None:
         selection.select(neighbour)
 
 
+@session.callback("edit")
 def _apply_table(key: str) -> None:
     table = st.session_state.get(f"{key}_frame")
     state = st.session_state.get(key) or {}
@@ -87,17 +96,20 @@ def apply_editor_state(rows: list[dict], state: dict) -> list[dict]:
     return rows
 
 
+@session.callback("edit")
 def _apply_scaling() -> None:
     changes = {field: st.session_state[f"scale_{field}"] for field in
                ("endpoints_num_filters", "filter_size_scale", "resample_alpha", "block_repeats")}
     session.apply_edit(AREA, edits.set_scaling, description="change scaling", **changes)
 
 
+@session.callback("edit")
 def _apply_stages() -> None:
     stages = tuple(int(st.session_state[f"stage_{index}"]) for index in range(4))
     session.apply_edit(AREA, edits.set_stages, stages, description=f"stages → {list(stages)}")
 
 
+@session.callback("edit")
 def _apply_name() -> None:
     name = st.session_state.get("spec_name", "")
     session.apply_edit(AREA, edits.rename, name, description=f"rename to {name.strip()}")

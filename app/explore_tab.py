@@ -18,6 +18,7 @@ from spinenet.spec import Spec
 MACS_MODE_LABELS = {"off": "type colours", "size": "node size = MACs share", "colour": "node colour = MACs share"}
 
 
+@session.callback("explore")
 def _macs_mode_changed() -> None:
     session.set_setting("macs_mode", st.session_state.macs_mode)
 
@@ -52,6 +53,7 @@ def totals(spec: Spec, result, base_result=None) -> None:
                "Deltas: change since the starting spec.")
 
 
+@session.callback("explore")
 def _verify_clicked(spec: Spec, input_size: int, head: str) -> None:
     verify.start(spec, input_size, head)
 
@@ -141,6 +143,7 @@ def render() -> None:
     result = counts.analysis_of(spec, input_size, head)
     base = session.history().base
     base_result = counts.analysis_of(base, input_size, head) if base != spec else None
+    session.show_notes("explore")
     totals(spec, result, base_result)
     verification(spec, input_size, head)
 

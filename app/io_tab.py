@@ -35,6 +35,7 @@ def import_spec(data: bytes | str, fmt: str | None, source: str, rendered: int |
     return True
 
 
+@session.callback("import")
 def _uploaded() -> None:
     key = f"upload_{st.session_state.get('upload_round', 0)}"
     upload = st.session_state.get(key)
@@ -51,6 +52,7 @@ def _uploaded() -> None:
     st.session_state.upload_round = st.session_state.get("upload_round", 0) + 1
 
 
+@session.callback("import")
 def _pasted(rendered: int) -> None:
     text = st.session_state.get("paste_text", "")
     fmt = st.session_state.get("paste_format", "auto")
@@ -80,6 +82,7 @@ def import_section() -> None:
                              width="stretch")
 
 
+@session.callback("export")
 def _prepare(kind: str, maker, *args) -> None:
     """Makes an expensive export on request and keeps it for the download button (keyed by what it depends on)."""
     try:

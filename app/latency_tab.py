@@ -44,6 +44,7 @@ def _label(choice: str) -> str:
     return choice if choice.startswith(DESIGN_PREFIX) else load_builtin(choice).name
 
 
+@session.callback("latency")
 def _start() -> None:
     state = st.session_state
     try:
@@ -64,6 +65,7 @@ def _start() -> None:
         session.note(AREA, "error", f"Not started: {one_line(error)}")
 
 
+@session.callback("latency")
 def _cancel() -> None:
     job = st.session_state.get("latency_job")
     if job is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app import session
 from spinenet.layout import resolve
 from spinenet.spec import Spec
 
@@ -28,6 +29,7 @@ def select(block_id: str) -> None:
     st.session_state[STATE_KEY] = block_id
 
 
+@session.callback("global")
 def _box_changed(key: str) -> None:
     select(st.session_state[key])
 
@@ -45,6 +47,7 @@ def selector(spec: Spec, input_size: int, key: str, label: str = "Selected block
     return chosen
 
 
+@session.callback("global")
 def graph_clicked(key: str) -> None:
     """on_select callback of a graph (st.plotly_chart with key `key`): the clicked node becomes the selection."""
     event = st.session_state.get(key)

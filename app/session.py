@@ -7,11 +7,13 @@ one-line message for the area that asked.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import streamlit as st
 
 from analysis.paths import data_dir
+from app.guard import LOG, one_line
 from analysis.workspace import WORKSPACE_FILE, WorkspaceError, WorkspaceStore, is_workspace_id, new_workspace_id
 from spinenet.builtins import load_builtin
 from spinenet.edits import EditHistory
@@ -95,6 +97,22 @@ def show_notes(area: str) -> None:
     kind, text = st.session_state.get("notes", {}).pop(area, (None, None))
     if kind:
         getattr(st, kind)(text)
+
+
+def callback(area: str):
+    """Decorator for widget callbacks (they run before the page, outside `guarded`): an unexpected exception becomes
+    a one-line note in `area` and a log entry, never a traceback, and the workspace stays as it was."""
+    def wrap(function):
+        @functools.wraps(function)
+        def safe(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - shown as one line, logged in full
+                LOG.exception("error in callback %s", function.__name__)
+                note(area, "error", f"Something went wrong: {one_line(error)}")
+                return None
+        return safe
+    return wrap
 
 
 def change_token() -> int:

@@ -20,27 +20,33 @@ def builtin_label(name: str) -> str:
     return load_builtin(name).name
 
 
+@session.callback("sidebar")
 def _open_builtin(rendered: int) -> None:
     name = st.session_state.builtin_choice
     session.load_spec("sidebar", load_builtin(name), f"open built-in {name}", rendered)
 
 
+@session.callback("sidebar")
 def _undo(rendered: int) -> None:
     session.step("sidebar", -1, rendered)
 
 
+@session.callback("sidebar")
 def _redo(rendered: int) -> None:
     session.step("sidebar", 1, rendered)
 
 
+@session.callback("sidebar")
 def _input_size_changed() -> None:
     session.set_setting("input_size", int(st.session_state.input_size))
 
 
+@session.callback("sidebar")
 def _head_changed() -> None:
     session.set_setting("head", st.session_state.head)
 
 
+@session.callback("sidebar")
 def _save_design() -> None:
     name = st.session_state.get("design_name", "")
     try:
@@ -51,6 +57,7 @@ def _save_design() -> None:
     session.note("sidebar", "success", f"{'Replaced' if replaced else 'Saved'} design “{name.strip()}”.")
 
 
+@session.callback("sidebar")
 def _open_design(rendered: int) -> None:
     name = st.session_state.get("design_choice")
     try:
@@ -61,6 +68,7 @@ def _open_design(rendered: int) -> None:
     session.load_spec("sidebar", spec, f"open design {name}", rendered)
 
 
+@session.callback("sidebar")
 def _delete_design() -> None:
     name = st.session_state.get("design_choice")
     try:

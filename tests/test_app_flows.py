@@ -374,3 +374,13 @@ def test_a_click_on_a_button_drawn_for_an_older_spec_does_nothing(home):
                                                  "Click it again if you meant it."]
     assert current(app) == SPINENET_49 and app.session_state["history"].can_redo
     assert widget(app.button, "Undo").disabled  # redrawn for the current spec: nothing left to undo
+
+
+def test_an_unexpected_failure_in_a_callback_is_one_line_and_changes_nothing(home):
+    app = open_tab(start(), "Edit")
+    editor = app.data_editor[0]
+    app.session_state[editor.key] = {"edited_rows": {99: {"level": 5}}, "added_rows": [], "deleted_rows": []}
+    widget(app.button, "Apply table").click()
+    run(app)
+    assert errors(app) == ["Something went wrong: list index out of range"]
+    assert current(app) == SPINENET_49
