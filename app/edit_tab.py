@@ -9,6 +9,7 @@ import streamlit as st
 
 from app import counts, selection, session, sidebar
 from app.graph_figure import graph_figure
+from app.guard import guarded
 from app.markup import escape_md
 from app.units import billions, millions, percent_change, signed_billions, signed_millions
 from spinenet import edits
@@ -262,25 +263,30 @@ def history_view() -> None:
     st.markdown("\n".join(lines[-40:]))
 
 
+def name_editor(spec: Spec) -> None:
+    session.sync_widgets("name", {"spec_name": spec.name})
+    st.text_input("Spec name", key="spec_name", max_chars=LIMITS["max_name_length"])
+    st.button("Rename", key="rename", on_click=_apply_name)
+
+
 def render() -> None:
     spec = session.current()
     input_size, head = sidebar.input_size(), sidebar.head()
     st.markdown(f"#### Editing {escape_md(spec.name)}")
     session.show_notes(AREA)
+    # Each part is guarded on its own: one failing part shows its one-line error and the others keep working.
     if spec.family == "resnet_fpn":
         st.info("ResNet-FPN is scale-decreased by construction: edit its stage depths below, or open a SpineNet to "
                 "edit blocks.")
     else:
-        block_editor(spec, input_size)
-        graph_and_totals(spec, input_size, head)
+        guarded("the block editor", block_editor, spec, input_size)
+        guarded("the graph", graph_and_totals, spec, input_size, head)
         with st.expander("Block table (edit the whole list)", expanded=False):
-            table_editor(spec)
+            guarded("the block table", table_editor, spec)
     with st.expander("Scaling" if spec.family != "resnet_fpn" else "Stages", expanded=spec.family == "resnet_fpn"):
-        scaling_editor(spec)
+        guarded("the scaling editor", scaling_editor, spec)
     with st.expander("Name"):
-        session.sync_widgets("name", {"spec_name": spec.name})
-        st.text_input("Spec name", key="spec_name", max_chars=LIMITS["max_name_length"])
-        st.button("Rename", key="rename", on_click=_apply_name)
-    diff_view(spec, input_size, head)
+        guarded("the name editor", name_editor, spec)
+    guarded("the diff", diff_view, spec, input_size, head)
     with st.expander("Edit history"):
-        history_view()
+        guarded("the history", history_view)

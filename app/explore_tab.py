@@ -10,6 +10,7 @@ import streamlit as st
 
 from app import counts, selection, session, sidebar, verify
 from app.graph_figure import graph_figure
+from app.guard import guarded
 from app.markup import escape_md
 from app.units import billions, millions, signed_billions, signed_millions
 from spinenet.layout import resolve
@@ -137,16 +138,7 @@ def receptive_fields(spec: Spec, input_size: int) -> None:
                "weighted layers from the input.")
 
 
-def render() -> None:
-    spec = session.current()
-    input_size, head = sidebar.input_size(), sidebar.head()
-    result = counts.analysis_of(spec, input_size, head)
-    base = session.history().base
-    base_result = counts.analysis_of(base, input_size, head) if base != spec else None
-    session.show_notes("explore")
-    totals(spec, result, base_result)
-    verification(spec, input_size, head)
-
+def graph_panel(spec: Spec, result, input_size: int) -> None:
     chosen = selection.selected(spec, input_size)
     graph_column, side = st.columns([3, 1], gap="medium")
     with graph_column:
@@ -168,21 +160,39 @@ def render() -> None:
         chosen = selection.selector(spec, input_size, key="explore_block_box")
         block_details(spec, result, chosen, input_size)
 
+
+def block_costs_table(spec: Spec, result) -> None:
+    st.markdown("##### Per-block costs")
+    frame = counts.block_table(spec, result)
+    config = {"params": st.column_config.NumberColumn("params", format="compact"),
+              "MACs": st.column_config.NumberColumn("MACs", format="compact", help="multiply-adds, batch 1"),
+              "MACs %": st.column_config.NumberColumn("MACs %", format="%.2f%%", help="share of the backbone's MACs")}
+    if "resample MACs" in frame:
+        config["resample MACs"] = st.column_config.NumberColumn("resample MACs", format="compact")
+    st.dataframe(frame, hide_index=True, width="stretch", height=320, column_config=config, key="block_table")
+    st.caption("Each block's figures include the resampling that feeds it. Click a column header to sort.")
+
+
+def profile_and_fields(spec: Spec, input_size: int) -> None:
+    st.markdown("##### Scale profile")
+    st.plotly_chart(scale_profile_figure(spec, input_size), key="profile", config={"displaylogo": False})
+    st.markdown("##### Receptive fields (P3–P7)")
+    receptive_fields(spec, input_size)
+
+
+def render() -> None:
+    spec = session.current()
+    input_size, head = sidebar.input_size(), sidebar.head()
+    result = counts.analysis_of(spec, input_size, head)
+    base = session.history().base
+    base_result = counts.analysis_of(base, input_size, head) if base != spec else None
+    session.show_notes("explore")
+    # Each part is guarded on its own: one failing part shows its one-line error and the others keep working.
+    guarded("the totals", totals, spec, result, base_result)
+    guarded("the verification", verification, spec, input_size, head)
+    guarded("the graph", graph_panel, spec, result, input_size)
     table_column, profile_column = st.columns([3, 2], gap="medium")
     with table_column:
-        st.markdown("##### Per-block costs")
-        frame = counts.block_table(spec, result)
-        config = {"params": st.column_config.NumberColumn("params", format="compact"),
-                  "MACs": st.column_config.NumberColumn("MACs", format="compact", help="multiply-adds, batch 1"),
-                  "MACs %": st.column_config.NumberColumn("MACs %", format="%.2f%%",
-                                                          help="share of the backbone's MACs")}
-        if "resample MACs" in frame:
-            config["resample MACs"] = st.column_config.NumberColumn("resample MACs", format="compact")
-        st.dataframe(frame, hide_index=True, width="stretch", height=320, column_config=config, key="block_table")
-        st.caption("Each block's figures include the resampling that feeds it. Click a column header to sort.")
+        guarded("the per-block table", block_costs_table, spec, result)
     with profile_column:
-        st.markdown("##### Scale profile")
-        st.plotly_chart(scale_profile_figure(spec, input_size), key="profile", config={"displaylogo": False})
-        st.markdown("##### Receptive fields (P3–P7)")
-        receptive_fields(spec, input_size)
-
+        guarded("the scale profile", profile_and_fields, spec, input_size)
