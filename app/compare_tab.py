@@ -12,8 +12,9 @@ from analysis.published import published_for, published_rows
 from app import counts, session, sidebar
 from app.exports import builtin_name
 from app.graph_figure import graph_figure
+from app.guard import one_line
 from app.latency_view import latest_latency_ms
-from app.markup import escape_html
+from app.markup import escape_html, escape_md
 from app.units import ratio
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.spec import Spec
@@ -35,7 +36,7 @@ def _spec_for(choice: str) -> Spec | None:
         try:
             return session.store().load_design(choice[len(DESIGN_PREFIX):])
         except Exception as error:  # noqa: BLE001 - a vanished or invalid design is reported, the rest compared
-            st.warning(f"Skipped {choice}: {error}")
+            st.warning(escape_md(f"Skipped {choice}: {one_line(error)}"))
             return None
     return load_builtin(choice)
 

@@ -6,6 +6,8 @@ import logging
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
+from app.markup import escape_md
+
 LOG = logging.getLogger("spinescope.app")
 
 
@@ -24,5 +26,5 @@ def guarded(area: str, render, *args, **kwargs):
         raise
     except Exception as error:  # noqa: BLE001 - shown as one line, logged in full
         LOG.exception("error in %s", area)
-        st.error(f"Something went wrong in {area}: {one_line(error)}")
+        st.error(escape_md(f"Something went wrong in {area}: {one_line(error)}"))
         return None

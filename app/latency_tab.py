@@ -169,7 +169,7 @@ def render() -> None:
     try:
         entries = list_results(limit=200)
     except Exception as error:  # noqa: BLE001 - the rest of the tab still works
-        st.error(f"History unavailable: {one_line(error)}")
+        st.error(escape_md(f"History unavailable: {one_line(error)}"))
         return
     if not entries:
         st.caption("No stored results yet.")

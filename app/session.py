@@ -14,6 +14,7 @@ import streamlit as st
 
 from analysis.paths import data_dir
 from app.guard import LOG, one_line
+from app.markup import escape_md
 from analysis.workspace import WORKSPACE_FILE, WorkspaceError, WorkspaceStore, is_workspace_id, new_workspace_id
 from spinenet.builtins import load_builtin
 from spinenet.edits import EditHistory
@@ -96,7 +97,7 @@ def show_notes(area: str) -> None:
     """Shows and clears the message recorded for `area`, if any."""
     kind, text = st.session_state.get("notes", {}).pop(area, (None, None))
     if kind:
-        getattr(st, kind)(text)
+        getattr(st, kind)(escape_md(text))  # literal text: messages quote file names, ids and values
 
 
 def callback(area: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -85,8 +86,13 @@ def expected_totals(spec, input_size=640, head="retinanet") -> dict[str, str]:
             "MACs": billions(result.macs), "FLOPs": billions(2 * result.macs)}
 
 
+def shown(elements) -> list[str]:
+    """Returns the texts of st.error/st.info/... elements as the user reads them (Markdown escapes removed)."""
+    return [re.sub(r"\\(.)", r"\1", item.value) for item in elements]
+
+
 def errors(app: AppTest) -> list[str]:
-    return [item.value for item in app.error]
+    return shown(app.error)
 
 
 def current(app: AppTest):
@@ -251,7 +257,7 @@ def test_exported_spec_bytes_reimport_to_the_same_spec(home, fmt, label):
     app.file_uploader[0].upload(f"mine.{ 'txt' if fmt == 'tuples' else fmt}", data, "text/plain")
     run(app)
     assert current(app) == edited and not errors(app)
-    assert any("Opened SpineNet-49" in item.value for item in app.success)
+    assert "Opened SpineNet-49." in shown(app.success)
 
 
 def test_other_exports_are_well_formed(home):
@@ -304,7 +310,7 @@ def test_designs_are_shared_by_name(home):
     widget(app.text_input, "Save the current spec as").input("my <b>design</b>")
     widget(app.button, "Save design").click()
     run(app)
-    assert any("Saved design" in item.value for item in app.success)
+    assert shown(app.success) == ["Saved design “my <b>design</b>”."]
     other = start()
     assert current(other) == SPINENET_49
     widget(other.selectbox, "Saved designs").set_value("my <b>design</b>")
@@ -370,8 +376,8 @@ def test_a_click_on_a_button_drawn_for_an_older_spec_does_nothing(home):
     assert current(other_tab) == SPINENET_49
     widget(app.button, "Undo").click()  # drawn when b7 was at level 5: the workspace has changed since
     run(app)
-    assert [item.value for item in app.info] == ["Nothing done: the spec changed after that button was shown. "
-                                                 "Click it again if you meant it."]
+    assert shown(app.info) == ["Nothing done: the spec changed after that button was shown. Click it again if you "
+                               "meant it."]
     assert current(app) == SPINENET_49 and app.session_state["history"].can_redo
     assert widget(app.button, "Undo").disabled  # redrawn for the current spec: nothing left to undo
 
