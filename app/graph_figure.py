@@ -135,7 +135,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
             line=dict(color=outlines, width=[4 if node == selected else 2 for node, _ in nodes]),
             **({"colorscale": "Viridis", "cmin": 0, "cmax": max_share,
                 "colorbar": dict(title=dict(text="MACs<br>share", side="top"), tickformat=".0%", thickness=12,
-                                 len=0.6, x=1.0, xanchor="left", y=0.0, yanchor="bottom")}
+                                 len=0.36, x=1.02, xanchor="left", y=0.0, yanchor="bottom")}
                if macs_mode == "colour" else {})),
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
     # Legend entries for the block types present (markers only, never selectable).
