@@ -38,7 +38,7 @@ def test_two_models_interleaved_with_figures_and_history(spinescope_home):
         time.sleep(0.02)
     first, second = job.result()
     assert job.progress().phase == "done" and job.progress().fraction == 1.0
-    assert {"starting", "measure"} <= seen  # phases that last long enough to be seen by polling
+    assert "measure" in seen  # the phase long enough to be seen by polling every 20 ms
 
     # The worker timed A B A B ... (recorded by the worker, not by the caller).
     assert job.run_order == [first.label, second.label] * FAST["iters"]
