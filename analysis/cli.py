@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
+from analysis.limits import ResourceLimitError
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.formats import load_spec_file
 from spinenet.spec import Spec
@@ -158,8 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the CLI; returns the exit status (0 ok, 1 a check failed, 2 bad input)."""
     try:
         args = build_parser().parse_args(argv)
-        return args.handler(args)
-    except CliError as error:
+        status = args.handler(args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:  # e.g. `... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (CliError, ResourceLimitError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except SpecError as error:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from analysis.fast_count import MAC_OPS, ModelCounts, count_differences, count_model, live_nodes
+from analysis.limits import check_fvcore_request
 from analysis.receptive_field import output_receptive_fields
 from spinenet.layout import resolve
 from spinenet.spec import Spec, feature_size
@@ -103,13 +104,15 @@ def count_with_fvcore(spec: Spec, input_size: int | None = None, head: str = "no
                       pooling: str = "gap") -> ModelCounts:
     """Returns per-module counts and params measured by fvcore tracing a real CPU instantiation (zero weights and
     input, batch 1; values do not change counts, and skipping random initialisation saves seconds): slow (seconds
-    to minutes), the reference that `analysis.fast_count` must equal."""
+    to minutes), the reference that `analysis.fast_count` must equal. Raises ResourceLimitError before building
+    anything when the trace would exceed the memory or time limits (`analysis.limits`)."""
     import torch
     from fvcore.nn import FlopCountAnalysis
 
     from spinenet.build import build_model
 
     input_size = input_size or spec.input_size
+    check_fvcore_request(spec, input_size, head, count_model(spec, input_size, head, num_classes, pooling).macs(""))
     model = build_model(spec, head, input_size, device="meta", num_classes=num_classes, pooling=pooling)
     model = model.to_empty(device="cpu")
     with torch.no_grad():

@@ -1,0 +1,61 @@
+"""Resource limits for work that instantiates real models (fvcore traces, latency runs), checked before it starts.
+
+Configurable through the environment: SPINESCOPE_MAX_MEMORY_MIB caps the memory a run may use (default: what the
+machine has available), SPINESCOPE_MAX_SECONDS caps the estimated time of an fvcore trace (default 600).
+"""
+from __future__ import annotations
+
+import os
+
+DEFAULT_MAX_SECONDS = 600.0
+# A deliberately low estimate of CPU speed for fvcore's traced forward pass (multiply-adds per second), so that
+# the time estimate errs on the long side; this 2-core machine measured 17-40 GMAC/s.
+FVCORE_MACS_PER_SECOND = 10e9
+
+
+class ResourceLimitError(ValueError):
+    """A request refused before it started because it would exceed a memory or time limit (one-line message)."""
+
+
+def _positive_env(name: str) -> float | None:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ResourceLimitError(f"{name}={text!r} is not a number") from None
+    if not value > 0:
+        raise ResourceLimitError(f"{name}={text!r} must be positive")
+    return value
+
+
+def max_memory_bytes() -> int | None:
+    """Returns the configured memory cap in bytes (SPINESCOPE_MAX_MEMORY_MIB), or None when not set."""
+    mib = _positive_env("SPINESCOPE_MAX_MEMORY_MIB")
+    return None if mib is None else int(mib * 2**20)
+
+
+def max_seconds() -> float:
+    """Returns the longest estimated run time allowed, in seconds (SPINESCOPE_MAX_SECONDS, default 600)."""
+    return _positive_env("SPINESCOPE_MAX_SECONDS") or DEFAULT_MAX_SECONDS
+
+
+def check_fvcore_request(spec, input_size: int, head: str, macs: int) -> None:
+    """Raises ResourceLimitError when tracing `spec` with fvcore would need more memory than is available (or
+    configured) or longer than max_seconds(); `macs` is the model's multiply-adds from the fast counter."""
+    from analysis.latency_memory import MEMORY_HEADROOM, available_memory_bytes, estimate_memory
+
+    seconds = macs / FVCORE_MACS_PER_SECOND
+    if seconds > max_seconds():
+        raise ResourceLimitError(
+            f"refused: an fvcore trace of {spec.name} at {input_size} px ({macs / 1e9:,.0f}B MACs) would take about "
+            f"{seconds:,.0f} s, over the {max_seconds():,.0f} s limit (SPINESCOPE_MAX_SECONDS); use the fast "
+            "counter or a smaller input size")
+    needed = estimate_memory(spec, input_size, head).total_bytes
+    available = available_memory_bytes("cpu", max_memory_bytes())
+    if needed > MEMORY_HEADROOM * available:
+        raise ResourceLimitError(
+            f"refused: an fvcore trace of {spec.name} at {input_size} px needs about {needed / 2**20:,.0f} MiB, "
+            f"more than the {available / 2**20:,.0f} MiB available (SPINESCOPE_MAX_MEMORY_MIB); use the fast "
+            "counter or a smaller input size")
