@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from analysis.counting import analyze
+from analysis.limits import ResourceLimitError, check_fvcore_request
 from app import counts
 from spinenet.spec import Spec
-
-MEMORY_SHARE = 0.5  # refuse when the real model and its activations would need more than this share of free RAM
 
 
 @dataclass
@@ -47,20 +46,6 @@ def _verify(spec: Spec, input_size: int, head: str) -> tuple[str, str]:
     return "differs", f"fvcore differs ({len(result.differences)} difference(s)), e.g. {first}"
 
 
-def memory_problem(spec: Spec, input_size: int, head: str) -> str | None:
-    """Returns why a real instantiation would not fit in memory now, or None."""
-    import psutil
-
-    from analysis.latency_memory import estimate_memory
-
-    needed = estimate_memory(spec, input_size, head).total_bytes
-    available = psutil.virtual_memory().available
-    if needed > MEMORY_SHARE * available:
-        return (f"not verified: fvcore needs a real model of about {needed / 2**20:,.0f} MiB, more than half of the "
-                f"{available / 2**20:,.0f} MiB free; try a smaller input size")
-    return None
-
-
 def start(spec: Spec, input_size: int, head: str) -> None:
     """Starts verifying (unless it already ran or runs); a refusal is recorded as 'failed'."""
     executor, results, lock = _registry()
@@ -68,9 +53,10 @@ def start(spec: Spec, input_size: int, head: str) -> None:
     with lock:
         if key in results and results[key].state != "failed":
             return
-        problem = memory_problem(spec, input_size, head)
-        if problem:
-            results[key] = Verification("failed", problem, time.time())
+        try:
+            check_fvcore_request(spec, input_size, head, counts.analysis_of(spec, input_size, head).macs)
+        except ResourceLimitError as refusal:
+            results[key] = Verification("failed", f"not verified: {refusal}", time.time())
             return
         results[key] = Verification("running", "fvcore is tracing a real model…", time.time(),
                                     executor.submit(_verify, spec, input_size, head))
