@@ -24,12 +24,19 @@ def test_params_match_reference_formulas(name):
 def test_fvcore_counts_match_reference_formulas_at_small_inputs(name):
     spec = load_builtin(name)
     size = 160 if "190" in name or "152" in name else 200  # 200 is not a multiple of 128 (or 32)
-    result = analyze(spec, size, "retinanet")
+    result = analyze(spec, size, "retinanet", counter="fvcore")
     params, macs = reference_counts(name, size, head=True)
     backbone_params, backbone_macs = reference_counts(name, size, head=False)
     assert (result.params, result.macs) == (params, macs)
     assert (result.backbone_params, result.backbone_macs) == (backbone_params, backbone_macs)
     assert (result.head_params, result.head_macs) == (params - backbone_params, macs - backbone_macs)
+
+
+@pytest.mark.parametrize("name", BUILTIN_NAMES)
+def test_reported_counts_at_the_paper_input_size_match_reference_formulas(name):
+    spec = load_builtin(name)
+    result = analyze(spec, spec.input_size, "retinanet")  # the fast counter, equal to fvcore (test_fast_count.py)
+    assert (result.params, result.macs) == reference_counts(name, spec.input_size, head=True)
 
 
 def test_parts_and_blocks_add_up_to_the_total():
