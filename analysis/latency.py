@@ -312,10 +312,9 @@ def start_latency_job(requests: list[LatencyRequest], *, device: str = "auto", t
                       history_path)
 
 
-def run_latency(requests: list[LatencyRequest], *, on_progress=None, **options) -> list[LatencyResult]:
-    """Blocking form of `start_latency_job` (same options). `on_progress(Progress)` is called whenever the
-    progress changes. Returns the results in request order; raises LatencyError with a one-line message."""
-    job = start_latency_job(requests, **options)
+def wait_for(job: LatencyJob, on_progress=None) -> list[LatencyResult]:
+    """Waits for `job`, calling `on_progress(Progress)` whenever the progress changes; cancels the job on
+    Ctrl-C. Returns its results; raises LatencyError with a one-line message."""
     last = None
     try:
         while not job.done():
@@ -330,3 +329,9 @@ def run_latency(requests: list[LatencyRequest], *, on_progress=None, **options) 
     if on_progress is not None and job.progress() != last:
         on_progress(job.progress())
     return job.result()
+
+
+def run_latency(requests: list[LatencyRequest], *, on_progress=None, **options) -> list[LatencyResult]:
+    """Blocking form of `start_latency_job` (same options). `on_progress(Progress)` is called whenever the
+    progress changes. Returns the results in request order; raises LatencyError with a one-line message."""
+    return wait_for(start_latency_job(requests, **options), on_progress)

@@ -91,7 +91,7 @@ def _progress_printer():
 
 
 def _cmd_latency(args) -> int:
-    from analysis.latency import LatencyError, LatencyRequest, run_latency
+    from analysis.latency import LatencyError, LatencyRequest, start_latency_job, wait_for
 
     requests = []
     for text in args.specs:
@@ -100,9 +100,10 @@ def _cmd_latency(args) -> int:
                                        args.channels_last, args.fold_bn, args.compile))
     limit = args.memory_limit_mib * MIB if args.memory_limit_mib else None
     try:
-        results = run_latency(requests, device=args.device, threads=args.threads, iters=args.iters,
-                              warmup=args.warmup, timeout=args.timeout, memory_limit_bytes=limit,
-                              history=not args.no_save, on_progress=_progress_printer())
+        job = start_latency_job(requests, device=args.device, threads=args.threads, iters=args.iters,
+                                warmup=args.warmup, timeout=args.timeout, memory_limit_bytes=limit,
+                                history=not args.no_save)
+        results = wait_for(job, _progress_printer())
     except LatencyError as error:
         if error.kind in ("invalid", "memory"):
             raise CliError(str(error)) from None
@@ -112,6 +113,8 @@ def _cmd_latency(args) -> int:
         print(json.dumps([result.to_dict() for result in results], indent=2))
     else:
         print(format_latency(results))
+    if job.history_error:
+        print(f"warning: {job.history_error}", file=sys.stderr)
     return 0
 
 
@@ -144,6 +147,17 @@ def format_latency(results) -> str:
 
 
 def _cmd_history(args) -> int:
+    import sqlite3
+
+    from analysis.history import history_path
+
+    try:
+        return _print_history(args)
+    except sqlite3.DatabaseError as error:
+        raise CliError(f"cannot read the history file {history_path()}: {error}") from None
+
+
+def _print_history(args) -> int:
     from analysis.history import compare_results, history_path, list_results
     from spinenet.spec import spec_hash
 

@@ -112,3 +112,16 @@ def test_a_failed_run_is_one_line_exit_1(capsys):
     assert captured.out == ""
     assert captured.err == ("error: timed out after 0.2 s while the worker started; raise the time limit or lower "
                             "iterations, batch or input size\n")
+
+
+def test_unreadable_history_file(capsys, spinescope_home):
+    (spinescope_home / "history.sqlite").write_bytes(b"this is not an SQLite database" * 100)
+    assert main(["history"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read the history file ") and err.endswith(
+        "history.sqlite: file is not a database\n")
+    # A run still prints its figures and says in one line that they were not saved.
+    assert main(["latency", "spinenet-mobile-49xs", *FAST]) == 0
+    captured = capsys.readouterr()
+    assert "Mobile SpineNet-49XS" in captured.out and "saved to history" not in captured.out
+    assert captured.err == "warning: history not saved: DatabaseError: file is not a database\n"
