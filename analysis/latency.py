@@ -298,13 +298,21 @@ def start_latency_job(requests: list[LatencyRequest], *, device: str = "auto", t
     device: 'auto' (a CUDA GPU when present, else the CPU), 'cpu' or 'cuda'. threads: CPU threads of the worker
     (default: torch's default, one per core). iters timed calls per model after `warmup` untimed ones. timeout:
     seconds for the whole run, worker start included. memory_limit_bytes caps what the run may use besides the
-    device's own limit. history: store results in `history_path` (default: data_dir()/history.sqlite).
+    device's own limit (default: SPINESCOPE_MAX_MEMORY_MIB when set, see `analysis.limits`). history: store
+    results in `history_path` (default: data_dir()/history.sqlite).
     Invalid options raise LatencyError('invalid') here; everything else is reported by `result()`.
     """
+    from analysis.limits import ResourceLimitError, max_memory_bytes
+
     requests = list(requests)
     if not requests:
         raise LatencyError("invalid", "no model to measure")
     check_run_options(iters, warmup, threads, timeout)
+    if memory_limit_bytes is None:
+        try:
+            memory_limit_bytes = max_memory_bytes()
+        except ResourceLimitError as error:
+            raise LatencyError("invalid", str(error)) from None
     resolved = resolve_device(device)
     for request in requests:
         check_request(request, resolved)

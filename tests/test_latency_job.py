@@ -192,3 +192,14 @@ def test_out_of_memory_messages_are_one_line():
     cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
                        "tried to allocate 3221225472 bytes. Error code 12 (Cannot allocate memory)")
     assert oom_message(cpu) == "out of memory: tried to allocate 3,072 MiB"
+
+
+def test_memory_limit_from_the_environment(small_spec, monkeypatch):
+    monkeypatch.setenv("SPINESCOPE_MAX_MEMORY_MIB", "2")
+    job = start_latency_job([LatencyRequest(small_spec, SIZE)], **FAST)
+    with pytest.raises(LatencyError, match="configured limit is 2 MiB") as refused:
+        job.result(timeout=120)
+    assert refused.value.kind == "memory"
+    monkeypatch.setenv("SPINESCOPE_MAX_MEMORY_MIB", "lots")
+    with pytest.raises(LatencyError, match="SPINESCOPE_MAX_MEMORY_MIB='lots' is not a number"):
+        start_latency_job([LatencyRequest(small_spec, SIZE)], **FAST)
