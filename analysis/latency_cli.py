@@ -62,7 +62,8 @@ def register(subparsers) -> None:
     sub.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S,
                      help=f"seconds for the whole run (default {DEFAULT_TIMEOUT_S:g})")
     sub.add_argument("--memory-limit-mib", type=_int_in(1, 2 ** 31, "memory limit"),
-                     help="refuse runs estimated to need more than this many MiB (default: the device's free memory)")
+                     help="refuse runs estimated to need more than this many MiB (default: "
+                          "SPINESCOPE_MAX_MEMORY_MIB, else the device's free memory)")
     sub.add_argument("--no-save", action="store_true", help="do not store the results in the history")
     sub.add_argument("--json", action="store_true", help="print a JSON list, one object per model")
     sub.set_defaults(handler=_cmd_latency)
