@@ -143,6 +143,8 @@ class LatencyJob:
                 raise LatencyError("cancelled", "latency run cancelled")
             self._process = process = self._spawn()
         needed, estimates = check_memory(self.requests, self.device, self.memory_limit_bytes)
+        if self.device == "cpu":
+            self._check_time()
         self.phase_times["estimate_s"] = time.perf_counter() - start
         payload = {
             "device": self.device, "threads": self.threads, "iters": self.iters, "warmup": self.warmup,
@@ -155,6 +157,19 @@ class LatencyJob:
         }
         message = self._talk_to_worker(process, payload, start)
         return self._make_results(message, estimates)
+
+    def _check_time(self) -> None:
+        """Raises LatencyError('time') when the CPU run would, by a pessimistic estimate, outlast its time limit."""
+        from analysis.fast_count import count_model
+        from analysis.limits import estimate_cpu_seconds
+
+        passes = self.warmup + self.iters + 1  # the extra pass is the worker's memory probe
+        seconds = sum(estimate_cpu_seconds(count_model(r.spec, r.size, r.head, 1000, "gap").macs(""), passes * r.batch)
+                      for r in self.requests)
+        if seconds > self.timeout:
+            raise LatencyError("time", f"refused: the run would take about {seconds:,.0f} s on this CPU, over its "
+                                       f"{self.timeout:g} s time limit; lower the iterations, batch or input size, or "
+                                       "raise the time limit")
 
     def _spawn(self) -> subprocess.Popen:
         env = dict(os.environ)

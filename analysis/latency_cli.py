@@ -106,7 +106,7 @@ def _cmd_latency(args) -> int:
                                 history=not args.no_save)
         results = wait_for(job, _progress_printer())
     except LatencyError as error:
-        if error.kind in ("invalid", "memory"):
+        if error.kind in ("invalid", "memory", "time"):
             raise CliError(str(error)) from None
         print(f"error: {error}", file=sys.stderr)
         return 1

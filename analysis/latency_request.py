@@ -24,7 +24,7 @@ DEFAULT_TIMEOUT_S = 600.0
 
 
 class LatencyError(Exception):
-    """A latency run that could not produce figures. `kind`: invalid, memory (refused before starting), oom,
+    """A latency run that could not produce figures. `kind`: invalid, memory or time (refused before starting), oom,
     crash, timeout, cancelled or error. str(error) is one line meant for the user."""
 
     def __init__(self, kind: str, message: str):

@@ -1,16 +1,17 @@
 """Resource limits for work that instantiates real models (fvcore traces, latency runs), checked before it starts.
 
 Configurable through the environment: SPINESCOPE_MAX_MEMORY_MIB caps the memory a run may use (default: what the
-machine has available), SPINESCOPE_MAX_SECONDS caps the estimated time of an fvcore trace (default 600).
+machine has available), SPINESCOPE_MAX_SECONDS caps the estimated time of an fvcore trace (default 600). A CPU
+latency run is refused when its estimated time exceeds its own time limit.
 """
 from __future__ import annotations
 
 import os
 
 DEFAULT_MAX_SECONDS = 600.0
-# A deliberately low estimate of CPU speed for fvcore's traced forward pass (multiply-adds per second), so that
-# the time estimate errs on the long side; this 2-core machine measured 17-40 GMAC/s.
-FVCORE_MACS_PER_SECOND = 10e9
+# CPU speed assumed for a forward pass (multiply-adds per second, fp32): the low end of what this 2-core machine
+# measured (17-40 GMAC/s), so that estimates err on the long side without refusing runs that would finish.
+CPU_MACS_PER_SECOND = 20e9
 
 
 class ResourceLimitError(ValueError):
@@ -41,12 +42,17 @@ def max_seconds() -> float:
     return _positive_env("SPINESCOPE_MAX_SECONDS") or DEFAULT_MAX_SECONDS
 
 
+def estimate_cpu_seconds(macs: float, passes: int = 1) -> float:
+    """Returns a pessimistic estimate in seconds of `passes` forward passes of `macs` multiply-adds on the CPU."""
+    return passes * macs / CPU_MACS_PER_SECOND
+
+
 def check_fvcore_request(spec, input_size: int, head: str, macs: int) -> None:
     """Raises ResourceLimitError when tracing `spec` with fvcore would need more memory than is available (or
     configured) or longer than max_seconds(); `macs` is the model's multiply-adds from the fast counter."""
     from analysis.latency_memory import MEMORY_HEADROOM, available_memory_bytes, estimate_memory
 
-    seconds = macs / FVCORE_MACS_PER_SECOND
+    seconds = estimate_cpu_seconds(macs)
     if seconds > max_seconds():
         raise ResourceLimitError(
             f"refused: an fvcore trace of {spec.name} at {input_size} px ({macs / 1e9:,.0f}B MACs) would take about "

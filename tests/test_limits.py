@@ -26,9 +26,9 @@ def test_defaults_and_configuration(monkeypatch):
 
 
 def test_fvcore_trace_refused_for_time(monkeypatch):
-    monkeypatch.setenv("SPINESCOPE_MAX_SECONDS", "100")
-    # SpineNet-190 with its head at 1280 px: 1,882B MACs, about 188 s at the assumed 10 GMAC/s.
-    with pytest.raises(ResourceLimitError, match=r"would take about 188 s, over the 100 s limit"):
+    monkeypatch.setenv("SPINESCOPE_MAX_SECONDS", "50")
+    # SpineNet-190 with its head at 1280 px: 1,882B MACs, about 94 s at the assumed 20 GMAC/s.
+    with pytest.raises(ResourceLimitError, match=r"would take about 94 s, over the 50 s limit"):
         analyze(load_builtin("spinenet-190"), 1280, "retinanet", counter="fvcore")
 
 
@@ -57,3 +57,12 @@ def test_broken_pipe_is_quiet():
     result = subprocess.run(f"{sys.executable} -m analysis analyze spinenet-49 | head -1", shell=True, cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.stdout.startswith("SpineNet-49 at 640x640") and "Traceback" not in result.stderr
+
+
+def test_cpu_latency_run_refused_for_time():
+    from analysis.latency import LatencyError, LatencyRequest, run_latency
+
+    # SpineNet-190 backbone at 1280 px, 12 passes (2 warm-up, 9 timed, 1 memory probe) of about 620B MACs each.
+    with pytest.raises(LatencyError, match=r"refused: the run would take about [\d,]+ s on this CPU, over its 30 s"):
+        run_latency([LatencyRequest(load_builtin("spinenet-190"))], device="cpu", iters=9, warmup=2, timeout=30,
+                    history=False)
