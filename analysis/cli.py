@@ -33,16 +33,21 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(message)
 
 
-def input_size_arg(text: str) -> int:
-    """argparse type for an input size in pixels within the spec limits."""
-    low, high = LIMITS["min_input_size"], LIMITS["max_input_size"]
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"input size must be an integer number of pixels, got {text!r}") from None
-    if not low <= value <= high:
-        raise argparse.ArgumentTypeError(f"input size {value} is out of range [{low}, {high}]")
-    return value
+def int_in_range(low: int, high: int, what: str):
+    """Returns an argparse type that accepts integers in [low, high]; `what` names the value in its errors."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{what} {value} is out of range [{low}, {high}]")
+        return value
+    return parse
+
+
+# argparse type for a square input side in pixels within the spec limits.
+input_size_arg = int_in_range(LIMITS["min_input_size"], LIMITS["max_input_size"], "input size")
 
 
 def load_spec_argument(text: str) -> tuple[Spec, int | None]:

@@ -9,21 +9,9 @@ import argparse
 import json
 import sys
 
-from analysis.cli import CliError, input_size_arg, load_spec_argument
+from analysis.cli import CliError, input_size_arg, int_in_range, load_spec_argument
 
 MIB = 2 ** 20
-
-
-def _int_in(low: int, high: int, what: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{what} {value} is out of range [{low}, {high}]")
-        return value
-    return parse
 
 
 def _seconds(text: str) -> float:
@@ -45,7 +33,7 @@ def register(subparsers) -> None:
     sub.add_argument("specs", nargs="+", metavar="SPEC", help="built-in name or spec path, optionally NAME@SIZE")
     sub.add_argument("--input-size", type=input_size_arg, help="square input side in pixels for every model "
                                                                "(default: NAME@SIZE or the spec's)")
-    sub.add_argument("--batch", type=_int_in(1, MAX_BATCH, "batch"), default=1, help="images per forward pass")
+    sub.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "batch"), default=1, help="images per forward pass")
     sub.add_argument("--device", choices=DEVICES, default="auto", help="auto: a CUDA GPU when present, else CPU")
     sub.add_argument("--precision", choices=PRECISIONS, default="fp32",
                      help="fp32; fp16 (GPU) or bf16 run under autocast")
@@ -53,15 +41,16 @@ def register(subparsers) -> None:
     sub.add_argument("--fold-bn", action="store_true", help="fold batch norm into the preceding convolutions")
     sub.add_argument("--compile", action="store_true", help="torch.compile the model (compile time reported apart; "
                                                             "minutes on a CPU)")
-    sub.add_argument("--threads", type=_int_in(1, 1024, "threads"), help="CPU threads (default: torch's, one per core)")
-    sub.add_argument("--iters", type=_int_in(1, MAX_ITERS, "iterations"), default=DEFAULT_ITERS,
+    sub.add_argument("--threads", type=int_in_range(1, 1024, "threads"),
+                     help="CPU threads (default: torch's, one per core)")
+    sub.add_argument("--iters", type=int_in_range(1, MAX_ITERS, "iterations"), default=DEFAULT_ITERS,
                      help=f"timed forward passes per model (default {DEFAULT_ITERS})")
-    sub.add_argument("--warmup", type=_int_in(0, MAX_ITERS, "warm-up iterations"), default=DEFAULT_WARMUP,
+    sub.add_argument("--warmup", type=int_in_range(0, MAX_ITERS, "warm-up iterations"), default=DEFAULT_WARMUP,
                      help=f"untimed forward passes per model first (default {DEFAULT_WARMUP})")
     sub.add_argument("--head", choices=("none", "retinanet", "classification"), default="none")
     sub.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S,
                      help=f"seconds for the whole run (default {DEFAULT_TIMEOUT_S:g})")
-    sub.add_argument("--memory-limit-mib", type=_int_in(1, 2 ** 31, "memory limit"),
+    sub.add_argument("--memory-limit-mib", type=int_in_range(1, 2 ** 31, "memory limit"),
                      help="refuse runs estimated to need more than this many MiB (default: "
                           "SPINESCOPE_MAX_MEMORY_MIB, else the device's free memory)")
     sub.add_argument("--no-save", action="store_true", help="do not store the results in the history")
@@ -69,9 +58,9 @@ def register(subparsers) -> None:
     sub.set_defaults(handler=_cmd_latency)
 
     sub = subparsers.add_parser("history", help="latency results stored by earlier runs")
-    sub.add_argument("--limit", type=_int_in(1, 1_000_000, "limit"), default=20, help="newest N (default 20)")
+    sub.add_argument("--limit", type=int_in_range(1, 1_000_000, "limit"), default=20, help="newest N (default 20)")
     sub.add_argument("--spec", help="only results of this spec (built-in name or path; matched by content hash)")
-    sub.add_argument("--compare", nargs="+", type=_int_in(1, 2 ** 62, "id"), metavar="ID",
+    sub.add_argument("--compare", nargs="+", type=int_in_range(1, 2 ** 62, "id"), metavar="ID",
                      help="these stored results side by side, ratios to the first")
     sub.add_argument("--json", action="store_true", help="print a JSON list")
     sub.set_defaults(handler=_cmd_history)
