@@ -79,10 +79,17 @@ def level_label(level: int) -> str:
 
 
 def upload(page: Page, files) -> None:
-    """Puts `files` into the uploader (once a rerun has settled to a single one)."""
+    """Puts `files` into the uploader (once the script has finished its rerun and a single uploader is drawn)."""
+    wait_until_idle(page)
     uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']")
     expect(uploader).to_have_count(1)
     uploader.set_input_files(files)
+
+
+def wait_until_idle(page: Page) -> None:
+    """Waits until Streamlit shows no running script (a file set during a rerun can land on a replaced widget)."""
+    page.wait_for_timeout(300)  # the running indicator appears shortly after a rerun starts
+    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0)
 
 
 def assert_no_traceback(page: Page) -> None:
