@@ -152,7 +152,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
                                                 line=dict(color="white", width=1))))
     size = graph.graph["input_size"]
     figure.update_layout(
-        height=height, margin=dict(l=10, r=10, t=44 if title else 34, b=10),
+        height=height, margin=dict(l=10, r=10, t=58 if title else 48, b=10),  # room for the toolbar above the legend
         title=dict(text=html.escape(title), x=0.01, font=dict(size=15)) if title else None,
         plot_bgcolor="white", paper_bgcolor="white", dragmode="pan", clickmode="event+select", hovermode="closest",
         hoverlabel=dict(bgcolor="white", font_size=12, align="left"),
