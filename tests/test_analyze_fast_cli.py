@@ -19,15 +19,7 @@ def run(*args):
                           timeout=300, env=env)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """In-process fvcore runs: one thread does not stall on a machine other work shares."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def analyze_json(*args):

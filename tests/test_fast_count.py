@@ -19,13 +19,7 @@ from spinenet.heads import ClassificationHead
 from spinenet.spec import feature_size
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """fvcore runs the real forward pass; with one thread it does not stall on a machine other work shares."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @lru_cache(maxsize=None)

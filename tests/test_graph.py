@@ -3,7 +3,7 @@ from spinenet.builtins import load_builtin
 from spinenet.graph import to_graph
 from spinenet.layout import mobile_resample_plan, reference_resample_plan
 from spinenet.spec import STEM_IDS
-from reference_counts import SPINENET_49
+from reference_counts import SPINENET_49, spinenet_counts
 
 
 def test_spinenet49_graph_matches_the_reference_table():
@@ -55,6 +55,7 @@ def test_resnet_fpn_graph_is_scale_decreased_then_pyramid():
 
 def test_tiny_input_changes_the_merges_as_the_reference_would():
     # At 64 px levels 6 and 7 are both 1x1, so widths alone decide which unused blocks merge.
-    graph = to_graph(load_builtin("spinenet-49"), 64)
-    assert graph.graph["input_size"] == 64
-    assert all(graph.nodes[n]["feature_size"] >= 1 for n in graph.nodes)
+    for size in (64, 640):
+        graph = to_graph(load_builtin("spinenet-49"), size)
+        merges = sum(data["merge"] for _, _, data in graph.edges(data=True))
+        assert merges == spinenet_counts("spinenet-49", size, head=False)[2]

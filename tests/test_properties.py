@@ -1,21 +1,14 @@
 """Property tests: random valid specs build on meta, run on the CPU with the expected output shapes, and
 round-trip through every import/export format."""
-import math
-
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from test_shapes import check_real_forward
 from spec_strategies import resnet_fpn_specs, spinenet_specs
 from spinenet.build import build_model
 from spinenet.formats import dumps, loads, parse_tuples
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-def expected_shapes(spec, size):
-    return {f"P{level}": (1, spec.scaling.endpoints_num_filters, math.ceil(size / 2 ** level),
-                          math.ceil(size / 2 ** level)) for level in range(spec.min_level, spec.max_level + 1)}
 
 
 @settings(max_examples=25, **SETTINGS)
@@ -24,12 +17,7 @@ def expected_shapes(spec, size):
 def test_random_specs_build_on_meta_and_run_on_cpu(spec, size, head):
     meta = build_model(spec, head, size, device="meta")
     assert all(p.device.type == "meta" for p in meta.parameters())
-    torch.manual_seed(0)
-    model = build_model(spec, "none", size)
-    with torch.inference_mode():
-        features = model(torch.randn(1, 3, size, size))
-    assert {k: tuple(v.shape) for k, v in features.items()} == expected_shapes(spec, size)
-    assert all(torch.isfinite(v).all() for v in features.values())
+    check_real_forward(spec, size)
 
 
 @settings(max_examples=60, **SETTINGS)

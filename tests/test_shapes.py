@@ -13,7 +13,17 @@ SIZES = (640, 512, 600, 224)
 def expected_shapes(spec, size):
     width = spec.scaling.endpoints_num_filters
     return {f"P{level}": (1, width, math.ceil(size / 2 ** level), math.ceil(size / 2 ** level))
-            for level in range(3, 8)}
+            for level in range(spec.min_level, spec.max_level + 1)}
+
+
+def check_real_forward(spec, size):
+    """Runs the backbone on the CPU with random weights and input; asserts the output shapes and finite values."""
+    torch.manual_seed(0)
+    model = build_model(spec, "none", size)
+    with torch.inference_mode():
+        features = model(torch.randn(1, 3, size, size))
+    assert {k: tuple(v.shape) for k, v in features.items()} == expected_shapes(spec, size)
+    assert all(torch.isfinite(v).all() for v in features.values())
 
 
 @pytest.mark.parametrize("name", BUILTIN_NAMES)
@@ -32,13 +42,7 @@ def test_output_shapes_on_meta(name, size):
 @pytest.mark.parametrize("name", ["spinenet-49s", "spinenet-mobile-49", "resnet50-fpn"])
 @pytest.mark.parametrize("size", [224, 600])
 def test_real_forward_on_cpu(name, size):
-    spec = load_builtin(name)
-    torch.manual_seed(0)
-    model = build_model(spec, "none", size)
-    with torch.inference_mode():
-        features = model(torch.randn(1, 3, size, size))
-    assert {k: tuple(v.shape) for k, v in features.items()} == expected_shapes(spec, size)
-    assert all(torch.isfinite(v).all() for v in features.values())
+    check_real_forward(load_builtin(name), size)
 
 
 @pytest.mark.parametrize("pooling, in_features", [("gap", 256), ("spp", 256 * 21)])
