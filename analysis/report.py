@@ -11,12 +11,14 @@ from spinenet.formats import load_spec_file
 VARIANT_49S_256 = Path(__file__).resolve().parent.parent / "assets" / "variants" / "spinenet-49s-256.yaml"
 
 
-def millions(count: int) -> str:
-    return f"{count / 1e6:.2f}M"
+def millions(count: float | None) -> str:
+    """Returns e.g. '28.54M' for a parameter count ('n/a' for None)."""
+    return "n/a" if count is None else f"{count / 1e6:.2f}M"
 
 
-def billions(count: int) -> str:
-    return f"{count / 1e9:.2f}B"
+def billions(count: float | None) -> str:
+    """Returns e.g. '85.28B' (billions) for a MAC or FLOP count ('n/a' for None)."""
+    return "n/a" if count is None else f"{count / 1e9:.2f}B"
 
 
 def format_analysis(result: Analysis) -> str:

@@ -8,9 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from analysis.compare import builtin_name
 from analysis.published import published_for, published_rows
 from app import counts, session, sidebar
-from app.exports import builtin_name
 from app.graph_figure import graph_figure
 from app.guard import one_line
 from app.latency_view import latest_latency_ms

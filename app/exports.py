@@ -8,12 +8,12 @@ import re
 import shutil
 import warnings
 
+from analysis.compare import builtin_name
 from analysis.counting import Analysis
 from analysis.published import published_for
 from app.graph_figure import graph_figure
 from app.markup import escape_html, escape_md
 from app.units import billions, millions
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.edits import diff_specs
 from spinenet.formats import dumps
 from spinenet.spec import Spec, spec_hash
@@ -105,12 +105,6 @@ def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ExportError(f"ONNX export failed: {first[:200]}") from None
     return buffer.getvalue()
-
-
-def builtin_name(spec: Spec) -> str | None:
-    """Returns the built-in this spec is identical to (architecture, not name), or None."""
-    digest = spec_hash(spec)
-    return next((name for name in BUILTIN_NAMES if spec_hash(load_builtin(name)) == digest), None)
 
 
 def markdown_report(spec: Spec, result: Analysis, base: Spec | None = None, base_result: Analysis | None = None,

@@ -1,15 +1,7 @@
 """Number formatting with the units spelled out: params in millions, MACs and FLOPs in billions (B)."""
 from __future__ import annotations
 
-
-def millions(count: float | None) -> str:
-    """Returns e.g. '28.54M' for a parameter count."""
-    return "n/a" if count is None else f"{count / 1e6:.2f}M"
-
-
-def billions(count: float | None) -> str:
-    """Returns e.g. "85.28B" (billions) for a MAC or FLOP count."""
-    return "n/a" if count is None else f"{count / 1e9:.2f}B"
+from analysis.report import billions, millions  # noqa: F401 - re-exported for the app
 
 
 def signed_millions(count: float) -> str:
