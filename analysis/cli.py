@@ -21,7 +21,7 @@ from spinenet.spec import Spec
 from spinenet.validate import LIMITS, SpecError
 
 # Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
-COMMAND_MODULES: list[str] = ["analysis.latency_cli", "analysis.compare"]
+COMMAND_MODULES: list[str] = ["analysis.latency_cli", "analysis.comparison.compare"]
 
 
 class CliError(Exception):
@@ -105,7 +105,7 @@ def _cmd_validate(args) -> int:
 
 def _cmd_analyze(args) -> int:
     from analysis.counting import analyze
-    from analysis.report import format_analysis
+    from analysis.comparison.report import format_analysis
 
     spec, size = load_spec_argument(args.spec)
     result = analyze(spec, args.input_size or size, args.head, counter=args.counter, verify=args.verify)
@@ -122,7 +122,7 @@ def _cmd_analyze(args) -> int:
 
 
 def _cmd_paper(args) -> int:
-    from analysis.report import paper_table
+    from analysis.comparison.report import paper_table
 
     print(paper_table())
     return 0

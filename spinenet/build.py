@@ -1,60 +1,30 @@
-"""spec -> PyTorch module: the one function that instantiates an architecture."""
+"""spec -> PyTorch module: the one function that instantiates an architecture, from its description."""
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from spinenet.heads import ClassificationHead, RetinaNetHead
-from spinenet.layout import resolve
-from spinenet.resnet_fpn import ResNetFPN
+from spinenet.describe import describe
+from spinenet.modules import instantiate
+from spinenet.registry import NO_HEAD
 from spinenet.spec import Spec
-from spinenet.spinenet_backbone import SpineNetBackbone
-
-HEADS = ("none", "retinanet", "classification")
-POOLINGS = ("gap", "spp")
 
 
-class Model(nn.Module):
-    """Backbone plus optional head. Submodules: `backbone` and `head`."""
-
-    def __init__(self, backbone: nn.Module, head: nn.Module | None):
-        super().__init__()
-        self.backbone = backbone
-        self.head = head
-
-    def forward(self, images: torch.Tensor):
-        features = self.backbone(images)
-        return features if self.head is None else self.head(features)
-
-
-def build_backbone(spec: Spec, input_size: int | None = None) -> nn.Module:
-    """Returns the backbone module (SpineNet, Mobile SpineNet or ResNet-FPN) for a valid spec."""
-    layout = resolve(spec, input_size)
-    return ResNetFPN(layout) if spec.family == "resnet_fpn" else SpineNetBackbone(layout)
-
-
-def build_model(spec: Spec, head: str = "none", input_size: int | None = None, device: str | torch.device = "cpu",
-                num_classes: int = 1000, pooling: str = "gap") -> Model:
+def build_model(spec: Spec, head: str = NO_HEAD, input_size: int | None = None, device: str | torch.device = "cpu",
+                **head_options) -> nn.Module:
     """Returns the model in eval mode on `device` ('meta' allocates no memory) with random weights.
 
-    head: 'none' (backbone only), 'retinanet' (the spec's head) or 'classification' (`pooling` 'gap' or 'spp',
-    `num_classes` outputs). The structure is built for `input_size` (default: the spec's) pixels.
+    head: "none" (backbone only: returns {"P3": tensor, ...}) or a registered head ('retinanet' uses the spec's
+    head; 'classification' takes num_classes and pooling 'gap' or 'spp'). The structure is described for
+    `input_size` (default: the spec's) pixels; the forward pass accepts other sizes. Submodules: `backbone` and
+    `head` (None without one). Raises ValueError for an unknown head or option.
     """
-    if head not in HEADS:
-        raise ValueError(f"unknown head {head!r}; use one of {', '.join(HEADS)}")
-    if pooling not in POOLINGS:
-        raise ValueError(f"unknown pooling {pooling!r}; use one of {', '.join(POOLINGS)}")
-    levels = range(spec.min_level, spec.max_level + 1)
-    width = spec.scaling.endpoints_num_filters
+    structure = describe(spec, input_size, head, **head_options)
     with torch.device(device):
-        backbone = build_backbone(spec, input_size)
-        if head == "retinanet":
-            h = spec.head
-            head_module = RetinaNetHead(levels, width, h.num_convs, h.num_classes, h.num_anchors, h.separable,
-                                        spec.activation)
-        elif head == "classification":
-            head_module = ClassificationHead(width, num_classes, pooling)
-        else:
-            head_module = None
-        model = Model(backbone, head_module)
+        model = instantiate(structure.root)
     return model.eval()
+
+
+def build_backbone(spec: Spec, input_size: int | None = None, device: str | torch.device = "cpu") -> nn.Module:
+    """Returns the backbone alone (the `backbone` of `build_model(spec, 'none', ...)`) in eval mode."""
+    return build_model(spec, NO_HEAD, input_size, device).backbone

@@ -1,34 +1,14 @@
-"""Small layers shared by every builder: conv-BN-activation, TF-style SAME max-pooling, nearest resizing."""
+"""Small torch pieces the described modules use: conv-BN-activation, TF-style SAME max-pooling, nearest resizing."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# TF's batch-norm momentum 0.99 is PyTorch's 0.01; epsilon as in the TF2 Model Garden.
-BN_MOMENTUM = 0.01
-BN_EPS = 1e-3
-
-
-def make_activation(name: str) -> nn.Module:
-    """Returns a fresh activation module: ReLU for 'relu', SiLU for 'swish'."""
-    return nn.SiLU() if name == "swish" else nn.ReLU()
-
-
-def batch_norm(channels: int) -> nn.BatchNorm2d:
-    return nn.BatchNorm2d(channels, momentum=BN_MOMENTUM, eps=BN_EPS)
-
 
 class ConvBnAct(nn.Sequential):
-    """k x k conv (no bias, padding k//2, which equals TF's fixed padding for odd k) -> BN -> optional activation."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
-                 activation: str | None = "relu", groups: int = 1):
-        layers = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups,
-                            bias=False), batch_norm(out_channels)]
-        if activation:
-            layers.append(make_activation(activation))
-        super().__init__(*layers)
+    """conv (no bias) -> BN -> optional activation, as the structure's `conv_bn_act` describes it. A class of its
+    own so that batch-norm folding (`analysis.latency`) finds exactly these conv -> BN pairs."""
 
 
 def max_pool_same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """The architecture as plain data.
 
-A `Spec` describes one backbone (SpineNet, Mobile SpineNet or ResNet-FPN) plus the RetinaNet head the paper
+A `Spec` describes one backbone (of a family registered in `spinenet.registry`) plus the RetinaNet head the paper
 pairs it with. It is immutable and holds only numbers and strings, so it can be saved, diffed, hashed and
 edited without touching PyTorch. `spec_to_dict` / `spec_from_dict` are the one mapping to JSON-like data;
 `spinenet.validate` checks a dict before `spec_from_dict` turns it into a `Spec`.
@@ -11,20 +11,23 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 
-FAMILIES = ("spinenet", "spinenet_mobile", "resnet_fpn")
-BLOCK_FNS = ("bottleneck", "residual", "mbconv")
-FAMILY_BLOCK_FNS = {"spinenet": ("bottleneck", "residual"), "spinenet_mobile": ("mbconv",), "resnet_fpn": ()}
 ACTIVATIONS = ("relu", "swish")
+# Ids of the two stem outputs that the blocks of a block-list spec may take as parents.
 STEM_IDS = ("stem0", "stem1")
 
-# Width of a block's 3x3 conv (C) per feature level, before filter_size_scale.
-FILTER_SIZE_MAP = {1: 32, 2: 64, 3: 128, 4: 256, 5: 256, 6: 256, 7: 256}
-MOBILE_FILTER_SIZE_MAP = {0: 8, 1: 16, 2: 24, 3: 40, 4: 80, 5: 112, 6: 112, 7: 112}
-# Feature level of the two stem outputs that permuted blocks may take as parents.
-STEM_LEVELS = {"spinenet": (2, 2), "spinenet_mobile": (1, 2)}
-RESNET_STAGE_WIDTHS = (64, 128, 256, 512)
-MBCONV_EXPAND_RATIO = 6
-MBCONV_SE_RATIO = 0.2
+
+def __getattr__(name: str):
+    """FAMILIES, BLOCK_FNS and FAMILY_BLOCK_FNS, read from the registries (imported late: they import this module)."""
+    if name == "FAMILIES":
+        from spinenet.registry import families
+        return tuple(families())
+    if name == "BLOCK_FNS":
+        from spinenet.blocks import BLOCK_TYPES
+        return tuple(BLOCK_TYPES)
+    if name == "FAMILY_BLOCK_FNS":
+        from spinenet.registry import families
+        return {key: family.block_fns for key, family in families().items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -94,18 +97,6 @@ class Spec:
         return replace(self, blocks=tuple(blocks))
 
 
-def block_width(spec: Spec, level: int) -> int:
-    """Returns C, the width of a block's inner conv at `level` (channels)."""
-    table = MOBILE_FILTER_SIZE_MAP if spec.family == "spinenet_mobile" else FILTER_SIZE_MAP
-    return int(table[level] * spec.scaling.filter_size_scale)
-
-
-def block_out_channels(spec: Spec, block_fn: str, level: int) -> int:
-    """Returns the output channels of a block group: 4C for a bottleneck, C otherwise."""
-    width = block_width(spec, level)
-    return 4 * width if block_fn == "bottleneck" else width
-
-
 def feature_size(input_size: int, level: int) -> int:
     """Returns the side of a level-`level` feature map for a square input: ceil(input / 2**level) pixels."""
     return -(-input_size // (2 ** level))
@@ -113,6 +104,8 @@ def feature_size(input_size: int, level: int) -> int:
 
 def spec_to_dict(spec: Spec) -> dict:
     """Returns the spec as JSON-ready data (the file format). Only the fields of its family are written."""
+    from spinenet.registry import family_of
+
     data = {
         "name": spec.name,
         "family": spec.family,
@@ -121,20 +114,7 @@ def spec_to_dict(spec: Spec) -> dict:
         "max_level": spec.max_level,
         "activation": spec.activation,
     }
-    if spec.family == "resnet_fpn":
-        data["stages"] = list(spec.stages)
-        data["fpn_num_filters"] = spec.scaling.endpoints_num_filters
-    else:
-        data["scaling"] = {
-            "endpoints_num_filters": spec.scaling.endpoints_num_filters,
-            "filter_size_scale": spec.scaling.filter_size_scale,
-            "resample_alpha": spec.scaling.resample_alpha,
-            "block_repeats": spec.scaling.block_repeats,
-        }
-        data["blocks"] = [
-            {"id": b.id, "level": b.level, "block_fn": b.block_fn, "parents": list(b.parents), "is_output": b.is_output}
-            for b in spec.blocks
-        ]
+    data.update(family_of(spec).to_dict(spec))
     data["head"] = {
         "num_convs": spec.head.num_convs,
         "width": spec.head.width,
@@ -147,26 +127,18 @@ def spec_to_dict(spec: Spec) -> dict:
 
 def spec_from_dict(data: dict) -> Spec:
     """Returns a Spec from already validated data (see `spinenet.validate.parse_spec` for untrusted input)."""
-    family = data["family"]
-    head = Head(**data.get("head", {}))
+    from spinenet.registry import family
+
     common = dict(
         name=data["name"],
-        family=family,
+        family=data["family"],
         input_size=data.get("input_size", 640),
         min_level=data.get("min_level", 3),
         max_level=data.get("max_level", 7),
         activation=data.get("activation", "relu"),
-        head=head,
+        head=Head(**data.get("head", {})),
     )
-    if family == "resnet_fpn":
-        return Spec(**common, stages=tuple(data["stages"]),
-                    scaling=Scaling(endpoints_num_filters=data.get("fpn_num_filters", 256)))
-    blocks = tuple(
-        Block(id=b["id"], level=b["level"], block_fn=b["block_fn"], parents=tuple(b["parents"]),
-              is_output=b.get("is_output", False))
-        for b in data["blocks"]
-    )
-    return Spec(**common, scaling=Scaling(**data["scaling"]), blocks=blocks)
+    return family(data["family"]).from_dict(data, common)
 
 
 def spec_hash(spec: Spec) -> str:

@@ -5,10 +5,11 @@ import pytest
 import torch
 from fvcore.nn import FlopCountAnalysis
 
-from analysis.block_whatif import block_whatif
+from analysis.architecture.block_whatif import block_whatif
 from analysis.counting import analyze, count_params
-from analysis.scale_profile import scale_profile
-from spinenet.blocks import BlockGroup
+from analysis.architecture.scale_profile import scale_profile
+from spinenet.describe import describe_block_group
+from spinenet.modules import instantiate
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.validate import check_spec
 
@@ -56,8 +57,8 @@ def test_same_channel_options_equal_fvcore_on_a_real_block_group(name, block_id)
     what = block_whatif(load_builtin(name), block_id, 128)
     assert what.stride == (2 if block_id in ("c3_0", "stem1") else 1)
     for option in what.same_channels:
-        group = BlockGroup(option.block_fn, option.in_channels, option.width, what.repeats, what.stride,
-                           load_builtin(name).activation).eval()
+        group = instantiate(describe_block_group(option.block_fn, option.in_channels, option.width, what.size,
+                                                 what.repeats, what.stride, load_builtin(name).activation)).eval()
         flops = FlopCountAnalysis(group, torch.zeros(1, option.in_channels, what.size, what.size))
         flops.unsupported_ops_warnings(False)
         macs = sum(n for op, n in flops.by_operator().items() if op == "conv")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.compare import builtin_name, compare
+from analysis.comparison.compare import builtin_name, compare
 from analysis.counting import analyze
 from spinenet.builtins import load_builtin
 from spinenet.formats import dumps

@@ -1,7 +1,7 @@
 """Receptive fields, strides and paths against derivations by hand (see each test's comments)."""
 import pytest
 
-from analysis.receptive_field import output_receptive_fields, receptive_fields
+from analysis.architecture.receptive_field import output_receptive_fields, receptive_fields
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.validate import parse_spec
 

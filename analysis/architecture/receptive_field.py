@@ -1,7 +1,7 @@
 """Theoretical receptive fields, effective strides and input-to-output paths of SpineNet and ResNet-FPN.
 
-Walks the real layer sequence the builders create, at one input size (the resampling plans, hence the pooling
-kernels, depend on it). Conventions:
+Reads the layers of the structure (`spinenet.describe`) at one input size (the resampling plans, hence the pooling
+kernels, depend on it): every kernel, stride and conv count below comes from there. Conventions:
 
 - Receptive field (pixels, per side) of a feature: the classic recurrence r += (k - 1) * j over every k x k layer on a
   path from the input, j being the stride (pixels of input per pixel of feature map) at that layer's input, and
@@ -26,8 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from spinenet.layout import Edge, Layout, ResamplePlan, resolve
+from spinenet.describe import Structure, describe
 from spinenet.spec import Spec
+from spinenet.structure import Layer
 
 
 @dataclass(frozen=True)
@@ -114,83 +115,85 @@ class _Points:
         return solved
 
 
-def block_growth(block_fn: str, level: int, repeats: int = 1, stride: int = 1) -> tuple[int, int]:
-    """Returns (receptive-field growth in pixels, weighted layers) of a block group at output `level` whose first
-    block has `stride` (its input is at level - log2(stride))."""
-    out_jump = 2 ** level
-    in_jump = out_jump // stride
-    threes = {"bottleneck": 1, "residual": 2, "mbconv": 1}[block_fn]
-    layers = {"bottleneck": 3, "residual": 2, "mbconv": 3}[block_fn]
-    growth = 2 * in_jump + 2 * (threes - 1) * out_jump + 2 * threes * out_jump * (repeats - 1)
-    return growth, layers * repeats
+def _main_path(layer: Layer):
+    """Yields `layer` and its descendants in order, leaving out side branches (shortcuts, squeeze-excite)."""
+    if layer.role == "side" or layer.local_name == "shortcut":
+        return
+    yield layer
+    for child in layer.children:
+        yield from _main_path(child)
 
 
-def resample_growth(plan: ResamplePlan, source_level: int, mobile: bool) -> tuple[int, int]:
-    """Returns (receptive-field growth in pixels, weighted layers) of a resampling connection from a feature at
-    `source_level` following `plan`."""
-    jump = 2 ** source_level
-    if mobile:
-        growth = sum(2 * jump * 2 ** index for index in range(plan.depthwise_convs))
-        return growth, plan.depthwise_convs + 1
-    if not plan.stride2_conv:
-        return 0, 2
-    growth = 2 * jump + ((plan.pool_kernel - 1) * 2 * jump if plan.pool_stride else 0)
-    return growth, 3
+def path_cost(layer: Layer, jump: int) -> tuple[int, int, int]:
+    """Returns (receptive-field growth in pixels, weighted layers, output jump) of the main path through `layer`
+    for an input whose pixels are `jump` input pixels apart. Every k x k conv or pooling call adds (k - 1) x jump
+    and multiplies the jump by its stride; side branches (shortcuts, squeeze-excite) are not on the path."""
+    growth = layers = 0
+    for call in sorted((call for sub in _main_path(layer) for call in sub.calls), key=lambda call: call.order):
+        if call.op == "conv":
+            layers += 1
+        if call.op in ("conv", "max_pool_same"):
+            growth += (call.kernel - 1) * jump
+            jump *= call.stride
+    return growth, layers, jump
 
 
-def _spinenet_points(layout: Layout) -> _Points:
-    spec = layout.spec
-    mobile = spec.family == "spinenet_mobile"
-    repeats = spec.scaling.block_repeats
-    points = _Points()
-    stems = [node for node in layout.nodes if node.role == "stem"]
-    stem_growth = 2 if mobile else 6 + 2 * 2  # 3x3/2 conv; or 7x7/2 conv then 3x3/2 max-pool at stride 2
-    first = stems[0]
-    growth, layers = block_growth(first.block_fn, first.level, repeats)
-    points.add(first.id, first.level, [_Link(None, stem_growth + growth, 1 + layers, 0)])
-    second = stems[1]
-    growth, layers = block_growth(second.block_fn, second.level, repeats, 2 ** (second.level - first.level))
-    points.add(second.id, second.level, [_Link(first.id, growth, layers, int(second.level != first.level))])
+def _points(structure: Structure) -> _Points:
+    """The feature maps of the backbone, linked the way the layout connects them, each link costed by the
+    layers it runs (`path_cost`). Edge kinds: parent (through the block's resampling, then its block group), merge
+    (the 0-outdegree rule: straight into the block group), sequential (through the target's own module, or its
+    `conv` for an FPN level), lateral and top_down (into an FPN level's sum, which its `conv` then reads)."""
+    layout = structure.layout
+    backbone = structure.layer("backbone")
+    blocks = backbone.child("blocks")
     levels = {node.id: node.level for node in layout.nodes}
-    for node in layout.nodes[len(stems):]:
-        growth, layers = block_growth(node.block_fn, node.level, repeats)
-        links = []
-        for edge in layout.edges_into(node.id):
-            if edge.kind == "merge":
-                edge_growth, edge_layers = 0, 0
-            else:
-                edge_growth, edge_layers = resample_growth(edge.plan, levels[edge.source], mobile)
-            links.append(_Link(edge.source, edge_growth + growth, edge_layers + layers,
-                               int(levels[edge.source] != node.level)))
-        points.add(node.id, node.level, links)
-    for node in layout.nodes:
-        if node.output_level:
-            points.add(f"P{node.output_level}", node.output_level, [_Link(node.id, 0, 1, 0)], visible=False)
-    return points
-
-
-def _resnet_fpn_points(layout: Layout) -> _Points:
     points = _Points()
-    last_of_level = {}
-    previous = None
-    for node in layout.nodes:
-        if node.role == "stem":
-            points.add(node.id, node.level, [_Link(None, 6 + 2 * 2, 1, 0)])
-        elif node.role == "block":
-            stride = 2 if node.id.endswith("_0") and node.level > 2 else 1
-            growth, layers = block_growth("bottleneck", node.level, 1, stride)
-            points.add(node.id, node.level, [_Link(previous.id, growth, layers, int(previous.level != node.level))])
-            last_of_level[node.level] = node.id
-        previous = node
-    for level in (5, 4, 3):
-        links = [_Link(last_of_level[level], 0, 1, 0)]
-        if level < 5:
-            links.append(_Link(f"merged{level + 1}", 0, 0, 1))
-        points.add(f"merged{level}", level, links, visible=False)
-    for level in (5, 4, 3):
-        points.add(f"P{level}", level, [_Link(f"merged{level}", 2 * 2 ** level, 1, 0)])
-    points.add("P6", 6, [_Link("P5", 2 * 2 ** 5, 1, 1)])
-    points.add("P7", 7, [_Link("P6", 2 * 2 ** 6, 1, 1)])
+
+    def link(source, layer, jump_level, scale_change):
+        growth, layers, _ = path_cost(layer, 2 ** jump_level)
+        return _Link(source, growth, layers, scale_change)
+
+    stems = layout.stems
+    first = stems[0]
+    stem_conv = backbone.child("stem_conv") if backbone.has_child("stem_conv") else None
+    growth, layers, jump = path_cost(stem_conv, 1) if stem_conv else (0, 0, 1)
+    block_growth, block_layers, _ = path_cost(blocks.child(first.id), jump)
+    points.add(first.id, first.level, [_Link(None, growth + block_growth, layers + block_layers, 0)])
+    for before, after in zip(stems, stems[1:]):
+        points.add(after.id, after.level, [link(before.id, blocks.child(after.id), before.level,
+                                                int(before.level != after.level))])
+    for node in layout.nodes[len(stems):]:
+        module = blocks.child(node.id)
+        edges = layout.edges_into(node.id)
+        if node.role == "fpn":
+            sums = [link(e.source, module.child("lateral"), levels[e.source], 0) for e in edges
+                    if e.kind == "lateral"]
+            sums += [_Link(f"{e.source}:sum", 0, 0, 1) for e in edges if e.kind == "top_down"]
+            links = [link(e.source, module.child("conv"), levels[e.source], 1) for e in edges
+                     if e.kind == "sequential"]
+            if sums:
+                points.add(f"{node.id}:sum", node.level, sums, visible=False)
+                links.append(link(f"{node.id}:sum", module.child("conv"), node.level, 0))
+            points.add(node.id, node.level, links)
+            continue
+        links, parents = [], 0
+        for edge in edges:
+            change = int(levels[edge.source] != node.level)
+            if edge.kind == "parent":
+                resample = module.child("resample").children[parents]
+                parents += 1
+                via = link(edge.source, resample, levels[edge.source], change)
+                group = link(None, module.child("group"), node.level, change)
+                links.append(_Link(edge.source, via.growth + group.growth, via.layers + group.layers, change))
+            elif edge.kind == "merge":
+                links.append(link(edge.source, module.child("group"), node.level, change))
+            else:  # sequential: the target's own module reads the source
+                links.append(link(edge.source, module, levels[edge.source], change))
+        points.add(node.id, node.level, links)
+    if backbone.has_child("endpoints"):
+        endpoints = backbone.child("endpoints")
+        for level, node in layout.output_nodes.items():
+            points.add(f"P{level}", level, [link(node.id, endpoints.child(f"P{level}"), level, 0)], visible=False)
     return points
 
 
@@ -199,8 +202,9 @@ def receptive_fields(spec: Spec, input_size: int | None = None) -> ReceptiveFiel
     """Returns the receptive field (pixels), effective stride (pixels) and longest/shortest input paths of every
     graph node and every output P3-P7 of `spec` at `input_size` (default: the spec's). See the module docstring
     for the conventions. Cached; the result is read-only."""
-    layout = resolve(spec, input_size)
-    points = _resnet_fpn_points(layout) if spec.family == "resnet_fpn" else _spinenet_points(layout)
+    structure = describe(spec, input_size)
+    layout = structure.layout
+    points = _points(structure)
     solved = points.solve()
 
     def field(point: str, label: str) -> Field:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.counting import Analysis, analyze
-from analysis.published import published_rows
+from analysis.comparison.published import published_rows
 from spinenet.builtins import load_builtin
 from spinenet.formats import load_spec_file
 

@@ -1,5 +1,5 @@
 """Params and MACs of a model, attributed to blocks and parts: fvcore's numbers, either derived from shapes in
-milliseconds (`analysis.fast_count`, the default) or measured by fvcore tracing a real CPU instantiation.
+milliseconds (`analysis.counting.fast`, the default) or measured by fvcore tracing a real CPU instantiation.
 
 Units: `params` are trainable parameters (BN running statistics are buffers, not counted); `macs` are
 multiply-adds of convolutions and linear layers (the paper's "FLOPs"; real FLOPs are 2 x MACs). The other
@@ -8,18 +8,14 @@ it cannot count in `uncounted_ops`, both by name.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
-from analysis.fast_count import MAC_OPS, ModelCounts, count_differences, count_model, live_nodes
-from analysis.limits import check_fvcore_request
-from analysis.receptive_field import output_receptive_fields
-from spinenet.layout import resolve
-from spinenet.spec import Spec, feature_size
-
-if TYPE_CHECKING:
-    from torch import nn
+from analysis.architecture.receptive_field import output_receptive_fields
+from analysis.counting.fast import MAC_OPS, ModelCounts, count_differences, count_model
+from analysis.counting.fvcore_trace import count_with_fvcore
+from spinenet.describe import describe
+from spinenet.layout import live_nodes
+from spinenet.spec import Spec
 
 PARTS = ("stem", "blocks", "fpn", "endpoints", "head")
 
@@ -81,11 +77,6 @@ class Analysis:
         return data
 
 
-def count_params(module: nn.Module | None) -> int:
-    """Returns the number of trainable parameters of `module` (0 for None)."""
-    return 0 if module is None else sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
 def _part_of(module_name: str) -> str | None:
     """Maps a module path to its part: stem, blocks (permuted/ResNet blocks), fpn, endpoints or head."""
     if module_name.startswith("head"):
@@ -100,44 +91,11 @@ def _part_of(module_name: str) -> str | None:
 COUNTERS = ("fast", "fvcore")
 
 
-def count_with_fvcore(spec: Spec, input_size: int | None = None, head: str = "none", num_classes: int = 1000,
-                      pooling: str = "gap") -> ModelCounts:
-    """Returns per-module counts and params measured by fvcore tracing a real CPU instantiation (zero weights and
-    input, batch 1; values do not change counts, and skipping random initialisation saves seconds): slow (seconds
-    to minutes), the reference that `analysis.fast_count` must equal. Raises ResourceLimitError before building
-    anything when the trace would exceed the memory or time limits (`analysis.limits`)."""
-    import torch
-    from fvcore.nn import FlopCountAnalysis
-
-    from spinenet.build import build_model
-
-    input_size = input_size or spec.input_size
-    check_fvcore_request(spec, input_size, head, count_model(spec, input_size, head, num_classes, pooling).macs(""))
-    model = build_model(spec, head, input_size, device="meta", num_classes=num_classes, pooling=pooling)
-    model = model.to_empty(device="cpu")
-    with torch.no_grad():
-        for tensor in [*model.parameters(), *model.buffers()]:
-            tensor.zero_()
-    images = torch.zeros(1, 3, input_size, input_size)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        flops = FlopCountAnalysis(model, images)
-        flops.unsupported_ops_warnings(False)
-        flops.uncalled_modules_warnings(False)
-        flops.tracer_warnings("none")
-        by_module = flops.by_module_and_operator()
-        names = list(by_module)
-        uncounted = {name: dict(flops.unsupported_ops(name)) for name in names}
-    modules = dict(model.named_modules())
-    return ModelCounts(ops={name: {op: int(n) for op, n in by_module[name].items()} for name in names},
-                       uncounted=uncounted, params={name: count_params(modules[name]) for name in names})
-
-
 def analyze(spec: Spec, input_size: int | None = None, head: str = "none", pooling: str = "gap",
             num_classes: int = 1000, counter: str = "fast", verify: bool = False) -> Analysis:
     """Returns params and MACs (per block, per part, total) of `spec` with `head` at `input_size` pixels.
 
-    counter: "fast" (default: fvcore's numbers derived from shapes in milliseconds, `analysis.fast_count`) or
+    counter: "fast" (default: fvcore's numbers derived from shapes in milliseconds, `analysis.counting.fast`) or
     "fvcore" (fvcore tracing a real CPU instantiation: seconds to minutes). verify=True also runs the other
     counter and fills `verified` (True when every module's counts and params agree) and `differences`.
     """
@@ -145,8 +103,9 @@ def analyze(spec: Spec, input_size: int | None = None, head: str = "none", pooli
         raise ValueError(f"unknown counter {counter!r}; use one of {', '.join(COUNTERS)}")
     input_size = input_size or spec.input_size
     count = {"fast": count_model, "fvcore": count_with_fvcore}
+    options = {"num_classes": num_classes, "pooling": pooling}
     counts = count[counter](spec, input_size, head, num_classes, pooling)
-    result = _assemble(spec, input_size, head, counts, counter)
+    result = _assemble(spec, input_size, head, counts, counter, options)
     if verify:
         other = "fvcore" if counter == "fast" else "fast"
         reference = count[other](spec, input_size, head, num_classes, pooling)
@@ -155,8 +114,9 @@ def analyze(spec: Spec, input_size: int | None = None, head: str = "none", pooli
     return result
 
 
-def _assemble(spec: Spec, input_size: int, head: str, counts: ModelCounts, counter: str) -> Analysis:
-    layout = resolve(spec, input_size)
+def _assemble(spec: Spec, input_size: int, head: str, counts: ModelCounts, counter: str, options: dict) -> Analysis:
+    structure = describe(spec, input_size, head, **options)
+    layout = structure.layout
     total_ops = counts.ops[""]
     total_macs = counts.macs("")
     total_params = counts.params[""]
@@ -183,9 +143,7 @@ def _assemble(spec: Spec, input_size: int, head: str, counts: ModelCounts, count
         if name in counts.params:
             parts[_part_of(name)]["params"] += counts.params[name]
             parts[_part_of(name)]["macs"] += counts.macs(name)
-    width = spec.scaling.endpoints_num_filters
-    outputs = {f"P{level}": [width, feature_size(input_size, level), feature_size(input_size, level)]
-               for level in range(spec.min_level, spec.max_level + 1)}
+    outputs = {level: list(shape) for level, shape in structure.features.items()}
     return Analysis(
         name=spec.name, input_size=input_size, head=head,
         params=total_params, macs=total_macs,

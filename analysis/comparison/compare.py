@@ -10,7 +10,7 @@ import json
 from functools import lru_cache
 
 from analysis.counting import analyze
-from analysis.published import published_for
+from analysis.comparison.published import published_for
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.spec import Spec, spec_hash
 

@@ -1,0 +1,1 @@
+"""Side-by-side comparison, the papers' published figures, and text reports."""

@@ -1,0 +1,53 @@
+"""MBConv (inverted bottleneck, Mobile SpineNet): 1x1 expand (x6) -> 3x3 depthwise (stride) -> squeeze-excite
+(ratio 0.2 of the input width) -> 1x1 project without activation; residual add when the input and output shapes
+match. Output `width` channels."""
+from __future__ import annotations
+
+from spinenet.blocks import register_block
+from spinenet.structure import Describer, Shape, forward_for
+
+EXPAND_RATIO = 6
+SE_RATIO = 0.2
+
+
+@register_block("mbconv", expansion=1, summary="1x1 expand x6 -> 3x3 depthwise -> SE -> 1x1")
+def describe(d: Describer, name: str, in_channels: int, width: int, stride: int, activation: str,
+             x: Shape) -> Shape:
+    expanded = in_channels * EXPAND_RATIO
+    with d.module(name, "mbconv", residual=in_channels == width and stride == 1):
+        y = d.conv_bn_act("expand", in_channels, expanded, 1, x, activation=activation) if EXPAND_RATIO > 1 else x
+        y = d.conv_bn_act("depthwise", expanded, expanded, 3, y, stride, activation, groups=expanded)
+        if SE_RATIO > 0:
+            describe_squeeze_excite(d, expanded, max(1, int(in_channels * SE_RATIO)), y)
+        y = d.conv_bn_act("project", expanded, width, 1, y, activation=None)
+        if in_channels == width and stride == 1:
+            d.op("add", (x, y), y)
+        return y
+
+
+def describe_squeeze_excite(d: Describer, channels: int, reduced: int, x: Shape) -> None:
+    """Global average pool -> 1x1 reduce (bias) -> ReLU -> 1x1 expand (bias) -> sigmoid gate on `x`. A side
+    branch: it does not lie on a feature's receptive-field path."""
+    with d.module("se", "squeeze_excite", role="side"):
+        pooled = d.op("mean", (x,), (x[0], 1, 1))
+        y = d.conv("reduce", channels, reduced, 1, pooled, bias=True)
+        y = d.activation("act", "relu", y)
+        y = d.conv("expand", reduced, channels, 1, y, bias=True)
+        d.op("sigmoid", (y,), y)
+        d.op("mul", (x, y), x)
+
+
+@forward_for("mbconv")
+def forward(self, x):
+    y = self.expand(x) if hasattr(self, "expand") else x
+    y = self.depthwise(y)
+    if hasattr(self, "se"):
+        y = self.se(y)
+    y = self.project(y)
+    return x + y if self.residual else y
+
+
+@forward_for("squeeze_excite")
+def squeeze_excite_forward(self, x):
+    scale = self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True))))
+    return x * scale.sigmoid()

@@ -1,0 +1,22 @@
+"""Residual (basic) block: 3x3 (width, stride) -> 3x3 (width), plus shortcut, then the activation. Output `width`
+channels."""
+from __future__ import annotations
+
+from spinenet.blocks import describe_shortcut, register_block
+from spinenet.structure import Describer, Shape, forward_for
+
+
+@register_block("residual", expansion=1, summary="3x3 -> 3x3, residual")
+def describe(d: Describer, name: str, in_channels: int, width: int, stride: int, activation: str,
+             x: Shape) -> Shape:
+    with d.module(name, "residual"):
+        y = d.conv_bn_act("conv1", in_channels, width, 3, x, stride, activation)
+        y = d.conv_bn_act("conv2", width, width, 3, y, activation=None)
+        describe_shortcut(d, in_channels, width, stride, x)
+        d.op("add", (y, y), y)
+        return d.activation("act", activation, y)
+
+
+@forward_for("residual")
+def forward(self, x):
+    return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))

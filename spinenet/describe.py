@@ -1,0 +1,97 @@
+"""spec -> the whole network described layer by layer at one input size (`Structure`), without torch.
+
+This is the one source of structure: `spinenet.modules` instantiates it, `analysis.counting.fast` counts it, the
+receptive fields and the block-type what-if read it. Results are cached and must be treated as read-only.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from spinenet.blocks import describe_block_group as add_group
+from spinenet.layout import Layout, resolve
+from spinenet.registry import NO_HEAD, family_of, head_options, head_type
+from spinenet.spec import Spec
+from spinenet.structure import Describer, Layer, Shape, check_tree, forward_for
+
+CACHE_SIZE = 256
+
+
+@dataclass(frozen=True, eq=False)
+class Structure:
+    """The model `root` ("" with children "backbone" and, with a head, "head") of `spec` at `input_size` pixels
+    (square), its graph-level `layout`, and the backbone's output `features` ("P3" -> (channels, height, width))."""
+
+    spec: Spec
+    input_size: int
+    head: str
+    options: tuple
+    layout: Layout
+    root: Layer
+    features: dict[str, Shape]
+
+    def layer(self, name: str) -> Layer:
+        """Returns the layer called `name` ("" is the model); raises KeyError if there is none."""
+        return self.root.find(name)
+
+
+def _describe(spec: Spec, input_size: int, head: str, options: dict) -> Structure:
+    layout = resolve(spec, input_size)
+    d = Describer("model")
+    features = family_of(spec).describe(d, layout)
+    head_kind = head_type(head)
+    if head_kind is not None:
+        head_kind.describe(d, spec, features, **options)
+    else:
+        d.root.attrs["head"] = None  # `model.head` is None for a backbone alone
+    check_tree(d.root)
+    return Structure(spec, input_size, head, tuple(sorted(options.items())), layout, d.root, features)
+
+
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()  # the app describes from several sessions' threads at once
+
+
+def describe(spec: Spec, input_size: int | None = None, head: str = NO_HEAD, **options) -> Structure:
+    """Returns the Structure of `spec` with `head` ("none" or a registered head; `options` such as num_classes or
+    pooling go to the head and are ignored where it takes none) at `input_size` (default: the spec's) pixels.
+    Raises ValueError for an unknown head or option value. Cached (read-only)."""
+    input_size = input_size or spec.input_size
+    options = head_options(head, **options)
+    key = (spec, input_size, head, tuple(sorted(options.items())))
+    with _cache_lock:
+        structure = _cache.get(key)
+        if structure is not None:
+            _cache.move_to_end(key)
+            return structure
+    structure = _describe(spec, input_size, head, options)
+    with _cache_lock:
+        _cache[key] = structure
+        if len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return structure
+
+
+def clear_cache() -> None:
+    """Empties the cache of `describe` (for benchmarks that time the uncached path)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+@forward_for("model")
+def model_forward(self, images):
+    features = self.backbone(images)
+    return features if self.head is None else self.head(features)
+
+
+def describe_block_group(block_fn: str, in_channels: int, width: int, side: int, repeats: int = 1,
+                         stride: int = 1, activation: str = "relu") -> Layer:
+    """Returns a standalone block group (Sequential of `repeats` blocks of type `block_fn`) described for a
+    1 x in_channels x side x side input; its children are named "0", "1", ... as in a model."""
+    d = Describer("sequential")
+    add_group(d, "group", block_fn, in_channels, width, repeats, stride, activation, (in_channels, side, side))
+    group = d.root.children[0]
+    for layer in group.walk():  # names relative to the group, as in a model of its own
+        layer.name = layer.name.partition(".")[2]
+    return group

@@ -1,0 +1,54 @@
+"""Mobile SpineNet (Du et al., 2020): MBConv blocks, a 3x3/2 conv stem with stem blocks at levels 1 and 2, and
+cross-scale connections of stride-2 3x3 depthwise convs (or nearest upsampling) then a 1x1 to the target width."""
+from __future__ import annotations
+
+from spinenet.families.scale_permuted import ScalePermuted
+from spinenet.layout import Node, ResamplePlan, mobile_resample_plan
+from spinenet.registry import Family, register_family
+from spinenet.spec import Spec
+from spinenet.structure import Describer, Shape, forward_for
+
+# Width of a block (C) per feature level, before filter_size_scale; level 0 is the stem conv.
+FILTER_SIZE_MAP = {0: 8, 1: 16, 2: 24, 3: 40, 4: 80, 5: 112, 6: 112, 7: 112}
+
+
+def describe_stem(d: Describer, spec: Spec, x: Shape) -> Shape:
+    channels = int(FILTER_SIZE_MAP[0] * spec.scaling.filter_size_scale)
+    return d.conv_bn_act("stem_conv", 3, channels, 3, x, 2, spec.activation)
+
+
+def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target: Node, plan: ResamplePlan,
+                      x: Shape) -> None:
+    channels = parent.out_channels
+    with d.module(name, "mobile_resample"):
+        with d.module("downsample", "sequential"):
+            for index in range(plan.depthwise_convs):
+                x = d.conv_bn_act(str(index), channels, channels, 3, x, 2, spec.activation, groups=channels)
+        if not plan.depthwise_convs and plan.scale > 1:
+            x = d.op("resize", (x,), (x[0], x[1] * plan.scale, x[2] * plan.scale))
+        x = d.resize(x, target.size, target.size)
+        d.conv_bn_act("project", channels, target.in_channels, 1, x, activation=None)
+
+
+@forward_for("mobile_resample")
+def resample_forward(self, x, size):
+    from spinenet.layers import resize_nearest, upsample_nearest
+
+    plan = mobile_resample_plan(int(x.shape[-1]), size[1])
+    if len(self.downsample):
+        x = self.downsample(x)
+    elif plan.scale > 1:
+        x = upsample_nearest(x, plan.scale)
+    return self.project(resize_nearest(x, size))
+
+
+MOBILE = ScalePermuted(
+    widths=FILTER_SIZE_MAP, stem_levels=(1, 2), stem_strides=(1, 2), stem_block_fn="mbconv",
+    block_input=lambda parts, spec, block_fn, level: parts.block_width(spec, level),
+    plan=mobile_resample_plan, describe_stem=describe_stem, describe_resample=describe_resample)
+
+register_family(Family(
+    name="spinenet_mobile", title="Mobile SpineNet", block_fns=("mbconv",), stem_ids=("stem0", "stem1"),
+    block_width=MOBILE.block_width, resolve=MOBILE.resolve, describe=MOBILE.describe,
+    to_dict=MOBILE.to_dict, from_dict=MOBILE.from_dict, fields=frozenset({"scaling", "blocks"}),
+    default_input_size=384))

@@ -1,0 +1,133 @@
+"""ResNet-50/101/152 (v1, stride on the 3x3) with the authors' FPN: lateral 1x1s, nearest top-down path, 3x3 output
+convs on P3-P5, P6 from P5, P7 from ReLU(P6), then a separate BN (no activation) on each of P3-P7."""
+from __future__ import annotations
+
+from spinenet.blocks import BLOCK_TYPES
+from spinenet.layout import Edge, Layout, Node, ResamplePlan, fpn_upsample_plan, reference_resample_plan
+from spinenet.registry import Family, register_family
+from spinenet.spec import Scaling, Spec, feature_size
+from spinenet.structure import Describer, Shape, forward_for
+
+STAGE_WIDTHS = (64, 128, 256, 512)  # the 3x3 width of each stage's bottlenecks (C2..C5)
+STEM_CHANNELS = 64
+FPN_LEVELS = (3, 4, 5, 6, 7)
+
+
+def block_width(spec: Spec, level: int) -> int:
+    """Returns the 3x3 width of a bottleneck in the stage at `level` (2..5), channels."""
+    return STAGE_WIDTHS[level - 2]
+
+
+def to_dict(spec: Spec) -> dict:
+    return {"stages": list(spec.stages), "fpn_num_filters": spec.scaling.endpoints_num_filters}
+
+
+def from_dict(data: dict, common: dict) -> Spec:
+    return Spec(**common, stages=tuple(data["stages"]),
+                scaling=Scaling(endpoints_num_filters=data.get("fpn_num_filters", 256)))
+
+
+def resolve(spec: Spec, input_size: int) -> Layout:
+    """Returns the stem, the stages' blocks (c<level>_<index>) and the FPN levels P3-P7 as graph nodes."""
+    layout = Layout(spec, input_size)
+    layout.nodes.append(Node("stem", 0, 2, "conv", 3, STEM_CHANNELS, feature_size(input_size, 2), role="stem"))
+    previous, channels = layout.nodes[0], STEM_CHANNELS
+    last_of_level = {}
+    for stage, count in enumerate(spec.stages):
+        level = stage + 2
+        out_channels = BLOCK_TYPES["bottleneck"].out_channels(block_width(spec, level))
+        for index in range(count):
+            node = Node(f"c{level}_{index}", len(layout.nodes), level, "bottleneck", channels, out_channels,
+                        feature_size(input_size, level))
+            layout.edges.append(Edge(previous.id, node.id, "sequential",
+                                     reference_resample_plan(previous.size, node.size), level - previous.level))
+            layout.nodes.append(node)
+            previous, channels = node, out_channels
+        last_of_level[level] = previous
+    fpn_width = spec.scaling.endpoints_num_filters
+    # Top-down P5 -> P3, then P6 from P5 and P7 from P6: the order in which the FPN computes them.
+    for level in (5, 4, 3, 6, 7):
+        node = Node(f"P{level}", len(layout.nodes), level, "fpn",
+                    last_of_level[level].out_channels if level <= 5 else fpn_width, fpn_width,
+                    feature_size(input_size, level), output_level=level, role="fpn")
+        if level <= 5:
+            source = last_of_level[level]
+            layout.edges.append(Edge(source.id, node.id, "lateral", ResamplePlan(source.size, node.size), 0))
+            if level < 5:
+                coarser = layout.node(f"P{level + 1}")
+                layout.edges.append(Edge(coarser.id, node.id, "top_down",
+                                         fpn_upsample_plan(coarser.size, node.size), -1))
+        else:
+            finer = layout.node(f"P{level - 1}")
+            layout.edges.append(Edge(finer.id, node.id, "sequential",
+                                     ResamplePlan(finer.size, node.size, stride2_conv=True), 1))
+        layout.nodes.append(node)
+    return layout
+
+
+def describe(d: Describer, layout: Layout) -> dict[str, Shape]:
+    """Adds "backbone": blocks[stem], blocks[c<level>_<i>] (bottlenecks; the first of stages 3-5 has stride 2) and
+    blocks[P<level>] (lateral, conv, bn); returns {"P3": shape, ...}."""
+    spec = layout.spec
+    act, width = spec.activation, spec.scaling.endpoints_num_filters
+    bottleneck = BLOCK_TYPES["bottleneck"]
+    stage_ids = {}
+    with d.module("backbone", "resnet_fpn", stage_ids=stage_ids):
+        x = (3, layout.input_size, layout.input_size)
+        stage_outputs, fpn = {}, {}
+        with d.module("blocks", "dict"):
+            with d.module("stem", "sequential"):
+                x = d.conv_bn_act("0", 3, STEM_CHANNELS, 7, x, 2, act)
+                x = d.call(d.add("1", "max_pool_same", kernel=3, stride=2), x)
+            for stage, count in enumerate(spec.stages):
+                level = stage + 2
+                stage_ids[level] = [f"c{level}_{index}" for index in range(count)]
+                for index, block_id in enumerate(stage_ids[level]):
+                    stride = 2 if index == 0 and level > 2 else 1
+                    x = bottleneck.describe(d, block_id, x[0], block_width(spec, level), stride, act, x)
+                stage_outputs[level] = x
+            for level in (5, 4, 3, 6, 7):
+                with d.module(f"P{level}", "dict") as layer:
+                    if level <= 5:
+                        d.add("lateral", "conv", in_channels=stage_outputs[level][0], out_channels=width, kernel=1,
+                              stride=1, padding=0, groups=1, bias=True)
+                    d.add("conv", "conv", in_channels=width, out_channels=width, kernel=3,
+                          stride=1 if level <= 5 else 2, padding=1, groups=1, bias=True)
+                    d.add("bn", "batch_norm", channels=width)
+                    fpn[level] = layer
+        merged = {5: d.call(fpn[5].child("lateral"), stage_outputs[5])}
+        for level in (4, 3):
+            lateral = d.call(fpn[level].child("lateral"), stage_outputs[level])
+            upsampled = d.resize(merged[level + 1], lateral[1], lateral[2])
+            merged[level] = d.op("add", (upsampled, lateral), lateral)
+        pre_bn = {level: d.call(fpn[level].child("conv"), merged[level]) for level in (3, 4, 5)}
+        pre_bn[6] = d.call(fpn[6].child("conv"), pre_bn[5])
+        pre_bn[7] = d.call(fpn[7].child("conv"), d.op("relu", (pre_bn[6],), pre_bn[6]))
+        return {f"P{level}": d.call(fpn[level].child("bn"), pre_bn[level]) for level in FPN_LEVELS}
+
+
+@forward_for("resnet_fpn")
+def forward(self, images):
+    from spinenet.layers import resize_nearest
+
+    x = self.blocks["stem"](images)
+    stage_outputs = {}
+    for level, ids in self.stage_ids.items():
+        for block_id in ids:
+            x = self.blocks[block_id](x)
+        stage_outputs[level] = x
+    merged = {5: self.blocks["P5"].lateral(stage_outputs[5])}
+    for level in (4, 3):
+        lateral = self.blocks[f"P{level}"].lateral(stage_outputs[level])
+        # Nearest 2x upsampling, written as a resize to the lateral's size so that odd sizes work too.
+        merged[level] = resize_nearest(merged[level + 1], lateral.shape[-2:]) + lateral
+    pre_bn = {level: self.blocks[f"P{level}"].conv(merged[level]) for level in (3, 4, 5)}
+    pre_bn[6] = self.blocks["P6"].conv(pre_bn[5])
+    pre_bn[7] = self.blocks["P7"].conv(pre_bn[6].relu())
+    return {f"P{level}": self.blocks[f"P{level}"].bn(pre_bn[level]) for level in FPN_LEVELS}
+
+
+register_family(Family(
+    name="resnet_fpn", title="ResNet-FPN", block_fns=(), stem_ids=("stem",), block_width=block_width,
+    resolve=resolve, describe=describe, to_dict=to_dict, from_dict=from_dict,
+    fields=frozenset({"stages", "fpn_num_filters"})))

@@ -1,0 +1,170 @@
+"""What SpineNet and Mobile SpineNet share: a stem, then blocks in any order at any level, each fed by the sum of
+its two resampled parents (plus the 0-outdegree merges of an output block), then 1x1 endpoints.
+
+The two families differ in their stem, their block widths, their resampling and the level of their stems; they
+pass those as the `ScalePermuted` parts. Modules are named after the spec: `blocks[<block id>]` holds a block's
+resampling and block group, so counts are attributed back to graph nodes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from spinenet.blocks import BLOCK_TYPES, describe_block_group
+from spinenet.layout import Edge, Layout, Node, ResamplePlan, live_nodes
+from spinenet.spec import STEM_IDS, Block, Scaling, Spec, feature_size
+from spinenet.structure import Describer, Shape, forward_for
+
+
+@dataclass(frozen=True)
+class ScalePermuted:
+    """The parts of a scale-permuted family.
+
+    widths: level -> the 3x3 width C before filter_size_scale; stem_levels and stem_strides: of stem0 and stem1;
+    stem_block_fn: their block type; block_input(spec, block_fn, level) -> a block's input channels;
+    plan(width, target) -> ResamplePlan; describe_stem(d, spec, x) -> shape adds "stem_conv";
+    describe_resample(d, name, spec, parent, target, plan, x) adds one resampling connection.
+    """
+
+    widths: dict
+    stem_levels: tuple[int, int]
+    stem_strides: tuple[int, int]
+    stem_block_fn: str
+    block_input: Callable
+    plan: Callable
+    describe_stem: Callable
+    describe_resample: Callable
+
+    def block_width(self, spec: Spec, level: int) -> int:
+        """Returns C, the width of a block's inner conv at `level` (channels)."""
+        return int(self.widths[level] * spec.scaling.filter_size_scale)
+
+    def out_channels(self, spec: Spec, block_fn: str, level: int) -> int:
+        """Returns the output channels of a block group at `level`."""
+        return BLOCK_TYPES[block_fn].out_channels(self.block_width(spec, level))
+
+    # -- spec <-> data ----------------------------------------------------------------------------------------
+    @staticmethod
+    def to_dict(spec: Spec) -> dict:
+        return {
+            "scaling": {
+                "endpoints_num_filters": spec.scaling.endpoints_num_filters,
+                "filter_size_scale": spec.scaling.filter_size_scale,
+                "resample_alpha": spec.scaling.resample_alpha,
+                "block_repeats": spec.scaling.block_repeats,
+            },
+            "blocks": [{"id": b.id, "level": b.level, "block_fn": b.block_fn, "parents": list(b.parents),
+                        "is_output": b.is_output} for b in spec.blocks],
+        }
+
+    @staticmethod
+    def from_dict(data: dict, common: dict) -> Spec:
+        blocks = tuple(Block(id=b["id"], level=b["level"], block_fn=b["block_fn"], parents=tuple(b["parents"]),
+                             is_output=b.get("is_output", False)) for b in data["blocks"])
+        return Spec(**common, scaling=Scaling(**data["scaling"]), blocks=blocks)
+
+    # -- graph --------------------------------------------------------------------------------------------------
+    def resolve(self, spec: Spec, input_size: int) -> Layout:
+        """Returns the nodes (stems, then blocks in order) and connections (parents, 0-outdegree merges)."""
+        layout = Layout(spec, input_size)
+        for order, (stem_id, level) in enumerate(zip(STEM_IDS, self.stem_levels)):
+            channels = self.out_channels(spec, self.stem_block_fn, level)
+            layout.nodes.append(Node(stem_id, order, level, self.stem_block_fn, channels, channels,
+                                     feature_size(input_size, level), role="stem"))
+        outgoing = {node.id: 0 for node in layout.nodes}
+        by_id = {node.id: node for node in layout.nodes}
+        for order, block in enumerate(spec.blocks, start=len(STEM_IDS)):
+            size = feature_size(input_size, block.level)
+            in_channels = self.block_input(self, spec, block.block_fn, block.level)
+            for parent_id in block.parents:
+                parent = by_id[parent_id]
+                layout.edges.append(Edge(parent_id, block.id, "parent", self.plan(parent.size, size),
+                                         block.level - parent.level))
+                outgoing[parent_id] += 1
+            if block.is_output:  # the 0-outdegree rule: unused blocks of the same shape are summed in
+                for other in list(by_id.values()):
+                    if outgoing[other.id] == 0 and other.size == size and other.out_channels == in_channels:
+                        layout.edges.append(Edge(other.id, block.id, "merge", ResamplePlan(size, size),
+                                                 block.level - other.level))
+                        outgoing[other.id] += 1
+            node = Node(block.id, order, block.level, block.block_fn, in_channels,
+                        self.out_channels(spec, block.block_fn, block.level), size,
+                        block.level if block.is_output else None)
+            layout.nodes.append(node)
+            by_id[block.id] = node
+            outgoing[block.id] = 0
+        return layout
+
+    # -- layers -------------------------------------------------------------------------------------------------
+    def describe(self, d: Describer, layout: Layout) -> dict[str, Shape]:
+        """Adds "backbone" (stem, blocks, endpoints); returns {"P3": shape, ...}."""
+        spec = layout.spec
+        act, repeats = spec.activation, spec.scaling.block_repeats
+        height = width = layout.input_size
+        stems = layout.stems
+        blocks = layout.nodes[len(stems):]
+        inputs = {}
+        for node in blocks:
+            edges = layout.edges_into(node.id)
+            inputs[node.id] = (node.level, [e.source for e in edges if e.kind == "parent"],
+                               [e.source for e in edges if e.kind == "merge"])
+        outputs = {level: node.id for level, node in sorted(layout.output_nodes.items())}
+        levels = list(range(spec.min_level, spec.max_level + 1))
+        live = live_nodes(layout)
+        with d.module("backbone", "scale_permuted_backbone", stem_ids=[node.id for node in stems], inputs=inputs,
+                      output_ids=outputs, levels=levels):
+            x = self.describe_stem(d, spec, (3, height, width))
+            shapes, nodes = {}, {node.id: node for node in layout.nodes}
+            with d.module("blocks", "dict"):
+                for node, stride in zip(stems, self.stem_strides):
+                    d.live = node.id in live
+                    x = describe_block_group(d, node.id, node.block_fn, x[0], self.block_width(spec, node.level),
+                                             repeats, stride, act, x)
+                    shapes[node.id] = x
+                for node in blocks:
+                    d.live = node.id in live
+                    target = (node.in_channels, feature_size(height, node.level), feature_size(width, node.level))
+                    level, parents, merged = inputs[node.id]
+                    with d.module(node.id, "permuted_block"):
+                        with d.module("resample", "list"):
+                            for index, edge in enumerate(e for e in layout.edges_into(node.id) if e.kind == "parent"):
+                                self.describe_resample(d, str(index), spec, nodes[edge.source], node, edge.plan,
+                                                       shapes[edge.source])
+                        d.op("add", [target] * (len(parents) + len(merged)), target)
+                        d.activation("act", act, target)
+                        shapes[node.id] = describe_block_group(d, "group", node.block_fn, node.in_channels,
+                                                               self.block_width(spec, node.level), repeats, 1, act,
+                                                               target)
+            d.live = True
+            features = {}
+            with d.module("endpoints", "dict"):
+                for level in levels:
+                    source = shapes[outputs[level]]
+                    features[f"P{level}"] = d.conv_bn_act(f"P{level}", source[0],
+                                                          spec.scaling.endpoints_num_filters, 1, source,
+                                                          activation=act)
+        return features
+
+
+@forward_for("scale_permuted_backbone")
+def backbone_forward(self, images):
+    height, width = int(images.shape[-2]), int(images.shape[-1])
+    x = self.stem_conv(images)
+    features = {}
+    for stem_id in self.stem_ids:
+        x = self.blocks[stem_id](x)
+        features[stem_id] = x
+    for block_id, (level, parents, merged) in self.inputs.items():
+        size = (feature_size(height, level), feature_size(width, level))
+        features[block_id] = self.blocks[block_id]([features[p] for p in parents], [features[m] for m in merged],
+                                                   size)
+    return {f"P{level}": self.endpoints[f"P{level}"](features[self.output_ids[level]]) for level in self.levels}
+
+
+@forward_for("permuted_block")
+def permuted_block_forward(self, parents, merged, size):
+    """Resample both parents to `size`, add them (and any 0-outdegree merges), activation, then the block group."""
+    total = self.resample[0](parents[0], size) + self.resample[1](parents[1], size)
+    for feature in merged:
+        total = total + feature
+    return self.group(self.act(total))

@@ -1,0 +1,67 @@
+"""SpineNet (Du et al., CVPR 2020) with the authors' reference semantics (tensorflow/tpu `spinenet.py`): a 7x7/2
+conv and a 3x3/2 SAME max-pool stem, two bottleneck stem blocks at level 2, and cross-scale connections that
+reduce the parent to alpha x C with a 1x1, downsample with one 3x3/2 conv and at most one SAME max-pool, or upsample
+by nearest neighbour, and project with a 1x1 (BN, no activation) to the target block's input channels."""
+from __future__ import annotations
+
+from spinenet.blocks import BLOCK_TYPES
+from spinenet.families.scale_permuted import ScalePermuted
+from spinenet.layout import Node, ResamplePlan, reference_resample_plan
+from spinenet.registry import Family, register_family
+from spinenet.spec import Spec
+from spinenet.structure import Describer, Shape, forward_for, same_output_side
+
+# Width of a block's 3x3 conv (C) per feature level, before filter_size_scale.
+FILTER_SIZE_MAP = {1: 32, 2: 64, 3: 128, 4: 256, 5: 256, 6: 256, 7: 256}
+STEM_CHANNELS = 64
+
+
+def describe_stem(d: Describer, spec: Spec, x: Shape) -> Shape:
+    with d.module("stem_conv", "sequential"):
+        x = d.conv_bn_act("0", 3, STEM_CHANNELS, 7, x, 2, spec.activation)
+        return d.call(d.add("1", "max_pool_same", kernel=3, stride=2), x)
+
+
+def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target: Node, plan: ResamplePlan,
+                      x: Shape) -> None:
+    """1x1 to alpha x C_parent -> [3x3 stride-2 conv -> one SAME max-pool] or nearest upsampling -> nearest resize
+    where the size is still off -> 1x1 to the target block's input channels."""
+    act = spec.activation
+    reduced = int(parent.out_channels / BLOCK_TYPES[parent.block_fn].expansion * spec.scaling.resample_alpha)
+    with d.module(name, "reference_resample"):
+        x = d.conv_bn_act("reduce", parent.out_channels, reduced, 1, x, activation=act)
+        if plan.stride2_conv:
+            x = d.conv_bn_act("downsample", reduced, reduced, 3, x, 2, act)
+            if plan.pool_stride:
+                pooled = (x[0], same_output_side(x[1], plan.pool_stride), same_output_side(x[2], plan.pool_stride))
+                x = d.op("max_pool_same", (x,), pooled, plan.pool_kernel, plan.pool_stride)
+        elif plan.scale > 1:
+            x = d.op("resize", (x,), (x[0], x[1] * plan.scale, x[2] * plan.scale))
+        x = d.resize(x, target.size, target.size)
+        d.conv_bn_act("project", reduced, target.in_channels, 1, x, activation=None)
+
+
+@forward_for("reference_resample")
+def resample_forward(self, x, size):
+    from spinenet.layers import max_pool_same, resize_nearest, upsample_nearest
+
+    plan = reference_resample_plan(int(x.shape[-1]), size[1])
+    x = self.reduce(x)
+    if hasattr(self, "downsample") and plan.stride2_conv:
+        x = self.downsample(x)
+        if plan.pool_stride:
+            x = max_pool_same(x, plan.pool_kernel, plan.pool_stride)
+    elif plan.scale > 1:
+        x = upsample_nearest(x, plan.scale)
+    return self.project(resize_nearest(x, size))
+
+
+SPINENET = ScalePermuted(
+    widths=FILTER_SIZE_MAP, stem_levels=(2, 2), stem_strides=(1, 1), stem_block_fn="bottleneck",
+    block_input=lambda parts, spec, block_fn, level: parts.out_channels(spec, block_fn, level),
+    plan=reference_resample_plan, describe_stem=describe_stem, describe_resample=describe_resample)
+
+register_family(Family(
+    name="spinenet", title="SpineNet", block_fns=("bottleneck", "residual"), stem_ids=("stem0", "stem1"),
+    block_width=SPINENET.block_width, resolve=SPINENET.resolve, describe=SPINENET.describe,
+    to_dict=SPINENET.to_dict, from_dict=SPINENET.from_dict, fields=frozenset({"scaling", "blocks"})))

@@ -1,0 +1,71 @@
+"""The RetinaNet head of the paper: a class subnet (num_classes x anchors outputs) and a box subnet (4 x anchors
+outputs), each `num_convs` 3x3 convs shared across levels with a per-level BN and activation, then a 3x3 predictor.
+Separable (Mobile): each 3x3 conv is a 3x3 depthwise (no bias) then a 1x1 pointwise with bias (Keras
+SeparableConv2D)."""
+from __future__ import annotations
+
+from spinenet.registry import HeadType, register_head
+from spinenet.spec import Spec
+from spinenet.structure import Describer, Layer, Shape, forward_for
+
+
+def _add_head_conv(d: Describer, name: str, in_channels: int, out_channels: int, separable: bool) -> Layer:
+    if not separable:
+        return d.add(name, "conv", in_channels=in_channels, out_channels=out_channels, kernel=3, stride=1,
+                     padding=1, groups=1, bias=True)
+    with d.module(name, "sequential") as layer:
+        d.add("0", "conv", in_channels=in_channels, out_channels=in_channels, kernel=3, stride=1, padding=1,
+              groups=in_channels, bias=False)
+        d.add("1", "conv", in_channels=in_channels, out_channels=out_channels, kernel=1, stride=1, padding=0,
+              groups=1, bias=True)
+    return layer
+
+
+def _call_head_conv(d: Describer, layer: Layer, x: Shape) -> Shape:
+    for leaf in layer.children or [layer]:
+        x = d.call(leaf, x)
+    return x
+
+
+def describe_subnet(d: Describer, name: str, features: dict[str, Shape], width: int, num_convs: int,
+                    out_channels: int, separable: bool, activation: str) -> None:
+    """Convs registered once and run once per level; per-level BNs."""
+    with d.module(name, "subnet"):
+        with d.module("convs", "list"):
+            convs = [_add_head_conv(d, str(index), width, width, separable) for index in range(num_convs)]
+        with d.module("norms", "dict"):
+            norms = {}
+            for level in features:
+                with d.module(level, "list"):
+                    norms[level] = [d.add(str(index), "batch_norm", channels=width) for index in range(num_convs)]
+        act = d.add("act", "activation", function=activation)
+        predict = _add_head_conv(d, "predict", width, out_channels, separable)
+        for level, x in features.items():
+            for conv, norm in zip(convs, norms[level]):
+                x = d.call(act, d.call(norm, _call_head_conv(d, conv, x)))
+            _call_head_conv(d, predict, x)
+
+
+def describe(d: Describer, spec: Spec, features: dict[str, Shape]) -> None:
+    head, width = spec.head, next(iter(features.values()))[0]
+    with d.module("head", "retinanet_head"):
+        describe_subnet(d, "class_net", features, width, head.num_convs, head.num_classes * head.num_anchors,
+                        head.separable, spec.activation)
+        describe_subnet(d, "box_net", features, width, head.num_convs, 4 * head.num_anchors, head.separable,
+                        spec.activation)
+
+
+@forward_for("subnet")
+def subnet_forward(self, x, level):
+    for conv, norm in zip(self.convs, self.norms[level]):
+        x = self.act(norm(conv(x)))
+    return self.predict(x)
+
+
+@forward_for("retinanet_head")
+def forward(self, features):
+    """Returns {"P3": (class_logits, box_deltas), ...}."""
+    return {level: (self.class_net(x, level), self.box_net(x, level)) for level, x in features.items()}
+
+
+register_head(HeadType("retinanet", "RetinaNet (the spec's head)", describe))

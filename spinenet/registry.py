@@ -1,0 +1,128 @@
+"""Families and heads, each registered once by its own module.
+
+A `Family` (SpineNet, Mobile SpineNet, ResNet-FPN) knows how its spec fields map to data, how a spec resolves to a
+graph (`Layout`) at an input size, and how its backbone is described layer by layer. A `HeadType` (RetinaNet,
+classification) knows how it is described on top of the backbone's features. Everything else (builders, counters,
+the CLI's choices, the app's widgets) looks them up here instead of branching on names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+NO_HEAD = "none"
+
+
+@dataclass(frozen=True)
+class Family:
+    """One backbone family.
+
+    block_fns: block types its editable blocks may use (empty: no editable blocks, e.g. ResNet-FPN's stages).
+    stem_ids: ids of its stem nodes that blocks may take as parents.
+    block_width(spec, level): the 3x3 width C of a block at `level` (channels).
+    resolve(spec, height, width) -> Layout; describe(d, layout) -> {"P3": shape, ...} adds "backbone" to `d`.
+    to_dict(spec) -> the family's own fields; from_dict(data, common) -> Spec; fields: the keys of its own fields.
+    """
+
+    name: str
+    title: str
+    block_fns: tuple[str, ...]
+    stem_ids: tuple[str, ...]
+    block_width: Callable
+    resolve: Callable
+    describe: Callable
+    to_dict: Callable
+    from_dict: Callable
+    fields: frozenset
+    default_input_size: int = 640
+
+    @property
+    def has_blocks(self) -> bool:
+        """True when the family's architecture is an editable list of blocks."""
+        return bool(self.block_fns)
+
+
+@dataclass(frozen=True)
+class HeadType:
+    """One head. describe(d, spec, features, options) adds "head" to `d`; `options` are the head's keyword
+    options with their defaults (e.g. num_classes, pooling) and the values each may take (`choices`)."""
+
+    name: str
+    title: str
+    describe: Callable
+    options: dict = field(default_factory=dict)
+    choices: dict = field(default_factory=dict)
+
+
+_FAMILIES: dict[str, Family] = {}
+_HEADS: dict[str, HeadType] = {}
+
+
+def register_family(family: Family) -> Family:
+    if family.name in _FAMILIES:
+        raise ValueError(f"family {family.name!r} registered twice")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def register_head(head: HeadType) -> HeadType:
+    if head.name in _HEADS or head.name == NO_HEAD:
+        raise ValueError(f"head {head.name!r} registered twice")
+    _HEADS[head.name] = head
+    return head
+
+
+def families() -> dict[str, Family]:
+    """Returns every registered family by name, in registration order."""
+    import spinenet.families  # noqa: F401 - registers them
+
+    return _FAMILIES
+
+
+def family(name: str) -> Family:
+    """Returns the family `name`; raises KeyError naming the known ones."""
+    known = families()
+    if name not in known:
+        raise KeyError(f"unknown family {name!r}; use one of {', '.join(known)}")
+    return known[name]
+
+
+def family_of(spec) -> Family:
+    """Returns the family of `spec`."""
+    return family(spec.family)
+
+
+def heads() -> dict[str, HeadType]:
+    """Returns every registered head by name (not "none"), in registration order."""
+    import spinenet.heads  # noqa: F401 - registers them
+
+    return _HEADS
+
+
+def head_names(with_none: bool = True) -> tuple[str, ...]:
+    """Returns the names a `head` argument may take: "none" (backbone only) first, then every registered head."""
+    return ((NO_HEAD,) if with_none else ()) + tuple(heads())
+
+
+def head_type(name: str) -> HeadType | None:
+    """Returns the head `name` (None for "none"); raises ValueError naming the known heads."""
+    if name == NO_HEAD:
+        return None
+    known = heads()
+    if name not in known:
+        raise ValueError(f"unknown head {name!r}; use one of {', '.join(head_names())}")
+    return known[name]
+
+
+def head_options(name: str, **given) -> dict:
+    """Returns the full options of head `name` (defaults overridden by the `given` ones that it takes), checked
+    against their choices; raises ValueError for a value it does not allow."""
+    head = head_type(name)
+    if head is None:
+        return {}
+    options = {key: given.get(key, default) if given.get(key) is not None else default
+               for key, default in head.options.items()}
+    for key, allowed in head.choices.items():
+        if options[key] not in allowed:
+            raise ValueError(f"unknown {key} {options[key]!r}; use one of {', '.join(allowed)}")
+    return options
