@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 from analysis.limits import ResourceLimitError
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
 from spinenet.formats import load_spec_file
+from spinenet.registry import head_names
 from spinenet.spec import Spec
 from spinenet.validate import LIMITS, SpecError
 
@@ -82,10 +83,8 @@ def _cmd_validate(args) -> int:
     from spinenet.formats import loads
 
     text = args.spec
-    if text.lower() in BUILTIN_NAMES:
-        print("ok")
-        return 0
-    path = Path(text)
+    # A built-in is validated like any file: its YAML in assets/specs/ goes through the same loader.
+    path = SPEC_DIR / f"{text.lower()}.yaml" if text.lower() in BUILTIN_NAMES else Path(text)
     try:
         if not path.is_file():
             raise SpecError([f"{text}: no such file (and not a built-in name)"])
@@ -139,7 +138,7 @@ def _register_core(subparsers) -> None:
     sub = subparsers.add_parser("analyze", help="params and MACs per block and in total")
     sub.add_argument("spec", help="built-in name or spec path, optionally NAME@SIZE")
     sub.add_argument("--input-size", type=input_size_arg, help="square input side in pixels (default: the spec's)")
-    sub.add_argument("--head", choices=("none", "retinanet", "classification"), default="none")
+    sub.add_argument("--head", choices=head_names(), default="none")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--counter", choices=("fast", "fvcore"), default="fast",
                      help="fast: fvcore's numbers derived from shapes in milliseconds (default); fvcore: trace the "

@@ -8,8 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.compare import builtin_name
-from analysis.published import published_for, published_rows
+from analysis.comparison.compare import builtin_name
+from analysis.comparison.published import published_for, published_rows
 from app import counts, session, sidebar
 from app.graph_figure import graph_figure
 from app.guard import one_line

@@ -78,7 +78,7 @@ def receptive_field_table(spec: Spec, input_size: int) -> pd.DataFrame | None:
     """Returns one row per output P3-P7: theoretical receptive field and effective stride (pixels), and the
     longest/shortest input path in weighted layers with its scale changes; None if the module is unavailable."""
     try:
-        from analysis.receptive_field import receptive_fields
+        from analysis.architecture.receptive_field import receptive_fields
     except ImportError:
         return None
     fields = receptive_fields(spec, input_size)

@@ -13,7 +13,8 @@ from app.guard import guarded
 from app.markup import escape_md
 from app.units import billions, millions, percent_change, signed_billions, signed_millions
 from spinenet import edits
-from spinenet.spec import FAMILY_BLOCK_FNS, STEM_IDS, Spec, feature_size
+from spinenet.registry import family_of
+from spinenet.spec import STEM_IDS, Spec, feature_size
 from spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL
 
 AREA = "edit"
@@ -133,7 +134,7 @@ def block_editor(spec: Spec, input_size: int) -> None:
     level_col.selectbox("Level", list(range(MIN_LEVEL, MAX_LEVEL + 1)), key="edit_level",
                         format_func=lambda level: f"L{level} ({feature_size(input_size, level)} px)",
                         on_change=_edit_level, args=(block.id,))
-    type_col.selectbox("Block type", FAMILY_BLOCK_FNS[spec.family], key="edit_type", on_change=_edit_type,
+    type_col.selectbox("Block type", family_of(spec).block_fns, key="edit_type", on_change=_edit_type,
                        args=(block.id,))
     parent0_col.selectbox("Parent 1", earlier, key="edit_parent0", on_change=_edit_parents, args=(block.id,))
     parent1_col.selectbox("Parent 2", earlier, key="edit_parent1", on_change=_edit_parents, args=(block.id,))
@@ -192,7 +193,7 @@ def table_editor(spec: Spec) -> None:
             "id": st.column_config.TextColumn("id", required=True, max_chars=32),
             "level": st.column_config.NumberColumn("level", min_value=MIN_LEVEL, max_value=MAX_LEVEL, step=1,
                                                    required=True),
-            "block_fn": st.column_config.SelectboxColumn("type", options=list(FAMILY_BLOCK_FNS[spec.family]),
+            "block_fn": st.column_config.SelectboxColumn("type", options=list(family_of(spec).block_fns),
                                                          required=True),
             "parent0": st.column_config.TextColumn("parent 1", required=True, max_chars=32),
             "parent1": st.column_config.TextColumn("parent 2", required=True, max_chars=32),
@@ -205,7 +206,7 @@ def table_editor(spec: Spec) -> None:
 
 
 def scaling_editor(spec: Spec) -> None:
-    if spec.family == "resnet_fpn":
+    if not family_of(spec).has_blocks:
         session.sync_widgets("stages", {f"stage_{index}": count for index, count in enumerate(spec.stages)})
         for index, col in enumerate(st.columns(4)):
             col.number_input(f"C{index + 2} blocks", min_value=1, max_value=LIMITS["max_stage_blocks"], step=1,
@@ -275,7 +276,7 @@ def render() -> None:
     st.markdown(f"#### Editing {escape_md(spec.name)}")
     session.show_notes(AREA)
     # Each part is guarded on its own: one failing part shows its one-line error and the others keep working.
-    if spec.family == "resnet_fpn":
+    if not family_of(spec).has_blocks:
         st.info("ResNet-FPN is scale-decreased by construction: edit its stage depths below, or open a SpineNet to "
                 "edit blocks.")
     else:
@@ -283,7 +284,8 @@ def render() -> None:
         guarded("the graph", graph_and_totals, spec, input_size, head)
         with st.expander("Block table (edit the whole list)", expanded=False):
             guarded("the block table", table_editor, spec)
-    with st.expander("Scaling" if spec.family != "resnet_fpn" else "Stages", expanded=spec.family == "resnet_fpn"):
+    has_blocks = family_of(spec).has_blocks
+    with st.expander("Scaling" if has_blocks else "Stages", expanded=not has_blocks):
         guarded("the scaling editor", scaling_editor, spec)
     with st.expander("Name"):
         guarded("the name editor", name_editor, spec)

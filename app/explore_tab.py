@@ -114,7 +114,7 @@ def scale_profile_figure(spec: Spec, input_size: int) -> go.Figure:
     figure = go.Figure()
     reference = load_builtin("resnet50-fpn")
     for candidate, colour, dash in ((reference, "#bbbbbb", "dot"), (spec, "#3b6fb6", "solid")):
-        if candidate is reference and spec.family == "resnet_fpn":
+        if candidate is reference and spec.family == reference.family:
             continue
         profile = counts.scale_profile(candidate, input_size)
         figure.add_trace(go.Scatter(x=profile["order"], y=profile["level"], mode="lines+markers",

@@ -8,9 +8,9 @@ import re
 import shutil
 import warnings
 
-from analysis.compare import builtin_name
+from analysis.comparison.compare import builtin_name
 from analysis.counting import Analysis
-from analysis.published import published_for
+from analysis.comparison.published import published_for
 from app.graph_figure import graph_figure
 from app.markup import escape_html, escape_md
 from app.units import billions, millions

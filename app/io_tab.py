@@ -8,6 +8,7 @@ from app import counts, exports, session, sidebar
 from app.guard import one_line
 from app.markup import escape_md
 from spinenet.formats import MAX_SPEC_BYTES, loads
+from spinenet.registry import family_of
 from spinenet.validate import SpecError
 
 AREA = "import"
@@ -24,7 +25,7 @@ def import_spec(data: bytes | str, fmt: str | None, source: str, rendered: int |
                                     f"{MAX_SPEC_BYTES:,}-byte limit for a spec")
         return False
     try:
-        spec = loads(data, fmt, base=session.current() if session.current().family != "resnet_fpn" else None)
+        spec = loads(data, fmt, base=session.current() if family_of(session.current()).has_blocks else None)
     except SpecError as error:
         session.note(AREA, "error", f"Import failed ({source}): {error}")
         return False
@@ -117,8 +118,8 @@ def export_section() -> None:
     with spec_column:
         st.markdown("**Spec**")
         for fmt, (label, suffix, mime) in exports.SPEC_FORMATS.items():
-            if fmt == "tuples" and spec.family == "resnet_fpn":
-                st.caption("ResNet-FPN has no block list to write as tuples.")
+            if fmt == "tuples" and not family_of(spec).has_blocks:
+                st.caption(f"{family_of(spec).title} has no block list to write as tuples.")
                 continue
             st.download_button(f"{label} (.{suffix})", exports.spec_bytes(spec, fmt),
                                file_name=f"{stem}.{suffix}" if fmt != "tuples" else f"{stem}-tuples.txt",

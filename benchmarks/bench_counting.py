@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     summary = []
     for name in names:
         from analysis.counting import analyze, count_with_fvcore
-        from analysis.fast_count import count_differences, count_model
+        from analysis.counting.fast import count_differences, count_model
 
         spec = load_builtin(name)
         size = spec.input_size

@@ -1,4 +1,4 @@
-"""The built-in architectures, stored as YAML data files in `assets/specs/`."""
+"""The built-in architectures: every YAML data file in `assets/specs/`, named by its file name."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -7,19 +7,40 @@ from pathlib import Path
 from spinenet.spec import Spec
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "assets" / "specs"
-BUILTIN_NAMES = (
-    "spinenet-49s", "spinenet-49", "spinenet-96", "spinenet-143", "spinenet-190",
-    "spinenet-mobile-49", "spinenet-mobile-49s", "spinenet-mobile-49xs",
-    "resnet50-fpn", "resnet101-fpn", "resnet152-fpn",
-)
+
+
+@lru_cache(maxsize=1)
+def builtin_names() -> tuple[str, ...]:
+    """Returns the names of the built-ins (the files in `assets/specs/` without `.yaml`), by family in registration
+    order, then smallest first (trainable params of the backbone)."""
+    from spinenet.registry import families
+
+    order = list(families())
+    specs = {path.stem: load_builtin(path.stem) for path in SPEC_DIR.glob("*.yaml")}
+    return tuple(sorted(specs, key=lambda name: (order.index(specs[name].family), _backbone_params(specs[name]),
+                                                 name)))
+
+
+def _backbone_params(spec: Spec) -> int:
+    from analysis.counting.fast import count_model
+
+    return count_model(spec).params["backbone"]
+
+
+def __getattr__(name: str):
+    if name == "BUILTIN_NAMES":  # read from assets/specs/ on first use
+        return builtin_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @lru_cache(maxsize=None)
 def load_builtin(name: str) -> Spec:
-    """Returns the built-in Spec called `name` (see BUILTIN_NAMES); raises KeyError for an unknown name."""
+    """Returns the built-in Spec called `name` (see `builtin_names()`); raises KeyError for an unknown name."""
     from spinenet.formats import load_spec_file
 
     key = name.lower()
-    if key not in BUILTIN_NAMES:
-        raise KeyError(f"unknown built-in {name!r}; choose one of: {', '.join(BUILTIN_NAMES)}")
-    return load_spec_file(SPEC_DIR / f"{key}.yaml")
+    path = SPEC_DIR / f"{key}.yaml"
+    if not key.replace("-", "").isalnum() or not path.is_file():
+        known = sorted(path.stem for path in SPEC_DIR.glob("*.yaml"))
+        raise KeyError(f"unknown built-in {name!r}; choose one of: {', '.join(known)}")
+    return load_spec_file(path)

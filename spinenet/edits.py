@@ -10,7 +10,8 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 
-from spinenet.spec import FAMILY_BLOCK_FNS, STEM_IDS, Block, Spec, spec_to_dict
+from spinenet.registry import family_of
+from spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
 from spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL, SpecError, check_spec, parse_spec
 
 _NUMBERED_ID = re.compile(r"^b(\d+)$")
@@ -21,8 +22,8 @@ def _fail(message: str):
 
 
 def _block_index(spec: Spec, block_id: str) -> int:
-    if spec.family == "resnet_fpn":
-        _fail(f"{spec.name} is a ResNet-FPN spec: it has stages, not editable blocks")
+    if not family_of(spec).has_blocks:
+        _fail(f"{spec.name} is a {family_of(spec).title} spec: it has stages, not editable blocks")
     for index, block in enumerate(spec.blocks):
         if block.id == block_id:
             return index
@@ -66,7 +67,7 @@ def set_level(spec: Spec, block_id: str, level: int) -> Spec:
 def set_block_fn(spec: Spec, block_id: str, block_fn: str) -> Spec:
     """Returns the spec with block `block_id` of type `block_fn` (bottleneck, residual or mbconv)."""
     index = _block_index(spec, block_id)
-    allowed = FAMILY_BLOCK_FNS[spec.family]
+    allowed = family_of(spec).block_fns
     if block_fn not in allowed:
         _fail(f"block '{block_id}': block type '{str(block_fn)[:32]}' is not used in family {spec.family} "
               f"(use {' or '.join(allowed)})")
@@ -151,8 +152,8 @@ def insert_block(spec: Spec, after_id: str, block_id: str | None = None, level: 
 
     Defaults: level and type of `after_id`; parents `after_id` and the block before it; a fresh b<N> id.
     """
-    if spec.family == "resnet_fpn":
-        _fail(f"{spec.name} is a ResNet-FPN spec: it has stages, not editable blocks")
+    if not family_of(spec).has_blocks:
+        _fail(f"{spec.name} is a {family_of(spec).title} spec: it has stages, not editable blocks")
     if len(spec.blocks) >= LIMITS["max_blocks"]:
         _fail(f"cannot insert: {spec.name} already has {len(spec.blocks)} blocks, the limit")
     if after_id in STEM_IDS:
@@ -163,7 +164,7 @@ def insert_block(spec: Spec, after_id: str, block_id: str | None = None, level: 
     earlier = list(STEM_IDS) + list(spec.block_ids[:index])
     if parents is None:
         parents = tuple(earlier[-2:])
-    default_fn = after.block_fn if after else FAMILY_BLOCK_FNS[spec.family][0]
+    default_fn = after.block_fn if after else family_of(spec).block_fns[0]
     default_level = after.level if after else 2
     block = Block(id=block_id or new_block_id(spec), level=default_level if level is None else level,
                   block_fn=block_fn or default_fn, parents=tuple(parents), is_output=False)
@@ -217,8 +218,8 @@ def _plain(value):
 def replace_blocks(spec: Spec, rows) -> Spec:
     """Returns the spec with its whole block list replaced by `rows` (from a table editor): each a mapping with
     id, level, block_fn, is_output and either `parents` (two ids) or `parent0`/`parent1`."""
-    if spec.family == "resnet_fpn":
-        _fail(f"{spec.name} is a ResNet-FPN spec: it has stages, not editable blocks")
+    if not family_of(spec).has_blocks:
+        _fail(f"{spec.name} is a {family_of(spec).title} spec: it has stages, not editable blocks")
     blocks = []
     for number, row in enumerate(rows):
         row = {key: _plain(value) for key, value in dict(row).items()}
@@ -242,7 +243,7 @@ def replace_blocks(spec: Spec, rows) -> Spec:
 
 def set_stages(spec: Spec, stages) -> Spec:
     """Returns a ResNet-FPN spec with four new stage block counts (e.g. (3, 4, 6, 3) for ResNet-50)."""
-    if spec.family != "resnet_fpn":
+    if family_of(spec).has_blocks:
         _fail(f"{spec.name} is a {spec.family} spec: it has blocks, not stages")
     return check_spec(replace(spec, stages=tuple(_plain(count) for count in stages)))
 
@@ -250,8 +251,8 @@ def set_stages(spec: Spec, stages) -> Spec:
 def set_scaling(spec: Spec, **changes) -> Spec:
     """Returns the spec with scaling fields changed (endpoints_num_filters, filter_size_scale, resample_alpha,
     block_repeats); the RetinaNet head width follows the endpoint width."""
-    if spec.family == "resnet_fpn":
-        _fail(f"{spec.name} is a ResNet-FPN spec: it has no SpineNet scaling")
+    if not family_of(spec).has_blocks:
+        _fail(f"{spec.name} is a {family_of(spec).title} spec: it has no SpineNet scaling")
     changes = {key: _plain(value) for key, value in changes.items()}
     unknown = sorted(set(changes) - {"endpoints_num_filters", "filter_size_scale", "resample_alpha",
                                      "block_repeats"})

@@ -91,3 +91,20 @@ def test_binary_garbage_file(tmp_path):
     result = run("analyze", str(path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_validate_really_loads_a_builtin(tmp_path, monkeypatch, capsys):
+    """`validate NAME` reads the built-in's file: a broken copy of assets/specs/ makes it fail."""
+    import shutil
+
+    import analysis.cli
+    import spinenet.builtins
+    from analysis.cli import main
+
+    specs = tmp_path / "specs"
+    shutil.copytree(ROOT / "assets" / "specs", specs)
+    text = (specs / "spinenet-49.yaml").read_text()
+    (specs / "spinenet-49.yaml").write_text(text.replace("block_fn: residual", "block_fn: mbconv", 1))
+    monkeypatch.setattr(analysis.cli, "SPEC_DIR", specs)
+    assert main(["validate", "spinenet-49"]) == 2
+    assert "mbconv" in capsys.readouterr().err

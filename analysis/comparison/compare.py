@@ -12,6 +12,7 @@ from functools import lru_cache
 from analysis.counting import analyze
 from analysis.comparison.published import published_for
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.registry import head_names
 from spinenet.spec import Spec, spec_hash
 
 
@@ -118,7 +119,7 @@ def register(subparsers) -> None:
                      help="built-in name or spec path, optionally NAME@SIZE (its own input size)")
     sub.add_argument("--input-size", type=input_size_arg,
                      help="input side in pixels for specs without @SIZE (default: each spec's own)")
-    sub.add_argument("--head", choices=("none", "retinanet", "classification"), default="retinanet",
+    sub.add_argument("--head", choices=head_names(), default="retinanet",
                      help="head counted with each backbone (default: retinanet, as in the paper's figures)")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.set_defaults(handler=_cmd_compare)
