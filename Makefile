@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: setup browser run test clean
+.PHONY: setup browser run test screenshot clean
 
 setup: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ run: setup
 
 test: setup browser
 	$(PY) -m pytest
+
+# Refreshes docs/screenshot.png (the README's picture) from the real-browser test; tests never write it otherwise.
+screenshot: setup browser
+	SPINESCOPE_UPDATE_SCREENSHOT=1 $(PY) -m pytest tests/browser/test_browser_app.py -k page_loads
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

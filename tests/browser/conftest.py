@@ -1,5 +1,5 @@
 """A real `streamlit run` server on a free 127.0.0.1 port with a temporary SPINESCOPE_HOME, and Debian's
-Chromium driven by Playwright (never a downloaded browser). A failing test leaves a screenshot in test-artifacts/."""
+Chromium driven by Playwright (never a downloaded browser). A failing test leaves a screenshot in $SPINESCOPE_TEST_ARTIFACTS (default: the temp dir)."""
 from __future__ import annotations
 
 import os
@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -15,13 +16,13 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
+# Screenshots of failing tests go outside the repository (tests never write into it).
+ARTIFACTS = Path(os.environ.get("SPINESCOPE_TEST_ARTIFACTS", Path(tempfile.gettempdir()) / "spinescope-test-artifacts"))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-VIEWPORT = {"width": 1500, "height": 1000}
 # A loaded 2-core machine can take many seconds for a rerun; assertions wait for it (the default is 5 s).
-TIMEOUT_MS = 30_000
+from browser_settings import TIMEOUT_MS, VIEWPORT  # noqa: E402
 expect.set_options(timeout=TIMEOUT_MS)
 
 
@@ -111,7 +112,7 @@ def page(context, request):
     yield tab
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         try:
             tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
         except Exception as error:  # noqa: BLE001 - the test's own failure matters more

@@ -5,7 +5,9 @@ Expected figures come from the counting library on the same specs, never from th
 from __future__ import annotations
 
 import json
+import os
 import signal
+import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -19,7 +21,9 @@ from spinenet.edits import set_level
 from spinenet.formats import loads
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
+# The README's picture is refreshed only on request (`make screenshot`); otherwise it goes to the temp dir.
+SCREENSHOT = (ROOT / "docs" / "screenshot.png" if os.environ.get("SPINESCOPE_UPDATE_SCREENSHOT") == "1"
+              else Path(tempfile.gettempdir()) / "spinescope-screenshot.png")
 SPINENET_49 = load_builtin("spinenet-49")
 NODES = ".st-key-graph .scatterlayer path.point"
 

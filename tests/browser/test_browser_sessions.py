@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from analysis.counting import analyze
 from app.units import billions
-from conftest import TIMEOUT_MS, VIEWPORT
+from browser_settings import TIMEOUT_MS, VIEWPORT
 from spinenet.edits import set_level
 from test_browser_app import (SPINENET_49, assert_no_traceback, backbone_macs, choose, level_label, open_app,
                               open_tab, stored_spec, workspace_of)
