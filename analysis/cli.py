@@ -22,7 +22,7 @@ from spinenet.spec import Spec
 from spinenet.validate import LIMITS, SpecError
 
 # Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
-COMMAND_MODULES: list[str] = ["analysis.latency_cli", "analysis.comparison.compare"]
+COMMAND_MODULES: list[str] = ["analysis.latency.cli", "analysis.comparison.compare"]
 
 
 class CliError(Exception):

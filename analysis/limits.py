@@ -50,7 +50,7 @@ def estimate_cpu_seconds(macs: float, passes: int = 1) -> float:
 def check_fvcore_request(spec, input_size: int, head: str, macs: int) -> None:
     """Raises ResourceLimitError when tracing `spec` with fvcore would need more memory than is available (or
     configured) or longer than max_seconds(); `macs` is the model's multiply-adds from the fast counter."""
-    from analysis.latency_memory import MEMORY_HEADROOM, available_memory_bytes, estimate_memory
+    from analysis.latency.memory_guard import MEMORY_HEADROOM, available_memory_bytes, estimate_memory
 
     seconds = estimate_cpu_seconds(macs)
     if seconds > max_seconds():

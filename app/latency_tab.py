@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis.history import list_results
-from analysis.latency import (DEFAULT_ITERS, DEFAULT_WARMUP, LatencyError, LatencyRequest, cuda_available,
-                              describe_device, start_latency_job)
+from analysis.latency.errors import LatencyError
+from analysis.latency.history import list_results, save_results
+from analysis.latency.job import start_latency_job
+from analysis.latency.request import DEFAULT_ITERS, DEFAULT_WARMUP, LatencyRequest, cuda_available, describe_device
 from app import session, sidebar
 from app.guard import one_line
 from app.latency_view import history_figure, results_figure, results_frame
@@ -73,15 +74,18 @@ def _cancel() -> None:
 
 
 def _collect(job) -> None:
-    """Moves a finished job's results (or its one-line error) into the page state."""
+    """Moves a finished job's results (or its one-line error) into the page state and, as the job's caller, stores
+    the results in the history."""
     st.session_state.pop("latency_job", None)
     try:
-        st.session_state.latency_results = job.result(timeout=0)
-        if job.history_error:
-            session.note(AREA, "warning", job.history_error)
+        results = job.result(timeout=0)
     except LatencyError as error:
         kind = "info" if error.kind == "cancelled" else "error"
         session.note(AREA, kind, "Cancelled." if error.kind == "cancelled" else f"Latency run failed: {error}")
+        return
+    st.session_state.latency_results, warning = save_results(results)
+    if warning:
+        session.note(AREA, "warning", warning)
 
 
 @st.fragment(run_every=0.5)
@@ -99,8 +103,8 @@ def job_progress() -> None:
 
 
 PHASES = {"estimate": "Estimating memory", "starting": "Starting the worker", "build": "Building the models",
-          "compile": "Compiling", "warmup": "Warming up", "measure": "Measuring", "store": "Storing the results",
-          "done": "Done", "failed": "Failed", "cancelled": "Cancelled"}
+          "compile": "Compiling", "warmup": "Warming up", "measure": "Measuring", "done": "Done", "failed": "Failed",
+          "cancelled": "Cancelled"}
 
 
 def progress_text(progress) -> str:

@@ -1,10 +1,10 @@
-"""Latency results from the history database (analysis.history) as tables and plots for the app."""
+"""Latency results from the history database (analysis.latency.history) as tables and plots for the app."""
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.history import list_results
+from analysis.latency.history import list_results
 from app.markup import escape_html
 from spinenet.spec import Spec, spec_hash
 

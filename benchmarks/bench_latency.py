@@ -1,7 +1,7 @@
 """Does SpineScope's latency tool agree with torch.utils.benchmark.Timer, and what does its worker cost?
 
 Times the same model (same spec, input size, threads, random input, inference mode, flushed denormals) with the
-tool (`analysis.latency.run_latency`: a worker process per run) and with `torch.utils.benchmark.Timer` in this
+tool (`analysis.latency.job.LatencyJob`: a worker process per run) and with `torch.utils.benchmark.Timer` in this
 process, alternating rounds (tool, Timer, tool, Timer, ...) so that both see the same machine load. Prints every
 round's medians and ratio, the median of each and their ratio, the fastest pass of each (the figure least
 disturbed by other processes on a shared machine), and the worker's overhead per round: memory estimate
@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from torch.utils.benchmark import Timer  # noqa: E402
 
-from analysis.latency import LatencyRequest, start_latency_job  # noqa: E402
+from analysis.latency.job import LatencyJob  # noqa: E402
+from analysis.latency.request import LatencyRequest  # noqa: E402
 from spinenet.build import build_model  # noqa: E402
 from spinenet.builtins import load_builtin  # noqa: E402
 
@@ -91,9 +92,11 @@ def main() -> None:
 
 
 def run_latency_with_times(spec, args):
-    """run_latency for one model, returning (results, the job's phase times in seconds)."""
-    job = start_latency_job([LatencyRequest(spec, args.input_size)], device="cpu", threads=args.threads,
-                            iters=args.iters, warmup=args.warmup, history=False)
+    """One latency job for one model (nothing stored in the history), returning (results, the job's phase times in
+    seconds)."""
+    job = LatencyJob([LatencyRequest(spec, args.input_size)], device="cpu", threads=args.threads, iters=args.iters,
+                     warmup=args.warmup)
+    job.start()
     return job.result(), job.phase_times
 
 

@@ -1,4 +1,5 @@
-"""The latency history: a real SQLite file under SPINESCOPE_HOME, shared by processes writing at the same time."""
+"""The latency history: a real SQLite file under SPINESCOPE_HOME, shared by processes writing at the same time;
+`save_results` as a job's caller uses it."""
 import json
 import os
 import sqlite3
@@ -10,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from analysis.history import compare_results, connect, count_results, get_results, list_results, store_results
-from analysis.latency import LatencyResult
+from analysis.latency.history import (compare_results, connect, count_results, get_results, list_results,
+                                     save_results, store_results)
 from analysis.paths import data_dir
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # A result as the latency job makes it (figures chosen by hand so that ratios are checkable).
 RESULT_CODE = textwrap.dedent("""
-    from analysis.latency import LatencyResult
+    from analysis.latency.results import LatencyResult
 
     def make_result(label, median_ms, input_size=64, threads=1, run_id="run-a"):
         return LatencyResult(
@@ -82,7 +83,7 @@ def test_store_list_get_and_compare(spinescope_home):
 
 def test_history_survives_across_processes(spinescope_home):
     writer = _python(RESULT_CODE + textwrap.dedent("""
-        from analysis.history import store_results
+        from analysis.latency.history import store_results
         print(store_results([make_result("written-elsewhere", 12.5)]))
     """), spinescope_home)
     out, err = writer.communicate(timeout=120)
@@ -90,7 +91,7 @@ def test_history_survives_across_processes(spinescope_home):
     assert out.strip() == "[1]"
     reader = _python(textwrap.dedent("""
         import json
-        from analysis.history import list_results
+        from analysis.latency.history import list_results
         print(json.dumps([entry.to_dict() for entry in list_results()]))
     """), spinescope_home)
     out, err = reader.communicate(timeout=120)
@@ -105,7 +106,7 @@ def test_concurrent_writers_do_not_corrupt_the_file(spinescope_home):
     start_at = time.time() + 5.0  # every writer waits for the same instant, then writes as fast as it can
     code = RESULT_CODE + textwrap.dedent(f"""
         import sys, time
-        from analysis.history import store_results
+        from analysis.latency.history import store_results
         while time.time() < {start_at}:
             time.sleep(0.001)
         for index in range({rows_each}):
@@ -142,3 +143,20 @@ def test_a_failed_write_leaves_nothing_behind(spinescope_home):
     with pytest.raises(sqlite3.IntegrityError):
         store_results([make_result("first-of-batch", 1.0), broken])
     assert [entry.label for entry in list_results()] == ["kept"]  # the whole transaction was rolled back
+
+
+def test_save_results_for_the_caller(spinescope_home):
+    results = [make_result("A", 10.0), make_result("B", 20.0)]
+    saved, warning = save_results(results)
+    assert warning is None and [result.history_id for result in saved] == [1, 2]
+    assert [result.history_id for result in results] == [None, None]  # copies; the caller's list is untouched
+    assert [entry.label for entry in list_results()] == ["B", "A"]
+
+
+def test_save_results_says_in_one_line_when_it_cannot(spinescope_home):
+    spinescope_home.mkdir(parents=True)
+    (spinescope_home / "history.sqlite").write_bytes(b"this is not an SQLite database" * 100)
+    results = [make_result("A", 10.0)]
+    saved, warning = save_results(results)
+    assert saved == results and saved[0].history_id is None
+    assert warning == "history not saved: DatabaseError: file is not a database"

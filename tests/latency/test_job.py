@@ -1,14 +1,19 @@
 """Latency runs in a real worker process on the CPU at small inputs: figures, interleaving, options, the memory
-guard, a worker that dies, runs out of memory, times out or is cancelled, and history written by the job."""
+guard, a worker that dies, runs out of memory, times out or is cancelled; a job that starts nothing before
+`start()`, `wait()`, and a job that writes no history (its caller does)."""
 import math
+import threading
 import time
 
 import numpy as np
+import psutil
 import pytest
 
-from analysis.history import list_results
-from analysis.latency import LatencyError, LatencyRequest, run_latency, start_latency_job
-from analysis.latency_worker import FAULT_VARIABLE
+from analysis.latency.errors import LatencyError
+from analysis.latency.history import list_results, save_results
+from analysis.latency.job import LatencyJob, run_latency, start_latency_job
+from analysis.latency.request import LatencyRequest, cuda_available
+from analysis.latency.worker import FAULT_VARIABLE
 from spinenet.build import build_model
 from spinenet.builtins import load_builtin
 from spinenet.spec import spec_hash
@@ -66,6 +71,11 @@ def test_two_models_interleaved_with_figures_and_history(spinescope_home):
     assert {"estimate_s", "start_s", "build_s", "warmup_s", "measure_s", "total_s"} <= set(job.phase_times)
     assert job.phase_times["measure_s"] < job.phase_times["total_s"]
 
+    # The job alone stores nothing; its caller writes the history, one row per result.
+    assert first.history_id is None and second.history_id is None
+    assert not (spinescope_home / "history.sqlite").exists()
+    (first, second), warning = save_results(job.result())
+    assert warning is None
     stored = list_results(limit=10)
     assert [entry.id for entry in stored] == sorted([first.history_id, second.history_id], reverse=True)
     assert {entry.spec_hash for entry in stored} == {first.spec_hash, second.spec_hash}
@@ -94,7 +104,7 @@ def test_memory_guard_refuses_before_starting(small_spec, spinescope_home):
     assert refused.value.kind == "memory"
     message = str(refused.value)
     assert message.startswith("refused:") and "configured limit is 1 MiB" in message and "\n" not in message
-    assert job._process.poll() is not None  # the worker, started early, got no payload and was stopped
+    assert job.worker.poll() is not None  # the worker, started early, got no payload and was stopped
     assert not (spinescope_home / "history.sqlite").exists()
 
 
@@ -118,7 +128,7 @@ def test_worker_failure_is_one_clean_error(small_spec, monkeypatch, spinescope_h
     assert failed.value.kind == kind
     assert str(failed.value) == message
     assert job.progress().phase == "failed" and job.progress().message == message
-    assert job._process.poll() is not None
+    assert job.worker.poll() is not None
     assert list_results() == []  # nothing stored for a failed run
 
 
@@ -128,7 +138,7 @@ def test_time_limit_kills_the_worker(small_spec):
     with pytest.raises(LatencyError, match=expected) as failed:
         job.result(timeout=60)
     assert failed.value.kind == "timeout"
-    assert job._process.poll() is not None
+    assert job.worker.poll() is not None
 
 
 def test_cancel_while_measuring(small_spec):
@@ -143,7 +153,7 @@ def test_cancel_while_measuring(small_spec):
     with pytest.raises(LatencyError, match="cancelled") as cancelled:
         job.result(timeout=30)
     assert cancelled.value.kind == "cancelled" and job.progress().phase == "cancelled"
-    assert job._process.poll() is not None
+    assert job.worker.poll() is not None
     assert list_results() == []
 
 
@@ -159,8 +169,11 @@ def test_invalid_request_options(small_spec, options, message):
     assert invalid.value.kind == "invalid"
 
 
+NO_GPU = pytest.mark.skipif(cuda_available(), reason="a CUDA GPU is present: device cuda is valid here")
+
+
 @pytest.mark.parametrize("options,message", [
-    (dict(device="cuda"), "device cuda: no CUDA GPU found"),
+    pytest.param(dict(device="cuda"), "device cuda: no CUDA GPU found", marks=NO_GPU),
     (dict(device="tpu"), "unknown device 'tpu'"),
     (dict(iters=0), "iterations 0 out of range"),
     (dict(timeout=0), "time limit must be a positive number"),
@@ -168,30 +181,6 @@ def test_invalid_request_options(small_spec, options, message):
 def test_invalid_run_options(small_spec, options, message):
     with pytest.raises(LatencyError, match=message):
         start_latency_job([LatencyRequest(small_spec, SIZE)], **{**FAST, **options})
-
-
-def test_device_description_on_this_machine():
-    import torch
-
-    from analysis.latency import describe_device
-    from analysis.latency_worker import cpu_name
-
-    model_names = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
-    assert cpu_name() == model_names[0]
-    assert describe_device() == f"CPU ({cpu_name()}, {torch.get_num_threads()} threads), no GPU found"
-
-
-def test_out_of_memory_messages_are_one_line():
-    from analysis.latency_worker import oom_message
-
-    # The messages of PyTorch's CUDA caching allocator and CPU allocator, as they read.
-    cuda = RuntimeError("CUDA out of memory. Tried to allocate 20.00 MiB. GPU 0 has a total capacity of 79.19 GiB "
-                        "of which 3.06 MiB is free. Including non-PyTorch memory, this process has 79.18 GiB memory "
-                        "in use.")
-    assert oom_message(cuda) == "out of GPU memory: tried to allocate 20.00 MiB; lower the batch or input size"
-    cpu = RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you "
-                       "tried to allocate 3221225472 bytes. Error code 12 (Cannot allocate memory)")
-    assert oom_message(cpu) == "out of memory: tried to allocate 3,072 MiB"
 
 
 def test_memory_limit_from_the_environment(small_spec, monkeypatch):
@@ -203,3 +192,34 @@ def test_memory_limit_from_the_environment(small_spec, monkeypatch):
     monkeypatch.setenv("SPINESCOPE_MAX_MEMORY_MIB", "lots")
     with pytest.raises(LatencyError, match="SPINESCOPE_MAX_MEMORY_MIB='lots' is not a number"):
         start_latency_job([LatencyRequest(small_spec, SIZE)], **FAST)
+
+
+def _children() -> set[int]:
+    return {child.pid for child in psutil.Process().children(recursive=True)}
+
+
+def test_constructing_starts_nothing_until_start_then_wait(small_spec, spinescope_home):
+    threads, children = set(threading.enumerate()), _children()
+    count = threading.active_count()
+    job = LatencyJob([LatencyRequest(small_spec, SIZE)], **FAST)
+    assert threading.active_count() <= count and set(threading.enumerate()) <= threads  # no thread started
+    assert _children() <= children and job.worker is None  # no process started
+    assert not job.started() and not job.done() and job.progress().phase == "pending"
+    with pytest.raises(RuntimeError, match="not started"):
+        job.wait(0)
+
+    assert job.start() is job and job.started()
+    with pytest.raises(RuntimeError, match="already started"):
+        job.start()
+    assert job.wait(0) is False  # spawning and estimating take far longer than nothing
+    assert job.wait(180) is True and job.done()
+    assert job.wait(0) is True  # an ended job answers at once
+    (result,) = job.result(timeout=0)
+    assert result.median_ms > 0 and job.progress().phase == "done"
+    assert job.worker.poll() is not None
+    assert list_results() == [] and result.history_id is None  # the job alone writes no history
+
+
+def test_run_latency_stores_as_the_jobs_caller(small_spec, spinescope_home):
+    (result,) = run_latency([LatencyRequest(small_spec, SIZE)], **FAST)  # history=False: see tests/test_limits.py
+    assert [entry.id for entry in list_results()] == [result.history_id] == [1]

@@ -1,35 +1,27 @@
-"""What a latency run asks for and what it returns: requests, results, progress, errors, option checks.
+"""What a latency run asks for: requests, run-wide options and their checks, the device, and the payload sent to
+the worker process.
 
-Times are milliseconds, throughput images per second, memory bytes. This module does not import torch at load
-time (the app and the history read these types without it).
+This module does not import torch at load time (the app reads these types without it).
 """
 from __future__ import annotations
 
 import collections
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
-from spinenet.spec import Spec
+from analysis.latency.errors import LatencyError
+from spinenet.registry import head_names
+from spinenet.spec import Spec, spec_to_dict
 from spinenet.validate import LIMITS
 
 DEVICES = ("auto", "cpu", "cuda")
-HEADS = ("none", "retinanet", "classification")  # as spinenet.build.HEADS, without importing torch
 PRECISIONS = ("fp32", "fp16", "bf16")
 MAX_BATCH = 4096
 MAX_ITERS = 100_000
 DEFAULT_ITERS = 20
 DEFAULT_WARMUP = 3
 DEFAULT_TIMEOUT_S = 600.0
-
-
-class LatencyError(Exception):
-    """A latency run that could not produce figures. `kind`: invalid, memory or time (refused before starting), oom,
-    crash, timeout, cancelled or error. str(error) is one line meant for the user."""
-
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -51,88 +43,6 @@ class LatencyRequest:
     @property
     def size(self) -> int:
         return self.input_size or self.spec.input_size
-
-
-@dataclass
-class LatencyResult:
-    """Figures for one model of a run. Times in ms over `iterations` timed calls (one call = one forward pass of
-    `batch` images); `throughput` in images/s from the median; memory in bytes (`peak_memory_bytes` = weights and
-    buffers + the measured growth during one forward pass); `compile_s` is the time of the compiling first call,
-    never part of the timings. `ratio_to_first` = this median / the first model's median in the same run."""
-
-    label: str
-    spec_name: str
-    spec_hash: str
-    input_size: int
-    head: str
-    batch: int
-    device: str
-    device_name: str
-    precision: str
-    dtype: str
-    memory_format: str
-    fold_bn: bool
-    compiled: bool
-    threads: int
-    iterations: int
-    warmup: int
-    median_ms: float
-    p10_ms: float
-    p90_ms: float
-    mean_ms: float
-    min_ms: float
-    throughput: float
-    peak_memory_bytes: int
-    weight_bytes: int
-    activation_bytes: int
-    estimated_memory_bytes: int
-    build_s: float
-    compile_s: float | None
-    bn_folded: int
-    bn_remaining: int
-    ratio_to_first: float
-    torch_version: str
-    environment: dict
-    run_id: str
-    created_at: str
-    samples_ms: list[float] = field(default_factory=list, repr=False)
-    history_id: int | None = None
-
-    @property
-    def settings(self) -> dict:
-        """The options the figures depend on (what the history compares like with like on)."""
-        return {"input_size": self.input_size, "head": self.head, "batch": self.batch, "device": self.device,
-                "precision": self.precision, "channels_last": self.memory_format == "channels_last",
-                "fold_bn": self.fold_bn, "compile": self.compiled, "threads": self.threads,
-                "iterations": self.iterations, "warmup": self.warmup}
-
-    def to_dict(self, samples: bool = False) -> dict:
-        """JSON-ready figures; `name` is the label; per-call samples only when `samples`."""
-        data = asdict(self)
-        data["name"] = data.pop("label")
-        data["settings"] = self.settings
-        if not samples:
-            data.pop("samples_ms")
-        return data
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Where a job stands. phase: estimate, starting, build, compile, warmup, measure, store, done, failed or
-    cancelled; `done` of `total` steps of that phase (timed calls while measuring)."""
-
-    phase: str
-    done: int = 0
-    total: int = 0
-    model: str | None = None
-    message: str = ""
-
-    @property
-    def fraction(self) -> float:
-        """Share of the current phase completed, 0..1 (1 when finished)."""
-        if self.phase in ("done", "failed", "cancelled"):
-            return 1.0
-        return self.done / self.total if self.total else 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -168,7 +78,7 @@ def describe_device(device: str = "auto") -> str:
     or 'GPU: NVIDIA H100 80GB HBM3'."""
     import torch
 
-    from analysis.latency_worker import cpu_name
+    from analysis.latency.worker import cpu_name
 
     resolved = resolve_device(device)
     if resolved == "cuda":
@@ -181,8 +91,8 @@ def check_request(request: LatencyRequest, device: str) -> None:
     """Raises LatencyError('invalid') with one line if an option is out of range or unsupported on `device`."""
     name = request.label or request.spec.name
     low, high = LIMITS["min_input_size"], LIMITS["max_input_size"]
-    if request.head not in HEADS:
-        raise LatencyError("invalid", f"{name}: unknown head {request.head!r}; use one of {', '.join(HEADS)}")
+    if request.head not in head_names():
+        raise LatencyError("invalid", f"{name}: unknown head {request.head!r}; use one of {', '.join(head_names())}")
     if not low <= request.size <= high:
         raise LatencyError("invalid", f"{name}: input size {request.size} is out of range [{low}, {high}]")
     if not 1 <= request.batch <= MAX_BATCH:
@@ -216,3 +126,18 @@ def unique_labels(requests: list[LatencyRequest]) -> list[str]:
         counts[label] += 1
         labels.append(label if counts[label] == 1 else f"{label}#{counts[label]}")
     return labels
+
+
+def worker_payload(requests: list[LatencyRequest], labels: list[str], *, device: str, threads: int | None,
+                   iters: int, warmup: int, memory_limit_bytes: int | None, memory_headroom: float,
+                   estimated_bytes: int) -> dict:
+    """Returns the JSON-ready object the worker process reads on its stdin (see `analysis.latency.worker`)."""
+    return {
+        "device": device, "threads": threads, "iters": iters, "warmup": warmup,
+        "memory_limit_bytes": memory_limit_bytes, "memory_headroom": memory_headroom,
+        "estimated_bytes": estimated_bytes,
+        "models": [{"label": label, "spec": spec_to_dict(r.spec), "input_size": r.size, "head": r.head,
+                    "batch": r.batch, "precision": r.precision, "channels_last": r.channels_last,
+                    "fold_bn": r.fold_bn, "compile": r.compile}
+                   for label, r in zip(labels, requests)],
+    }

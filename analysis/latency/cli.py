@@ -10,6 +10,7 @@ import json
 import sys
 
 from analysis.cli import CliError, input_size_arg, int_in_range, load_spec_argument
+from spinenet.registry import head_names
 
 MIB = 2 ** 20
 
@@ -26,8 +27,8 @@ def _seconds(text: str) -> float:
 
 def register(subparsers) -> None:
     """Adds the `latency` and `history` subcommands."""
-    from analysis.latency import DEFAULT_ITERS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP, DEVICES, MAX_BATCH, MAX_ITERS, \
-        PRECISIONS
+    from analysis.latency.request import DEFAULT_ITERS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP, DEVICES, MAX_BATCH, \
+        MAX_ITERS, PRECISIONS
 
     sub = subparsers.add_parser("latency", help="time the real model(s) in a worker process, interleaved")
     sub.add_argument("specs", nargs="+", metavar="SPEC", help="built-in name or spec path, optionally NAME@SIZE")
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
                      help=f"timed forward passes per model (default {DEFAULT_ITERS})")
     sub.add_argument("--warmup", type=int_in_range(0, MAX_ITERS, "warm-up iterations"), default=DEFAULT_WARMUP,
                      help=f"untimed forward passes per model first (default {DEFAULT_WARMUP})")
-    sub.add_argument("--head", choices=("none", "retinanet", "classification"), default="none")
+    sub.add_argument("--head", choices=head_names(), default="none")
     sub.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S,
                      help=f"seconds for the whole run (default {DEFAULT_TIMEOUT_S:g})")
     sub.add_argument("--memory-limit-mib", type=int_in_range(1, 2 ** 31, "memory limit"),
@@ -81,7 +82,10 @@ def _progress_printer():
 
 
 def _cmd_latency(args) -> int:
-    from analysis.latency import LatencyError, LatencyRequest, start_latency_job, wait_for
+    from analysis.latency.errors import LatencyError
+    from analysis.latency.history import save_results
+    from analysis.latency.job import LatencyJob, wait_for
+    from analysis.latency.request import LatencyRequest
 
     requests = []
     for text in args.specs:
@@ -90,21 +94,24 @@ def _cmd_latency(args) -> int:
                                        args.channels_last, args.fold_bn, args.compile))
     limit = args.memory_limit_mib * MIB if args.memory_limit_mib else None
     try:
-        job = start_latency_job(requests, device=args.device, threads=args.threads, iters=args.iters,
-                                warmup=args.warmup, timeout=args.timeout, memory_limit_bytes=limit,
-                                history=not args.no_save)
+        job = LatencyJob(requests, device=args.device, threads=args.threads, iters=args.iters,
+                         warmup=args.warmup, timeout=args.timeout, memory_limit_bytes=limit)
+        job.start()
         results = wait_for(job, _progress_printer())
     except LatencyError as error:
         if error.kind in ("invalid", "memory", "time"):
             raise CliError(str(error)) from None
         print(f"error: {error}", file=sys.stderr)
         return 1
+    history_warning = None
+    if not args.no_save:  # the job stores nothing; this command, its caller, writes the history
+        results, history_warning = save_results(results)
     if args.json:
         print(json.dumps([result.to_dict() for result in results], indent=2))
     else:
         print(format_latency(results))
-    if job.history_error:
-        print(f"warning: {job.history_error}", file=sys.stderr)
+    if history_warning:
+        print(f"warning: {history_warning}", file=sys.stderr)
     return 0
 
 
@@ -139,7 +146,7 @@ def format_latency(results) -> str:
 def _cmd_history(args) -> int:
     import sqlite3
 
-    from analysis.history import history_path
+    from analysis.latency.history import history_path
 
     try:
         return _print_history(args)
@@ -148,7 +155,7 @@ def _cmd_history(args) -> int:
 
 
 def _print_history(args) -> int:
-    from analysis.history import compare_results, history_path, list_results
+    from analysis.latency.history import compare_results, history_path, list_results
     from spinenet.spec import spec_hash
 
     if args.compare:

@@ -1,9 +1,10 @@
-"""The latency worker: a separate process (`python -m analysis.latency_worker`) that builds the models and times
-them, so that a crash, an out-of-memory error or a hang never takes the caller down.
+"""The latency worker: a separate process (`python -m analysis.latency.worker`) that builds the models and times
+them, so that a crash, an out-of-memory error or a hang never takes the caller down. Its caller's side (spawn,
+time limit, kill) is `analysis.latency.worker_process`.
 
-Protocol: one JSON object on stdin (built by `analysis.latency`), JSON lines out on the original stdout (events:
-ready, progress, built, result, error); anything else the process prints goes to stderr. Exit status 0 after a
-result, 1 after an error event.
+Protocol: one JSON object on stdin (`analysis.latency.request.worker_payload`), JSON lines out on the original
+stdout (events: ready, progress, built, result, error; the result is read by `analysis.latency.results`); anything
+else the process prints goes to stderr. Exit status 0 after a result, 1 after an error event.
 
 Timing: one call = one forward pass of the whole batch under `torch.inference_mode()`. On a GPU each call is
 bracketed by CUDA events after a device synchronisation and waits for its end event, so no call overlaps the
@@ -26,7 +27,7 @@ import sys
 import time
 import traceback
 
-# Test hook: makes the worker die or fail in a chosen way once measuring starts (see tests/test_latency_job.py).
+# Test hook: makes the worker die or fail in a chosen way once measuring starts (see tests/latency/test_job.py).
 FAULT_VARIABLE = "SPINESCOPE_LATENCY_FAULT"
 PROGRESS_INTERVAL_S = 0.1
 
@@ -262,7 +263,7 @@ def build_runner(request: dict, device, emit: Emitter):
     compiles it if asked (timing the compiling first call). Returns (runner, figures so far)."""
     import torch
 
-    from analysis.bn_fold import count_batch_norms, fold_batch_norms
+    from analysis.latency.bn_fold import count_batch_norms, fold_batch_norms
     from spinenet.build import build_model
     from spinenet.spec import spec_from_dict
 

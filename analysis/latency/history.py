@@ -4,13 +4,16 @@ Each row holds the spec's content hash and name, the settings, the environment (
 threads) and the figures, with a UTC timestamp. Several processes may write at once (the CLI, the app, tests):
 the database runs in WAL mode with a busy timeout, and every write is one `BEGIN IMMEDIATE` transaction, so a
 writer waits for the others instead of failing or corrupting the file.
+
+A latency job stores nothing itself: its caller (the CLI, the app, `run_latency`) hands the results to
+`save_results`.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analysis.paths import data_dir
@@ -171,6 +174,17 @@ def store_results(results, path: str | Path | None = None) -> list[int]:
             return [connection.execute(sql, row).lastrowid for row in rows]
     finally:
         connection.close()
+
+
+def save_results(results, path: str | Path | None = None) -> tuple[list, str | None]:
+    """Stores a run's LatencyResult objects for the caller of a latency job. Returns (the results with their
+    `history_id` set, None), or (the results unchanged, a one-line warning) when the history cannot be written:
+    the figures stay valid without their rows."""
+    try:
+        ids = store_results(results, path)
+    except Exception as error:  # noqa: BLE001 - figures are still valid without the history row
+        return list(results), f"history not saved: {type(error).__name__}: {error}".splitlines()[0]
+    return [replace(result, history_id=id_) for result, id_ in zip(results, ids)], None
 
 
 def _entry(row: sqlite3.Row) -> HistoryEntry:

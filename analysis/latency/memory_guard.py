@@ -1,11 +1,13 @@
-"""Memory a latency run will need, estimated before anything real is allocated.
+"""Refusals before a latency run starts: the memory it will need, estimated before anything real is allocated,
+and (on the CPU) the time it will take.
 
 Weights: the model built on the `meta` device, parameters and buffers counted exactly. Activations: one forward
 pass on the `meta` device under a dispatch mode that adds up every tensor an operator creates and subtracts it
 when the tensor dies, so the peak of live bytes is the eager forward pass's peak exactly as the code runs it
 (which tensors a SpineNet keeps alive depends on its block graph; no formula over the layout gets that right).
 Allocator rounding and library workspaces are not included; on the CPU the estimate is within a few percent of
-the measured peak RSS growth (see tests/test_latency_memory.py).
+the measured peak RSS growth (see tests/latency/test_memory_guard.py). The time estimate is a pessimistic
+MACs / speed figure (`analysis.limits.estimate_cpu_seconds`).
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from analysis.latency_request import LatencyError, LatencyRequest
+from analysis.latency.errors import LatencyError
+from analysis.latency.request import LatencyRequest
 from spinenet.build import build_model
 from spinenet.spec import Spec
 
@@ -144,3 +147,18 @@ def check_memory(requests: list[LatencyRequest], device: str,
                                      f"activations) but {where} is {available / 2**20:,.0f} MiB; lower the batch "
                                      "or input size")
     return needed, per_model
+
+
+def check_time(requests: list[LatencyRequest], iters: int, warmup: int, timeout: float) -> None:
+    """Raises LatencyError('time') when a CPU run of `requests` (`warmup` + `iters` passes each, plus the worker's
+    memory probe) would, by a pessimistic estimate, outlast its `timeout` seconds."""
+    from analysis.counting.fast import count_model
+    from analysis.limits import estimate_cpu_seconds
+
+    passes = warmup + iters + 1  # the extra pass is the worker's memory probe
+    seconds = sum(estimate_cpu_seconds(count_model(r.spec, r.size, r.head, 1000, "gap").macs(""), passes * r.batch)
+                  for r in requests)
+    if seconds > timeout:
+        raise LatencyError("time", f"refused: the run would take about {seconds:,.0f} s on this CPU, over its "
+                                   f"{timeout:g} s time limit; lower the iterations, batch or input size, or "
+                                   "raise the time limit")

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.bn_fold import count_batch_norms, fold_batch_norms, fold_conv_bn
+from analysis.latency.bn_fold import count_batch_norms, fold_batch_norms, fold_conv_bn
 from spinenet.build import build_model
 from spinenet.builtins import load_builtin
 from spinenet.layers import ConvBnAct

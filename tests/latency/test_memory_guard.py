@@ -1,9 +1,12 @@
-"""The memory estimate made before a run: live-tensor peak on the meta device, exact weights."""
+"""The memory estimate made before a run: live-tensor peak on the meta device, exact weights; the CPU time
+refusal."""
 import psutil
 import pytest
 from torch import nn
 
-from analysis.latency_memory import estimate_memory, peak_activation_bytes
+from analysis.latency.errors import LatencyError
+from analysis.latency.memory_guard import check_time, estimate_memory, peak_activation_bytes
+from analysis.latency.request import LatencyRequest
 from spinenet.build import build_model
 from spinenet.builtins import load_builtin
 
@@ -48,3 +51,13 @@ def test_estimate_allocates_nothing_real_for_a_huge_run():
     estimate = estimate_memory(load_builtin("spinenet-190"), 1280, "retinanet", 64)
     assert estimate.total_bytes > 20 * 2**30
     assert psutil.Process().memory_info().rss - before < 2**30
+
+
+def test_time_guard_counts_warmup_timed_and_probe_passes():
+    # SpineNet-190 at 1280 px is about 620B MACs a pass; 12 passes (2 warm-up, 9 timed, 1 memory probe).
+    requests = [LatencyRequest(load_builtin("spinenet-190"))]
+    with pytest.raises(LatencyError, match=r"^refused: the run would take about [\d,]+ s on this CPU, over its 30 s "
+                                           r"time limit; lower") as refused:
+        check_time(requests, iters=9, warmup=2, timeout=30)
+    assert refused.value.kind == "time"
+    check_time([LatencyRequest(load_builtin("spinenet-mobile-49xs"), 64)], iters=9, warmup=2, timeout=30)

@@ -1,4 +1,5 @@
-"""`python -m analysis latency` and `python -m analysis history`: JSON fields, the table, bad arguments."""
+"""`python -m analysis latency` and `python -m analysis history`: JSON fields, the table, bad arguments, and the
+history rows the command (not the job) writes."""
 import json
 import os
 import subprocess
@@ -8,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from analysis.cli import main
+from analysis.latency.history import count_results, list_results
+from analysis.latency.request import cuda_available
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--input-size", "64", "--iters", "3", "--warmup", "1", "--threads", "1", "--device", "cpu"]
 
 
@@ -40,6 +43,8 @@ def test_latency_json_then_history_in_other_processes(spinescope_home):
     assert first["ratio_to_first"] == 1.0
     assert second["ratio_to_first"] == pytest.approx(second["median_ms"] / first["median_ms"])
     assert first["history_id"] == 1 and second["history_id"] == 2
+    # The command, as the job's caller, wrote one history row per result.
+    assert [(entry.id, entry.run_id) for entry in list_results()] == [(2, first["run_id"]), (1, first["run_id"])]
 
     history = _cli("history", "--json", "--limit", "1", home=spinescope_home)
     assert history.returncode == 0, history.stderr
@@ -65,6 +70,13 @@ def test_latency_table_with_units(capsys, spinescope_home):
     assert [row["ratio_to_first"] for row in json.loads(capsys.readouterr().out)] == [1.0, 1.0]
 
 
+def test_no_save_writes_no_history_row(capsys, spinescope_home):
+    assert main(["latency", "spinenet-mobile-49xs", *FAST, "--no-save"]) == 0
+    out = capsys.readouterr().out
+    assert "Mobile SpineNet-49XS" in out and "saved to history" not in out
+    assert count_results() == 0
+
+
 def test_empty_history(capsys, spinescope_home):
     assert main(["history"]) == 0
     assert "no stored latency results" in capsys.readouterr().out
@@ -81,7 +93,8 @@ def test_empty_history(capsys, spinescope_home):
     (["latency", "spinenet-49s", "--input-size", "5"], "argument --input-size: input size 5 is out of range"),
     (["latency", "spinenet-49s", "--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
     (["latency", "spinenet-49s", "--precision", "int8"], "argument --precision: invalid choice: 'int8'"),
-    (["latency", "spinenet-49s", "--device", "cuda"], "device cuda: no CUDA GPU found"),
+    pytest.param(["latency", "spinenet-49s", "--device", "cuda"], "device cuda: no CUDA GPU found",
+                 marks=pytest.mark.skipif(cuda_available(), reason="a CUDA GPU is present: device cuda is valid")),
     (["latency", "spinenet-49s", "--precision", "fp16", "--device", "cpu"], "fp16 is measured on a GPU only"),
     (["latency", "spinenet-4x"], "unknown built-in 'spinenet-4x'"),
     (["latency", "spinenet-49s@3"], "spinenet-49s@3: input size 3 is out of range"),
@@ -100,9 +113,14 @@ def test_bad_arguments_one_line_exit_2(capsys, args, message):
 
 
 def test_bad_argument_in_a_real_process_has_no_traceback(spinescope_home):
-    run = _cli("latency", "spinenet-49s", "--device", "cuda", home=spinescope_home)
+    if cuda_available():  # device cuda is valid here; fp16 on the CPU is refused the same way
+        run = _cli("latency", "spinenet-49s", "--device", "cpu", "--precision", "fp16", home=spinescope_home)
+        expected = "error: SpineNet-49S: fp16 is measured on a GPU only"
+    else:
+        run = _cli("latency", "spinenet-49s", "--device", "cuda", home=spinescope_home)
+        expected = "error: device cuda: no CUDA GPU found"
     assert run.returncode == 2 and run.stdout == ""
-    assert run.stderr.startswith("error: device cuda: no CUDA GPU found") and "Traceback" not in run.stderr
+    assert run.stderr.startswith(expected) and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
 
 

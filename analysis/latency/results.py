@@ -1,0 +1,130 @@
+"""Latency results: the figures of one measured model, and the pure functions that build them from the worker's
+result message (see `analysis.latency.worker`). Nothing here does I/O, starts a process or reads a clock.
+
+Times are milliseconds, throughput images per second, memory bytes.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from analysis.latency.request import LatencyRequest
+from spinenet.spec import spec_hash
+
+
+@dataclass
+class LatencyResult:
+    """Figures for one model of a run. Times in ms over `iterations` timed calls (one call = one forward pass of
+    `batch` images); `throughput` in images/s from the median; memory in bytes (`peak_memory_bytes` = weights and
+    buffers + the measured growth during one forward pass); `compile_s` is the time of the compiling first call,
+    never part of the timings. `ratio_to_first` = this median / the first model's median in the same run."""
+
+    label: str
+    spec_name: str
+    spec_hash: str
+    input_size: int
+    head: str
+    batch: int
+    device: str
+    device_name: str
+    precision: str
+    dtype: str
+    memory_format: str
+    fold_bn: bool
+    compiled: bool
+    threads: int
+    iterations: int
+    warmup: int
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    mean_ms: float
+    min_ms: float
+    throughput: float
+    peak_memory_bytes: int
+    weight_bytes: int
+    activation_bytes: int
+    estimated_memory_bytes: int
+    build_s: float
+    compile_s: float | None
+    bn_folded: int
+    bn_remaining: int
+    ratio_to_first: float
+    torch_version: str
+    environment: dict
+    run_id: str
+    created_at: str
+    samples_ms: list[float] = field(default_factory=list, repr=False)
+    history_id: int | None = None
+
+    @property
+    def settings(self) -> dict:
+        """The options the figures depend on (what the history compares like with like on)."""
+        return {"input_size": self.input_size, "head": self.head, "batch": self.batch, "device": self.device,
+                "precision": self.precision, "channels_last": self.memory_format == "channels_last",
+                "fold_bn": self.fold_bn, "compile": self.compiled, "threads": self.threads,
+                "iterations": self.iterations, "warmup": self.warmup}
+
+    def to_dict(self, samples: bool = False) -> dict:
+        """JSON-ready figures; `name` is the label; per-call samples only when `samples`."""
+        data = asdict(self)
+        data["name"] = data.pop("label")
+        data["settings"] = self.settings
+        if not samples:
+            data.pop("samples_ms")
+        return data
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The `q`-th percentile (0..100) of `samples`, linearly interpolated as numpy does."""
+    return float(np.percentile(np.asarray(samples, dtype=float), q))
+
+
+def dtype_name(precision: str) -> str:
+    """How the figures name a precision: 'float32', 'float16 (autocast)' or 'bfloat16 (autocast)'."""
+    return {"fp32": "float32", "fp16": "float16 (autocast)", "bf16": "bfloat16 (autocast)"}[precision]
+
+
+def run_order(labels: list[str], message: dict) -> list[str]:
+    """The labels in the order the worker timed them (A B A B ...), from the result message's `order`."""
+    return [labels[index] for index in message["order"]]
+
+
+def worker_phase_times(message: dict) -> dict[str, float]:
+    """Seconds the worker spent per phase, from its result message: build_s and compile_s summed over the models,
+    then warmup_s and measure_s as the worker reported them."""
+    times = {"build_s": sum(m["build_s"] for m in message["models"]),
+             "compile_s": sum(m["compile_s"] or 0.0 for m in message["models"])}
+    times.update(message["phases"])
+    return times
+
+
+def build_results(requests: list[LatencyRequest], message: dict, estimates: list[int], *, device: str, warmup: int,
+                  run_id: str, created_at: str) -> list[LatencyResult]:
+    """Returns one LatencyResult per request (in request order) from the worker's result message; `estimates` are
+    the bytes estimated per model before the run; `ratio_to_first` compares each median with the first one's."""
+    environment = message["environment"]
+    results = []
+    for request, figures, estimate in zip(requests, message["models"], estimates):
+        samples = figures["samples_ms"]
+        median = percentile(samples, 50)
+        results.append(LatencyResult(
+            label=figures["label"], spec_name=request.spec.name, spec_hash=spec_hash(request.spec),
+            input_size=request.size, head=request.head, batch=request.batch, device=device,
+            device_name=environment["device_name"], precision=request.precision,
+            dtype=dtype_name(request.precision),
+            memory_format="channels_last" if request.channels_last else "contiguous",
+            fold_bn=request.fold_bn, compiled=request.compile, threads=environment["threads"],
+            iterations=len(samples), warmup=warmup, median_ms=median, p10_ms=percentile(samples, 10),
+            p90_ms=percentile(samples, 90), mean_ms=float(np.mean(samples)), min_ms=float(np.min(samples)),
+            throughput=request.batch / (median / 1e3),
+            peak_memory_bytes=figures["weight_bytes"] + figures["activation_bytes"],
+            weight_bytes=figures["weight_bytes"], activation_bytes=figures["activation_bytes"],
+            estimated_memory_bytes=estimate, build_s=figures["build_s"], compile_s=figures["compile_s"],
+            bn_folded=figures["bn_folded"], bn_remaining=figures["bn_remaining"], ratio_to_first=1.0,
+            torch_version=environment["torch_version"], environment=environment, run_id=run_id,
+            created_at=created_at, samples_ms=samples))
+    for result in results:
+        result.ratio_to_first = result.median_ms / results[0].median_ms
+    return results
