@@ -1,0 +1,67 @@
+"""The module is the description: every built module's name, kind and params come from `spinenet.describe`, and
+the descriptions's shapes are the shapes the real forward pass produces."""
+import pytest
+import torch
+
+from analysis.counting.fast import PARAMS
+from spinenet.build import build_model
+from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.describe import describe
+from spinenet.registry import head_names
+from spinenet.structure import Describer
+
+TORCH_KINDS = {"conv": torch.nn.Conv2d, "batch_norm": torch.nn.BatchNorm2d, "linear": torch.nn.Linear,
+               "adaptive_avg_pool": torch.nn.AdaptiveAvgPool2d, "identity": torch.nn.Identity,
+               "sequential": torch.nn.Sequential, "list": torch.nn.ModuleList, "dict": torch.nn.ModuleDict}
+
+
+@pytest.mark.parametrize("name", BUILTIN_NAMES)
+@pytest.mark.parametrize("head", head_names())
+def test_built_modules_are_the_described_layers(name, head):
+    spec = load_builtin(name)
+    structure = describe(spec, 160, head)
+    model = build_model(spec, head, 160, device="meta")
+    modules = dict(model.named_modules())
+    layers = list(structure.root.walk())
+    assert list(modules) == [layer.name for layer in layers]
+    for layer in layers:
+        module = modules[layer.name]
+        if layer.kind in TORCH_KINDS:
+            assert isinstance(module, TORCH_KINDS[layer.kind]), layer.name
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        assert own == (PARAMS[layer.kind](layer.attrs) if layer.kind in PARAMS else 0), layer.name
+
+
+def test_described_shapes_are_the_real_forward_shapes():
+    """Every call of every leaf module: the shapes recorded in the description equal the ones a real forward pass
+    (odd input size, every head option) feeds it."""
+    spec = load_builtin("spinenet-mobile-49xs")
+    for head in head_names():
+        structure = describe(spec, 97, head)
+        model = build_model(spec, head, 97)
+        seen = {}
+
+        def record(module, inputs, output, name=None):
+            seen.setdefault(name, []).append((tuple(inputs[0].shape[1:]), tuple(output.shape[1:])))
+
+        for module_name, module in model.named_modules():
+            if not list(module.children()) and module_name:
+                module.register_forward_hook(lambda m, i, o, name=module_name: record(m, i, o, name))
+        with torch.no_grad():
+            model(torch.zeros(1, 3, 97, 97))
+        for layer in structure.root.walk():
+            if layer.name in seen:
+                described = [(call.inputs[0], call.output) for call in layer.calls]
+                real = [(tuple(i if len(i) == 3 else (i[0], 1, 1)), tuple(o if len(o) == 3 else (o[0], 1, 1)))
+                        for i, o in seen[layer.name]]
+                assert described == real, layer.name
+
+
+def test_a_kind_without_forward_is_refused():
+    d = Describer()
+    with d.module("backbone", "no_such_block"):
+        d.conv("0", 3, 8, 3, (3, 32, 32))
+    from spinenet.structure import check_tree
+
+    with pytest.raises(ValueError, match="no_such_block"):
+        check_tree(d.root)
