@@ -1,5 +1,6 @@
 """Property tests: random valid specs build on meta, run on the CPU with the expected output shapes, and
 round-trip through every import/export format."""
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,24 @@ def test_random_specs_build_on_meta_and_run_on_cpu(spec, size, head):
     meta = build_model(spec, head, size, device="meta")
     assert all(p.device.type == "meta" for p in meta.parameters())
     check_real_forward(spec, size)
+    check_head_forward(spec, size, head)
+
+
+def check_head_forward(spec, size, head):
+    """The head runs on the real features; its outputs have the shapes its definition gives, by hand: RetinaNet
+    num_classes x anchors and 4 x anchors maps at ceil(size / 2**level) per level; classification 1 x 1000."""
+    model = build_model(spec, head, size)
+    with torch.no_grad():
+        out = model(torch.zeros(1, 3, size, size))
+    if head == "classification":
+        assert tuple(out.shape) == (1, 1000)
+    elif head == "retinanet":
+        side = {f"P{level}": -(-size // 2 ** level) for level in range(spec.min_level, spec.max_level + 1)}
+        assert list(out) == list(side)
+        anchors = spec.head.num_anchors
+        for level, (classes, boxes) in out.items():
+            assert tuple(classes.shape) == (1, spec.head.num_classes * anchors, side[level], side[level])
+            assert tuple(boxes.shape) == (1, 4 * anchors, side[level], side[level])
 
 
 @settings(max_examples=60, **SETTINGS)
