@@ -50,7 +50,8 @@ def cold_run(name: str, size: int) -> dict:
 
 def fast_warm(spec, size: int, repeats: int) -> tuple[float, float, int]:
     """Returns (median uncached seconds, median cached seconds, peak traced Python bytes of one uncached call)."""
-    from analysis import fast_count, receptive_field
+    from analysis.architecture import receptive_field
+    from analysis.counting import fast as fast_count
     from analysis.counting import analyze
 
     def clear():
