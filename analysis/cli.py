@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from analysis.limits import ResourceLimitError
+from analysis.paths import DataDirError
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.formats import load_spec_file
 from spinenet.spec import Spec
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (CliError, ResourceLimitError, SpecError) as error:
+    except (CliError, ResourceLimitError, SpecError, DataDirError) as error:
         # printable(): a path or value from the user never reaches the terminal raw (no ANSI escapes, one line)
         print(f"error: {printable(error)}", file=sys.stderr)
         return 2
