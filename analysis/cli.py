@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 
 from analysis.limits import ResourceLimitError
+from analysis.paths import DataDirError
 from spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
 from spinenet.formats import load_spec_file
 from spinenet.registry import head_names
 from spinenet.spec import Spec
-from spinenet.validate import LIMITS, SpecError
+from spinenet.validate import LIMITS, SpecError, printable
 
 # Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
 COMMAND_MODULES: list[str] = ["analysis.latency.cli", "analysis.comparison.compare"]
@@ -80,7 +81,7 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from spinenet.formats import loads
+    from spinenet.formats import loads, read_spec_bytes
 
     text = args.spec
     # A built-in is validated like any file: its YAML in assets/specs/ goes through the same loader.
@@ -91,10 +92,10 @@ def _cmd_validate(args) -> int:
         if path.suffix.lower() not in (".json", ".yaml", ".yml", ".txt", ".py"):
             raise SpecError([f"{path.name}: unknown file type '{path.suffix}'; use .json, .yaml, .yml or .txt"])
         fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".py": "tuples"}.get(path.suffix.lower())
-        loads(path.read_bytes(), fmt)
+        loads(read_spec_bytes(path), fmt)  # the size is checked before reading
     except SpecError as error:
         for problem in error.problems:
-            print(f"{path.name}: {problem}", file=sys.stderr)
+            print(f"{printable(path.name)}: {problem}", file=sys.stderr)
         return 2
     except OSError as error:
         raise CliError(f"{text}: cannot read ({error.strerror})") from None
@@ -170,11 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (CliError, ResourceLimitError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except SpecError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except (CliError, ResourceLimitError, SpecError, DataDirError) as error:
+        # printable(): a path or value from the user never reaches the terminal raw (no ANSI escapes, one line)
+        print(f"error: {printable(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

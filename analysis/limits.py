@@ -6,6 +6,7 @@ latency run is refused when its estimated time exceeds its own time limit.
 """
 from __future__ import annotations
 
+import math
 import os
 
 DEFAULT_MAX_SECONDS = 600.0
@@ -25,9 +26,11 @@ def _positive_env(name: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise ResourceLimitError(f"{name}={text!r} is not a number") from None
-    if not value > 0:
-        raise ResourceLimitError(f"{name}={text!r} must be positive")
+        raise ResourceLimitError(f"{name}={ascii(text)} is not a number; set a positive number or unset it for the "
+                                 "default") from None
+    if not (value > 0 and math.isfinite(value)):  # inf and nan too: int(inf MiB) would raise OverflowError later
+        raise ResourceLimitError(f"{name}={ascii(text)} must be a positive finite number; set one (e.g. "
+                                 f"{name}=4096) or unset it for the default")
     return value
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from spinenet.edits import EditHistory, HistoryEntry
 from spinenet.spec import Spec, spec_hash, spec_to_dict
-from spinenet.validate import LIMITS, SpecError, parse_spec
+from spinenet.validate import LIMITS, SpecError, parse_spec, printable
 
 WORKSPACE_FILE = "workspace.sqlite"
-WORKSPACE_ID = re.compile(r"^[0-9a-f]{32}$")
+WORKSPACE_ID = re.compile(r"\A[0-9a-f]{32}\Z")  # \Z: `$` would accept a trailing newline
 MAX_HISTORY = 1000  # entries kept per workspace; older ones are dropped, the newest and the cursor are kept
 KINDS = ("load", "edit")
 
@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS workspaces (
     updated REAL NOT NULL,
     cursor INTEGER NOT NULL,
     revision INTEGER NOT NULL DEFAULT 0,
-    settings TEXT NOT NULL DEFAULT '{}'
+    settings TEXT NOT NULL DEFAULT '{}',
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS history (
     workspace TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
@@ -54,6 +55,11 @@ CREATE TABLE IF NOT EXISTS designs (
 
 class WorkspaceError(Exception):
     """A workspace or design request that cannot be met; the message is one line for the user."""
+
+
+class StorageRecovered(WorkspaceError):
+    """The workspace file was missing, emptied or damaged and has been replaced by a fresh one (a damaged file is
+    kept beside it); the request that found it was not carried out. The message says what happened, once."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,8 @@ def _design_name(name) -> str:
         raise WorkspaceError("a design needs a name")
     if len(name) > LIMITS["max_name_length"]:
         raise WorkspaceError(f"design name is longer than {LIMITS['max_name_length']} characters")
-    if any(ord(char) < 32 for char in name):
-        raise WorkspaceError("design name contains control characters")
+    if not name.isprintable():
+        raise WorkspaceError(f"design name {ascii(name)} contains a character that cannot be printed")
     return name
 
 
@@ -111,17 +117,81 @@ class WorkspaceStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connection() as connection:
+        self.generation = 0  # bumped by every recovery, so that each session can tell whether its data went
+        self.notice: str | None = None  # what the last recovery did, one line
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(_SCHEMA)
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(workspaces)")}
+            if "owner" not in columns:  # a file written before workspaces had owners
+                connection.execute("ALTER TABLE workspaces ADD COLUMN owner TEXT")
+        finally:
+            connection.close()
+
+    def _shown(self) -> str:
+        return ascii(str(self.path))[1:-1]
+
+    def _recovered(self, what: str) -> StorageRecovered:
+        self.generation += 1
+        self.notice = what
+        return StorageRecovered(what)
+
+    def _check_file(self) -> None:
+        """Recreates the file with its tables when it was deleted or emptied while the app ran."""
+        try:
+            # Empty with no write-ahead log: in WAL mode a new file may be empty while its tables are in the log.
+            missing = self.path.stat().st_size == 0 and not _nonempty(Path(f"{self.path}-wal"))
+        except FileNotFoundError:
+            missing = True
+        if missing:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._create_schema()
+            raise self._recovered(f"the workspace file {self._shown()} was deleted or emptied; a fresh one was "
+                                  "created (workspaces and designs stored in it are gone)")
+
+    def _repair(self, error: sqlite3.DatabaseError) -> WorkspaceError | None:
+        """Returns the error to raise for a database error: tables recreated, or a damaged file moved aside and a
+        fresh one started; a read-only or unopenable file is named with the fix; None for other errors (busy ...)."""
+        text = str(error)
+        if "no such table" in text:
+            self._create_schema()
+            return self._recovered(f"the workspace file {self._shown()} had lost its tables; they were recreated")
+        if "not a database" in text or "malformed" in text:
+            kept = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            for suffix in ("", "-wal", "-shm"):
+                source = Path(str(self.path) + suffix)
+                if source.exists():
+                    source.replace(Path(str(kept) + suffix))
+            self._create_schema()
+            return self._recovered(f"the workspace file {self._shown()} was damaged ({text}); it was moved to "
+                                   f"{ascii(str(kept))[1:-1]} and a fresh one was started")
+        if "readonly" in text or "unable to open" in text or "disk I/O" in text:
+            return WorkspaceError(f"the workspace file {self._shown()} cannot be used ({text}); make it and its "
+                                  "folder writable, or set SPINESCOPE_HOME to a writable directory")
+        return None
 
     @contextmanager
     def _connection(self):
-        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._check_file()
+        try:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.DatabaseError as error:
+            raise (self._repair(error) or error) from None
         try:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
             yield connection
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            repaired = self._repair(error)
+            if repaired is None:
+                raise
+            raise repaired from None
         finally:
             connection.close()
 
@@ -132,14 +202,17 @@ class WorkspaceStore:
             try:
                 yield connection
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
 
     # Workspaces -------------------------------------------------------------------------------------------------
 
-    def create(self, spec: Spec, description: str, workspace_id: str | None = None) -> str:
-        """Creates a workspace whose history starts with `spec` (a 'load' entry); returns its id."""
+    def create(self, spec: Spec, description: str, workspace_id: str | None = None, owner: str | None = None) -> str:
+        """Creates a workspace whose history starts with `spec` (a 'load' entry); returns its id. `owner`: the
+        workspace that this one was started from (its owner is inherited), so `recent` lists one browser's
+        workspaces only; a workspace without one owns itself."""
         workspace_id = workspace_id or new_workspace_id()
         if not is_workspace_id(workspace_id):
             raise WorkspaceError("a workspace id is 32 hexadecimal digits")
@@ -147,8 +220,12 @@ class WorkspaceStore:
         with self._write() as connection:
             if connection.execute("SELECT 1 FROM workspaces WHERE id = ?", (workspace_id,)).fetchone():
                 raise WorkspaceError(f"workspace {workspace_id} already exists")
-            connection.execute("INSERT INTO workspaces (id, created, updated, cursor) VALUES (?, ?, ?, 0)",
-                               (workspace_id, now, now))
+            if owner is not None:
+                row = connection.execute("SELECT coalesce(owner, id) FROM workspaces WHERE id = ?",
+                                         (owner,)).fetchone()
+                owner = row[0] if row else None
+            connection.execute("INSERT INTO workspaces (id, created, updated, cursor, owner) VALUES (?, ?, ?, 0, ?)",
+                               (workspace_id, now, now, owner or workspace_id))
             connection.execute("INSERT INTO history VALUES (?, 0, 'load', ?, ?, ?)",
                                (workspace_id, description, _spec_text(spec), now))
         return workspace_id
@@ -230,13 +307,22 @@ class WorkspaceStore:
             connection.execute("UPDATE workspaces SET settings = ? WHERE id = ?",
                                (json.dumps(settings, sort_keys=True), workspace_id))
 
-    def recent(self, limit: int = 10) -> list[WorkspaceInfo]:
-        """Returns the most recently changed workspaces, newest first."""
+    def owner(self, workspace_id: str) -> str | None:
+        """Returns the owner of a workspace (the first workspace of its browser), or None if there is none."""
+        with self._connection() as connection:
+            row = connection.execute("SELECT coalesce(owner, id) FROM workspaces WHERE id = ?",
+                                     (workspace_id,)).fetchone()
+        return None if row is None else row[0]
+
+    def recent(self, limit: int = 10, owner: str | None = None) -> list[WorkspaceInfo]:
+        """Returns the most recently changed workspaces of `owner` (all of them when None), newest first; names
+        that cannot be printed (stored by an older version) come back escaped."""
+        where, arguments = ("WHERE coalesce(w.owner, w.id) = ? ", (owner, limit)) if owner else ("", (limit,))
         with self._connection() as connection:
             rows = connection.execute(
                 "SELECT w.id, h.spec, (SELECT COUNT(*) FROM history WHERE workspace = w.id), w.updated "
                 "FROM workspaces w JOIN history h ON h.workspace = w.id AND h.position = w.cursor "
-                "ORDER BY w.updated DESC LIMIT ?", (limit,)).fetchall()
+                f"{where}ORDER BY w.updated DESC LIMIT ?", arguments).fetchall()
         return [WorkspaceInfo(workspace_id, _stored_name(text), count, updated)
                 for workspace_id, text, count, updated in rows]
 
@@ -279,7 +365,7 @@ class WorkspaceStore:
         """Returns the saved designs, most recently saved first."""
         with self._connection() as connection:
             rows = connection.execute("SELECT name, spec, spec_hash, saved FROM designs ORDER BY saved DESC").fetchall()
-        return [DesignInfo(name, _stored_name(text), digest, saved) for name, text, digest, saved in rows]
+        return [DesignInfo(printable(name), _stored_name(text), digest, saved) for name, text, digest, saved in rows]
 
     def delete_design(self, name: str) -> None:
         """Deletes design `name`; raises WorkspaceError if there is none."""
@@ -288,9 +374,16 @@ class WorkspaceStore:
                 raise WorkspaceError(f"no saved design named {name!r}")
 
 
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 def _stored_name(text: str) -> str:
     try:
-        return str(json.loads(text).get("name", "?"))
+        return printable(json.loads(text).get("name", "?"))
     except (ValueError, AttributeError):
         return "?"
 

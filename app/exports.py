@@ -152,3 +152,27 @@ def markdown_report(spec: Spec, result: Analysis, base: Spec | None = None, base
                           f"MACs {billions(base_result.macs)} → {billions(result.macs)} (with head)."]
     lines += ["", "## Spec (YAML)", "", "```yaml", dumps(spec, "yaml").replace("```", "'''").rstrip(), "```", ""]
     return "\n".join(lines).encode("utf-8")
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """Returns a cell value that a spreadsheet will not run as a formula: a string that begins with =, +, -, @, a tab
+    or a carriage return gets a leading apostrophe (OWASP's advice for CSV injection). Other values are unchanged."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def table_csv(frame) -> bytes:
+    """Returns a pandas DataFrame as UTF-8 CSV bytes with every text cell (and column name) neutralised by
+    `csv_cell`: the one way the app's tables should be offered for download."""
+    safe = frame.copy()
+    safe.columns = [csv_cell(str(column)) for column in safe.columns]
+    from pandas.api.types import is_numeric_dtype
+
+    for column in safe.columns:
+        if not is_numeric_dtype(safe[column]):  # object or string dtype (pandas 3 infers "str")
+            safe[column] = safe[column].map(csv_cell)
+    return safe.to_csv(index=False).encode("utf-8")

@@ -20,6 +20,16 @@ TABS = {"Explore": ("explore", explore_tab.render), "Edit": ("edit", edit_tab.re
 st.set_page_config(page_title="SpineScope", page_icon=":material/account_tree:", layout="wide",
                    initial_sidebar_state="expanded")
 
+# The server must listen on the loopback interface only. app/.streamlit/config.toml (the project's config, found next
+# to this script wherever `streamlit run` is started) says so; a command-line flag or STREAMLIT_SERVER_ADDRESS can
+# still override it, and then the app refuses to serve anything.
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+if st.get_option("server.address") not in LOOPBACK:
+    st.error(f"SpineScope serves 127.0.0.1 only, but this server listens on "
+             f"{st.get_option('server.address') or 'every interface'}. Stop it and start it with `make run` or "
+             "`streamlit run app/main.py --server.address 127.0.0.1`.")
+    st.stop()
+
 # Less empty space above the tabs; the rest is Streamlit's own look.
 PAGE_STYLE = "<style>.stMainBlockContainer {padding-top: 2.2rem;} .stSidebar h2 {padding-top: 0;}</style>"
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from analysis.paths import data_dir
+from analysis.paths import DataDirError, data_dir
 from app.guard import LOG, one_line
 from app.markup import escape_md
-from analysis.workspace import WORKSPACE_FILE, WorkspaceError, WorkspaceStore, is_workspace_id, new_workspace_id
+from analysis.workspace import (WORKSPACE_FILE, StorageRecovered, WorkspaceError, WorkspaceStore, is_workspace_id,
+                                new_workspace_id)
 from spinenet.builtins import load_builtin
 from spinenet.edits import EditHistory
 from spinenet.spec import Spec
@@ -30,13 +31,40 @@ def _store_for(path: str) -> WorkspaceStore:
     return WorkspaceStore(Path(path))
 
 
+@st.cache_resource(show_spinner=False)
+def _fallback_dir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="spinescope-")
+
+
 def store() -> WorkspaceStore:
-    """Returns the workspace store of SpineScope's data directory (one per file, shared by sessions)."""
-    return _store_for(str(data_dir() / WORKSPACE_FILE))
+    """Returns the workspace store of SpineScope's data directory (one per file, shared by sessions). When that
+    directory cannot be created or written, a temporary folder of this server process stands in, and the page says
+    so (see `start`)."""
+    try:
+        folder = data_dir()
+        st.session_state.pop("storage_problem", None)
+    except DataDirError as error:
+        folder = Path(_fallback_dir())
+        st.session_state.storage_problem = (f"{error}. Until then your work is kept in {folder} and is lost when "
+                                            "the server stops.")
+    return _store_for(str(folder / WORKSPACE_FILE))
 
 
 def start() -> None:
-    """Binds this session to its workspace (from the URL, else a new one) and loads its history if it changed."""
+    """Binds this session to its workspace (from the URL, else a new one) and loads its history if it changed.
+    A workspace file deleted, emptied or damaged while the server runs is replaced (see WorkspaceStore) and this
+    session starts a fresh workspace, saying why."""
+    try:
+        _start()
+    except StorageRecovered as error:
+        _recover(str(error))
+    if st.session_state.get("storage_problem"):
+        note("global", "warning", st.session_state.storage_problem)
+
+
+def _start() -> None:
     workspace_id = st.session_state.get("workspace_id")
     if workspace_id is None:
         requested = st.query_params.get(QUERY_KEY)
@@ -44,10 +72,14 @@ def start() -> None:
         if not store().exists(workspace_id):
             try:
                 store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}", workspace_id)
+            except StorageRecovered:
+                raise
             except WorkspaceError:
                 if not store().exists(workspace_id):  # not just another tab creating the same one first
                     raise
         st.session_state.workspace_id = workspace_id
+        st.session_state.owner = store().owner(workspace_id)
+        st.session_state.generation = store().generation
         st.session_state.settings = store().settings(workspace_id)
     if st.query_params.get(QUERY_KEY) != workspace_id:
         st.query_params[QUERY_KEY] = workspace_id
@@ -55,18 +87,38 @@ def start() -> None:
     if st.session_state.get("revision") != revision or "history" not in st.session_state:
         try:
             _reload()
+        except StorageRecovered:
+            raise
         except WorkspaceError as error:
             _recover(str(error))
 
 
 def _recover(problem: str) -> None:
-    """Starts a fresh workspace when the stored one cannot be read, telling the user why."""
-    workspace_id = store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}")
+    """Starts a fresh workspace when the stored one cannot be read, telling the user why (and, when the workspace
+    file itself was replaced since this session started, what happened to it)."""
+    if st.session_state.get("generation", store().generation) != store().generation and store().notice \
+            and store().notice not in problem:
+        problem = f"{problem} ({store().notice})"
+    owner = st.session_state.get("owner")
+    try:
+        workspace_id = store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}",
+                                      owner=owner if owner and store().exists(owner) else None)
+    except StorageRecovered:  # found the damage only now: the file is fresh, try once more
+        workspace_id = store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}")
     st.session_state.workspace_id = workspace_id
+    st.session_state.owner = store().owner(workspace_id)
+    st.session_state.generation = store().generation
     st.query_params[QUERY_KEY] = workspace_id
     st.session_state.history = store().load(workspace_id)
     st.session_state.revision = store().revision(workspace_id)
+    st.session_state.settings = store().settings(workspace_id)
+    st.session_state.changes = st.session_state.get("changes", 0) + 1
     note("global", "warning", f"Started a new workspace: {problem}")
+
+
+def owner() -> str:
+    """Returns the owner of this session's workspace: the first workspace this browser worked in."""
+    return st.session_state.get("owner") or workspace_id()
 
 
 def history() -> EditHistory:

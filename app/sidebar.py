@@ -100,11 +100,11 @@ def render() -> None:
         undo, redo = st.columns(2)
         undo.button("Undo", key="undo", icon=":material/undo:", on_click=_undo, args=(session.revision(),),
                     disabled=not history.can_undo,
-                    help=f"Undo: {history.undo_description}" if history.can_undo else "Nothing to undo",
+                    help=f"Undo: {escape_md(history.undo_description)}" if history.can_undo else "Nothing to undo",
                     width="stretch")
         redo.button("Redo", key="redo", icon=":material/redo:", on_click=_redo, args=(session.revision(),),
                     disabled=not history.can_redo,
-                    help=f"Redo: {history.redo_description}" if history.can_redo else "Nothing to redo",
+                    help=f"Redo: {escape_md(history.redo_description)}" if history.can_redo else "Nothing to redo",
                     width="stretch")
         session.show_notes("sidebar")
 
@@ -144,8 +144,8 @@ def render() -> None:
             st.caption("No saved designs yet.")
 
         with st.expander("Recent workspaces"):
-            st.caption("Each browser tab works in its own workspace (the `ws` in the address). Open another one:")
-            for info in session.store().recent(8):
+            st.caption("Each browser tab works in its own workspace (the `ws` in the address). Yours:")
+            for info in session.store().recent(8, owner=session.owner()):  # this browser's workspaces only
                 mark = " (this one)" if info.id == session.workspace_id() else ""
                 st.markdown(f"- [{escape_md(info.spec_name)}](?ws={info.id}){mark} · {info.entries} entries · "
                             f"{_when(info.updated)}")

@@ -11,15 +11,34 @@ from pathlib import Path
 
 import yaml
 
+try:
+    from yaml.cyaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _CParser = None
+
 from spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
-from spinenet.validate import LIMITS, SpecError, check_spec, parse_spec
+from spinenet.validate import LIMITS, SpecError, check_spec, parse_spec, printable
 
 MAX_SPEC_BYTES = 1 << 20
 FORMATS = ("json", "yaml", "tuples")
 
 
-class _NoAliasSafeLoader(yaml.SafeLoader):
-    """SafeLoader that refuses anchors and aliases, so a tiny file cannot expand into a huge document."""
+# What a spec can need, with a wide margin (64 blocks of 5 fields are about 1,000 YAML nodes, nested 5 deep); beyond
+# that a file is refused while it is being read, before the parser's cost can grow with it.
+MAX_YAML_NODES = 5_000
+MAX_NESTING = 20
+MAX_NUMBER_CHARS = 40  # longer integers or floats are refused before they are converted (no 10^4000, no 1:2:3:...)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictChecks:
+    """Composer and constructor hooks of a SafeLoader that refuses anchors and aliases (a tiny file cannot expand into a huge document), explicit tags
+    (`!!int`, `!!python/...`, `!foo`), merge keys (`<<`), duplicate keys at any depth, numbers longer than
+    MAX_NUMBER_CHARS, nesting deeper than MAX_NESTING and more than MAX_YAML_NODES values. The checks run while the
+    text is composed, node by node, so a hostile file is refused after reading only as much as a spec could need."""
+
+    _depth = 0
+    _nodes = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -27,34 +46,143 @@ class _NoAliasSafeLoader(yaml.SafeLoader):
         event = self.peek_event()
         if getattr(event, "anchor", None):
             raise yaml.YAMLError("YAML anchors (&name) are not allowed in spec files")
-        return super().compose_node(parent, index)
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            shown = "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+            raise yaml.YAMLError(f"YAML tags ({printable(shown)[:40]}) are not allowed in spec files"
+                                 f"{_where(event)}")
+        self._nodes += 1
+        if self._nodes > MAX_YAML_NODES:
+            raise yaml.YAMLError(f"more than {MAX_YAML_NODES:,} values{_where(event)}; a spec needs far fewer "
+                                 f"(at most {LIMITS['max_blocks']} blocks)")
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.YAMLError(f"nested more than {MAX_NESTING} levels deep{_where(event)}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG:
+                    raise yaml.YAMLError(f"YAML merge keys (<<) are not allowed in spec files{_where(key_node)}")
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:
+                    raise yaml.YAMLError(f"a mapping key must be a plain value{_where(key_node)}") from None
+                if duplicate:
+                    raise yaml.YAMLError(f"duplicate key {_short(key)}{_where(key_node)}")
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node):
+        _check_number_length(node)
+        return super().construct_yaml_int(node)
+
+    def construct_yaml_float(self, node):
+        _check_number_length(node)
+        return super().construct_yaml_float(node)
+
+
+class _StrictPureLoader(_StrictChecks, yaml.SafeLoader):
+    """The checks on PyYAML's pure-Python safe loader."""
+
+
+if _CParser is not None:
+    class _StrictSafeLoader(_StrictChecks, yaml.composer.Composer, _CParser, yaml.constructor.SafeConstructor,
+                            yaml.resolver.Resolver):
+        """The checks on libyaml's parser (C, about 50x faster at scanning than pure Python; 1 MB of blank lines or
+        comments takes milliseconds instead of seconds); PyYAML's Python composer drives it event by event, so the
+        hooks above see every node."""
+
+        def __init__(self, stream):
+            _CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _StrictSafeLoader = _StrictPureLoader
+
+for _loader in {_StrictPureLoader, _StrictSafeLoader}:
+    _loader.add_constructor("tag:yaml.org,2002:int", _StrictChecks.construct_yaml_int)
+    _loader.add_constructor("tag:yaml.org,2002:float", _StrictChecks.construct_yaml_float)
+
+
+def _where(item) -> str:
+    mark = getattr(item, "start_mark", None)
+    return f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+
+def _short(value) -> str:
+    text = ascii(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_number_length(node) -> None:
+    if len(node.value) > MAX_NUMBER_CHARS:
+        raise yaml.YAMLError(f"a number of {len(node.value):,} characters{_where(node)}; at most "
+                             f"{MAX_NUMBER_CHARS} are allowed")
 
 
 def _reject_constant(name):
     raise ValueError(f"{name} is not a valid number in a spec")
 
 
+def _reject_long_number(text):
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text):,} characters; at most {MAX_NUMBER_CHARS} are allowed")
+    return text
+
+
+def _json_int(text):
+    return int(_reject_long_number(text))
+
+
+def _json_float(text):
+    return float(_reject_long_number(text))
+
+
+def _unique_pairs(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {_short(key)} (a key may appear only once in an object)")
+        result[key] = value
+    return result
+
+
 def _parse_json(text: str):
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_json_int, parse_float=_json_float,
+                          object_pairs_hook=_unique_pairs)
     except json.JSONDecodeError as error:
         raise SpecError([f"invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"]) from None
     except (ValueError, RecursionError) as error:
-        raise SpecError([f"invalid JSON: {str(error).splitlines()[0][:120]}"]) from None
+        raise SpecError([f"invalid JSON: {_first_line(error)}"]) from None
+
+
+def _first_line(error) -> str:
+    text = str(error).strip()
+    return printable(text.splitlines()[0][:160]) if text else type(error).__name__
 
 
 def _parse_yaml(text: str):
     try:
-        return yaml.load(text, Loader=_NoAliasSafeLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError([f"invalid YAML{where}: {error.problem or error.context}"]) from None
-    except (yaml.YAMLError, ValueError, RecursionError) as error:
-        raise SpecError([f"invalid YAML: {str(error).splitlines()[0][:120]}"]) from None
+        raise SpecError([f"invalid YAML{where}: {printable(error.problem or error.context)}"]) from None
+    except (yaml.YAMLError, ValueError, RecursionError, OverflowError) as error:
+        raise SpecError([f"invalid YAML: {_first_line(error)}"]) from None
 
 
-_TUPLE = re.compile(r"\(\s*(-?\d+)\s*,\s*(['\"])([A-Za-z_]+)\2\s*,\s*\(\s*(-?\d+)\s*,\s*(-?\d+)\s*\)\s*,"
+# Numbers have at most 6 digits here: a longer one does not match and is reported, never converted.
+_TUPLE = re.compile(r"\(\s*(-?\d{1,6})\s*,\s*(['\"])([A-Za-z_]{1,32})\2\s*,\s*\(\s*(-?\d{1,6})\s*,\s*(-?\d{1,6})\s*\)\s*,"
                     r"\s*(True|False)\s*,?\s*\)")
 
 
@@ -74,6 +202,10 @@ def parse_tuples(text: str, base: Spec) -> Spec:
     while position < len(inner):
         match = _TUPLE.match(inner, position)
         if not match:
+            long_number = re.search(r"\d{7,}", inner[position:position + 200])
+            if long_number:
+                raise SpecError([f"tuple list: entry #{len(blocks)} has a number of more than 6 digits "
+                                 f"({long_number.group()[:12]}...); levels and offsets are small integers"])
             snippet = inner[position:position + 40].splitlines()[0] if inner[position:] else ""
             raise SpecError([f"tuple list: entry #{len(blocks)} is not (level, 'block_fn', (in0, in1), is_output): "
                              f"{snippet!r}"])
@@ -183,6 +315,25 @@ def loads(text: str | bytes, fmt: str | None = None, base: Spec | None = None) -
     return parse_spec(data)
 
 
+def read_spec_bytes(path: str | Path) -> bytes:
+    """Returns the bytes of the spec file at `path`, checking its size before reading it and reading at most one
+    byte more than the limit (a growing file or a device cannot make it read more). Raises SpecError."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise SpecError([f"{path}: no such file"])
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError([f"file is {size:,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit for a spec"])
+        with path.open("rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
+    except OSError as error:
+        raise SpecError([f"{path}: cannot read ({error.strerror})"]) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError([f"file is over the {MAX_SPEC_BYTES:,}-byte limit for a spec"])
+    return data
+
+
 def load_spec_file(path: str | Path, base: Spec | None = None) -> Spec:
     """Returns the Spec in a .json/.yaml/.yml/.txt/.py file; raises SpecError naming the problem."""
     path = Path(path)
@@ -190,12 +341,4 @@ def load_spec_file(path: str | Path, base: Spec | None = None) -> Spec:
     fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".txt": None, ".py": "tuples"}.get(suffix, "unknown")
     if fmt == "unknown":
         raise SpecError([f"{path.name}: unknown file type '{suffix}'; use .json, .yaml, .yml or .txt (tuple list)"])
-    try:
-        if not path.is_file():
-            raise SpecError([f"{path}: no such file"])
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError([f"{path.name}: {path.stat().st_size:,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit"])
-        data = path.read_bytes()
-    except OSError as error:
-        raise SpecError([f"{path}: cannot read ({error.strerror})"]) from None
-    return loads(data, fmt, base)
+    return loads(read_spec_bytes(path), fmt, base)

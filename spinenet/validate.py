@@ -26,7 +26,8 @@ LIMITS = {
     "max_name_length": 100,
 }
 MIN_LEVEL, MAX_LEVEL = 1, 7
-BLOCK_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# Block ids are plain ASCII, so two ids never print alike; \Z (not $, which also matches before a final newline).
+BLOCK_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
 
 TOP_FIELDS = {"name", "family", "input_size", "min_level", "max_level", "activation", "head"}
 FAMILY_FIELDS = {"resnet_fpn": {"stages", "fpn_num_filters"}, "spinenet": {"scaling", "blocks"},
@@ -36,11 +37,31 @@ BLOCK_FIELDS = {"id", "level", "block_fn", "parents", "is_output"}
 HEAD_FIELDS = {"num_convs", "width", "separable", "num_classes", "num_anchors"}
 
 
+def printable(text) -> str:
+    """Returns `text` with every character that cannot be printed (control characters, ANSI escapes, newlines, lone
+    surrogates, format characters) written as its Python escape (\\n, \\x1b, \\ud800): safe for any terminal,
+    page or encoding, and on one line."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+
+
+def text_problem(where: str, value: str) -> str | None:
+    """Returns a one-line problem when the string `value` holds a character that cannot be printed, else None."""
+    if value.isprintable():
+        return None
+    position, char = next((i, c) for i, c in enumerate(value) if not c.isprintable())
+    return (f"{where}: contains a character that cannot be printed ({ascii(char)} at position {position}) in "
+            f"{_describe(value)}")
+
+
 class SpecError(ValueError):
-    """An invalid spec or spec file. `problems` holds one line per problem."""
+    """An invalid spec or spec file. `problems` holds one line per problem (any character that cannot be printed
+    is escaped, so a message is always one printable line)."""
 
     def __init__(self, problems):
-        self.problems = list(problems)
+        self.problems = [printable(problem) for problem in problems]
         super().__init__(self.problems[0] if len(self.problems) == 1 else
                          f"{self.problems[0]} (and {len(self.problems) - 1} more problem(s))")
 
@@ -54,7 +75,9 @@ def _is_number(value) -> bool:
 
 
 def _describe(value) -> str:
-    text = repr(value)
+    """Returns the value as a short ASCII Python literal: strings quoted, every character outside ASCII escaped, so
+    that nothing unprintable reaches a terminal and look-alikes ('b\\u0441' for 'bс') are told apart."""
+    text = ascii(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -94,6 +117,8 @@ def find_problems(data) -> list[str]:
         problems.append(f"name: must be a non-empty string, got {_describe(name)}")
     elif len(name) > LIMITS["max_name_length"]:
         problems.append(f"name: longer than {LIMITS['max_name_length']} characters")
+    elif text_problem("name", name):
+        problems.append(text_problem("name", name))
     if "input_size" in data:
         _check_int(problems, "input_size", data["input_size"], LIMITS["min_input_size"], LIMITS["max_input_size"])
     if data.get("activation", "relu") not in ACTIVATIONS:
@@ -213,10 +238,10 @@ def _check_parents(problems, label, parents, block_id, known):
         elif parent == block_id:
             problems.append(f"{label}: parents[{i}] is the block itself")
         elif parent not in known:
-            problems.append(f"{label}: parents[{i}] '{parent[:32]}' does not exist before this block "
+            problems.append(f"{label}: parents[{i}] {_describe(parent)} does not exist before this block "
                             "(a parent must come earlier)")
     if parents[0] == parents[1] and isinstance(parents[0], str):
-        problems.append(f"{label}: both parents are '{parents[0][:32]}'; a block needs two different parents")
+        problems.append(f"{label}: both parents are {_describe(parents[0])}; a block needs two different parents")
 
 
 def _check_head(problems, head, endpoints):

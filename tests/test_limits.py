@@ -21,7 +21,7 @@ def test_defaults_and_configuration(monkeypatch):
     monkeypatch.setenv("SPINESCOPE_MAX_MEMORY_MIB", "1.5")
     assert (max_seconds(), max_memory_bytes()) == (5.0, 3 * 2**19)
     monkeypatch.setenv("SPINESCOPE_MAX_SECONDS", "-1")
-    with pytest.raises(ResourceLimitError, match="must be positive"):
+    with pytest.raises(ResourceLimitError, match="must be a positive finite number"):
         max_seconds()
 
 
