@@ -260,8 +260,8 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
                if macs_mode == "colour" else {})),
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
     # Output labels right of their blocks (text only), where the fewest arrows arrive.
-    outputs = [(data["order"], data["level"], data["output_level"]) for node, data in nodes
-               if data["output_level"] is not None and node != f"P{data['output_level']}"]
+    outputs = [(data["order"] + (size_of[node] / 2 + 2) / spacing, data["level"], data["output_level"])
+               for node, data in nodes if data["output_level"] is not None and node != f"P{data['output_level']}"]
     if outputs:
         traces.append(dict(type="scatter",
             x=[x for x, _, _ in outputs], y=[y for _, y, _ in outputs], mode="text", name="outputs",
