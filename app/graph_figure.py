@@ -45,7 +45,7 @@ ARROW_TRACE_NAME = "arrowheads"
 REPEAT_TRACE_NAME = "repeated blocks"
 WIDTH_HINT = 560  # expected plot width in pixels (the Explore tab at 1366 x 768); sets node and label sizes
 LABEL_FONT = 10
-CHAR_WIDTH = 0.62 * LABEL_FONT  # average width of a label character in pixels
+CHAR_WIDTH = 0.56 * LABEL_FONT  # average width of a label character in pixels (ids are mostly digits)
 BLOCK_LEGEND_TITLES = {"off": "blocks:", "size": "blocks (area = MACs):", "colour": "blocks (colour = MACs):"}
 MAX_STACK = 4  # at most this many stacked copies drawn per node
 
@@ -186,7 +186,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         sizes = [full_size] * len(nodes)
     size_of = {node: size for (node, _), size in zip(nodes, sizes)}
     longest_id = max((len(node) for node, _ in nodes), default=1)
-    ids_beside_nodes = spacing >= CHAR_WIDTH * longest_id + 6
+    ids_beside_nodes = spacing >= CHAR_WIDTH * longest_id + 2
 
     traces: list[dict] = []  # plain dicts, validated once when the figure is made (much faster than per trace)
     # Connections: one line trace per resampling category; hover anywhere along a connection (not at its ends).
