@@ -40,7 +40,6 @@ MACS_MODES = ("off", "size", "colour")
 BASE_SIZE = 18
 MIN_SIZE = 6
 NODE_TRACE_NAME = "blocks"
-NODE_TRACE_UID = "blocks"  # plotly draws the node trace's group as `g.trace.traceblocks`
 ARROW_TRACE_NAME = "arrowheads"
 REPEAT_TRACE_NAME = "repeated blocks"
 WIDTH_HINT = 560  # expected plot width in pixels (the Explore tab at 1366 x 768); sets node and label sizes
@@ -163,7 +162,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     the hover text and used by `macs_mode` ('off', 'size': node area by MACs share, 'colour': node colour by it).
     width_hint: the plot's expected width in pixels; node sizes and whether block ids fit beside the nodes (else
     they label the x axis) follow from it.
-    The node trace is named NODE_TRACE_NAME (uid NODE_TRACE_UID) and carries each node's id as customdata[0] (for
+    The node trace is named NODE_TRACE_NAME, is the last trace (drawn on top) and carries each node's id as customdata[0] (for
     click selection); it is the only trace with customdata.
     """
     graph = to_graph(spec, input_size)
@@ -247,18 +246,18 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         outlines.append("#222222" if data["output_level"] is not None or node == selected else "white")
         widths.append(2.5 if node == selected else 1.5)
         hovers.append(_hover_text(graph, node, data, costs.get(node, {}), repeats))
-    traces.append(dict(type="scatter",
-        x=xs, y=ys, mode="markers+text", name=NODE_TRACE_NAME, uid=NODE_TRACE_UID, showlegend=False,
+    node_trace = dict(type="scatter",
+        x=xs, y=ys, mode="markers+text", name=NODE_TRACE_NAME, showlegend=False,
         customdata=ids, text=texts, textposition="bottom center",
         textfont=dict(size=LABEL_FONT, color="#333333"), hovertext=hovers, hoverinfo="text",
         marker=dict(
             color=colours, symbol=symbols, size=sizes, opacity=1.0, line=dict(color=outlines, width=widths),
             **({"colorscale": "Viridis", "cmin": 0, "cmax": max_share,
-                "colorbar": dict(title=dict(text="MACs share", side="right"), tickformat=".0%", thickness=10, nticks=4, tickangle=0,
-                                 orientation="h", len=0.25, x=1.0, xanchor="right", y=1.0, yanchor="bottom",
+                "colorbar": dict(title=dict(text="MACs share", side="right"), tickformat=".0%", thickness=10,
+                                 nticks=4, tickangle=0, orientation="h", len=0.25, x=1.0, xanchor="right", y=1.0, yanchor="bottom",
                                  ypad=4, tickfont=dict(size=10))}
                if macs_mode == "colour" else {})),
-        selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
+        selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0)))
     # Output labels right of their blocks (text only), where the fewest arrows arrive.
     outputs = [(data["order"] + (size_of[node] / 2 + 2) / spacing, data["level"], data["output_level"])
                for node, data in nodes if data["output_level"] is not None and node != f"P{data['output_level']}"]
@@ -273,7 +272,11 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
                     color=arrow_colours, line=dict(width=0), opacity=1.0),
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
 
-    _legend(traces, nodes, macs_mode, repeats, selected is not None and selected in positions)
+    # Legend-only traces first (they draw nothing) and the nodes last, on top: the node trace's group is then the
+    # last `.trace` of plotly's scatter layer, which is how a page (or a test) finds the nodes.
+    legend_traces: list[dict] = []
+    _legend(legend_traces, nodes, macs_mode, repeats, selected is not None and selected in positions)
+    traces = legend_traces + traces + [node_trace]
     size = graph.graph["input_size"]
     shapes = []
     if selected in positions:  # a ring in pixels around the selected block, above everything, in every mode

@@ -34,7 +34,7 @@ from spinenet.builtins import load_builtin  # noqa: E402
 from spinenet.edits import set_level  # noqa: E402
 
 VIEWPORT = {"width": 1366, "height": 768}
-NODES = ".st-key-graph .scatterlayer path.point"
+NODES = ".st-key-graph .scatterlayer .trace:last-child path.point"  # the node trace is drawn last
 TIMEOUT_MS = 60_000
 # True once the figure with key `key` holds node `id` at level `level` and plotly has drawn it.
 GRAPH_SHOWS = """([key, id, level]) => {

@@ -21,7 +21,7 @@ from spinenet.formats import loads
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 SPINENET_49 = load_builtin("spinenet-49")
-NODES = ".st-key-graph .scatterlayer path.point"
+NODES = ".st-key-graph .scatterlayer .trace:last-child path.point"  # the node trace is drawn last
 
 
 def open_app(page: Page, server, workspace: str | None = None) -> None:
