@@ -112,12 +112,13 @@ def test_resnet_152_ids_are_legible_and_its_36_l4_blocks_stay_separate(fold_page
     ticks = page.locator(".st-key-graph .xaxislayer-above .xtick text")
     expect(ticks).to_have_count(len(ids))
     assert ticks.all_text_contents() == ids
-    boxes = page.evaluate("(sel) => Array.from(document.querySelectorAll(sel)).map((t) => {"
-                          " const b = t.getBoundingClientRect(); return {what: t.textContent, left: b.left,"
-                          " right: b.right, top: b.top, bottom: b.bottom, height: b.height}; })",
-                          ".st-key-graph .xaxislayer-above .xtick text")
-    assert not overlapping(boxes)
-    assert min(box["height"] for box in boxes) >= 8  # upright labels at least 8 px tall... per character width
+    # Upright labels: neighbours' centres at least one font size apart, so the glyphs never touch.
+    labels = page.evaluate("(sel) => Array.from(document.querySelectorAll(sel)).map((t) => {"
+                           " const b = t.getBoundingClientRect(); return [b.left + b.width / 2,"
+                           " parseFloat(getComputedStyle(t).fontSize), b.height > b.width]; })",
+                           ".st-key-graph .xaxislayer-above .xtick text")
+    centres = sorted(centre for centre, _, _ in labels)
+    assert min(b - a for a, b in zip(centres, centres[1:])) >= max(size for _, size, _ in labels) >= 8
     nodes = points(page)["blocks"]
     level_4 = sorted((point for point, node in zip(nodes, ids) if node.startswith("c4_")), key=lambda p: p["x"])
     assert len(level_4) == 36
@@ -133,10 +134,10 @@ def test_spinenet_190_draws_its_repeated_blocks_as_stacks(page, server):
     nodes = drawn["blocks"]
     assert len(drawn["repeated blocks"]) == 3 * len(nodes)
     for node in nodes:  # three copies behind each node, offset up and to the left
-        behind = [p for p in drawn["repeated blocks"] if abs(p["x"] - node["x"]) < node["r"] + 1
-                  and abs(p["y"] - node["y"]) < node["r"] + 1 and (p["x"] < node["x"] and p["y"] < node["y"])]
+        behind = [p for p in drawn["repeated blocks"] if abs(p["x"] - node["x"]) < 2 * node["r"]
+                  and abs(p["y"] - node["y"]) < 2 * node["r"] and (p["x"] < node["x"] and p["y"] < node["y"])]
         assert len(behind) == 3
-    expect(page.locator(".st-key-graph .legend")).to_contain_text("×4 repeats")
+    expect(page.locator(".st-key-graph .infolayer")).to_contain_text("×4 repeats")
     expect(page.locator(".st-key-graph .trace:last-child .textpoint text").first).to_have_text("stem0")
 
 
@@ -164,7 +165,7 @@ MODE_BUTTONS = {"off": "type colours", "size": "node size = MACs share", "colour
 
 def test_selection_legend_and_arrowheads_in_every_colour_mode(page, server):
     open_app(page, server)
-    page.locator(".st-key-graph .legend").wait_for()
+    page.locator(".st-key-graph .infolayer .traces").first.wait_for()
     choose(page, "explore_block_box", "b14")
     for mode, label in MODE_BUTTONS.items():
         page.locator(".st-key-macs_mode").get_by_role("button", name=label).click()
@@ -181,14 +182,14 @@ def test_selection_legend_and_arrowheads_in_every_colour_mode(page, server):
         assert math.isclose(box["y"] + box["height"] / 2, b14["y"], abs_tol=1.5)
         assert box["width"] / 2 > b14["r"]
         # The legend: type colours, or shapes only when colour means MACs (with a colour bar).
-        legend = page.evaluate("() => Array.from(document.querySelectorAll('.st-key-graph .legend .traces'))"
+        legend = page.evaluate("() => Array.from(document.querySelectorAll('.st-key-graph .infolayer .traces'))"
                                ".map((t) => [t.textContent, t.querySelector('path.scatterpts')?.style.fill])")
         fills = dict(legend)
         colourbar = page.locator(".st-key-graph .colorbar")
         if mode == "colour":
             assert fills["bottleneck"] == fills["residual"] == "rgb(176, 176, 176)"  # SHAPE_ONLY_COLOUR
             expect(colourbar).to_have_count(1)
-            expect(page.locator(".st-key-graph .legend")).to_contain_text("colour = MACs")
+            expect(page.locator(".st-key-graph .infolayer")).to_contain_text("colour = MACs")
         else:
             assert fills["bottleneck"] == "rgb(59, 111, 182)" and fills["residual"] == "rgb(232, 131, 58)"
             expect(colourbar).to_have_count(0)
