@@ -168,7 +168,7 @@ def test_selection_legend_and_arrowheads_in_every_colour_mode(page, server):
     page.locator(".st-key-graph .infolayer .traces").first.wait_for()
     choose(page, "explore_block_box", "b14")
     for mode, label in MODE_BUTTONS.items():
-        page.locator(".st-key-macs_mode").get_by_role("button", name=label).click()
+        page.get_by_text(label, exact=True).click()
         wait_until_idle(page)
         drawn = points(page)
         nodes = {(p["data_x"], p["data_y"]): p for p in drawn["blocks"]}
