@@ -254,8 +254,8 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
             color=colours, symbol=symbols, size=sizes, opacity=1.0, line=dict(color=outlines, width=widths),
             **({"colorscale": "Viridis", "cmin": 0, "cmax": max_share,
                 "colorbar": dict(title=dict(text="MACs share", side="right"), tickformat=".0%", thickness=10,
-                                 nticks=4, tickangle=0, orientation="h", len=0.25, x=1.0, xanchor="right", y=1.0, yanchor="bottom",
-                                 ypad=4, tickfont=dict(size=10))}
+                                 nticks=4, tickangle=0, orientation="h", len=0.25, x=1.0, xanchor="right", y=1.0, yanchor="top",
+                                 yref="container", ypad=6, tickfont=dict(size=10))}
                if macs_mode == "colour" else {})),
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0)))
     # Output labels right of their blocks (text only), where the fewest arrows arrive.
@@ -286,16 +286,16 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
                            yanchor=y, x0=-radius, x1=radius, y0=-radius, y1=radius, layer="above",
                            line=dict(color=SELECTED_COLOUR, width=3)))
     layout = dict(
-        height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10, autoexpand=True),
+        height=height, margin=dict(l=10, r=10, t=52 if title or macs_mode == "colour" else 10, b=10, autoexpand=True),
         title=dict(text=html.escape(title), x=0.01, xanchor="left", y=0.99, yref="container", yanchor="top",
-                   font=dict(size=15), automargin=True) if title else None,
+                   font=dict(size=15)) if title else None,
         plot_bgcolor="white", paper_bgcolor="white", dragmode="pan", clickmode="event+select", hovermode="closest",
         hoverlabel=dict(bgcolor="white", font=dict(size=12), align="left"), hoverdistance=12,
         # Legends in rows below (connections) and above (blocks) the plot, so the plot gets the whole width.
         legend=dict(orientation="h", x=0.0, xanchor="left", y=0.0, yanchor="bottom", yref="container",
                     title=dict(text="connections:", side="left"), font=dict(size=11), itemclick=False,
                     itemdoubleclick=False, itemwidth=30),
-        legend2=dict(orientation="h", x=0.0, xanchor="left", y=1.0, yanchor="top", yref="container",
+        legend2=dict(orientation="h", x=0.0, xanchor="left", y=1.0, yanchor="bottom", yref="paper",
                      title=dict(text=BLOCK_LEGEND_TITLES[macs_mode], side="left"), font=dict(size=11),
                      itemclick=False, itemdoubleclick=False, itemwidth=30),
         shapes=shapes,
