@@ -16,6 +16,7 @@ from app.units import billions, millions, signed_billions, signed_millions
 from spinenet.layout import resolve
 from spinenet.spec import Spec
 
+GRAPH_HEIGHT = 500
 MACS_MODE_LABELS = {"off": "type colours", "size": "node size = MACs share", "colour": "node colour = MACs share"}
 
 
@@ -138,6 +139,16 @@ def receptive_fields(spec: Spec, input_size: int) -> None:
                "weighted layers from the input.")
 
 
+def start_here() -> None:
+    """One line for a first visit (until the first edit): what to do first."""
+    if len(session.history().entries) > 1:
+        return
+    with st.container(key="start_here"):
+        st.caption(":material/touch_app: **Start here:** hover a block or an arrow for its costs, click a block to "
+                   "select it, change it in **Edit**, set it beside ResNet-FPN in **Compare**; other built-ins are "
+                   "in the sidebar.")
+
+
 def graph_panel(spec: Spec, result, input_size: int) -> None:
     chosen = selection.selected(spec, input_size)
     graph_column, side = st.columns([3, 1], gap="medium")
@@ -145,17 +156,19 @@ def graph_panel(spec: Spec, result, input_size: int) -> None:
         if "macs_mode" not in st.session_state:
             st.session_state.macs_mode = session.setting("macs_mode", "off")
         st.segmented_control("Show MACs share as", list(MACS_MODE_LABELS), key="macs_mode",
-                             format_func=MACS_MODE_LABELS.get, on_change=_macs_mode_changed)
+                             format_func=MACS_MODE_LABELS.get, on_change=_macs_mode_changed,
+                             label_visibility="collapsed")
         figure = graph_figure(spec, input_size, counts.block_costs(spec, result),
-                              st.session_state.get("macs_mode") or "off", chosen)
+                              st.session_state.get("macs_mode") or "off", chosen, height=GRAPH_HEIGHT)
         st.plotly_chart(figure, key="graph", on_select=partial(selection.graph_clicked, "graph"),
                         selection_mode="points",
                         config={"displaylogo": False, "scrollZoom": False,
                                 "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
                         alt=f"Graph of {spec.name}: {len(selection.node_ids(spec, input_size))} blocks by order and "
                             "feature level")
-        st.caption("x = block order, y = feature level. Arrows: parent connections coloured by resampling; dashed "
-                   "purple: merged by the 0-outdegree rule. Click a block to select it.")
+        st.caption("x = block order, y = feature level. Arrows: parent connections coloured by resampling (hover "
+                   "one for its operations and cost); dashed purple: merged by the 0-outdegree rule. Click a block "
+                   "to select it.")
     with side:
         chosen = selection.selector(spec, input_size, key="explore_block_box")
         block_details(spec, result, chosen, input_size)
@@ -187,10 +200,12 @@ def render() -> None:
     base = session.history().base
     base_result = counts.analysis_of(base, input_size, head) if base != spec else None
     session.show_notes("explore")
+    start_here()
     # Each part is guarded on its own: one failing part shows its one-line error and the others keep working.
+    # The graph comes first, so it is above the fold on a 1366 x 768 screen.
+    guarded("the graph", graph_panel, spec, result, input_size)
     guarded("the totals", totals, spec, result, base_result)
     guarded("the verification", verification, spec, input_size, head)
-    guarded("the graph", graph_panel, spec, result, input_size)
     table_column, profile_column = st.columns([3, 2], gap="medium")
     with table_column:
         guarded("the per-block table", block_costs_table, spec, result)

@@ -1,9 +1,15 @@
 """The architecture graph as a plotly figure: x = block order, y = feature level, as in the paper's figures.
 
-Nodes are coloured (and shaped) by block type, output blocks are labelled P3..P7, each connection is an arrow
-coloured by its resampling (same level, up xN, down xN); connections added by the 0-outdegree rule are dashed.
-Optionally the MACs share of each block sets the node size or colour. No Streamlit here: the same figure is shown
-in the app and exported as HTML, PNG or SVG.
+Nodes are coloured (and shaped) by block type and carry their block id; output blocks are labelled P3..P7; each
+connection is a line coloured by its resampling (same level, up xN, down xN) ending in an arrowhead at the border
+of its target; connections added by the 0-outdegree rule are dashed. Hovering a connection shows its resampling and
+what it costs. Optionally the MACs share of each block sets the node size or colour. When SpineNet's blocks are
+repeated (`scaling.block_repeats`), every node is drawn as a stack of that many blocks.
+
+The figure is built from a handful of traces whatever the size of the graph (one line trace per kind of
+connection, one arrowhead trace, one node trace, a few text and legend traces) and a single shape for the
+selection, so building it takes milliseconds. No Streamlit here: the same figure is shown in the app and exported
+as HTML, PNG or SVG.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ import math
 import plotly.graph_objects as go
 
 from spinenet.graph import to_graph
+from spinenet.layout import resolve
 from spinenet.spec import Spec
 
 TYPE_STYLE = {  # block_fn -> (colour, marker symbol, legend label)
@@ -27,10 +34,19 @@ SAME_COLOUR = "#9a9a9a"
 DOWN_COLOURS = ("#f4a259", "#e0672b", "#b8401b", "#7a2410")  # x2, x4, x8, x16+
 UP_COLOURS = ("#7fb3d5", "#3f88c5", "#1d5c99", "#0b3461")
 MERGE_COLOUR = "#7b3fa0"
-SELECTED_COLOUR = "#f2c14e"
+SELECTED_COLOUR = "#e7298a"  # magenta: in no type colour and not in the Viridis scale of the MACs colour mode
+SHAPE_ONLY_COLOUR = "#b0b0b0"  # legend markers in the MACs colour mode, where colour means MACs, not type
 MACS_MODES = ("off", "size", "colour")
 BASE_SIZE = 18
+MIN_SIZE = 6
 NODE_TRACE_NAME = "blocks"
+ARROW_TRACE_NAME = "arrowheads"
+REPEAT_TRACE_NAME = "repeated blocks"
+WIDTH_HINT = 560  # expected plot width in pixels (the Explore tab at 1366 x 768); sets node and label sizes
+LABEL_FONT = 10
+CHAR_WIDTH = 0.56 * LABEL_FONT  # average width of a label character in pixels (ids are mostly digits)
+BLOCK_LEGEND_TITLES = {"off": "blocks:", "size": "blocks (area = MACs):", "colour": "blocks (colour = MACs):"}
+MAX_STACK = 4  # at most this many stacked copies drawn per node
 
 
 def resample_category(direction: str, factor: int) -> str:
@@ -57,10 +73,12 @@ def _format_count(value: float | None, unit: str = "") -> str:
     return f"{value:.0f}{unit}"
 
 
-def _curve(x0, y0, x1, y1, samples=14):
+def _curve(x0, y0, x1, y1):
     """Points of a quadratic curve from (x0, y0) to (x1, y1) bowing upwards with the horizontal distance, so
-    long connections along one level do not run through the blocks between their ends."""
+    long connections along one level do not run through the blocks between their ends (4 segments when short,
+    10 when long)."""
     bulge = 0.0 if abs(x1 - x0) <= 1 else min(0.12 * (abs(x1 - x0) - 1), 1.2)
+    samples = 4 if bulge == 0.0 else 10
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + bulge
     points = []
     for i in range(samples + 1):
@@ -70,110 +88,268 @@ def _curve(x0, y0, x1, y1, samples=14):
     return points
 
 
+def edge_costs(spec: Spec, input_size: int | None = None) -> dict[tuple[str, str], dict]:
+    """Returns {(source, target): {"params", "macs"}} for every connection that has modules of its own: a
+    SpineNet parent's resampling (`blocks.<target>.resample.<i>`) or an FPN lateral 1x1 conv; counted by the
+    fast exact counter (the same numbers as fvcore's trace of the real model)."""
+    from analysis.fast_count import count_model
+
+    counts = count_model(spec, input_size)
+    layout = resolve(spec, input_size)
+    costs: dict[tuple[str, str], dict] = {}
+
+    def add(key, module):
+        if module in counts.params:
+            entry = costs.setdefault(key, {"params": 0, "macs": 0})
+            entry["params"] += counts.params[module]
+            entry["macs"] += counts.macs(module)
+
+    for node in layout.nodes:
+        parents = [edge for edge in layout.edges_into(node.id) if edge.kind == "parent"]
+        for index, edge in enumerate(parents):
+            add((edge.source, edge.target), f"backbone.blocks.{node.id}.resample.{index}")
+        for edge in layout.edges_into(node.id):
+            if edge.kind == "lateral":
+                add((edge.source, edge.target), f"backbone.blocks.{node.id}.lateral")
+    return costs
+
+
+def _resample_steps(edge: dict) -> str:
+    """Returns the resampling operations of one connection in words."""
+    steps = []
+    if edge["kind"] == "lateral":
+        steps.append("1×1 lateral conv")
+    if edge["kind"] == "sequential" and edge["direction"] == "down":
+        steps.append("stride 2 inside the block")
+    if edge["stride2_conv"]:
+        steps.append("stride-2 3×3 conv")
+    if edge["depthwise_convs"]:
+        steps.append(f"{edge['depthwise_convs']} stride-2 depthwise conv{'s' if edge['depthwise_convs'] > 1 else ''}")
+    if edge["pool_kernel"]:
+        steps.append(f"max-pool {edge['pool_kernel']}/{edge['pool_stride']}")
+    if edge["scale"] and edge["scale"] > 1:
+        steps.append(f"nearest upsample ×{edge['scale']}")
+    if edge["resize"]:
+        steps.append(f"nearest resize to {edge['target_size']} px")
+    return ", ".join(steps) or "none"
+
+
+def _edge_hover(source: str, target: str, edge: dict, cost: dict | None) -> str:
+    label = "0-outdegree merge" if edge["merge"] else edge["resample"]
+    lines = [f"<b>{html.escape(source)} → {html.escape(target)}</b> ({label})",
+             f"{edge['source_size']} → {edge['target_size']} px: {_resample_steps(edge)}"]
+    if cost is not None:
+        lines.append(f"resampling cost: {_format_count(cost['macs'])} MACs, {_format_count(cost['params'])} params")
+    elif edge["kind"] in ("top_down", "merge"):
+        lines.append("resampling cost: 0 MACs (added, no convolution)")
+    return "<br>".join(lines)
+
+
+def _node_style(data: dict) -> tuple[str, str, str]:
+    """Returns (colour, symbol, legend label) of a node by its type and role."""
+    if data["role"] == "fpn":
+        return TYPE_STYLE["fpn"]
+    style = TYPE_STYLE.get(data["block_fn"], TYPE_STYLE["conv"])
+    return (STEM_COLOUR, style[1], "stem") if data["role"] == "stem" else style
+
+
 def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None = None, macs_mode: str = "off",
-                 selected: str | None = None, height: int = 520, title: str | None = None) -> go.Figure:
+                 selected: str | None = None, height: int = 520, title: str | None = None,
+                 width_hint: int = WIDTH_HINT) -> go.Figure:
     """Returns the plotly figure of `spec`'s backbone at `input_size` pixels.
 
     costs: optional {node id: {"params": int, "macs": int, "resample_macs": int | None, "share": float}} shown in
     the hover text and used by `macs_mode` ('off', 'size': node area by MACs share, 'colour': node colour by it).
-    The node trace is named NODE_TRACE_NAME and carries each node's id as customdata[0] (for click selection).
+    width_hint: the plot's expected width in pixels; node sizes and whether block ids fit beside the nodes (else
+    they label the x axis) follow from it.
+    The node trace is named NODE_TRACE_NAME, is the last trace (drawn on top) and carries each node's id as customdata[0] (for
+    click selection); it is the only trace with customdata.
     """
     graph = to_graph(spec, input_size)
     costs = costs or {}
-    figure = go.Figure()
-    levels = sorted({data["level"] for _, data in graph.nodes(data=True)})
-    positions = {node: (data["order"], data["level"]) for node, data in graph.nodes(data=True)}
+    macs_mode = macs_mode if macs_mode in MACS_MODES else "off"
+    connection_costs = edge_costs(spec, graph.graph["input_size"])
+    nodes = sorted(graph.nodes(data=True), key=lambda item: item[1]["order"])
+    levels = sorted({data["level"] for _, data in nodes})
+    positions = {node: (data["order"], data["level"]) for node, data in nodes}
+    repeats = spec.scaling.block_repeats if spec.family != "resnet_fpn" else 1
 
+    # Node sizes: as large as the spacing of the blocks allows, so long chains stay separate dots.
+    spacing = width_hint / max(len(nodes), 1)
+    full_size = max(MIN_SIZE, min(BASE_SIZE, 0.7 * spacing))
+    shares = [costs.get(node, {}).get("share") or 0.0 for node, _ in nodes]
+    max_share = max(shares + [1e-12])
+    if macs_mode == "size":
+        sizes = [max(MIN_SIZE, full_size * (0.55 + 1.6 * math.sqrt(share / max_share)) / 1.3) for share in shares]
+    else:
+        sizes = [full_size] * len(nodes)
+    size_of = {node: size for (node, _), size in zip(nodes, sizes)}
+    longest_id = max((len(node) for node, _ in nodes), default=1)
+    ids_beside_nodes = spacing >= CHAR_WIDTH * longest_id + 2
+
+    traces: list[dict] = []  # plain dicts, validated once when the figure is made (much faster than per trace)
+    # Connections: one line trace per resampling category; hover anywhere along a connection (not at its ends).
     categories: dict[tuple[str, bool], dict] = {}
-    arrows = []
+    arrow_x, arrow_y, arrow_colours, arrow_sizes, arrow_standoff = [], [], [], [], []
     for source, target, data in graph.edges(data=True):
         key = ("0-outdegree merge" if data["merge"] else resample_category(data["direction"], data["factor"]),
                data["merge"])
-        entry = categories.setdefault(key, {"x": [], "y": [], "colour": edge_colour(data["direction"],
-                                                                                    data["factor"], data["merge"]),
+        colour = edge_colour(data["direction"], data["factor"], data["merge"])
+        entry = categories.setdefault(key, {"x": [], "y": [], "hover": [], "info": [], "colour": colour,
                                             "sort": (data["merge"], data["direction"] != "same",
                                                      data["direction"], data["factor"])})
         points = _curve(*positions[source], *positions[target])
+        text = _edge_hover(source, target, data, connection_costs.get((source, target)))
         entry["x"] += [x for x, _ in points] + [None]
         entry["y"] += [y for _, y in points] + [None]
-        arrows.append((points[-3], points[-1], entry["colour"]))
-    for (label, merge), entry in sorted(categories.items(), key=lambda item: item[1]["sort"]):
-        figure.add_trace(go.Scatter(
-            x=entry["x"], y=entry["y"], mode="lines", name=label, legendgroup="connections",
-            legendgrouptitle_text="connections" if not figure.data else None, hoverinfo="skip",
+        entry["hover"] += [text] * len(points) + [""]
+        entry["info"] += ["skip"] + ["text"] * (len(points) - 2) + ["skip", "skip"]
+        # Arrowhead: a marker at the target's centre, turned along the curve's last segment and moved back
+        # (standoff, pixels) to the target's border, so a large node never hides it.
+        arrow_x += [points[-2][0], points[-1][0]]
+        arrow_y += [points[-2][1], points[-1][1]]
+        arrow_colours += [colour, colour]
+        head = max(7.0, min(10.0, 0.55 * full_size))
+        arrow_sizes += [0, head]
+        arrow_standoff += [0, size_of[target] / 2 + 1.5]
+    for index, ((label, merge), entry) in enumerate(sorted(categories.items(), key=lambda item: item[1]["sort"])):
+        traces.append(dict(type="scatter",
+            x=entry["x"], y=entry["y"], mode="lines", name=label, legend="legend", hovertext=entry["hover"],
+            hoverinfo=entry["info"], hoveron="points",
             line=dict(color=entry["colour"], width=1.6 if not merge else 2.0, dash="dash" if merge else "solid"),
             opacity=0.85))
-    for (x0, y0), (x1, y1), colour in arrows:
-        figure.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
-                              showarrow=True, arrowhead=2, arrowsize=1.1, arrowwidth=1.5, arrowcolor=colour,
-                              standoff=BASE_SIZE / 2 + 1)
 
-    nodes = sorted(graph.nodes(data=True), key=lambda item: item[1]["order"])
-    shares = [costs.get(node, {}).get("share") or 0.0 for node, _ in nodes]
-    max_share = max(shares + [1e-12])
-    xs, ys, colours, symbols, sizes, texts, hovers, ids, outlines = [], [], [], [], [], [], [], [], []
+    # Repeated blocks: every node drawn as a small stack (up to MAX_STACK copies) behind it.
+    if repeats > 1:
+        stack_x, stack_y, stack_symbols, stack_sizes = [], [], [], []
+        for copy in range(min(repeats, MAX_STACK) - 1, 0, -1):
+            for (node, data), size in zip(nodes, sizes):
+                stack_x.append(data["order"] - copy * 0.09)
+                stack_y.append(data["level"] + copy * 0.06)
+                stack_symbols.append(_node_style(data)[1])
+                stack_sizes.append(size)
+        traces.append(dict(type="scatter",
+            x=stack_x, y=stack_y, mode="markers", name=REPEAT_TRACE_NAME, showlegend=False, hoverinfo="skip",
+            marker=dict(color="#f2f2f2", symbol=stack_symbols, size=stack_sizes, line=dict(color="#7a7a7a", width=1)),
+            selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
+
+    xs, ys, colours, symbols, texts, hovers, ids, outlines, widths = [], [], [], [], [], [], [], [], []
     for (node, data), share in zip(nodes, shares):
-        style = TYPE_STYLE.get(data["block_fn"], TYPE_STYLE["conv"])
-        if data["role"] == "fpn":
-            style = TYPE_STYLE["fpn"]
-        colour = STEM_COLOUR if data["role"] == "stem" else style[0]
+        colour, symbol, _ = _node_style(data)
         xs.append(data["order"])
         ys.append(data["level"])
         ids.append([node])
         colours.append(share if macs_mode == "colour" else colour)
-        symbols.append(style[1])
-        sizes.append(BASE_SIZE * (0.55 + 1.6 * math.sqrt(share / max_share)) if macs_mode == "size" else BASE_SIZE)
-        output = data["output_level"]
-        texts.append(f"<b>P{output}</b>" if output is not None else "")
-        outlines.append(SELECTED_COLOUR if node == selected else ("#222222" if output is not None else "white"))
-        hovers.append(_hover_text(graph, node, data, costs.get(node, {})))
-    figure.add_trace(go.Scatter(
-        x=xs, y=ys, mode="markers+text", name=NODE_TRACE_NAME, showlegend=False, customdata=ids, text=texts,
-        textposition="top center", textfont=dict(size=13, color="#222222"), hovertext=hovers, hoverinfo="text",
+        symbols.append(symbol)
+        label = html.escape(node)
+        texts.append((f"<b>{label}</b>" if node == selected else label) if ids_beside_nodes else "")
+        outlines.append("#222222" if data["output_level"] is not None or node == selected else "white")
+        widths.append(2.5 if node == selected else 1.5)
+        hovers.append(_hover_text(graph, node, data, costs.get(node, {}), repeats))
+    node_trace = dict(type="scatter",
+        x=xs, y=ys, mode="markers+text", name=NODE_TRACE_NAME, showlegend=False,
+        customdata=ids, text=texts, textposition="bottom center",
+        textfont=dict(size=LABEL_FONT, color="#333333"), hovertext=hovers, hoverinfo="text",
         marker=dict(
-            color=colours, symbol=symbols, size=sizes, opacity=1.0,
-            line=dict(color=outlines, width=[4 if node == selected else 2 for node, _ in nodes]),
+            color=colours, symbol=symbols, size=sizes, opacity=1.0, line=dict(color=outlines, width=widths),
             **({"colorscale": "Viridis", "cmin": 0, "cmax": max_share,
-                "colorbar": dict(title=dict(text="MACs<br>share", side="top"), tickformat=".0%", thickness=12,
-                                 len=0.36, x=1.02, xanchor="left", y=0.0, yanchor="bottom")}
+                "colorbar": dict(title=dict(text="MACs share", side="right"), tickformat=".0%", thickness=10,
+                                 nticks=4, tickangle=0, orientation="h", len=0.25, x=1.0, xanchor="right", y=1.0, yanchor="top",
+                                 yref="container", ypad=6, tickfont=dict(size=10))}
                if macs_mode == "colour" else {})),
+        selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0)))
+    # Output labels right of their blocks (text only), where the fewest arrows arrive.
+    outputs = [(data["order"] + (size_of[node] / 2 + 2) / spacing, data["level"], data["output_level"])
+               for node, data in nodes if data["output_level"] is not None and node != f"P{data['output_level']}"]
+    if outputs:
+        traces.append(dict(type="scatter",
+            x=[x for x, _, _ in outputs], y=[y for _, y, _ in outputs], mode="text", name="outputs",
+            showlegend=False, hoverinfo="skip", text=[f"<b>P{level}</b>" for _, _, level in outputs],
+            textposition="middle right", textfont=dict(size=12, color="#222222")))
+    traces.append(dict(type="scatter",
+        x=arrow_x, y=arrow_y, mode="markers", name=ARROW_TRACE_NAME, showlegend=False, hoverinfo="skip",
+        marker=dict(symbol="arrow", angleref="previous", size=arrow_sizes, standoff=arrow_standoff,
+                    color=arrow_colours, line=dict(width=0), opacity=1.0),
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
-    # Legend entries for the block types present (markers only, never selectable).
-    legend = {}
-    for _, data in nodes:
-        style = TYPE_STYLE["fpn"] if data["role"] == "fpn" else TYPE_STYLE.get(data["block_fn"], TYPE_STYLE["conv"])
-        if data["role"] == "stem":
-            style = (STEM_COLOUR, style[1], "stem")
-        legend.setdefault(style[2], style)
-    for index, (colour, symbol, label) in enumerate(legend.values()):
-        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, legendgroup="blocks",
-                                    legendgrouptitle_text="blocks" if index == 0 else None, hoverinfo="skip",
-                                    marker=dict(color=colour, symbol=symbol, size=11,
-                                                line=dict(color="white", width=1))))
+
+    # Legend-only traces first (they draw nothing) and the nodes last, on top: the node trace's group is then the
+    # last `.trace` of plotly's scatter layer, which is how a page (or a test) finds the nodes.
+    legend_traces: list[dict] = []
+    _legend(legend_traces, nodes, macs_mode, repeats, selected is not None and selected in positions)
+    traces = legend_traces + traces + [node_trace]
     size = graph.graph["input_size"]
-    figure.update_layout(
-        height=height, margin=dict(l=10, r=10, t=58 if title else 48, b=10),  # room for the toolbar above the legend
-        title=dict(text=html.escape(title), x=0.01, font=dict(size=15)) if title else None,
+    shapes = []
+    if selected in positions:  # a ring in pixels around the selected block, above everything, in every mode
+        radius = size_of[selected] / 2 + 5
+        x, y = positions[selected]
+        shapes.append(dict(type="circle", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel", xanchor=x,
+                           yanchor=y, x0=-radius, x1=radius, y0=-radius, y1=radius, layer="above",
+                           line=dict(color=SELECTED_COLOUR, width=3)))
+    layout = dict(
+        height=height, margin=dict(l=10, r=10, t=52 if title or macs_mode == "colour" else 10, b=10, autoexpand=True),
+        title=dict(text=html.escape(title), x=0.01, xanchor="left", y=0.99, yref="container", yanchor="top",
+                   font=dict(size=15)) if title else None,
         plot_bgcolor="white", paper_bgcolor="white", dragmode="pan", clickmode="event+select", hovermode="closest",
-        hoverlabel=dict(bgcolor="white", font_size=12, align="left"),
-        legend=dict(orientation="v", x=1.0, xanchor="left", y=1.0, font=dict(size=11), tracegroupgap=8,
-                    itemclick=False, itemdoubleclick=False),
-        xaxis=dict(title=dict(text="block order", font=dict(size=12)), showgrid=False, zeroline=False,
-                   range=[-0.8, len(nodes) - 0.2], dtick=1 if len(nodes) <= 30 else 5, tickfont=dict(size=10)),
+        hoverlabel=dict(bgcolor="white", font=dict(size=12), align="left"), hoverdistance=12,
+        # Legends in rows below (connections) and above (blocks) the plot, so the plot gets the whole width.
+        legend=dict(orientation="h", x=0.0, xanchor="left", y=0.0, yanchor="bottom", yref="container",
+                    title=dict(text="connections:", side="left"), font=dict(size=11), itemclick=False,
+                    itemdoubleclick=False, itemwidth=30),
+        legend2=dict(orientation="h", x=0.0, xanchor="left", y=1.0, yanchor="bottom", yref="paper",
+                     title=dict(text=BLOCK_LEGEND_TITLES[macs_mode], side="left"), font=dict(size=11),
+                     itemclick=False, itemdoubleclick=False, itemwidth=30),
+        shapes=shapes,
+        xaxis=_x_axis(nodes, ids_beside_nodes, spacing),
         yaxis=dict(title=dict(text="feature level (size at input)", font=dict(size=12)), tickmode="array",
                    tickvals=levels, ticktext=[f"L{level} · {-(-size // 2 ** level)}px" for level in levels],
-                   range=[min(levels) - 0.6, max(levels) + 1.1], showgrid=True, gridcolor="#eeeeee",
-                   zeroline=False, fixedrange=True),
+                   range=[min(levels) - 0.6, max(levels) + 0.75], showgrid=True, gridcolor="#eeeeee",
+                   zeroline=False, fixedrange=True, automargin=True),
     )
-    return figure
+    return go.Figure(dict(data=traces, layout=layout))
 
 
-def _hover_text(graph, node, data, cost) -> str:
+def _x_axis(nodes, ids_beside_nodes: bool, spacing: float) -> dict:
+    """The x axis: block order; when the ids do not fit beside the nodes, the ids themselves (turned upright)."""
+    axis = dict(showgrid=False, zeroline=False, range=[-0.8, len(nodes) - 0.2], automargin=True,
+                tickfont=dict(size=10))
+    if ids_beside_nodes:
+        axis.update(title=dict(text="block order", font=dict(size=12)), dtick=1 if len(nodes) <= 30 else 5)
+        return axis
+    every = max(1, math.ceil(9.5 / max(spacing, 1e-9)))  # one upright label per 9.5 px at least
+    shown = nodes[::every]
+    axis.update(title=dict(text="block (in build order)", font=dict(size=12)), tickmode="array",
+                tickvals=[data["order"] for _, data in shown], ticktext=[html.escape(node) for node, _ in shown],
+                tickangle=-90, tickfont=dict(size=9 if every == 1 else 8))
+    return axis
+
+
+def _legend(traces: list[dict], nodes, macs_mode: str, repeats: int, has_selection: bool) -> None:
+    """Legend-only entries that say what the marks mean in the current mode (never clickable)."""
+    styles = {}
+    for _, data in nodes:
+        colour, symbol, label = _node_style(data)
+        styles.setdefault(label, (colour, symbol))
+    entries = [(label, SHAPE_ONLY_COLOUR if macs_mode == "colour" else colour, symbol, "white")
+               for label, (colour, symbol) in styles.items()]
+    if repeats > 1:
+        entries.append((f"stack: ×{repeats} repeats", "#f2f2f2", "square", "#7a7a7a"))
+    if has_selection:
+        entries.append(("selected block", "rgba(0,0,0,0)", "circle-open", SELECTED_COLOUR))
+    for label, colour, symbol, line in entries:
+        open_ring = symbol.endswith("-open")
+        traces.append(dict(type="scatter",
+            x=[None], y=[None], mode="markers", name=label, legend="legend2", hoverinfo="skip",
+            marker=dict(color=line if open_ring else colour, symbol=symbol, size=11,
+                        line=dict(color=line, width=2.5 if open_ring else 1))))
+
+
+def _hover_text(graph, node, data, cost, repeats: int = 1) -> str:
     """Returns the HTML hover text of one node; user-supplied strings (ids) are escaped."""
     safe = html.escape(node)
+    kind = data["block_fn"] if repeats == 1 or data["role"] == "fpn" else f"{repeats} × {data['block_fn']}"
     lines = [f"<b>{safe}</b>" + (f"  (P{data['output_level']} output)" if data["output_level"] is not None else ""),
              f"level L{data['level']} · {data['feature_size']}×{data['feature_size']} px",
-             f"type {data['block_fn']}" + (" (stem)" if data["role"] == "stem" else ""),
+             f"type {kind}" + (" (stem)" if data["role"] == "stem" else ""),
              f"channels {data['in_channels']} → {data['channels']}"]
     if cost:
         share = cost.get("share")

@@ -5,7 +5,7 @@ import onnx
 import pytest
 
 from app.exports import graph_html, graph_image, markdown_report, onnx_bytes, onnx_output_names
-from app.graph_figure import NODE_TRACE_NAME, edge_colour, graph_figure
+from app.graph_figure import ARROW_TRACE_NAME, NODE_TRACE_NAME, edge_colour, graph_figure
 from analysis.counting import analyze
 from spinenet.builtins import load_builtin
 from spinenet.edits import rename, set_level
@@ -23,13 +23,14 @@ def test_graph_has_one_node_per_block_and_one_arrow_per_connection():
         assert [custom[0] for custom in nodes.customdata] == sorted(graph, key=lambda n: graph.nodes[n]["order"])
         assert list(nodes.x) == list(range(len(graph)))
         assert list(nodes.y) == [graph.nodes[n]["level"] for n in sorted(graph, key=lambda n: graph.nodes[n]["order"])]
-        assert len(figure.layout.annotations) == graph.number_of_edges()
+        arrows = next(trace for trace in figure.data if trace.name == ARROW_TRACE_NAME)
+        assert [size for size in arrows.marker.size if size] and len(arrows.x) == 2 * graph.number_of_edges()
     spinenet = graph_figure(load_builtin("spinenet-49"), 640)
     labels = {trace.name: trace for trace in spinenet.data}
     assert labels["0-outdegree merge"].line.dash == "dash"  # b11 -> b14 in SpineNet-49
     assert {"same level", "down x2", "down x4", "down x8", "up x2", "up x4"} <= set(labels)
     nodes = labels[NODE_TRACE_NAME]
-    assert [text for text in nodes.text if text] == ["<b>P4</b>", "<b>P3</b>", "<b>P5</b>", "<b>P7</b>", "<b>P6</b>"]
+    assert list(labels["outputs"].text) == ["<b>P4</b>", "<b>P3</b>", "<b>P5</b>", "<b>P7</b>", "<b>P6</b>"]
     assert edge_colour("down", 4) != edge_colour("down", 2) != edge_colour("up", 2)
 
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = (ROOT / "docs" / "screenshot.png" if os.environ.get("SPINESCOPE_UPDATE_SCREENSHOT") == "1"
               else Path(tempfile.gettempdir()) / "spinescope-screenshot.png")
 SPINENET_49 = load_builtin("spinenet-49")
-NODES = ".st-key-graph .scatterlayer path.point"
+NODES = ".st-key-graph .scatterlayer .trace:last-child path.point"  # the node trace is drawn last
 
 
 def open_app(page: Page, server, workspace: str | None = None) -> None:
