@@ -92,7 +92,7 @@ def edge_costs(spec: Spec, input_size: int | None = None) -> dict[tuple[str, str
     """Returns {(source, target): {"params", "macs"}} for every connection that has modules of its own: a
     SpineNet parent's resampling (`blocks.<target>.resample.<i>`) or an FPN lateral 1x1 conv; counted by the
     fast exact counter (the same numbers as fvcore's trace of the real model)."""
-    from analysis.fast_count import count_model
+    from analysis.counting.fast import count_model
 
     counts = count_model(spec, input_size)
     layout = resolve(spec, input_size)
