@@ -5,7 +5,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-PUBLISHED_FILE = Path(__file__).resolve().parent.parent / "assets" / "published.json"
+PUBLISHED_FILE = Path(__file__).resolve().parents[2] / "assets" / "published.json"
 
 
 @lru_cache(maxsize=1)

@@ -8,7 +8,7 @@ from analysis.comparison.published import published_rows
 from spinenet.builtins import load_builtin
 from spinenet.formats import load_spec_file
 
-VARIANT_49S_256 = Path(__file__).resolve().parent.parent / "assets" / "variants" / "spinenet-49s-256.yaml"
+VARIANT_49S_256 = Path(__file__).resolve().parents[2] / "assets" / "variants" / "spinenet-49s-256.yaml"
 
 
 def millions(count: float | None) -> str:
