@@ -150,7 +150,7 @@ def render() -> None:
             with column:
                 result = counts.analysis_of(other, size, head)
                 figure = graph_figure(other, size, counts.block_costs(other, result), height=360,
-                                      title=f"{other.name} · {size}px")
+                                      title=f"{other.name} · {size}px", width_hint=360)  # half the page
                 figure.update_layout(showlegend=False)
                 st.plotly_chart(figure, key=f"compare_graph_{start + offset}",
                                 config={"displaylogo": False})

@@ -170,7 +170,7 @@ def graph_and_totals(spec: Spec, input_size: int, head: str) -> None:
     graph_column, numbers_column = st.columns([4, 1], gap="medium")
     with graph_column:
         figure = graph_figure(spec, input_size, counts.block_costs(spec, result),
-                              selected=st.session_state.get(selection.STATE_KEY), height=380)
+                              selected=st.session_state.get(selection.STATE_KEY), height=380, width_hint=600)
         st.plotly_chart(figure, key="edit_graph", on_select=partial(selection.graph_clicked, "edit_graph"),
                         selection_mode="points", config={"displaylogo": False,
                                                          "modeBarButtonsToRemove": ["select2d", "lasso2d"]})

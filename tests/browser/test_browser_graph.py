@@ -210,7 +210,7 @@ def test_exported_html_svg_and_png_have_nothing_clipped(page, name, tmp_path):
     for width in (1366, 800):  # the HTML page fills the window: a wide and a narrow one
         page.set_viewport_size({"width": width, "height": 700})
         page.set_content(graph_html(spec, size, costs).decode())
-        page.locator("#spinescope-graph .scatterlayer path.point").first.wait_for()
+        page.locator("#spinescope-graph .scatterlayer .trace:last-child path.point").first.wait_for()
         assert_inside(page.evaluate(BOXES_JS, "#spinescope-graph"))
     page.set_viewport_size({"width": 900, "height": 600})  # the colour mode's colour bar and legend too
     page.set_content(graph_figure(spec, size, None, "colour", selected=spec.blocks[0].id if spec.blocks else "stem",
