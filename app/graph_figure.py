@@ -41,6 +41,7 @@ BASE_SIZE = 18
 MIN_SIZE = 6
 NODE_TRACE_NAME = "blocks"
 ARROW_TRACE_NAME = "arrowheads"
+CONNECTION_HOVER_NAME = "connection hover"  # invisible markers at the connections' middles
 REPEAT_TRACE_NAME = "repeated blocks"
 WIDTH_HINT = 560  # expected plot width in pixels (the Explore tab at 1366 x 768); sets node and label sizes
 LABEL_FONT = 10
@@ -188,22 +189,26 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     ids_beside_nodes = spacing >= CHAR_WIDTH * longest_id + 2
 
     traces: list[dict] = []  # plain dicts, validated once when the figure is made (much faster than per trace)
-    # Connections: one line trace per resampling category; hover anywhere along a connection (not at its ends).
+    # Connections: one line trace per resampling category (no hover of their own, so a click near a node always
+    # reaches the node), and one invisible marker at the middle of each connection that carries its hover text.
     categories: dict[tuple[str, bool], dict] = {}
+    middle_x, middle_y, middle_text = [], [], []
     arrow_x, arrow_y, arrow_colours, arrow_sizes, arrow_standoff = [], [], [], [], []
     for source, target, data in graph.edges(data=True):
         key = ("0-outdegree merge" if data["merge"] else resample_category(data["direction"], data["factor"]),
                data["merge"])
         colour = edge_colour(data["direction"], data["factor"], data["merge"])
-        entry = categories.setdefault(key, {"x": [], "y": [], "hover": [], "info": [], "colour": colour,
+        entry = categories.setdefault(key, {"x": [], "y": [], "colour": colour,
                                             "sort": (data["merge"], data["direction"] != "same",
                                                      data["direction"], data["factor"])})
         points = _curve(*positions[source], *positions[target])
         text = _edge_hover(source, target, data, connection_costs.get((source, target)))
         entry["x"] += [x for x, _ in points] + [None]
         entry["y"] += [y for _, y in points] + [None]
-        entry["hover"] += [text] * len(points) + [""]
-        entry["info"] += ["skip"] + ["text"] * (len(points) - 2) + ["skip", "skip"]
+        middle = points[len(points) // 2]
+        middle_x.append(middle[0])
+        middle_y.append(middle[1])
+        middle_text.append(text)
         # Arrowhead: a marker at the target's centre, turned along the curve's last segment and moved back
         # (standoff, pixels) to the target's border, so a large node never hides it.
         arrow_x += [points[-2][0], points[-1][0]]
@@ -214,10 +219,13 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         arrow_standoff += [0, size_of[target] / 2 + 1.5]
     for index, ((label, merge), entry) in enumerate(sorted(categories.items(), key=lambda item: item[1]["sort"])):
         traces.append(dict(type="scatter",
-            x=entry["x"], y=entry["y"], mode="lines", name=label, legend="legend", hovertext=entry["hover"],
-            hoverinfo=entry["info"], hoveron="points",
+            x=entry["x"], y=entry["y"], mode="lines", name=label, legend="legend", hoverinfo="skip",
             line=dict(color=entry["colour"], width=1.6 if not merge else 2.0, dash="dash" if merge else "solid"),
             opacity=0.85))
+    traces.append(dict(type="scatter",
+        x=middle_x, y=middle_y, mode="markers", name=CONNECTION_HOVER_NAME, showlegend=False,
+        hovertext=middle_text, hoverinfo="text", marker=dict(size=14, color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
 
     # Repeated blocks: every node drawn as a small stack (up to MAX_STACK copies) behind it.
     if repeats > 1:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from analysis.counting import analyze
-from app.graph_figure import (ARROW_TRACE_NAME, NODE_TRACE_NAME, REPEAT_TRACE_NAME, SELECTED_COLOUR,
+from app.graph_figure import (ARROW_TRACE_NAME, CONNECTION_HOVER_NAME, NODE_TRACE_NAME, REPEAT_TRACE_NAME, SELECTED_COLOUR,
                               SHAPE_ONLY_COLOUR, TYPE_STYLE, edge_costs, graph_figure)
 from spinenet.builtins import load_builtin
 from spinenet.graph import to_graph
@@ -74,7 +74,7 @@ def test_connection_hover_names_the_resampling_and_its_cost_which_sum_to_the_blo
             into = [cost["macs"] for (source, target), cost in per_edge.items() if target == block.id]
             assert sum(into) == block.resample_macs, block.id
     figure = graph_figure(spec, 640)
-    hover = [text for item in figure.data if item.mode == "lines" for text in item.hovertext if text]
+    hover = list(trace(figure, CONNECTION_HOVER_NAME).hovertext)
     stem_to_b3 = next(text for text in hover if text.startswith("<b>stem0 → b3</b>"))
     assert "down x4" in stem_to_b3 and "stride-2 3×3 conv" in stem_to_b3 and "max-pool 3/2" in stem_to_b3
     macs = per_edge[("stem0", "b3")]["macs"]
