@@ -173,7 +173,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     nodes = sorted(graph.nodes(data=True), key=lambda item: item[1]["order"])
     levels = sorted({data["level"] for _, data in nodes})
     positions = {node: (data["order"], data["level"]) for node, data in nodes}
-    repeats = spec.scaling.block_repeats if spec.family != "resnet_fpn" else 1
+    repeats = spec.scaling.block_repeats  # 1 for families without repeats (ResNet-FPN)
 
     # Node sizes: as large as the spacing of the blocks allows, so long chains stay separate dots.
     spacing = width_hint / max(len(nodes), 1)

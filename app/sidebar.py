@@ -9,11 +9,10 @@ from app import session
 from app.markup import escape_md
 from analysis.workspace import WorkspaceError
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.registry import heads
 from spinenet.spec import spec_hash
 from spinenet.validate import LIMITS
 
-HEADS = ("retinanet", "classification")
-HEAD_NAMES = {"retinanet": "RetinaNet (as in the paper)", "classification": "classification, 1000 classes"}
 
 
 def builtin_label(name: str) -> str:
@@ -125,7 +124,8 @@ def render() -> None:
         st.number_input("Input size (pixels, square)", min_value=LIMITS["min_input_size"],
                         max_value=LIMITS["max_input_size"], step=32, key="input_size", on_change=_input_size_changed,
                         help=f"The spec's own input size is {spec.input_size}.")
-        st.selectbox("Head (for 'backbone + head')", HEADS, key="head", format_func=HEAD_NAMES.get,
+        st.selectbox("Head (for 'backbone + head')", list(heads()), key="head",
+                     format_func=lambda name: heads()[name].title,
                      on_change=_head_changed)
 
         st.markdown("#### Designs")

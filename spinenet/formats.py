@@ -16,6 +16,7 @@ try:
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     _CParser = None
 
+from spinenet.registry import family_of
 from spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
 from spinenet.validate import LIMITS, SpecError, check_spec, parse_spec, printable
 
@@ -270,8 +271,8 @@ def dumps(spec: Spec, fmt: str) -> str:
     writers = {"json": dumps_json, "yaml": dumps_yaml, "tuples": dumps_tuples}
     if fmt not in writers:
         raise SpecError([f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"])
-    if fmt == "tuples" and spec.family == "resnet_fpn":
-        raise SpecError(["tuples: a ResNet-FPN spec has no block list to write as tuples"])
+    if fmt == "tuples" and not family_of(spec).has_blocks:
+        raise SpecError([f"tuples: a {family_of(spec).title} spec has no block list to write as tuples"])
     return writers[fmt](spec)
 
 

@@ -21,7 +21,9 @@ class Family:
     stem_ids: ids of its stem nodes that blocks may take as parents.
     block_width(spec, level): the 3x3 width C of a block at `level` (channels).
     resolve(spec, height, width) -> Layout; describe(d, layout) -> {"P3": shape, ...} adds "backbone" to `d`.
-    to_dict(spec) -> the family's own fields; from_dict(data, common) -> Spec; fields: the keys of its own fields.
+    to_dict(spec) -> the family's own fields; from_dict(data, common) -> Spec; fields: the keys of its own fields;
+    check(problems, data, min_level, max_level, levels_ok) appends one line per problem of those fields to
+    `problems` and returns the endpoint width (None when it is invalid).
     """
 
     name: str
@@ -34,6 +36,7 @@ class Family:
     to_dict: Callable
     from_dict: Callable
     fields: frozenset
+    check: Callable
     default_input_size: int = 640
 
     @property

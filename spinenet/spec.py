@@ -16,20 +16,6 @@ ACTIVATIONS = ("relu", "swish")
 STEM_IDS = ("stem0", "stem1")
 
 
-def __getattr__(name: str):
-    """FAMILIES, BLOCK_FNS and FAMILY_BLOCK_FNS, read from the registries (imported late: they import this module)."""
-    if name == "FAMILIES":
-        from spinenet.registry import families
-        return tuple(families())
-    if name == "BLOCK_FNS":
-        from spinenet.blocks import BLOCK_TYPES
-        return tuple(BLOCK_TYPES)
-    if name == "FAMILY_BLOCK_FNS":
-        from spinenet.registry import families
-        return {key: family.block_fns for key, family in families().items()}
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 @dataclass(frozen=True)
 class Block:
     """One scale-permuted block: a block group at `level` fed by the sum of its two resampled parents."""

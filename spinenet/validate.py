@@ -8,8 +8,7 @@ from __future__ import annotations
 import math
 import re
 
-from spinenet.spec import (ACTIVATIONS, BLOCK_FNS, FAMILIES, FAMILY_BLOCK_FNS, STEM_IDS, Spec, spec_from_dict,
-                           spec_to_dict)
+from spinenet.spec import ACTIVATIONS, STEM_IDS, Spec, spec_from_dict, spec_to_dict
 
 LIMITS = {
     "max_blocks": 64,
@@ -30,8 +29,6 @@ MIN_LEVEL, MAX_LEVEL = 1, 7
 BLOCK_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
 
 TOP_FIELDS = {"name", "family", "input_size", "min_level", "max_level", "activation", "head"}
-FAMILY_FIELDS = {"resnet_fpn": {"stages", "fpn_num_filters"}, "spinenet": {"scaling", "blocks"},
-                 "spinenet_mobile": {"scaling", "blocks"}}
 SCALING_FIELDS = ("endpoints_num_filters", "filter_size_scale", "resample_alpha", "block_repeats")
 BLOCK_FIELDS = {"id", "level", "block_fn", "parents", "is_output"}
 HEAD_FIELDS = {"num_convs", "width", "separable", "num_classes", "num_anchors"}
@@ -53,7 +50,7 @@ def text_problem(where: str, value: str) -> str | None:
         return None
     position, char = next((i, c) for i, c in enumerate(value) if not c.isprintable())
     return (f"{where}: contains a character that cannot be printed ({ascii(char)} at position {position}) in "
-            f"{_describe(value)}")
+            f"{describe_value(value)}")
 
 
 class SpecError(ValueError):
@@ -74,23 +71,23 @@ def _is_number(value) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
 
 
-def _describe(value) -> str:
+def describe_value(value) -> str:
     """Returns the value as a short ASCII Python literal: strings quoted, every character outside ASCII escaped, so
     that nothing unprintable reaches a terminal and look-alikes ('b\\u0441' for 'bс') are told apart."""
     text = ascii(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _check_int(problems, where, value, low, high):
+def check_int(problems, where, value, low, high):
     if not _is_int(value):
-        problems.append(f"{where}: must be an integer, got {_describe(value)}")
+        problems.append(f"{where}: must be an integer, got {describe_value(value)}")
     elif not low <= value <= high:
         problems.append(f"{where}: {value} is out of range [{low}, {high}]")
 
 
 def _check_number(problems, where, value, low, high):
     if not _is_number(value):
-        problems.append(f"{where}: must be a finite number, got {_describe(value)}")
+        problems.append(f"{where}: must be a finite number, got {describe_value(value)}")
     elif not low <= value <= high:
         problems.append(f"{where}: {value} is out of range [{low}, {high}]")
 
@@ -98,7 +95,7 @@ def _check_number(problems, where, value, low, high):
 def _check_fields(problems, where, data, allowed):
     for key in data:
         if key not in allowed:
-            problems.append(f"{where}: unknown field {_describe(key)} (allowed: {', '.join(sorted(allowed))})")
+            problems.append(f"{where}: unknown field {describe_value(key)} (allowed: {', '.join(sorted(allowed))})")
 
 
 def find_problems(data) -> list[str]:
@@ -106,74 +103,69 @@ def find_problems(data) -> list[str]:
     if not isinstance(data, dict):
         return [f"spec: must be a mapping of fields, got {type(data).__name__}"]
     problems: list[str] = []
-    family = data.get("family")
-    if family not in FAMILIES:
-        problems.append(f"family: must be one of {', '.join(FAMILIES)}, got {_describe(family)}")
+    from spinenet.registry import families
+
+    family = families().get(data.get("family")) if isinstance(data.get("family"), str) else None
+    if family is None:
+        problems.append(f"family: must be one of {', '.join(families())}, got {describe_value(data.get('family'))}")
         return problems
-    _check_fields(problems, "spec", data, TOP_FIELDS | FAMILY_FIELDS[family])
+    _check_fields(problems, "spec", data, TOP_FIELDS | family.fields)
 
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
-        problems.append(f"name: must be a non-empty string, got {_describe(name)}")
+        problems.append(f"name: must be a non-empty string, got {describe_value(name)}")
     elif len(name) > LIMITS["max_name_length"]:
         problems.append(f"name: longer than {LIMITS['max_name_length']} characters")
     elif text_problem("name", name):
         problems.append(text_problem("name", name))
     if "input_size" in data:
-        _check_int(problems, "input_size", data["input_size"], LIMITS["min_input_size"], LIMITS["max_input_size"])
+        check_int(problems, "input_size", data["input_size"], LIMITS["min_input_size"], LIMITS["max_input_size"])
     if data.get("activation", "relu") not in ACTIVATIONS:
-        problems.append(f"activation: must be one of {', '.join(ACTIVATIONS)}, got {_describe(data['activation'])}")
+        problems.append(f"activation: must be one of {', '.join(ACTIVATIONS)}, got {describe_value(data['activation'])}")
 
     min_level, max_level = data.get("min_level", 3), data.get("max_level", 7)
-    _check_int(problems, "min_level", min_level, 2, MAX_LEVEL)
-    _check_int(problems, "max_level", max_level, 2, MAX_LEVEL)
+    check_int(problems, "min_level", min_level, 2, MAX_LEVEL)
+    check_int(problems, "max_level", max_level, 2, MAX_LEVEL)
     levels_ok = _is_int(min_level) and _is_int(max_level) and 2 <= min_level <= max_level <= MAX_LEVEL
     if _is_int(min_level) and _is_int(max_level) and min_level > max_level:
         problems.append(f"min_level: {min_level} is above max_level {max_level}")
 
-    if family == "resnet_fpn":
-        if levels_ok and (min_level, max_level) != (3, 7):
-            problems.append("min_level/max_level: resnet_fpn produces P3-P7 only (min_level 3, max_level 7)")
-        _check_stages(problems, data.get("stages"))
-        endpoints = data.get("fpn_num_filters", 256)
-        _check_int(problems, "fpn_num_filters", endpoints, 1, LIMITS["max_endpoints_num_filters"])
-    else:
-        endpoints = _check_scaling(problems, data.get("scaling"))
-        _check_blocks(problems, data.get("blocks"), family, min_level, max_level, levels_ok)
+    endpoints = family.check(problems, data, min_level, max_level, levels_ok)  # the family's own fields
     _check_head(problems, data.get("head", {}), endpoints)
     return problems
 
 
-def _check_stages(problems, stages):
-    if not isinstance(stages, list) or len(stages) != 4:
-        problems.append(f"stages: must be a list of 4 block counts (e.g. [3, 4, 6, 3]), got {_describe(stages)}")
-        return
-    for i, count in enumerate(stages):
-        _check_int(problems, f"stages[{i}]", count, 1, LIMITS["max_stage_blocks"])
+def check_block_list(family_name, block_fns, problems, data, min_level, max_level, levels_ok):
+    """The fields of a block-list family (`scaling` and `blocks`); returns the endpoint width (None if invalid)."""
+    endpoints = _check_scaling(problems, data.get("scaling"))
+    _check_blocks(problems, data.get("blocks"), family_name, block_fns, min_level, max_level, levels_ok)
+    return endpoints
 
 
 def _check_scaling(problems, scaling):
     if not isinstance(scaling, dict):
-        problems.append(f"scaling: must be a mapping with {', '.join(SCALING_FIELDS)}, got {_describe(scaling)}")
+        problems.append(f"scaling: must be a mapping with {', '.join(SCALING_FIELDS)}, got {describe_value(scaling)}")
         return None
     _check_fields(problems, "scaling", scaling, set(SCALING_FIELDS))
     for key in SCALING_FIELDS:
         if key not in scaling:
             problems.append(f"scaling.{key}: missing")
     if "endpoints_num_filters" in scaling:
-        _check_int(problems, "scaling.endpoints_num_filters", scaling["endpoints_num_filters"], 1,
+        check_int(problems, "scaling.endpoints_num_filters", scaling["endpoints_num_filters"], 1,
                    LIMITS["max_endpoints_num_filters"])
     for key in ("filter_size_scale", "resample_alpha"):
         if key in scaling:
             _check_number(problems, f"scaling.{key}", scaling[key], *LIMITS[key])
     if "block_repeats" in scaling:
-        _check_int(problems, "scaling.block_repeats", scaling["block_repeats"], 1, LIMITS["max_block_repeats"])
+        check_int(problems, "scaling.block_repeats", scaling["block_repeats"], 1, LIMITS["max_block_repeats"])
     return scaling.get("endpoints_num_filters")
 
 
-def _check_blocks(problems, blocks, family, min_level, max_level, levels_ok):
+def _check_blocks(problems, blocks, family, allowed_fns, min_level, max_level, levels_ok):
+    from spinenet.blocks import BLOCK_TYPES
+
     if not isinstance(blocks, list):
-        problems.append(f"blocks: must be a list of blocks, got {_describe(blocks)}")
+        problems.append(f"blocks: must be a list of blocks, got {describe_value(blocks)}")
         return
     if not blocks:
         problems.append("blocks: the list is empty")
@@ -183,33 +175,32 @@ def _check_blocks(problems, blocks, family, min_level, max_level, levels_ok):
         return
     known = list(STEM_IDS)
     outputs_by_level: dict[int, list[str]] = {}
-    allowed_fns = FAMILY_BLOCK_FNS[family]
     for index, block in enumerate(blocks):
         label = f"block #{index}"
         if not isinstance(block, dict):
-            problems.append(f"{label}: must be a mapping, got {_describe(block)}")
+            problems.append(f"{label}: must be a mapping, got {describe_value(block)}")
             continue
         block_id = block.get("id")
         if isinstance(block_id, str) and BLOCK_ID_PATTERN.match(block_id):
             label = f"block '{block_id}'"
         _check_fields(problems, label, block, BLOCK_FIELDS)
         if not isinstance(block_id, str) or not BLOCK_ID_PATTERN.match(block_id):
-            problems.append(f"{label}: id must be 1-32 letters, digits, '_' or '-', got {_describe(block_id)}")
+            problems.append(f"{label}: id must be 1-32 letters, digits, '_' or '-', got {describe_value(block_id)}")
         elif block_id in STEM_IDS:
             problems.append(f"{label}: id '{block_id}' is reserved for the stem")
         elif block_id in known:
             problems.append(f"{label}: duplicate id '{block_id}'")
-        _check_int(problems, f"{label}: level", block.get("level"), MIN_LEVEL, MAX_LEVEL)
+        check_int(problems, f"{label}: level", block.get("level"), MIN_LEVEL, MAX_LEVEL)
         block_fn = block.get("block_fn")
-        if block_fn not in BLOCK_FNS:
-            problems.append(f"{label}: block_fn must be one of {', '.join(BLOCK_FNS)}, got {_describe(block_fn)}")
+        if block_fn not in BLOCK_TYPES:
+            problems.append(f"{label}: block_fn must be one of {', '.join(BLOCK_TYPES)}, got {describe_value(block_fn)}")
         elif block_fn not in allowed_fns:
             problems.append(f"{label}: block_fn '{block_fn}' is not used in family {family} "
                             f"(use {' or '.join(allowed_fns)})")
         _check_parents(problems, label, block.get("parents"), block_id, known)
         is_output = block.get("is_output", False)
         if not isinstance(is_output, bool):
-            problems.append(f"{label}: is_output must be true or false, got {_describe(is_output)}")
+            problems.append(f"{label}: is_output must be true or false, got {describe_value(is_output)}")
         elif is_output and _is_int(block.get("level")):
             outputs_by_level.setdefault(block["level"], []).append(label)
         if isinstance(block_id, str) and block_id not in known:
@@ -230,34 +221,34 @@ def _check_blocks(problems, blocks, family, min_level, max_level, levels_ok):
 
 def _check_parents(problems, label, parents, block_id, known):
     if not isinstance(parents, list) or len(parents) != 2:
-        problems.append(f"{label}: parents must be a list of two block ids, got {_describe(parents)}")
+        problems.append(f"{label}: parents must be a list of two block ids, got {describe_value(parents)}")
         return
     for i, parent in enumerate(parents):
         if not isinstance(parent, str):
-            problems.append(f"{label}: parents[{i}] must be a block id, got {_describe(parent)}")
+            problems.append(f"{label}: parents[{i}] must be a block id, got {describe_value(parent)}")
         elif parent == block_id:
             problems.append(f"{label}: parents[{i}] is the block itself")
         elif parent not in known:
-            problems.append(f"{label}: parents[{i}] {_describe(parent)} does not exist before this block "
+            problems.append(f"{label}: parents[{i}] {describe_value(parent)} does not exist before this block "
                             "(a parent must come earlier)")
     if parents[0] == parents[1] and isinstance(parents[0], str):
-        problems.append(f"{label}: both parents are {_describe(parents[0])}; a block needs two different parents")
+        problems.append(f"{label}: both parents are {describe_value(parents[0])}; a block needs two different parents")
 
 
 def _check_head(problems, head, endpoints):
     if not isinstance(head, dict):
-        problems.append(f"head: must be a mapping, got {_describe(head)}")
+        problems.append(f"head: must be a mapping, got {describe_value(head)}")
         return
     _check_fields(problems, "head", head, HEAD_FIELDS)
-    _check_int(problems, "head.num_convs", head.get("num_convs", 4), 0, LIMITS["max_head_convs"])
+    check_int(problems, "head.num_convs", head.get("num_convs", 4), 0, LIMITS["max_head_convs"])
     width = head.get("width", 256)
-    _check_int(problems, "head.width", width, 1, LIMITS["max_endpoints_num_filters"])
+    check_int(problems, "head.width", width, 1, LIMITS["max_endpoints_num_filters"])
     if _is_int(width) and _is_int(endpoints) and width != endpoints:
         problems.append(f"head.width: {width} must equal the endpoint width {endpoints} that feeds the head")
     if not isinstance(head.get("separable", False), bool):
-        problems.append(f"head.separable: must be true or false, got {_describe(head['separable'])}")
-    _check_int(problems, "head.num_classes", head.get("num_classes", 91), 1, LIMITS["max_num_classes"])
-    _check_int(problems, "head.num_anchors", head.get("num_anchors", 9), 1, LIMITS["max_num_anchors"])
+        problems.append(f"head.separable: must be true or false, got {describe_value(head['separable'])}")
+    check_int(problems, "head.num_classes", head.get("num_classes", 91), 1, LIMITS["max_num_classes"])
+    check_int(problems, "head.num_anchors", head.get("num_anchors", 9), 1, LIMITS["max_num_anchors"])
 
 
 def parse_spec(data) -> Spec:

@@ -1,7 +1,8 @@
 """Hypothesis strategies for random valid specs (every one passes `spinenet.validate.parse_spec`)."""
 from hypothesis import strategies as st
 
-from spinenet.spec import FAMILY_BLOCK_FNS, STEM_IDS
+from spinenet import registry
+from spinenet.spec import STEM_IDS
 from spinenet.validate import LIMITS, parse_spec
 
 
@@ -17,7 +18,7 @@ def spinenet_specs(draw, family=None, max_blocks=8, max_repeats=3, max_scale=LIM
     levels = draw(st.lists(st.integers(1, 7), min_size=count, max_size=count))
     output_slots = draw(st.permutations(range(count)))[:len(output_levels)]
     outputs = dict(zip(output_slots, output_levels))
-    block_fns = FAMILY_BLOCK_FNS[family]
+    block_fns = registry.family(family).block_fns
     blocks, known = [], list(STEM_IDS)
     for index in range(count):
         parents = draw(st.lists(st.sampled_from(known), min_size=2, max_size=2, unique=True))

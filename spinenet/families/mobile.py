@@ -2,10 +2,13 @@
 cross-scale connections of stride-2 3x3 depthwise convs (or nearest upsampling) then a 1x1 to the target width."""
 from __future__ import annotations
 
+from functools import partial
+
 from spinenet.families.scale_permuted import ScalePermuted
 from spinenet.layout import Node, ResamplePlan, mobile_resample_plan
 from spinenet.registry import Family, register_family
 from spinenet.spec import Spec
+from spinenet.validate import check_block_list
 from spinenet.structure import Describer, Shape, forward_for
 
 # Width of a block (C) per feature level, before filter_size_scale; level 0 is the stem conv.
@@ -51,4 +54,5 @@ register_family(Family(
     name="spinenet_mobile", title="Mobile SpineNet", block_fns=("mbconv",), stem_ids=("stem0", "stem1"),
     block_width=MOBILE.block_width, resolve=MOBILE.resolve, describe=MOBILE.describe,
     to_dict=MOBILE.to_dict, from_dict=MOBILE.from_dict, fields=frozenset({"scaling", "blocks"}),
+    check=partial(check_block_list, "spinenet_mobile", ("mbconv",)),
     default_input_size=384))

@@ -7,6 +7,7 @@ from spinenet.layout import Edge, Layout, Node, ResamplePlan, fpn_upsample_plan,
 from spinenet.registry import Family, register_family
 from spinenet.spec import Scaling, Spec, feature_size
 from spinenet.structure import Describer, Shape, forward_for
+from spinenet.validate import LIMITS, check_int, describe_value
 
 STAGE_WIDTHS = (64, 128, 256, 512)  # the 3x3 width of each stage's bottlenecks (C2..C5)
 STEM_CHANNELS = 64
@@ -25,6 +26,21 @@ def to_dict(spec: Spec) -> dict:
 def from_dict(data: dict, common: dict) -> Spec:
     return Spec(**common, stages=tuple(data["stages"]),
                 scaling=Scaling(endpoints_num_filters=data.get("fpn_num_filters", 256)))
+
+
+def check(problems: list, data: dict, min_level, max_level, levels_ok: bool):
+    """ResNet-FPN's own fields: four stage block counts, the FPN width, and P3-P7 as its only output levels."""
+    if levels_ok and (min_level, max_level) != (3, 7):
+        problems.append("min_level/max_level: resnet_fpn produces P3-P7 only (min_level 3, max_level 7)")
+    stages = data.get("stages")
+    if not isinstance(stages, list) or len(stages) != 4:
+        problems.append(f"stages: must be a list of 4 block counts (e.g. [3, 4, 6, 3]), got {describe_value(stages)}")
+    else:
+        for index, count in enumerate(stages):
+            check_int(problems, f"stages[{index}]", count, 1, LIMITS["max_stage_blocks"])
+    endpoints = data.get("fpn_num_filters", 256)
+    check_int(problems, "fpn_num_filters", endpoints, 1, LIMITS["max_endpoints_num_filters"])
+    return endpoints
 
 
 def resolve(spec: Spec, input_size: int) -> Layout:
@@ -130,4 +146,4 @@ def forward(self, images):
 register_family(Family(
     name="resnet_fpn", title="ResNet-FPN", block_fns=(), stem_ids=("stem",), block_width=block_width,
     resolve=resolve, describe=describe, to_dict=to_dict, from_dict=from_dict,
-    fields=frozenset({"stages", "fpn_num_filters"})))
+    fields=frozenset({"stages", "fpn_num_filters"}), check=check))

@@ -5,10 +5,13 @@ by nearest neighbour, and project with a 1x1 (BN, no activation) to the target b
 from __future__ import annotations
 
 from spinenet.blocks import BLOCK_TYPES
+from functools import partial
+
 from spinenet.families.scale_permuted import ScalePermuted
 from spinenet.layout import Node, ResamplePlan, reference_resample_plan
 from spinenet.registry import Family, register_family
 from spinenet.spec import Spec
+from spinenet.validate import check_block_list
 from spinenet.structure import Describer, Shape, forward_for, same_output_side
 
 # Width of a block's 3x3 conv (C) per feature level, before filter_size_scale.
@@ -64,4 +67,5 @@ SPINENET = ScalePermuted(
 register_family(Family(
     name="spinenet", title="SpineNet", block_fns=("bottleneck", "residual"), stem_ids=("stem0", "stem1"),
     block_width=SPINENET.block_width, resolve=SPINENET.resolve, describe=SPINENET.describe,
-    to_dict=SPINENET.to_dict, from_dict=SPINENET.from_dict, fields=frozenset({"scaling", "blocks"})))
+    to_dict=SPINENET.to_dict, from_dict=SPINENET.from_dict, fields=frozenset({"scaling", "blocks"}),
+    check=partial(check_block_list, "spinenet", ("bottleneck", "residual"))))

@@ -38,5 +38,5 @@ def forward(self, features):
     return self.fc(torch.cat([pool(x).flatten(1) for pool in self.pool], dim=1))
 
 
-register_head(HeadType("classification", "classification (GAP or SPP)", describe,
+register_head(HeadType("classification", "classification, 1000 classes", describe,
                        options={"num_classes": 1000, "pooling": "gap"}, choices={"pooling": tuple(POOLINGS)}))

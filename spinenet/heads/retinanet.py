@@ -68,4 +68,4 @@ def forward(self, features):
     return {level: (self.class_net(x, level), self.box_net(x, level)) for level, x in features.items()}
 
 
-register_head(HeadType("retinanet", "RetinaNet (the spec's head)", describe))
+register_head(HeadType("retinanet", "RetinaNet (as in the paper)", describe))
