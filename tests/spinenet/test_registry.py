@@ -1,0 +1,62 @@
+"""Registries: a block type added at run time (one describe function and its forward, nothing else) builds, counts
+exactly as fvcore measures it, and has receptive fields; heads and families come from the registry."""
+import pytest
+import torch
+
+from analysis.architecture.receptive_field import receptive_fields
+from analysis.counting import count_differences, count_model, count_with_fvcore
+from spinenet import registry
+from spinenet.blocks import BLOCK_TYPES, register_block
+from spinenet.build import build_model
+from spinenet.builtins import BUILTIN_NAMES, SPEC_DIR
+from spinenet.structure import FORWARDS, forward_for
+from spinenet.validate import parse_spec
+
+
+@pytest.fixture
+def plain_block_type():
+    """A 'plain' block (one 3x3 conv-BN-activation, no shortcut), registered for one test and then removed."""
+
+    @register_block("plain", expansion=1, summary="3x3 conv")
+    def describe(d, name, in_channels, width, stride, activation, x):
+        with d.module(name, "plain"):
+            return d.conv_bn_act("conv", in_channels, width, 3, x, stride, activation)
+
+    @forward_for("plain")
+    def forward(self, x):
+        return self.conv(x)
+
+    yield "plain"
+    del BLOCK_TYPES["plain"], FORWARDS["plain"]
+
+
+def test_a_new_block_type_is_one_describe_function_and_its_forward(plain_block_type):
+    spec = parse_spec({
+        "name": "plain", "family": "spinenet", "min_level": 3, "max_level": 4,
+        "scaling": {"endpoints_num_filters": 16, "filter_size_scale": 0.25, "resample_alpha": 0.5,
+                    "block_repeats": 2},
+        "blocks": [{"id": "a", "level": 3, "block_fn": "bottleneck", "parents": ["stem0", "stem1"],
+                    "is_output": True},
+                   {"id": "b", "level": 4, "block_fn": "residual", "parents": ["stem1", "a"], "is_output": True}],
+        "head": {"width": 16}})
+    # The family allows only its own types, so the new type goes in through the structure (as a family would).
+    from dataclasses import replace
+
+    spec = spec.with_blocks([replace(spec.blocks[0], block_fn="plain"), spec.blocks[1]])
+    assert count_differences(count_model(spec, 96, "retinanet"), count_with_fvcore(spec, 96, "retinanet")) == []
+    # By hand: block a is level 3 with C = 128 x 0.25 = 32; two plain blocks: 3x3 convs 32->32 (its input is C).
+    counts = count_model(spec, 96)
+    assert counts.params["backbone.blocks.a.group"] == 2 * (32 * 32 * 9 + 2 * 32)
+    out = build_model(spec, "none", 96)(torch.zeros(1, 3, 96, 96))
+    assert tuple(out["P3"].shape) == (1, 16, 12, 12)
+    assert receptive_fields(spec, 96).nodes["a"].receptive_field > receptive_fields(spec, 96).nodes["stem1"].receptive_field
+
+
+def test_builtins_are_the_files_in_assets_and_heads_come_from_the_registry():
+    assert sorted(BUILTIN_NAMES) == sorted(path.stem for path in SPEC_DIR.glob("*.yaml"))
+    assert registry.head_names() == ("none", "retinanet", "classification")
+    assert set(registry.families()) == {"spinenet", "spinenet_mobile", "resnet_fpn"}
+    with pytest.raises(ValueError, match="unknown head 'fcos'"):
+        registry.head_type("fcos")
+    with pytest.raises(ValueError, match="unknown pooling 'max'"):
+        registry.head_options("classification", pooling="max")
