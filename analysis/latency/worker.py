@@ -188,7 +188,7 @@ def check_cuda_fits(payload, device) -> None:
 
 
 def apply_fault(stage: str) -> None:
-    """Test hook: at `stage` 'measure', kills the worker (SIGKILL), exits abruptly or runs out of memory."""
+    """Test hook: at `stage` 'measure', kills the worker (SIGKILL), exits abruptly, runs out of memory or hangs."""
     fault = os.environ.get(FAULT_VARIABLE, "")
     if stage != "measure" or not fault:
         return
@@ -196,6 +196,8 @@ def apply_fault(stage: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     elif fault == "exit":
         os._exit(3)
+    elif fault == "hang":
+        time.sleep(3600)
     elif fault == "oom":
         import torch
 
