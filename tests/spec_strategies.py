@@ -7,14 +7,16 @@ from spinenet.validate import LIMITS, parse_spec
 
 
 @st.composite
-def spinenet_specs(draw, family=None, max_blocks=8, max_repeats=3, max_scale=LIMITS["filter_size_scale"][1]):
-    """A random SpineNet or Mobile SpineNet spec: random levels, block types, parents (any earlier block or stem),
-    one output block per level min..max, random scaling within the limits, random head."""
+def spinenet_specs(draw, family=None, max_blocks=8, max_repeats=3, max_scale=LIMITS["filter_size_scale"][1],
+                   min_blocks=0):
+    """A random SpineNet or Mobile SpineNet spec, valid by construction: random levels, block types, parents (any
+    earlier block or stem), one output block per level min..max, random scaling within the limits (filter scale
+    up to `max_scale`, repeats up to `max_repeats`), `min_blocks` to `max_blocks` blocks, random head."""
     family = family or draw(st.sampled_from(["spinenet", "spinenet_mobile"]))
     min_level = draw(st.integers(2, 5))
     max_level = draw(st.integers(min_level, 7))
     output_levels = list(range(min_level, max_level + 1))
-    count = draw(st.integers(len(output_levels), max(len(output_levels), max_blocks)))
+    count = draw(st.integers(max(len(output_levels), min_blocks), max(len(output_levels), max_blocks)))
     levels = draw(st.lists(st.integers(1, 7), min_size=count, max_size=count))
     output_slots = draw(st.permutations(range(count)))[:len(output_levels)]
     outputs = dict(zip(output_slots, output_levels))

@@ -5,7 +5,7 @@ from functools import lru_cache
 
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
@@ -18,6 +18,7 @@ from spinenet.modules import instantiate
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.build import build_model
 from spinenet.spec import feature_size
+from spinenet.validate import LIMITS
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -188,20 +189,29 @@ PROPERTY_SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
 
 def assert_fast_equals_fvcore(spec, size, head, pooling):
     fast = count_model(spec, size, head, num_classes=10, pooling=pooling)
-    assume(fast.macs() < 2e9 and fast.params[""] < 3e7)  # keeps the real forward pass quick
     reference = count_with_fvcore(spec, size, head, num_classes=10, pooling=pooling)
     assert count_differences(fast, reference) == []
 
 
+# Every example is used: the specs are valid by construction and kept quick to trace by their bounds (filter scale
+# and repeats), not by rejecting the costly ones. Sizes are any integer, mostly not multiples of 128 (or of 32).
 @PROPERTY_SETTINGS
-@given(spec=spinenet_specs(family="spinenet"), size=st.integers(32, 160), head=HEADS)
+@given(spec=spinenet_specs(family="spinenet", max_scale=1.0, max_repeats=2), size=st.integers(32, 160), head=HEADS)
 def test_random_spinenet_specs_equal_fvcore(spec, size, head):
     assert_fast_equals_fvcore(spec, size, *head)
 
 
 @settings(PROPERTY_SETTINGS, max_examples=15)
-@given(spec=spinenet_specs(family="spinenet_mobile"), size=st.integers(32, 160), head=HEADS)
+@given(spec=spinenet_specs(family="spinenet_mobile", max_scale=1.0, max_repeats=2), size=st.integers(32, 160),
+       head=HEADS)
 def test_random_mobile_specs_equal_fvcore(spec, size, head):
+    assert_fast_equals_fvcore(spec, size, *head)
+
+
+@settings(PROPERTY_SETTINGS, max_examples=3)
+@given(spec=spinenet_specs(min_blocks=LIMITS["max_blocks"] - 8, max_blocks=LIMITS["max_blocks"], max_scale=0.25,
+                           max_repeats=1), size=st.integers(33, 96), head=HEADS)
+def test_random_specs_near_the_block_limit_equal_fvcore(spec, size, head):
     assert_fast_equals_fvcore(spec, size, *head)
 
 
