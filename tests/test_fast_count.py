@@ -66,6 +66,15 @@ def fvcore_head_only(name: str, size: int, pooling: str) -> ModelCounts:
                        {k: count_params(modules[k]) for k in by_module})
 
 
+@pytest.mark.parametrize("name", ["spinenet-49s", "spinenet-mobile-49", "resnet50-fpn"])
+def test_paper_size_figures_equal_fvcore_per_module(name):
+    """The README's measured-vs-published table, at the paper's own input size: fvcore agrees module for module
+    (the models whose trace takes seconds here; benchmarks/bench_counting.py checks all of them)."""
+    spec = load_builtin(name)
+    fast = count_model(spec, spec.input_size, "retinanet")
+    assert count_differences(fast, fvcore(name, spec.input_size, "retinanet")) == []
+
+
 @pytest.mark.parametrize("name", BUILTIN_NAMES)
 def test_builtin_with_retinanet_head_equals_fvcore_per_module(name):
     fast, reference = count_model(load_builtin(name), 128, "retinanet"), fvcore(name, 128, "retinanet")
