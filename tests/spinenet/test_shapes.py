@@ -1,29 +1,13 @@
 """Output shapes at sizes that are and are not multiples of 128, on meta (all built-ins) and on the CPU."""
-import math
-
 import pytest
 import torch
 
 from spinenet.build import build_model
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 
+from forward_checks import check_real_forward, expected_shapes
+
 SIZES = (640, 512, 600, 224)
-
-
-def expected_shapes(spec, size):
-    width = spec.scaling.endpoints_num_filters
-    return {f"P{level}": (1, width, math.ceil(size / 2 ** level), math.ceil(size / 2 ** level))
-            for level in range(spec.min_level, spec.max_level + 1)}
-
-
-def check_real_forward(spec, size):
-    """Runs the backbone on the CPU with random weights and input; asserts the output shapes and finite values."""
-    torch.manual_seed(0)
-    model = build_model(spec, "none", size)
-    with torch.inference_mode():
-        features = model(torch.randn(1, 3, size, size))
-    assert {k: tuple(v.shape) for k, v in features.items()} == expected_shapes(spec, size)
-    assert all(torch.isfinite(v).all() for v in features.values())
 
 
 @pytest.mark.parametrize("name", BUILTIN_NAMES)

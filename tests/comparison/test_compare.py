@@ -12,7 +12,7 @@ from analysis.counting import analyze
 from spinenet.builtins import load_builtin
 from spinenet.formats import dumps
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):

@@ -4,7 +4,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_shapes import check_real_forward
+from forward_checks import check_real_forward
 from spec_strategies import resnet_fpn_specs, spinenet_specs
 from spinenet.build import build_model
 from spinenet.formats import dumps, loads, parse_tuples

@@ -18,7 +18,7 @@ from spinenet.builtins import load_builtin
 from spinenet.formats import MAX_SPEC_BYTES, dumps, loads
 from spinenet.validate import SpecError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NEAR_LIMIT = MAX_SPEC_BYTES - 1000
 HEAD = "name: x\nfamily: spinenet\nblocks: "
 

@@ -23,7 +23,7 @@ from app.exports import csv_cell, table_csv
 from app.markup import escape_md
 from spinenet.builtins import load_builtin
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")
 SPEC = load_builtin("spinenet-49")
 

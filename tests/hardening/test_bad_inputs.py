@@ -11,7 +11,7 @@ from spinenet.builtins import load_builtin
 from spinenet.formats import dumps, load_spec_file, loads
 from spinenet.validate import SpecError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "corpus" / "bad"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
 

@@ -10,7 +10,7 @@ from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.formats import dumps
 from spinenet.spec import spec_to_dict
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):

@@ -10,7 +10,7 @@ from analysis.counting import analyze
 from analysis.limits import ResourceLimitError, max_memory_bytes, max_seconds
 from spinenet.builtins import load_builtin
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_and_configuration(monkeypatch):

@@ -18,7 +18,7 @@ from spinenet.formats import dumps, loads
 from spinenet.spec import spec_to_dict
 from spinenet.validate import BLOCK_ID_PATTERN, SpecError, find_problems, printable
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BASE = spec_to_dict(load_builtin("spinenet-49"))
 BAD_TEXT = ["\ud800", "\udfff", "\x1b[31m", "\x1b]0;title\x07", "\n", "\r", "\t", "\x00", "\x7f", "\x9b",
             "\u202e", "\u200b", "\u2028", "\ufeff"]

@@ -11,7 +11,7 @@ from analysis import cli
 from analysis.counting import fast as fast_count
 from spinenet.builtins import load_builtin
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):
