@@ -1,6 +1,6 @@
 """This browser session's workspace: which one it is (the `ws` URL parameter), its history, and every change to it.
 
-The SQLite workspace (`analysis.workspace`) is the source of truth: each accepted edit, undo, redo or load is
+The SQLite workspace (`app.workspace`) is the source of truth: each accepted edit, undo, redo or load is
 committed there before the page shows it, so a refresh, a second tab or a restarted server finds the same state.
 Widgets call the functions here from their callbacks; a rejected edit leaves the spec as it was and records a
 one-line message for the area that asked.
@@ -15,7 +15,7 @@ import streamlit as st
 from analysis.paths import DataDirError, data_dir
 from app.guard import LOG, one_line
 from app.markup import escape_md
-from analysis.workspace import (WORKSPACE_FILE, StorageRecovered, WorkspaceError, WorkspaceStore, is_workspace_id,
+from app.workspace import (WORKSPACE_FILE, StorageRecovered, WorkspaceError, WorkspaceStore, is_workspace_id,
                                 new_workspace_id)
 from spinenet.builtins import load_builtin
 from spinenet.edits import EditHistory

@@ -7,7 +7,7 @@ import streamlit as st
 
 from app import session
 from app.markup import escape_md
-from analysis.workspace import WorkspaceError
+from app.workspace import WorkspaceError
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.registry import heads
 from spinenet.spec import spec_hash

@@ -16,7 +16,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from analysis.counting import analyze
-from analysis.workspace import WORKSPACE_FILE, WorkspaceStore
+from app.workspace import WORKSPACE_FILE, WorkspaceStore
 from app.units import billions, millions
 from spinenet.builtins import load_builtin
 from spinenet.edits import set_level

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlparse
 from playwright.sync_api import Page, expect
 
 from analysis.counting import analyze
-from analysis.workspace import WORKSPACE_FILE, WorkspaceStore
+from app.workspace import WORKSPACE_FILE, WorkspaceStore
 from app.units import billions
 from spinenet.builtins import load_builtin
 from spinenet.edits import set_level

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.limits import ResourceLimitError, max_memory_bytes, max_seconds
 from analysis.paths import DataDirError, data_dir
-from analysis.workspace import StorageRecovered, WorkspaceError, WorkspaceStore
+from app.workspace import StorageRecovered, WorkspaceError, WorkspaceStore
 from app.exports import csv_cell, table_csv
 from app.markup import escape_md
 from spinenet.builtins import load_builtin

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-import analysis.workspace as workspace_module
-from analysis.workspace import WorkspaceError, WorkspaceStore, is_workspace_id, new_workspace_id
+import app.workspace as workspace_module
+from app.workspace import WorkspaceError, WorkspaceStore, is_workspace_id, new_workspace_id
 from spinenet.builtins import load_builtin
 from spinenet.edits import set_block_fn, set_level
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPINENET_49 = load_builtin("spinenet-49")
 
 
@@ -120,7 +120,7 @@ def test_history_is_pruned_to_the_newest_entries(store, monkeypatch):
 def test_history_survives_another_process(store):
     workspace = store.create(SPINENET_49, "start")
     code = (
-        "import sys; from analysis.workspace import WorkspaceStore; from spinenet.edits import set_level;"
+        "import sys; from app.workspace import WorkspaceStore; from spinenet.edits import set_level;"
         "s = WorkspaceStore(sys.argv[1]); h = s.load(sys.argv[2]);"
         "s.push(sys.argv[2], set_level(h.current, 'b7', 6), 'from another process')"
     )
