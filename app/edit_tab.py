@@ -84,7 +84,8 @@ def _apply_table(key: str) -> None:
     table = st.session_state.get(f"{key}_frame")
     state = st.session_state.get(key) or {}
     rows = apply_editor_state(table, state)
-    session.apply_edit(AREA, edits.replace_blocks, rows, description="edit block table")
+    # A refused table keeps the editor as it is (same key: every pending edit stays for the user to fix).
+    session.apply_edit(AREA, edits.replace_blocks, rows, edits.TABLE_LABELS, description="edit block table")
 
 
 def apply_editor_state(rows: list[dict], state: dict) -> list[dict]:
@@ -185,19 +186,22 @@ def graph_and_totals(spec: Spec, input_size: int, head: str) -> None:
 def table_editor(spec: Spec) -> None:
     rows = [{"id": b.id, "level": b.level, "block_fn": b.block_fn, "parent0": b.parents[0], "parent1": b.parents[1],
              "is_output": b.is_output} for b in spec.blocks]
-    key = f"block_table_{session.change_token()}"
+    # Keyed by the workspace revision, which only an accepted change moves: after a refused Apply the editor keeps
+    # every pending edit; after an accepted one (or undo, redo, another edit) it shows the new spec.
+    key = f"block_table_{session.workspace_id()}_{session.revision()}"
     st.session_state[f"{key}_frame"] = rows
+    labels = edits.TABLE_LABELS
     st.data_editor(
         pd.DataFrame(rows), key=key, num_rows="dynamic", hide_index=True, width="stretch",
         column_config={
-            "id": st.column_config.TextColumn("id", required=True, max_chars=32),
-            "level": st.column_config.NumberColumn("level", min_value=MIN_LEVEL, max_value=MAX_LEVEL, step=1,
-                                                   required=True),
-            "block_fn": st.column_config.SelectboxColumn("type", options=list(family_of(spec).block_fns),
+            "id": st.column_config.TextColumn(labels["id"], required=True, max_chars=32),
+            "level": st.column_config.NumberColumn(labels["level"], min_value=MIN_LEVEL, max_value=MAX_LEVEL,
+                                                   step=1, required=True),
+            "block_fn": st.column_config.SelectboxColumn(labels["block_fn"], options=list(family_of(spec).block_fns),
                                                          required=True),
-            "parent0": st.column_config.TextColumn("parent 1", required=True, max_chars=32),
-            "parent1": st.column_config.TextColumn("parent 2", required=True, max_chars=32),
-            "is_output": st.column_config.CheckboxColumn("output"),
+            "parent0": st.column_config.TextColumn(labels["parent0"], required=True, max_chars=32),
+            "parent1": st.column_config.TextColumn(labels["parent1"], required=True, max_chars=32),
+            "is_output": st.column_config.CheckboxColumn(labels["is_output"]),
         })
     st.button("Apply table", key="apply_table", on_click=_apply_table, args=(key,), type="primary",
               help="Validate the whole table and make it the current spec (one undoable edit)")

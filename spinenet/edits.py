@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from spinenet.registry import family_of
 from spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
-from spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL, SpecError, check_spec, parse_spec
+from spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL, SpecError, check_spec, describe_value, parse_spec
 
 _NUMBERED_ID = re.compile(r"^b(\d+)$")
 
@@ -215,30 +215,60 @@ def _plain(value):
     return value
 
 
-def replace_blocks(spec: Spec, rows) -> Spec:
+# The block table's column labels, as the app shows them; replace_blocks names fields by them.
+TABLE_LABELS = {"id": "id", "level": "level", "block_fn": "type", "parent0": "parent 1", "parent1": "parent 2",
+                "is_output": "output"}
+
+
+def replace_blocks(spec: Spec, rows, labels: dict | None = None) -> Spec:
     """Returns the spec with its whole block list replaced by `rows` (from a table editor): each a mapping with
-    id, level, block_fn, is_output and either `parents` (two ids) or `parent0`/`parent1`."""
+    id, level, block_fn, is_output and either `parents` (two ids) or `parent0`/`parent1`. A refusal names the row
+    (1-based) and the column by its label in `labels` (default TABLE_LABELS: "parent 2", not parents[1])."""
+    labels = {**TABLE_LABELS, **(labels or {})}
     if not family_of(spec).has_blocks:
         _fail(f"{spec.name} is a {family_of(spec).title} spec: it has stages, not editable blocks")
-    blocks = []
+    blocks, ids = [], []
     for number, row in enumerate(rows):
         row = {key: _plain(value) for key, value in dict(row).items()}
         parents = row.get("parents")
         if parents is None:
             parents = [row.get("parent0"), row.get("parent1")]
-        label = f"row {number + 1}" + (f" ('{row['id']}')" if isinstance(row.get("id"), str) else "")
+        label = f"row {number + 1}" + (f" ({describe_value(row['id'])})" if isinstance(row.get("id"), str) else "")
         if row.get("is_output") is None:
             row["is_output"] = False
         for key in ("id", "level", "block_fn"):
             if row.get(key) is None:
-                _fail(f"{label}: {key} is empty")
-        if any(parent is None for parent in parents):
-            _fail(f"{label}: both parents must be given")
+                _fail(f"{label}: column \"{labels[key]}\" is empty")
+        for index, parent in enumerate(parents):
+            if parent is None:
+                _fail(f"{label}: column \"{labels[f'parent{index}']}\" is empty (every block has two parents)")
+        ids.append(row["id"])
         blocks.append({"id": row["id"], "level": row["level"], "block_fn": row["block_fn"],
                        "parents": list(parents), "is_output": row["is_output"]})
     data = spec_to_dict(spec)
     data["blocks"] = blocks
-    return parse_spec(data)
+    try:
+        return parse_spec(data)
+    except SpecError as error:
+        raise SpecError([_in_table_terms(problem, ids, labels) for problem in error.problems]) from None
+
+
+def _in_table_terms(problem: str, ids: list, labels: dict) -> str:
+    """Rewrites a validation message about blocks into the table's terms: rows numbered from 1, columns by label."""
+    def row_of_id(match):
+        block_id = match.group(1)
+        rows = [index for index, value in enumerate(ids) if value == block_id]
+        return f"row {rows[-1] + 1} ('{block_id}')" if rows else match.group(0)
+
+    problem = re.sub(r"block '([A-Za-z0-9_-]{1,32})'", row_of_id, problem)
+    problem = re.sub(r"block #(\d+)", lambda match: f"row {int(match.group(1)) + 1}", problem)
+    problem = re.sub(r"parents\[(\d)\]:?", lambda match: f"column \"{labels[f'parent{match.group(1)}']}\":",
+                     problem)
+    for field in ("block_fn", "is_output"):
+        problem = re.sub(rf"\b{field}\b:?", f"column \"{labels[field]}\":", problem)
+    problem = re.sub(r"(row \d+(?: \('[^']*'\))?): (id|level)\b", lambda match:
+                     f"{match.group(1)}: column \"{labels[match.group(2)]}\"", problem)
+    return problem
 
 
 def set_stages(spec: Spec, stages) -> Spec:

@@ -215,12 +215,17 @@ def test_table_editor_applies_a_valid_table_and_refuses_an_invalid_one(home):
     run(app)
     assert current(app) == set_level(SPINENET_49, "b7", 5)
     editor = app.data_editor[0]
-    app.session_state[editor.key] = {"edited_rows": {0: {"parent1": "b9"}}, "added_rows": [], "deleted_rows": []}
+    pending = {"edited_rows": {0: {"parent1": "b9"}, 3: {"level": 6}}, "added_rows": [], "deleted_rows": []}
+    app.session_state[editor.key] = pending
     widget(app.button, "Apply table").click()
     run(app)
-    assert errors(app) == ["Edit rejected: block 'b2': parents[1] 'b9' does not exist before this block (a parent "
-                           "must come earlier)"]
+    # Named as the table labels it (row 1, column "parent 2"), not as the spec's fields (block 'b2', parents[1]).
+    assert [re.sub(r"\\(.)", r"\1", line) for line in errors(app)] == [
+        "Edit rejected: row 1 ('b2'): column \"parent 2\": 'b9' does not exist before this block (a parent must "
+        "come earlier)"]
     assert current(app) == set_level(SPINENET_49, "b7", 5)
+    # The refused table stays as the user left it: the same editor, with every pending edit.
+    assert app.data_editor[0].key == editor.key and app.session_state[editor.key] == pending
 
 
 def test_compare_defaults_to_resnet50_fpn_with_ratios_and_published_figures(home):
