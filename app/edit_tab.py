@@ -11,7 +11,8 @@ from app import counts, selection, session, sidebar
 from app.graph_figure import graph_figure
 from app.guard import guarded
 from app.markup import escape_md
-from app.units import billions, millions, percent_change, signed_billions, signed_millions
+from app.tables import table
+from app.units import billions, millions, signed_billions, signed_millions
 from spinenet import edits
 from spinenet.registry import family_of
 from spinenet.spec import STEM_IDS, Spec, feature_size
@@ -244,17 +245,25 @@ def diff_view(spec: Spec, input_size: int, head: str) -> None:
     if diff.empty:
         st.caption("No changes yet.")
         return
-    st.markdown("\n".join(f"- {escape_md(line)}" for line in diff.lines()))
+    changes = pd.DataFrame(diff.rows())
+    table(changes, "diff_table", "changes.csv", hide_index=True, width="stretch",
+          column_config={"change": st.column_config.TextColumn("change", width="medium"),
+                         "before": st.column_config.TextColumn("before", width="medium"),
+                         "after": st.column_config.TextColumn("after", width="medium")})
     before, after = counts.analysis_of(base, input_size, head), counts.analysis_of(spec, input_size, head)
     rows = []
-    for label, old, new, fmt, signed in (
-            ("backbone params", before.backbone_params, after.backbone_params, millions, signed_millions),
-            ("backbone MACs", before.backbone_macs, after.backbone_macs, billions, signed_billions),
-            ("params with head", before.params, after.params, millions, signed_millions),
-            ("MACs with head", before.macs, after.macs, billions, signed_billions)):
-        rows.append({"": label, "start": fmt(old), "now": fmt(new), "change": signed(new - old),
-                     "relative": percent_change(new, old)})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="content")
+    for label, old, new, scale, unit in (
+            ("backbone params", before.backbone_params, after.backbone_params, 1e6, "M"),
+            ("backbone MACs", before.backbone_macs, after.backbone_macs, 1e9, "B"),
+            ("params with head", before.params, after.params, 1e6, "M"),
+            ("MACs with head", before.macs, after.macs, 1e9, "B")):
+        rows.append({"figure": f"{label} ({unit})", "start": old / scale, "now": new / scale,
+                     "change": (new - old) / scale, "relative %": 100 * (new - old) / old if old else None})
+    table(pd.DataFrame(rows), "diff_totals", "changes-totals.csv", hide_index=True, width="stretch",
+          column_config={"start": st.column_config.NumberColumn(format="%.2f"),
+                         "now": st.column_config.NumberColumn(format="%.2f"),
+                         "change": st.column_config.NumberColumn(format="%+.2f"),
+                         "relative %": st.column_config.NumberColumn(format="%+.1f%%")})
 
 
 def history_view() -> None:

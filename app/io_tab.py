@@ -21,24 +21,43 @@ OPEN_SPEC = "open spec"  # the tuple-list scaling choice that means "the open sp
 
 
 def scaling_choices() -> list[str]:
-    """The scalings a bare tuple list can take: the open spec's (when it has a block list) and the paper's sizes."""
-    return ([OPEN_SPEC] if family_of(session.current()).has_blocks else []) + list(TUPLE_SCALINGS)
+    """The scalings a bare tuple list can take: the open spec's and the paper's sizes."""
+    return [OPEN_SPEC] + list(TUPLE_SCALINGS)
+
+
+def _open_scaling() -> Spec:
+    """The open spec, or SpineNet-49 when the open spec has no block list (ResNet-FPN) to take a scaling from."""
+    return session.current() if family_of(session.current()).has_blocks else load_builtin("spinenet-49")
+
+
+def _scaling_text(spec: Spec) -> str:
+    sc = spec.scaling
+    return (f"{sc.endpoints_num_filters} filters, ×{sc.filter_size_scale:g}, α {sc.resample_alpha:g}, "
+            f"{sc.block_repeats} repeat{'s' if sc.block_repeats != 1 else ''}, {spec.input_size} px")
 
 
 def scaling_label(choice: str) -> str:
-    spec = session.current() if choice == OPEN_SPEC else load_builtin(choice)
-    sc = spec.scaling
-    text = (f"{sc.endpoints_num_filters} filters, ×{sc.filter_size_scale:g}, α {sc.resample_alpha:g}, "
-            f"{sc.block_repeats} repeat{'s' if sc.block_repeats != 1 else ''}, {spec.input_size} px")
-    return f"the open spec's: {spec.name} ({text})" if choice == OPEN_SPEC else f"{spec.name} ({text})"
+    """The option's label; fixed per option (the open spec's details are in the caption under the choice)."""
+    if choice == OPEN_SPEC:
+        return "the open spec's scaling"
+    spec = load_builtin(choice)
+    return f"{spec.name} ({_scaling_text(spec)})"
+
+
+def scaling_caption() -> str:
+    spec = scaling_spec()
+    if st.session_state.get("tuple_scaling", OPEN_SPEC) in TUPLE_SCALINGS:
+        return f"A tuple list gets {escape_md(spec.name)}'s scaling: {escape_md(_scaling_text(spec))}."
+    if spec is session.current():
+        return f"A tuple list gets the open spec's scaling ({escape_md(spec.name)}): {escape_md(_scaling_text(spec))}."
+    return (f"The open spec has no block scaling, so a tuple list gets {escape_md(spec.name)}'s: "
+            f"{escape_md(_scaling_text(spec))}.")
 
 
 def scaling_spec() -> Spec:
     """Returns the spec whose scaling a bare tuple list takes (the choice shown above the uploader)."""
-    choice = st.session_state.get("tuple_scaling")
-    if choice not in scaling_choices():
-        choice = scaling_choices()[0]
-    return session.current() if choice == OPEN_SPEC else load_builtin(choice)
+    choice = st.session_state.get("tuple_scaling", OPEN_SPEC)
+    return _open_scaling() if choice not in TUPLE_SCALINGS else load_builtin(choice)
 
 
 def import_spec(data: bytes | str, fmt: str | None, source: str, rendered: int | None = None) -> bool:
@@ -96,12 +115,10 @@ def _pasted(rendered: int) -> None:
 def import_section() -> None:
     st.markdown("#### Import a spec")
     session.show_notes(AREA)
-    choices = scaling_choices()
-    if st.session_state.get("tuple_scaling") not in choices:
-        st.session_state.tuple_scaling = choices[0]
-    st.selectbox("Scaling for a bare tuple list (it has only the blocks)", choices, key="tuple_scaling",
+    st.selectbox("Scaling for a bare tuple list (it has only the blocks)", scaling_choices(), key="tuple_scaling",
                  format_func=scaling_label,
                  help="A JSON or YAML spec brings its own scaling; a tuple list takes this one, and its name says so")
+    st.caption(scaling_caption())
     upload_column, paste_column = st.columns(2, gap="large")
     with upload_column:
         st.file_uploader("Upload JSON, YAML or a tuple list (.txt/.py)", type=UPLOAD_TYPES,
@@ -186,6 +203,8 @@ def export_section() -> None:
                                          counts.output_receptive_fields(spec, input_size))
         st.download_button("Markdown report", report, file_name=f"{stem}-report.md", mime="text/markdown",
                            key="download_report", on_click="ignore", icon=":material/download:")
+        with st.popover("Preview the report", icon=":material/visibility:"):
+            st.markdown(report.decode("utf-8"))  # user text in it is escaped by markdown_report
         args = (spec, head, input_size)
         data = _prepared("onnx", args)
         if data is None:

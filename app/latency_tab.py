@@ -14,6 +14,7 @@ from app import session, sidebar
 from app.guard import one_line
 from app.latency_view import history_figure, results_figure, results_frame
 from app.markup import escape_md
+from app.tables import table
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.validate import LIMITS
 
@@ -264,8 +265,8 @@ def render() -> None:
     if results:
         st.markdown("##### This run")
         frame = results_frame(results)
-        st.dataframe(frame.drop(columns=["run"]), hide_index=True, width="stretch", key="latency_results_table",
-                     column_config=_number_columns(frame))
+        table(frame.drop(columns=["run"]), "latency_results_table", "latency-run.csv", hide_index=True,
+              width="stretch", column_config=_number_columns(frame))
         st.plotly_chart(results_figure(frame), key="latency_results_plot", config={"displaylogo": False})
     st.markdown("##### History")
     try:
@@ -277,9 +278,8 @@ def render() -> None:
         st.caption("No stored results yet.")
         return
     history = results_frame(entries)
-    st.dataframe(history.drop(columns=["run"]), hide_index=True, width="stretch",
-                 height=min(300, 35 * len(history) + 40), key="latency_history_table",
-                 column_config=_number_columns(history))
+    table(history.drop(columns=["run"]), "latency_history_table", "latency-history.csv", hide_index=True,
+          width="stretch", height=min(300, 35 * len(history) + 40), column_config=_number_columns(history))
     st.plotly_chart(history_figure(history), key="latency_history_plot", config={"displaylogo": False})
 
 

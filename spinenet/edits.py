@@ -385,6 +385,7 @@ class SpecDiff:
     relevelled: tuple[tuple[str, int, int], ...] = ()
     output_changed: tuple[tuple[str, bool, bool], ...] = ()
     other: tuple[str, ...] = ()  # changes outside the block list (name, scaling, stages, ...)
+    fields: tuple[tuple[str, str, str], ...] = ()  # the same as (field, old value, new value), readable
 
     @property
     def empty(self) -> bool:
@@ -403,6 +404,21 @@ class SpecDiff:
         lines += [f"output flag of {block_id}: {'on' if old else 'off'} -> {'on' if new else 'off'}"
                   for block_id, old, new in self.output_changed]
         return lines + list(self.other)
+
+    def rows(self) -> list[dict]:
+        """Returns one row per change: what changed, before and after (all text; '' where there is none)."""
+        rows = [{"change": f"block {block_id}", "before": "", "after": "added"} for block_id in self.added]
+        rows += [{"change": f"block {block_id}", "before": "present", "after": "removed"} for block_id in self.removed]
+        rows += [{"change": f"{block_id} position", "before": str(old + 1), "after": str(new + 1)}
+                 for block_id, old, new in self.moved]
+        rows += [{"change": f"{block_id} parents", "before": ", ".join(old), "after": ", ".join(new)}
+                 for block_id, old, new in self.rewired]
+        rows += [{"change": f"{block_id} type", "before": old, "after": new} for block_id, old, new in self.retyped]
+        rows += [{"change": f"{block_id} level", "before": f"L{old}", "after": f"L{new}"}
+                 for block_id, old, new in self.relevelled]
+        rows += [{"change": f"{block_id} output", "before": "yes" if old else "no", "after": "yes" if new else "no"}
+                 for block_id, old, new in self.output_changed]
+        return rows + [{"change": field, "before": old, "after": new} for field, old, new in self.fields]
 
 
 def _longest_common_subsequence(first: list[str], second: list[str]) -> set[str]:
@@ -443,14 +459,56 @@ def diff_specs(old: Spec, new: Spec) -> SpecDiff:
             relevelled.append((block_id, before.level, after.level))
         if before.is_output != after.is_output:
             output_changed.append((block_id, before.is_output, after.is_output))
-    other = []
     old_data, new_data = spec_to_dict(old), spec_to_dict(new)
-    for key in sorted(set(old_data) | set(new_data)):
-        if key != "blocks" and old_data.get(key) != new_data.get(key):
-            other.append(f"{key}: {old_data.get(key)} -> {new_data.get(key)}")
+    old_data.pop("blocks", None)
+    new_data.pop("blocks", None)
+    fields = tuple((field, _shown(before), _shown(after)) for field, before, after in _field_changes(old_data, new_data))
     return SpecDiff(
         added=tuple(block.id for block in new.blocks if block.id not in old_blocks),
         removed=tuple(block.id for block in old.blocks if block.id not in new_blocks),
         moved=tuple(moved), rewired=tuple(rewired), retyped=tuple(retyped), relevelled=tuple(relevelled),
-        output_changed=tuple(output_changed), other=tuple(other),
+        output_changed=tuple(output_changed), other=tuple(f"{field}: {old} -> {new}" for field, old, new in fields),
+        fields=fields,
     )
+
+
+_FIELD_NAMES = {"endpoints_num_filters": "endpoint filters", "filter_size_scale": "filter size scale",
+                "resample_alpha": "resample alpha", "block_repeats": "block repeats", "num_convs": "convs",
+                "num_classes": "classes", "num_anchors": "anchors", "input_size": "input size",
+                "min_level": "min level", "max_level": "max level"}
+
+
+def _field_changes(old: dict, new: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """Returns (readable field name, old value, new value) for every field that differs, nested mappings
+    (scaling, head) one row per field; numbers equal in value (1.0 and 1) are not a change."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        name = f"{prefix}{_FIELD_NAMES.get(key, key.replace('_', ' '))}"
+        if isinstance(before, dict) and isinstance(after, dict):
+            changes += _field_changes(before, after, f"{name} · ")
+        elif not _same(before, after):
+            changes.append((name, before, after))
+    return changes
+
+
+def _same(first, second) -> bool:
+    numbers = (int, float)
+    if isinstance(first, numbers) and isinstance(second, numbers) and not isinstance(first, bool) \
+            and not isinstance(second, bool):
+        return math.isclose(first, second, rel_tol=0, abs_tol=1e-12)
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        return len(first) == len(second) and all(_same(a, b) for a, b in zip(first, second))
+    return first == second
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "none"}[value]
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_shown(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{_FIELD_NAMES.get(k, k)} {_shown(v)}" for k, v in value.items())
+    return str(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 import re
 import time
 from pathlib import Path
@@ -261,8 +262,14 @@ def test_exported_spec_bytes_reimport_to_the_same_spec(home, fmt, label):
     assert current(app) == SPINENET_49
     app.file_uploader[0].upload(f"mine.{ 'txt' if fmt == 'tuples' else fmt}", data, "text/plain")
     run(app)
-    assert current(app) == edited and not errors(app)
-    assert "Opened SpineNet-49." in shown(app.success)
+    if fmt == "tuples":  # a bare block list: the scaling shown above the uploader (the open spec's), named for it
+        assert current(app) == replace(edited, name="Tuple list (SpineNet-49 scaling)") and not errors(app)
+        assert shown(app.success) == ["Imported 15 blocks from mine.txt with the scaling of SpineNet-49 (endpoint "
+                                      "filters 256, filter size scale 1, resample alpha 0.5, block repeats 1; input "
+                                      "640 px), named \"Tuple list (SpineNet-49 scaling)\"."]
+    else:
+        assert current(app) == edited and not errors(app)
+        assert "Opened SpineNet-49." in shown(app.success)
 
 
 def test_other_exports_are_well_formed(home):
