@@ -245,11 +245,8 @@ def diff_view(spec: Spec, input_size: int, head: str) -> None:
     if diff.empty:
         st.caption("No changes yet.")
         return
-    changes = pd.DataFrame(diff.rows())
-    table(changes, "diff_table", "changes.csv", hide_index=True, width="stretch",
-          column_config={"change": st.column_config.TextColumn("change", width="medium"),
-                         "before": st.column_config.TextColumn("before", width="medium"),
-                         "after": st.column_config.TextColumn("after", width="medium")})
+    # One readable line per change (block by block, then field by field: no raw mappings, 1.0 and 1 are equal).
+    st.markdown("\n".join(f"- {escape_md(line.replace(' -> ', ' → '))}" for line in diff.lines()))
     before, after = counts.analysis_of(base, input_size, head), counts.analysis_of(spec, input_size, head)
     rows = []
     for label, old, new, scale, unit in (

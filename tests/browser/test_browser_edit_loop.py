@@ -1,0 +1,102 @@
+"""What a user must not lose or be misled by, in Debian's Chromium against a real server: the Latency settings
+survive a run and a refresh, a refused block table keeps its edits and names the column as labelled, and the
+current Model Garden's 16-block list imports as pasted with a note."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from analysis.counting import analyze
+from app.units import billions
+from reference_counts import SPINENET_49 as SPINENET_49_TUPLES
+from spinenet.builtins import load_builtin
+from test_browser_app import assert_no_traceback, backbone_macs, open_app, open_tab, wait_until_idle
+
+SHOTS = Path(tempfile.gettempdir())
+
+
+def number(page: Page, key: str):
+    return page.locator(f".st-key-{key} input")
+
+
+def set_number(page: Page, key: str, value: int) -> None:
+    field = number(page, key)
+    field.fill(str(value))
+    field.press("Enter")
+    wait_until_idle(page)
+    expect(field).to_have_value(str(value))
+
+
+def test_latency_settings_survive_a_run_and_a_refresh(page, server):
+    open_app(page, server)
+    open_tab(page, "Latency")
+    expect(page.get_by_text("Estimated time:")).to_be_visible()
+    settings = {"latency_size": 64, "latency_iters": 3, "latency_warmup": 1, "latency_threads": 1}
+    for key, value in settings.items():
+        set_number(page, key, value)
+    page.locator(".st-key-latency_models [role='button'][aria-label^='Remove']").last.click()  # ResNet-50-FPN
+    wait_until_idle(page)
+    page.get_by_role("button", name="Measure latency").click()
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()
+    for key, value in settings.items():  # while it runs: the disabled form shows what is measured
+        expect(number(page, key)).to_have_value(str(value))
+    page.screenshot(path=str(SHOTS / "edit-loop-latency-running.png"), full_page=True)
+    expect(page.get_by_text("This run")).to_be_visible(timeout=180_000)
+    for key, value in settings.items():
+        expect(number(page, key)).to_have_value(str(value))
+    open_tab(page, "Explore")
+    open_tab(page, "Latency")
+    page.reload()
+    expect(number(page, "latency_size")).to_be_visible(timeout=60_000)
+    for key, value in settings.items():
+        expect(number(page, key)).to_have_value(str(value))
+    page.screenshot(path=str(SHOTS / "edit-loop-latency-after.png"), full_page=True)
+    assert_no_traceback(page)
+
+
+def test_a_refused_block_table_keeps_its_edits_and_names_the_column(page, server):
+    open_app(page, server)
+    open_tab(page, "Edit")
+    page.get_by_text("Block table (edit the whole list)").click()
+    grid = page.locator(".stDataFrame").first
+    expect(grid).to_be_visible()
+    wait_until_idle(page)
+    # Row 1 ('b2'): "parent 2" (the 5th column) becomes b9, a later block.
+    box = grid.bounding_box()
+    header = page.locator(".stDataFrame [role='columnheader']", has_text="parent 2").first
+    column = header.bounding_box()
+    x, y = column["x"] + column["width"] / 2, column["y"] + column["height"] * 1.5
+    page.mouse.dblclick(x, y)
+    page.keyboard.press("Control+A")
+    page.keyboard.type("b9")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(500)
+    assert box is not None
+    page.get_by_role("button", name="Apply table").click()
+    expect(page.get_by_text("Edit rejected: row 1 ('b2'): column \"parent 2\": 'b9' does not exist")).to_be_visible()
+    # The edit is still in the table: the grid's cell reads b9, and a second Apply gives the same refusal.
+    expect(page.locator(".stDataFrame [role='gridcell']", has_text="b9").first).to_be_attached()
+    page.screenshot(path=str(SHOTS / "edit-loop-table-refused.png"), full_page=True)
+    page.get_by_role("button", name="Apply table").click()
+    expect(page.get_by_text("Edit rejected: row 1 ('b2'): column \"parent 2\"")).to_be_visible()
+    assert_no_traceback(page)
+
+
+def test_the_model_garden_16_block_list_imports_as_pasted(page, server):
+    open_app(page, server)
+    open_tab(page, "Import / export")
+    text = "[\n" + "".join(f"    {t!r},\n" for t in SPINENET_49_TUPLES) + "    (2, 'bottleneck', (2, 13), True),\n]"
+    expect(page.get_by_text("A tuple list gets the open spec's scaling (SpineNet-49)")).to_be_visible()
+    page.locator(".st-key-paste_text textarea").fill(text)
+    page.locator(".st-key-paste_text textarea").press("Control+Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name="Import pasted text").click()
+    expect(page.get_by_text("Imported 16 blocks from pasted text with the scaling of SpineNet-49")).to_be_visible()
+    expect(page.get_by_text("is an output in the list, but this spec's outputs are P3-P7")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "edit-loop-16-blocks.png"), full_page=True)
+    open_tab(page, "Explore")
+    # The extra block feeds nothing: SpineNet-49's MACs, computed by the library on the 15-block built-in.
+    expect(backbone_macs(page)).to_have_text(billions(analyze(load_builtin("spinenet-49"), 640).backbone_macs))
+    assert_no_traceback(page)
