@@ -292,7 +292,9 @@ def render() -> None:
     else:
         guarded("the block editor", block_editor, spec, input_size)
         guarded("the graph", graph_and_totals, spec, input_size, head)
-        with st.expander("Block table (edit the whole list)", expanded=False):
+        # Keyed, so that it stays open when a refused Apply puts a message above it (the pending edits stay in view).
+        with st.expander("Block table (edit the whole list)", expanded=False, key="block_table_open",
+                         on_change="rerun"):
             guarded("the block table", table_editor, spec)
     has_blocks = family_of(spec).has_blocks
     with st.expander("Scaling" if has_blocks else "Stages", expanded=not has_blocks):
