@@ -43,9 +43,11 @@ def _spec_for(choice: str):
 
 
 def _label(choice: str) -> str:
+    """An option's label: plain text (Streamlit shows options literally; Markdown escapes would show as
+    backslashes). The spec name reaches Markdown only through `progress_text`, escaped."""
     if choice == CURRENT:
-        return f"current spec ({escape_md(session.current().name)})"
-    return escape_md(choice) if choice.startswith(DESIGN_PREFIX) else load_builtin(choice).name
+        return f"current spec ({session.current().name})"
+    return choice if choice.startswith(DESIGN_PREFIX) else load_builtin(choice).name
 
 
 @session.callback("latency")
