@@ -15,6 +15,7 @@ from app.graph_figure import graph_figure
 from app.guard import one_line
 from app.latency_view import latest_latency_ms
 from app.markup import escape_html, escape_md
+from app.tables import table as show_table
 from app.units import ratio
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.spec import Spec
@@ -69,32 +70,67 @@ def comparison_rows(specs: list[Spec], input_sizes: list[int], head: str) -> pd.
     return pd.DataFrame(rows)
 
 
+LABEL_POSITIONS = ("top right", "bottom right", "top left", "bottom left")
+
+
+def log_ticks(low: float, high: float) -> list[float]:
+    """Returns 1-2-5 tick values covering [low, high] (a log axis with readable, evenly spaced ticks)."""
+    ticks, decade = [], 10 ** math.floor(math.log10(low))
+    while decade <= high * 10:
+        ticks += [value for value in (decade, 2 * decade, 5 * decade) if low <= value <= high]
+        decade *= 10
+    return ticks
+
+
+def _tick_text(value: float) -> str:
+    return f"{value:g}" if value < 1e4 else f"{value:,.0f}"
+
+
+def _spread_positions(xs, ys) -> list[str]:
+    """Returns a text position per point so that labels of points close together go to different sides."""
+    order = sorted(range(len(xs)), key=lambda index: (math.log10(xs[index]), math.log10(ys[index])))
+    positions = [""] * len(xs)
+    for rank, index in enumerate(order):
+        positions[index] = LABEL_POSITIONS[rank % len(LABEL_POSITIONS)]
+    return positions
+
+
 def scatter_figure(frame: pd.DataFrame, head: str) -> go.Figure:
-    """MACs vs params of the compared specs, with the paper's published models (AP labelled) for context."""
+    """MACs vs params of the compared specs, with the paper's published models (AP labelled) for context. Labels
+    of neighbouring points go to different sides; the published models are labelled only by their AP (the name
+    is in the hover) so that the measured specs' labels stay readable."""
     figure = go.Figure()
     if head == "retinanet":
         published = [row for row in published_rows() if row.get("params_m") and row.get("macs_b")]
+        xs, ys = [row["params_m"] for row in published], [row["macs_b"] for row in published]
         figure.add_trace(go.Scatter(
-            x=[row["params_m"] for row in published], y=[row["macs_b"] for row in published], mode="markers+text",
-            name="published (paper / zoo)", marker=dict(symbol="circle-open", size=10, color="#999999"),
-            text=[f"{load_builtin(row['builtin']).name}@{row['input_size']}"
-                  + (f" · AP {row['ap']}" if row.get("ap") is not None else "") for row in published],
-            textposition="middle right", textfont=dict(size=9, color="#888888"),
-            hovertemplate="%{text}<br>%{x:.1f}M params, %{y:.1f}B MACs<extra>published</extra>"))
+            x=xs, y=ys, mode="markers+text", name="published (paper / zoo)",
+            marker=dict(symbol="circle-open", size=10, color="#999999"),
+            text=[f"AP {row['ap']}" if row.get("ap") is not None else "" for row in published],
+            customdata=[f"{load_builtin(row['builtin']).name}@{row['input_size']}" for row in published],
+            textposition=_spread_positions(xs, ys), textfont=dict(size=9, color="#888888"),
+            hovertemplate="%{customdata} · %{text}<br>%{x:.1f}M params, %{y:.1f}B MACs<extra>published</extra>"))
     labels = [f"<b>{escape_html(name)}</b>" + (f" (AP {ap})" if pd.notna(ap) else "")
               for name, ap in zip(frame["model"], frame["published AP"])]
+    xs, ys = list(frame["params with head (M)"]), list(frame["MACs with head (B)"])
     figure.add_trace(go.Scatter(
-        x=frame["params with head (M)"], y=frame["MACs with head (B)"], mode="markers+text", name="measured here",
+        x=xs, y=ys, mode="markers+text", name="measured here",
         marker=dict(size=13, color=["#e8833a"] + ["#3b6fb6"] * (len(frame) - 1)), text=labels,
-        textposition="top left", hovertemplate="%{text}<br>%{x:.2f}M params, %{y:.2f}B MACs<extra>measured</extra>"))
-    xs = [x for trace in figure.data for x in trace.x if x]
-    ys = [y for trace in figure.data for y in trace.y if y]
+        textposition=_spread_positions(xs, ys) if len(xs) > 1 else "top left", textfont=dict(size=11),
+        hovertemplate="%{text}<br>%{x:.2f}M params, %{y:.2f}B MACs<extra>measured</extra>"))
+    all_x = [x for trace in figure.data for x in trace.x if x]
+    all_y = [y for trace in figure.data for y in trace.y if y]
+    x_range = [min(all_x) / 1.6, max(all_x) * 2.5]
+    y_range = [min(all_y) / 1.6, max(all_y) * 1.8]
+    x_ticks, y_ticks = log_ticks(*x_range), log_ticks(*y_range)
     figure.update_layout(height=480, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
                          title=dict(text="MACs vs params (with head), log scales", font=dict(size=14)),
                          xaxis=dict(title="params (millions)", gridcolor="#eeeeee", type="log",
-                                    range=[math.log10(min(xs) / 1.3), math.log10(max(xs) * 3)]),
+                                    range=[math.log10(v) for v in x_range], tickvals=x_ticks,
+                                    ticktext=[_tick_text(v) for v in x_ticks]),
                          yaxis=dict(title="MACs (billions of multiply-adds)", gridcolor="#eeeeee", type="log",
-                                    range=[math.log10(min(ys) / 1.5), math.log10(max(ys) * 1.5)]),
+                                    range=[math.log10(v) for v in y_range], tickvals=y_ticks,
+                                    ticktext=[_tick_text(v) for v in y_ticks]),
                          legend=dict(orientation="h", y=-0.2))
     return figure
 
@@ -139,7 +175,7 @@ def render() -> None:
                "2 × MACs. Ratios are to the current spec (first row). Published figures: RetinaNet on COCO, shown "
                "for built-ins at their published input size.")
     frame = comparison_rows(specs, sizes, head)
-    st.dataframe(frame, hide_index=True, width="stretch", key="compare_table", column_config={
+    show_table(frame, "compare_table", "comparison.csv", hide_index=True, width="stretch", column_config={
         column: st.column_config.NumberColumn(column, format="%.2f") for column in frame.columns
         if column.endswith("(M)") or column.endswith("(B)")})
     per_row = 2

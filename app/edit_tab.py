@@ -11,7 +11,8 @@ from app import counts, selection, session, sidebar
 from app.graph_figure import graph_figure
 from app.guard import guarded
 from app.markup import escape_md
-from app.units import billions, millions, percent_change, signed_billions, signed_millions
+from app.tables import table
+from app.units import billions, millions, signed_billions, signed_millions
 from spinenet import edits
 from spinenet.registry import family_of
 from spinenet.spec import STEM_IDS, Spec, feature_size
@@ -84,7 +85,8 @@ def _apply_table(key: str) -> None:
     table = st.session_state.get(f"{key}_frame")
     state = st.session_state.get(key) or {}
     rows = apply_editor_state(table, state)
-    session.apply_edit(AREA, edits.replace_blocks, rows, description="edit block table")
+    # A refused table keeps the editor as it is (same key: every pending edit stays for the user to fix).
+    session.apply_edit(AREA, edits.replace_blocks, rows, edits.TABLE_LABELS, description="edit block table")
 
 
 def apply_editor_state(rows: list[dict], state: dict) -> list[dict]:
@@ -185,19 +187,22 @@ def graph_and_totals(spec: Spec, input_size: int, head: str) -> None:
 def table_editor(spec: Spec) -> None:
     rows = [{"id": b.id, "level": b.level, "block_fn": b.block_fn, "parent0": b.parents[0], "parent1": b.parents[1],
              "is_output": b.is_output} for b in spec.blocks]
-    key = f"block_table_{session.change_token()}"
+    # Keyed by the workspace revision, which only an accepted change moves: after a refused Apply the editor keeps
+    # every pending edit; after an accepted one (or undo, redo, another edit) it shows the new spec.
+    key = f"block_table_{session.workspace_id()}_{session.revision()}"
     st.session_state[f"{key}_frame"] = rows
+    labels = edits.TABLE_LABELS
     st.data_editor(
         pd.DataFrame(rows), key=key, num_rows="dynamic", hide_index=True, width="stretch",
         column_config={
-            "id": st.column_config.TextColumn("id", required=True, max_chars=32),
-            "level": st.column_config.NumberColumn("level", min_value=MIN_LEVEL, max_value=MAX_LEVEL, step=1,
-                                                   required=True),
-            "block_fn": st.column_config.SelectboxColumn("type", options=list(family_of(spec).block_fns),
+            "id": st.column_config.TextColumn(labels["id"], required=True, max_chars=32),
+            "level": st.column_config.NumberColumn(labels["level"], min_value=MIN_LEVEL, max_value=MAX_LEVEL,
+                                                   step=1, required=True),
+            "block_fn": st.column_config.SelectboxColumn(labels["block_fn"], options=list(family_of(spec).block_fns),
                                                          required=True),
-            "parent0": st.column_config.TextColumn("parent 1", required=True, max_chars=32),
-            "parent1": st.column_config.TextColumn("parent 2", required=True, max_chars=32),
-            "is_output": st.column_config.CheckboxColumn("output"),
+            "parent0": st.column_config.TextColumn(labels["parent0"], required=True, max_chars=32),
+            "parent1": st.column_config.TextColumn(labels["parent1"], required=True, max_chars=32),
+            "is_output": st.column_config.CheckboxColumn(labels["is_output"]),
         })
     st.button("Apply table", key="apply_table", on_click=_apply_table, args=(key,), type="primary",
               help="Validate the whole table and make it the current spec (one undoable edit)")
@@ -240,17 +245,22 @@ def diff_view(spec: Spec, input_size: int, head: str) -> None:
     if diff.empty:
         st.caption("No changes yet.")
         return
-    st.markdown("\n".join(f"- {escape_md(line)}" for line in diff.lines()))
+    # One readable line per change (block by block, then field by field: no raw mappings, 1.0 and 1 are equal).
+    st.markdown("\n".join(f"- {escape_md(line.replace(' -> ', ' → '))}" for line in diff.lines()))
     before, after = counts.analysis_of(base, input_size, head), counts.analysis_of(spec, input_size, head)
     rows = []
-    for label, old, new, fmt, signed in (
-            ("backbone params", before.backbone_params, after.backbone_params, millions, signed_millions),
-            ("backbone MACs", before.backbone_macs, after.backbone_macs, billions, signed_billions),
-            ("params with head", before.params, after.params, millions, signed_millions),
-            ("MACs with head", before.macs, after.macs, billions, signed_billions)):
-        rows.append({"": label, "start": fmt(old), "now": fmt(new), "change": signed(new - old),
-                     "relative": percent_change(new, old)})
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="content")
+    for label, old, new, scale, unit in (
+            ("backbone params", before.backbone_params, after.backbone_params, 1e6, "M"),
+            ("backbone MACs", before.backbone_macs, after.backbone_macs, 1e9, "B"),
+            ("params with head", before.params, after.params, 1e6, "M"),
+            ("MACs with head", before.macs, after.macs, 1e9, "B")):
+        rows.append({"figure": f"{label} ({unit})", "start": old / scale, "now": new / scale,
+                     "change": (new - old) / scale, "relative %": 100 * (new - old) / old if old else None})
+    table(pd.DataFrame(rows), "diff_totals", "changes-totals.csv", hide_index=True, width="stretch",
+          column_config={"start": st.column_config.NumberColumn(format="%.2f"),
+                         "now": st.column_config.NumberColumn(format="%.2f"),
+                         "change": st.column_config.NumberColumn(format="%+.2f"),
+                         "relative %": st.column_config.NumberColumn(format="%+.1f%%")})
 
 
 def history_view() -> None:
@@ -282,7 +292,9 @@ def render() -> None:
     else:
         guarded("the block editor", block_editor, spec, input_size)
         guarded("the graph", graph_and_totals, spec, input_size, head)
-        with st.expander("Block table (edit the whole list)", expanded=False):
+        # Keyed, so that it stays open when a refused Apply puts a message above it (the pending edits stay in view).
+        with st.expander("Block table (edit the whole list)", expanded=False, key="block_table_open",
+                         on_change="rerun"):
             guarded("the block table", table_editor, spec)
     has_blocks = family_of(spec).has_blocks
     with st.expander("Scaling" if has_blocks else "Stages", expanded=not has_blocks):

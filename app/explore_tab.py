@@ -11,7 +11,9 @@ import streamlit as st
 from app import counts, selection, session, sidebar, verify
 from app.graph_figure import graph_figure
 from app.guard import guarded
+from app.exports import file_stem
 from app.markup import escape_md
+from app.tables import table as show_table
 from app.units import billions, millions, signed_billions, signed_millions
 from spinenet.layout import resolve
 from spinenet.spec import Spec
@@ -134,7 +136,7 @@ def receptive_fields(spec: Spec, input_size: int) -> None:
     if table is None:
         st.caption("Receptive fields are not available in this build.")
         return
-    st.dataframe(table, hide_index=True, width="stretch")
+    show_table(table, "receptive_fields", f"{file_stem(spec)}-receptive-fields.csv", hide_index=True, width="stretch")
     st.caption("Theoretical receptive field (not clipped to the image) and effective stride; paths counted in "
                "weighted layers from the input.")
 
@@ -182,7 +184,8 @@ def block_costs_table(spec: Spec, result) -> None:
               "MACs %": st.column_config.NumberColumn("MACs %", format="%.2f%%", help="share of the backbone's MACs")}
     if "resample MACs" in frame:
         config["resample MACs"] = st.column_config.NumberColumn("resample MACs", format="compact")
-    st.dataframe(frame, hide_index=True, width="stretch", height=320, column_config=config, key="block_table")
+    show_table(frame, "block_table", f"{file_stem(spec)}-blocks.csv", hide_index=True, width="stretch", height=320,
+               column_config=config)
     st.caption("Each block's figures include the resampling that feeds it. Click a column header to sort.")
 
 

@@ -12,7 +12,7 @@ from analysis.comparison.compare import builtin_name
 from analysis.counting import Analysis
 from analysis.comparison.published import published_for
 from app.graph_figure import graph_figure
-from app.markup import escape_html, escape_md
+from app.markup import escape_html
 from app.units import billions, millions
 from spinenet.edits import diff_specs
 from spinenet.formats import dumps
@@ -87,31 +87,67 @@ def onnx_output_names(spec: Spec, head: str) -> list[str]:
 
 def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True) -> bytes:
     """Returns the model (spec + head, random weights, eval mode) as an ONNX file for a 1x3xSxS input, made by
-    torch's TorchScript exporter (opset 17), which needs only the onnx package and works offline."""
+    torch's TorchScript exporter (opset 17), which needs only the onnx package and works offline. Every input and
+    output has its static shape, as the model computes it (the exporter alone would name some dimensions as if
+    P3-P7 shared one height); the weights are initializers, not graph inputs."""
+    import onnx
     import torch
 
     from spinenet.build import build_model
 
     model = build_model(spec, head, input_size, device="cpu")
     images = torch.zeros(1, 3, input_size, input_size)
+    names = onnx_output_names(spec, head)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
+            shapes = [tuple(tensor.shape) for tensor in _flat_outputs(model(images))]
             torch.onnx.export(model, (images,), buffer, dynamo=False, opset_version=17, input_names=["images"],
-                              output_names=onnx_output_names(spec, head), export_params=with_weights,
-                              do_constant_folding=True)
+                              output_names=names, export_params=with_weights, do_constant_folding=True,
+                              keep_initializers_as_inputs=False)
         except Exception as error:  # noqa: BLE001 - exporter errors are many kinds; the user gets one line
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ExportError(f"ONNX export failed: {first[:200]}") from None
-    return buffer.getvalue()
+    exported = onnx.load_from_string(buffer.getvalue())
+    if len(shapes) != len(exported.graph.output):
+        raise ExportError(f"ONNX export failed: {len(exported.graph.output)} outputs, the model returns "
+                          f"{len(shapes)}")
+    for output, shape in zip(exported.graph.output, shapes):
+        dims = output.type.tensor_type.shape.dim
+        del dims[:]
+        for size in shape:
+            dims.add().dim_value = int(size)
+    del exported.graph.value_info[:]  # the exporter's guesses; shape inference recomputes them from the static input
+    return exported.SerializeToString()
+
+
+def _flat_outputs(value) -> list:
+    """Returns a model's outputs in the order torch.onnx flattens them (dicts by insertion, then lists/tuples)."""
+    if isinstance(value, dict):
+        return [tensor for item in value.values() for tensor in _flat_outputs(item)]
+    if isinstance(value, (list, tuple)):
+        return [tensor for item in value for tensor in _flat_outputs(item)]
+    return [value]
+
+
+_REPORT_SPECIAL = set("\\`*_[]<>|#~$&")
+
+
+def report_text(text) -> str:
+    """Returns user text for the Markdown report: on one printable line, with only the characters that would
+    change the rendering backslash-escaped (emphasis, code, links, tables, HTML, headings), so that the file reads
+    cleanly as text and renders literally ('SpineNet-49', not 'SpineNet\\-49')."""
+    from spinenet.validate import printable
+
+    return "".join("\\" + char if char in _REPORT_SPECIAL else char for char in printable(text))
 
 
 def markdown_report(spec: Spec, result: Analysis, base: Spec | None = None, base_result: Analysis | None = None,
                     receptive_fields: dict | None = None) -> bytes:
     """Returns a Markdown report: totals, parts, per-block table, outputs, receptive fields, published figures for
     built-ins and the changes since `base`. Every user string is escaped."""
-    name = escape_md(spec.name)
+    name = report_text(spec.name)
     lines = [f"# {name}", "",
              f"SpineScope analysis at {result.input_size}×{result.input_size} px, head: {result.head}, "
              f"family {spec.family}, spec hash `{spec_hash(spec)}`.", "",
@@ -130,7 +166,7 @@ def markdown_report(spec: Spec, result: Analysis, base: Spec | None = None, base
     total = max(result.backbone_macs, 1)
     lines += ["", "## Blocks", "", "| block | level | type | params | MACs | share of backbone MACs |",
               "|---|---|---|---|---|---|"]
-    lines += [f"| {escape_md(block.id)} | L{block.level} | {block.block_fn} | {millions(block.params)} | "
+    lines += [f"| {report_text(block.id)} | L{block.level} | {block.block_fn} | {millions(block.params)} | "
               f"{billions(block.macs)} | {100 * block.macs / total:.1f}% |" for block in result.blocks]
     lines += ["", "## Outputs", "", "| level | shape (C×H×W) | receptive field (px) |", "|---|---|---|"]
     for level, shape in result.outputs.items():
@@ -140,13 +176,13 @@ def markdown_report(spec: Spec, result: Analysis, base: Spec | None = None, base
     published = published_for(builtin, result.input_size) if builtin else None
     if published:
         lines += ["", "## Published figures", "",
-                  f"{escape_md(published.get('source', ''))}, RetinaNet at {published['input_size']} px: "
+                  f"{report_text(published.get('source', ''))}, RetinaNet at {published['input_size']} px: "
                   f"{published['params_m']}M params, {published['macs_b']}B MACs (\"FLOPs\")"
                   + (f", AP {published['ap']}" if published.get("ap") is not None else "") + "."]
     if base is not None and base != spec:
         diff = diff_specs(base, spec)
-        lines += ["", f"## Changes since {escape_md(base.name)}", ""]
-        lines += [f"- {escape_md(line)}" for line in diff.lines()]
+        lines += ["", f"## Changes since {report_text(base.name)}", ""]
+        lines += [f"- {report_text(line.replace(' -> ', ' → '))}" for line in diff.lines()]
         if base_result is not None:
             lines += ["", f"Params {millions(base_result.params)} → {millions(result.params)}, "
                           f"MACs {billions(base_result.macs)} → {billions(result.macs)} (with head)."]
@@ -165,14 +201,20 @@ def csv_cell(value):
     return value
 
 
-def table_csv(frame) -> bytes:
-    """Returns a pandas DataFrame as UTF-8 CSV bytes with every text cell (and column name) neutralised by
-    `csv_cell`: the one way the app's tables should be offered for download."""
-    safe = frame.copy()
-    safe.columns = [csv_cell(str(column)) for column in safe.columns]
+def safe_frame(frame):
+    """Returns a copy of a pandas DataFrame with every text cell (and column name) neutralised by `csv_cell`: what
+    a table shows, since a dataframe's own toolbar downloads its cells as they are."""
     from pandas.api.types import is_numeric_dtype
 
+    safe = frame.copy()
+    safe.columns = [csv_cell(str(column)) for column in safe.columns]
     for column in safe.columns:
         if not is_numeric_dtype(safe[column]):  # object or string dtype (pandas 3 infers "str")
             safe[column] = safe[column].map(csv_cell)
-    return safe.to_csv(index=False).encode("utf-8")
+    return safe
+
+
+def table_csv(frame) -> bytes:
+    """Returns a pandas DataFrame as UTF-8 CSV bytes with every text cell (and column name) neutralised by
+    `csv_cell`: the one way the app's tables should be offered for download."""
+    return safe_frame(frame).to_csv(index=False).encode("utf-8")

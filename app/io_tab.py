@@ -7,14 +7,57 @@ import streamlit as st
 from app import counts, exports, session, sidebar
 from app.guard import one_line
 from app.markup import escape_md
-from spinenet.formats import MAX_SPEC_BYTES, loads
+from spinenet.builtins import load_builtin
+from spinenet.formats import MAX_SPEC_BYTES, TUPLE_SCALINGS, detect_format, import_tuples, loads, spec_text
 from spinenet.registry import family_of
+from spinenet.spec import Spec
 from spinenet.validate import SpecError
 
 AREA = "import"
 UPLOAD_TYPES = ["json", "yaml", "yml", "txt", "py"]
 FORMAT_BY_SUFFIX = {"json": "json", "yaml": "yaml", "yml": "yaml", "txt": None, "py": "tuples"}
 PASTE_FORMATS = {"auto": "detect", "json": "JSON", "yaml": "YAML", "tuples": "tuple list"}
+OPEN_SPEC = "open spec"  # the tuple-list scaling choice that means "the open spec's"
+
+
+def scaling_choices() -> list[str]:
+    """The scalings a bare tuple list can take: the open spec's and the paper's sizes."""
+    return [OPEN_SPEC] + list(TUPLE_SCALINGS)
+
+
+def _open_scaling() -> Spec:
+    """The open spec, or SpineNet-49 when the open spec has no block list (ResNet-FPN) to take a scaling from."""
+    return session.current() if family_of(session.current()).has_blocks else load_builtin("spinenet-49")
+
+
+def _scaling_text(spec: Spec) -> str:
+    sc = spec.scaling
+    return (f"{sc.endpoints_num_filters} filters, ×{sc.filter_size_scale:g}, α {sc.resample_alpha:g}, "
+            f"{sc.block_repeats} repeat{'s' if sc.block_repeats != 1 else ''}, {spec.input_size} px")
+
+
+def scaling_label(choice: str) -> str:
+    """The option's label; fixed per option (the open spec's details are in the caption under the choice)."""
+    if choice == OPEN_SPEC:
+        return "the open spec's scaling"
+    spec = load_builtin(choice)
+    return f"{spec.name} ({_scaling_text(spec)})"
+
+
+def scaling_caption() -> str:
+    spec = scaling_spec()
+    if st.session_state.get("tuple_scaling", OPEN_SPEC) in TUPLE_SCALINGS:
+        return f"A tuple list gets {escape_md(spec.name)}'s scaling: {escape_md(_scaling_text(spec))}."
+    if spec is session.current():
+        return f"A tuple list gets the open spec's scaling ({escape_md(spec.name)}): {escape_md(_scaling_text(spec))}."
+    return (f"The open spec has no block scaling, so a tuple list gets {escape_md(spec.name)}'s: "
+            f"{escape_md(_scaling_text(spec))}.")
+
+
+def scaling_spec() -> Spec:
+    """Returns the spec whose scaling a bare tuple list takes (the choice shown above the uploader)."""
+    choice = st.session_state.get("tuple_scaling", OPEN_SPEC)
+    return _open_scaling() if choice not in TUPLE_SCALINGS else load_builtin(choice)
 
 
 def import_spec(data: bytes | str, fmt: str | None, source: str, rendered: int | None = None) -> bool:
@@ -25,15 +68,21 @@ def import_spec(data: bytes | str, fmt: str | None, source: str, rendered: int |
                                     f"{MAX_SPEC_BYTES:,}-byte limit for a spec")
         return False
     try:
-        spec = loads(data, fmt, base=session.current() if family_of(session.current()).has_blocks else None)
+        text = spec_text(data)
+        if (fmt or detect_format(text)) == "tuples":
+            # A bare block list: the scaling and the name are not in it; they are the user's visible choice.
+            imported = import_tuples(text, scaling_spec(), source)
+            spec, notes = imported.spec, imported.notes
+        else:
+            spec, notes = loads(text, fmt), ()
     except SpecError as error:
         session.note(AREA, "error", f"Import failed ({source}): {error}")
         return False
     except Exception as error:  # noqa: BLE001 - any parser failure is the file's problem; one line for the user
         session.note(AREA, "error", f"Import failed ({source}): {one_line(error)}")
         return False
-    session.load_spec(AREA, spec, f"import {source}", rendered)
-    return True
+    message = ("Imported " + ". Note: ".join(notes) + ".") if notes else None
+    return session.load_spec(AREA, spec, f"import {source}", rendered, message)
 
 
 @session.callback("import")
@@ -66,12 +115,16 @@ def _pasted(rendered: int) -> None:
 def import_section() -> None:
     st.markdown("#### Import a spec")
     session.show_notes(AREA)
+    st.selectbox("Scaling for a bare tuple list (it has only the blocks)", scaling_choices(), key="tuple_scaling",
+                 format_func=scaling_label,
+                 help="A JSON or YAML spec brings its own scaling; a tuple list takes this one, and its name says so")
+    st.caption(scaling_caption())
     upload_column, paste_column = st.columns(2, gap="large")
     with upload_column:
         st.file_uploader("Upload JSON, YAML or a tuple list (.txt/.py)", type=UPLOAD_TYPES,
                          key=f"upload_{st.session_state.get('upload_round', 0)}", on_change=_uploaded,
                          max_upload_size=max(1, MAX_SPEC_BYTES // (1 << 20)),
-                         help="At most 1 MB. A tuple list takes its scaling from the current spec.")
+                         help="At most 1 MB. A tuple list takes the scaling chosen above.")
         st.caption("The imported spec becomes the new starting spec (Undo goes back). A file with problems is "
                    "refused with the first problem and the current spec stays as it is.")
     with paste_column:
@@ -150,6 +203,8 @@ def export_section() -> None:
                                          counts.output_receptive_fields(spec, input_size))
         st.download_button("Markdown report", report, file_name=f"{stem}-report.md", mime="text/markdown",
                            key="download_report", on_click="ignore", icon=":material/download:")
+        with st.popover("Preview the report", icon=":material/visibility:"):
+            st.markdown(report.decode("utf-8"))  # user text in it is escaped by markdown_report
         args = (spec, head, input_size)
         data = _prepared("onnx", args)
         if data is None:

@@ -2,6 +2,8 @@
 button; the device is named plainly; results and the stored history as tables and plots."""
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from analysis.latency.errors import LatencyError
@@ -12,6 +14,7 @@ from app import session, sidebar
 from app.guard import one_line
 from app.latency_view import history_figure, results_figure, results_frame
 from app.markup import escape_md
+from app.tables import table
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.validate import LIMITS
 
@@ -40,6 +43,8 @@ def _spec_for(choice: str):
 
 
 def _label(choice: str) -> str:
+    """An option's label: plain text (Streamlit shows options literally; Markdown escapes would show as
+    backslashes). The spec name reaches Markdown only through `progress_text`, escaped."""
     if choice == CURRENT:
         return f"current spec ({session.current().name})"
     return choice if choice.startswith(DESIGN_PREFIX) else load_builtin(choice).name
@@ -117,39 +122,135 @@ def progress_text(progress) -> str:
     return text
 
 
+# The settings of the form, kept in the workspace (they survive switching tabs, a run, a cancel and a refresh).
+SETTING = "latency"
+WIDGET_KEYS = ("latency_models", "latency_size", "latency_head", "latency_batch", "latency_precision",
+               "latency_device", "latency_iters", "latency_warmup", "latency_threads", "latency_channels_last",
+               "latency_fold_bn")
+
+
+def _defaults() -> dict:
+    return {"latency_models": [CURRENT, "resnet50-fpn"], "latency_size": min(sidebar.input_size(), 512),
+            "latency_head": "none", "latency_batch": 1, "latency_precision": "fp32", "latency_device": "auto",
+            "latency_iters": DEFAULT_ITERS, "latency_warmup": DEFAULT_WARMUP, "latency_threads": 0,
+            "latency_channels_last": False, "latency_fold_bn": False}
+
+
+def stored_settings() -> dict:
+    """Returns the form's settings as last chosen in this workspace (defaults for those never chosen)."""
+    stored = session.setting(SETTING) or {}
+    return {key: stored.get(key, value) for key, value in _defaults().items()}
+
+
+@session.callback("latency")
+def _setting_changed(key: str) -> None:
+    value = st.session_state.get(key)
+    settings = dict(session.setting(SETTING) or {})
+    settings[key] = list(value) if isinstance(value, (list, tuple)) else value
+    session.set_setting(SETTING, settings)
+
+
+def _valid(key: str, value, choices: list[str], precisions: list[str]):
+    """Returns a stored value the widget can show, or None (an old choice that no longer exists)."""
+    if key == "latency_models":
+        return [choice for choice in value if choice in choices] if isinstance(value, list) else None
+    options = {"latency_head": HEAD_CHOICES, "latency_precision": precisions, "latency_device": DEVICES}
+    if key in options:
+        return value if value in options[key] else None
+    return value
+
+
+DEVICES = ["auto", "cpu", "cuda"]
+
+
+def estimated_seconds(choices: list[str], size: int, head: str, batch: int, iters: int, warmup: int) -> float:
+    """Returns the time estimate the run is checked against: every model's MACs at this size, for warm-up + timed
+    passes + the memory probe, at the CPU speed `analysis.limits` assumes (pessimistic; a GPU is much faster)."""
+    from analysis.counting.fast import count_model
+    from analysis.limits import estimate_cpu_seconds
+
+    passes = warmup + iters + 1
+    return sum(estimate_cpu_seconds(count_model(_spec_for(choice), size, head, 1000, "gap").macs(""), passes * batch)
+               for choice in choices)
+
+
+def estimate_line(state) -> str:
+    """One line before a run: how long it should take, and what the figure means."""
+    models = list(state.latency_models)
+    if not models:
+        return "Choose at least one model to measure."
+    passes = int(state.latency_warmup) + int(state.latency_iters) + 1
+    try:
+        seconds = estimated_seconds(models, int(state.latency_size), state.latency_head, int(state.latency_batch),
+                                    int(state.latency_iters), int(state.latency_warmup))
+    except Exception as error:  # noqa: BLE001 - the run itself will say what is wrong
+        return f"No estimate: {escape_md(one_line(error))}"
+    where = ("on the GPU it is much shorter" if state.latency_device != "cpu" and cuda_available()
+             else "on this CPU")
+    return (f"**Estimated time:** up to about {_duration(seconds)} for {len(models)} model"
+            f"{'s' if len(models) != 1 else ''} × {passes} passes ({int(state.latency_warmup)} warm-up, "
+            f"{int(state.latency_iters)} timed, 1 memory probe), plus 3–5 s to start the worker ({where}; "
+            "a pessimistic estimate from the MACs, the same the run is checked against).")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:,.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def threads_note() -> str:
+    """Why fewer threads can be faster on a shared CPU (with this machine's cores and load)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = None
+    busy = f", load average {load:.1f}" if load is not None else ""
+    return (f"This machine has {cores} CPU core{'s' if cores != 1 else ''}{busy}. On a shared CPU fewer threads "
+            "can be faster: PyTorch splits every layer across its threads and waits for the slowest, so one "
+            "thread that waits for a core busy with other work stalls each layer. Try 1 thread beside the default.")
+
+
 def settings_form() -> None:
     choices = [CURRENT] + list(BUILTIN_NAMES) + [DESIGN_PREFIX + info.name for info in session.store().designs()]
+    precisions = ["fp32", "bf16", "fp16"] if cuda_available() else ["fp32", "bf16"]
     state = st.session_state
-    defaults = {"latency_models": [CURRENT, "resnet50-fpn"], "latency_size": min(sidebar.input_size(), 512),
-                "latency_head": "none", "latency_batch": 1, "latency_precision": "fp32",
-                "latency_device": "auto", "latency_iters": DEFAULT_ITERS, "latency_warmup": DEFAULT_WARMUP,
-                "latency_threads": 0, "latency_channels_last": False, "latency_fold_bn": False}
-    for key, value in defaults.items():
-        state.setdefault(key, value)
-    state.latency_models = [choice for choice in state.latency_models if choice in choices]
     running = state.get("latency_job") is not None
+    defaults, stored = _defaults(), stored_settings()
+    for key in WIDGET_KEYS:
+        # From the workspace whenever the widget's state is missing (another tab was open, a refresh) and while a run
+        # goes (the disabled widgets show what is being measured); otherwise the widget's own state.
+        if key not in state or running:
+            value = _valid(key, stored[key], choices, precisions)
+            state[key] = defaults[key] if value is None else value
+    state.latency_models = [choice for choice in state.latency_models if choice in choices]
+    state.latency_precision = state.latency_precision if state.latency_precision in precisions else "fp32"
+    changed = {"on_change": _setting_changed, "disabled": running}
     st.multiselect("Models (timed interleaved, A B A B …, ratios to the first)", choices, key="latency_models",
-                   format_func=_label, disabled=running)
+                   format_func=_label, args=("latency_models",), **changed)
     cols = st.columns(4)
     cols[0].number_input("Input size (px)", min_value=LIMITS["min_input_size"], max_value=LIMITS["max_input_size"],
-                         step=32, key="latency_size", disabled=running)
+                         step=32, key="latency_size", args=("latency_size",), **changed)
     cols[1].selectbox("Head", list(HEAD_CHOICES), key="latency_head", format_func=HEAD_CHOICES.get,
-                      disabled=running)
-    cols[2].number_input("Batch", min_value=1, max_value=256, step=1, key="latency_batch", disabled=running)
-    precisions = ["fp32", "bf16", "fp16"] if cuda_available() else ["fp32", "bf16"]
-    cols[3].selectbox("Precision", precisions, key="latency_precision", disabled=running,
-                      help="fp16 autocast is measured on a GPU only")
+                      args=("latency_head",), **changed)
+    cols[2].number_input("Batch", min_value=1, max_value=256, step=1, key="latency_batch", args=("latency_batch",),
+                         **changed)
+    cols[3].selectbox("Precision", precisions, key="latency_precision", args=("latency_precision",),
+                      help="fp16 autocast is measured on a GPU only", **changed)
     cols = st.columns(4)
-    cols[0].selectbox("Device", ["auto", "cpu", "cuda"], key="latency_device", disabled=running)
+    cols[0].selectbox("Device", DEVICES, key="latency_device", args=("latency_device",), **changed)
     cols[1].number_input("Timed iterations", min_value=1, max_value=1000, step=1, key="latency_iters",
-                         disabled=running)
+                         args=("latency_iters",), **changed)
     cols[2].number_input("Warm-up iterations", min_value=0, max_value=100, step=1, key="latency_warmup",
-                         disabled=running)
+                         args=("latency_warmup",), **changed)
     cols[3].number_input("CPU threads (0 = default)", min_value=0, max_value=256, step=1, key="latency_threads",
-                         disabled=running)
+                         args=("latency_threads",), help=threads_note(), **changed)
     cols = st.columns(4)
-    cols[0].checkbox("channels_last", key="latency_channels_last", disabled=running)
-    cols[1].checkbox("fold batch norm into convs", key="latency_fold_bn", disabled=running)
+    cols[0].checkbox("channels_last", key="latency_channels_last", args=("latency_channels_last",), **changed)
+    cols[1].checkbox("fold batch norm into convs", key="latency_fold_bn", args=("latency_fold_bn",), **changed)
+    if not running:
+        st.markdown(estimate_line(state))
+        if state.latency_device != "cuda" and not (state.latency_device == "auto" and cuda_available()):
+            st.caption(escape_md(threads_note()))
     st.button("Measure latency", key="latency_start", on_click=_start, type="primary", disabled=running,
               icon=":material/timer:")
 
@@ -166,8 +267,8 @@ def render() -> None:
     if results:
         st.markdown("##### This run")
         frame = results_frame(results)
-        st.dataframe(frame.drop(columns=["run"]), hide_index=True, width="stretch", key="latency_results_table",
-                     column_config=_number_columns(frame))
+        table(frame.drop(columns=["run"]), "latency_results_table", "latency-run.csv", hide_index=True,
+              width="stretch", column_config=_number_columns(frame))
         st.plotly_chart(results_figure(frame), key="latency_results_plot", config={"displaylogo": False})
     st.markdown("##### History")
     try:
@@ -179,9 +280,8 @@ def render() -> None:
         st.caption("No stored results yet.")
         return
     history = results_frame(entries)
-    st.dataframe(history.drop(columns=["run"]), hide_index=True, width="stretch",
-                 height=min(300, 35 * len(history) + 40), key="latency_history_table",
-                 column_config=_number_columns(history))
+    table(history.drop(columns=["run"]), "latency_history_table", "latency-history.csv", hide_index=True,
+          width="stretch", height=min(300, 35 * len(history) + 40), column_config=_number_columns(history))
     st.plotly_chart(history_figure(history), key="latency_history_plot", config={"displaylogo": False})
 
 

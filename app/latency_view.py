@@ -66,5 +66,9 @@ def history_figure(frame: pd.DataFrame) -> go.Figure:
     figure.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
                          title=dict(text="History: median latency over time", font=dict(size=14)),
                          yaxis=dict(title="ms", gridcolor="#eeeeee", rangemode="tozero"),
-                         xaxis=dict(gridcolor="#eeeeee"), legend=dict(orientation="h", y=-0.25))
+                         xaxis=dict(gridcolor="#eeeeee", type="date", title="when (UTC)", nticks=8,
+                                    tickformatstops=[dict(dtickrange=[None, 60_000], value="%H:%M:%S"),
+                                                     dict(dtickrange=[60_000, 86_400_000], value="%H:%M<br>%b %d"),
+                                                     dict(dtickrange=[86_400_000, None], value="%b %d<br>%Y")]),
+                         legend=dict(orientation="h", y=-0.3))
     return figure

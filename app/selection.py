@@ -18,15 +18,15 @@ def node_ids(spec: Spec, input_size: int) -> list[str]:
 def selected(spec: Spec, input_size: int) -> str:
     """Returns the selected node id, falling back to the first editable block when the selection is gone."""
     ids = node_ids(spec, input_size)
-    chosen = st.session_state.get(STATE_KEY)
+    chosen = session.selected_block()  # this session's, else the workspace's (a refresh keeps the selection)
     if chosen not in ids:
         chosen = spec.blocks[0].id if spec.blocks else ids[0]
-        st.session_state[STATE_KEY] = chosen
+    st.session_state[STATE_KEY] = chosen
     return chosen
 
 
 def select(block_id: str) -> None:
-    st.session_state[STATE_KEY] = block_id
+    session.select_block(block_id)
 
 
 @session.callback("global")

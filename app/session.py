@@ -216,17 +216,36 @@ def commit(area: str, spec: Spec, description: str, kind: str = "edit", select: 
         return False
     _reload()
     if select is not None:
-        st.session_state["selection"] = select
+        select_block(select)
     return True
 
 
-def load_spec(area: str, spec: Spec, description: str, rendered: int | None = None) -> None:
-    """Makes `spec` the new starting spec (undoable) and resets the input size to its own."""
-    if not is_stale(area, rendered) and commit(area, spec, description, kind="load"):
-        set_setting("input_size", spec.input_size)
-        st.session_state.input_size = spec.input_size
+def select_block(block_id: str | None) -> None:
+    """Makes `block_id` the selected block (None: none chosen) and keeps it in the workspace, so that a refresh
+    shows the same block selected."""
+    if block_id is None:
         st.session_state.pop("selection", None)
-        note(area, "success", f"Opened {spec.name}.")
+    else:
+        st.session_state["selection"] = block_id
+    set_setting("selection", block_id)
+
+
+def selected_block() -> str | None:
+    """Returns the block selected in this session, else the one kept in the workspace (after a refresh)."""
+    return st.session_state.get("selection") or setting("selection")
+
+
+def load_spec(area: str, spec: Spec, description: str, rendered: int | None = None,
+              message: str | None = None) -> bool:
+    """Makes `spec` the new starting spec (undoable) and resets the input size to its own; says so with `message`
+    (default "Opened NAME."). Returns True when it was loaded."""
+    if is_stale(area, rendered) or not commit(area, spec, description, kind="load"):
+        return False
+    set_setting("input_size", spec.input_size)
+    st.session_state.input_size = spec.input_size
+    select_block(None)
+    note(area, "success", message or f"Opened {spec.name}.")
+    return True
 
 
 def step(area: str, steps: int, rendered: int | None = None) -> None:

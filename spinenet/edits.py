@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from spinenet.registry import family_of
 from spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
-from spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL, SpecError, check_spec, parse_spec
+from spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL, SpecError, check_spec, describe_value, parse_spec
 
 _NUMBERED_ID = re.compile(r"^b(\d+)$")
 
@@ -215,30 +215,60 @@ def _plain(value):
     return value
 
 
-def replace_blocks(spec: Spec, rows) -> Spec:
+# The block table's column labels, as the app shows them; replace_blocks names fields by them.
+TABLE_LABELS = {"id": "id", "level": "level", "block_fn": "type", "parent0": "parent 1", "parent1": "parent 2",
+                "is_output": "output"}
+
+
+def replace_blocks(spec: Spec, rows, labels: dict | None = None) -> Spec:
     """Returns the spec with its whole block list replaced by `rows` (from a table editor): each a mapping with
-    id, level, block_fn, is_output and either `parents` (two ids) or `parent0`/`parent1`."""
+    id, level, block_fn, is_output and either `parents` (two ids) or `parent0`/`parent1`. A refusal names the row
+    (1-based) and the column by its label in `labels` (default TABLE_LABELS: "parent 2", not parents[1])."""
+    labels = {**TABLE_LABELS, **(labels or {})}
     if not family_of(spec).has_blocks:
         _fail(f"{spec.name} is a {family_of(spec).title} spec: it has stages, not editable blocks")
-    blocks = []
+    blocks, ids = [], []
     for number, row in enumerate(rows):
         row = {key: _plain(value) for key, value in dict(row).items()}
         parents = row.get("parents")
         if parents is None:
             parents = [row.get("parent0"), row.get("parent1")]
-        label = f"row {number + 1}" + (f" ('{row['id']}')" if isinstance(row.get("id"), str) else "")
+        label = f"row {number + 1}" + (f" ({describe_value(row['id'])})" if isinstance(row.get("id"), str) else "")
         if row.get("is_output") is None:
             row["is_output"] = False
         for key in ("id", "level", "block_fn"):
             if row.get(key) is None:
-                _fail(f"{label}: {key} is empty")
-        if any(parent is None for parent in parents):
-            _fail(f"{label}: both parents must be given")
+                _fail(f"{label}: column \"{labels[key]}\" is empty")
+        for index, parent in enumerate(parents):
+            if parent is None:
+                _fail(f"{label}: column \"{labels[f'parent{index}']}\" is empty (every block has two parents)")
+        ids.append(row["id"])
         blocks.append({"id": row["id"], "level": row["level"], "block_fn": row["block_fn"],
                        "parents": list(parents), "is_output": row["is_output"]})
     data = spec_to_dict(spec)
     data["blocks"] = blocks
-    return parse_spec(data)
+    try:
+        return parse_spec(data)
+    except SpecError as error:
+        raise SpecError([_in_table_terms(problem, ids, labels) for problem in error.problems]) from None
+
+
+def _in_table_terms(problem: str, ids: list, labels: dict) -> str:
+    """Rewrites a validation message about blocks into the table's terms: rows numbered from 1, columns by label."""
+    def row_of_id(match):
+        block_id = match.group(1)
+        rows = [index for index, value in enumerate(ids) if value == block_id]
+        return f"row {rows[-1] + 1} ('{block_id}')" if rows else match.group(0)
+
+    problem = re.sub(r"block '([A-Za-z0-9_-]{1,32})'", row_of_id, problem)
+    problem = re.sub(r"block #(\d+)", lambda match: f"row {int(match.group(1)) + 1}", problem)
+    problem = re.sub(r"parents\[(\d)\]:?", lambda match: f"column \"{labels[f'parent{match.group(1)}']}\":",
+                     problem)
+    for field in ("block_fn", "is_output"):
+        problem = re.sub(rf"\b{field}\b:?", f"column \"{labels[field]}\":", problem)
+    problem = re.sub(r"(row \d+(?: \('[^']*'\))?): (id|level)\b", lambda match:
+                     f"{match.group(1)}: column \"{labels[match.group(2)]}\"", problem)
+    return problem
 
 
 def set_stages(spec: Spec, stages) -> Spec:
@@ -355,6 +385,7 @@ class SpecDiff:
     relevelled: tuple[tuple[str, int, int], ...] = ()
     output_changed: tuple[tuple[str, bool, bool], ...] = ()
     other: tuple[str, ...] = ()  # changes outside the block list (name, scaling, stages, ...)
+    fields: tuple[tuple[str, str, str], ...] = ()  # the same as (field, old value, new value), readable
 
     @property
     def empty(self) -> bool:
@@ -373,6 +404,21 @@ class SpecDiff:
         lines += [f"output flag of {block_id}: {'on' if old else 'off'} -> {'on' if new else 'off'}"
                   for block_id, old, new in self.output_changed]
         return lines + list(self.other)
+
+    def rows(self) -> list[dict]:
+        """Returns one row per change: what changed, before and after (all text; '' where there is none)."""
+        rows = [{"change": f"block {block_id}", "before": "", "after": "added"} for block_id in self.added]
+        rows += [{"change": f"block {block_id}", "before": "present", "after": "removed"} for block_id in self.removed]
+        rows += [{"change": f"{block_id} position", "before": str(old + 1), "after": str(new + 1)}
+                 for block_id, old, new in self.moved]
+        rows += [{"change": f"{block_id} parents", "before": ", ".join(old), "after": ", ".join(new)}
+                 for block_id, old, new in self.rewired]
+        rows += [{"change": f"{block_id} type", "before": old, "after": new} for block_id, old, new in self.retyped]
+        rows += [{"change": f"{block_id} level", "before": f"L{old}", "after": f"L{new}"}
+                 for block_id, old, new in self.relevelled]
+        rows += [{"change": f"{block_id} output", "before": "yes" if old else "no", "after": "yes" if new else "no"}
+                 for block_id, old, new in self.output_changed]
+        return rows + [{"change": field, "before": old, "after": new} for field, old, new in self.fields]
 
 
 def _longest_common_subsequence(first: list[str], second: list[str]) -> set[str]:
@@ -413,14 +459,56 @@ def diff_specs(old: Spec, new: Spec) -> SpecDiff:
             relevelled.append((block_id, before.level, after.level))
         if before.is_output != after.is_output:
             output_changed.append((block_id, before.is_output, after.is_output))
-    other = []
     old_data, new_data = spec_to_dict(old), spec_to_dict(new)
-    for key in sorted(set(old_data) | set(new_data)):
-        if key != "blocks" and old_data.get(key) != new_data.get(key):
-            other.append(f"{key}: {old_data.get(key)} -> {new_data.get(key)}")
+    old_data.pop("blocks", None)
+    new_data.pop("blocks", None)
+    fields = tuple((field, _shown(before), _shown(after)) for field, before, after in _field_changes(old_data, new_data))
     return SpecDiff(
         added=tuple(block.id for block in new.blocks if block.id not in old_blocks),
         removed=tuple(block.id for block in old.blocks if block.id not in new_blocks),
         moved=tuple(moved), rewired=tuple(rewired), retyped=tuple(retyped), relevelled=tuple(relevelled),
-        output_changed=tuple(output_changed), other=tuple(other),
+        output_changed=tuple(output_changed), other=tuple(f"{field}: {old} -> {new}" for field, old, new in fields),
+        fields=fields,
     )
+
+
+_FIELD_NAMES = {"endpoints_num_filters": "endpoint filters", "filter_size_scale": "filter size scale",
+                "resample_alpha": "resample alpha", "block_repeats": "block repeats", "num_convs": "convs",
+                "num_classes": "classes", "num_anchors": "anchors", "input_size": "input size",
+                "min_level": "min level", "max_level": "max level"}
+
+
+def _field_changes(old: dict, new: dict, prefix: str = "") -> list[tuple[str, object, object]]:
+    """Returns (readable field name, old value, new value) for every field that differs, nested mappings
+    (scaling, head) one row per field; numbers equal in value (1.0 and 1) are not a change."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        name = f"{prefix}{_FIELD_NAMES.get(key, key.replace('_', ' '))}"
+        if isinstance(before, dict) and isinstance(after, dict):
+            changes += _field_changes(before, after, f"{name} · ")
+        elif not _same(before, after):
+            changes.append((name, before, after))
+    return changes
+
+
+def _same(first, second) -> bool:
+    numbers = (int, float)
+    if isinstance(first, numbers) and isinstance(second, numbers) and not isinstance(first, bool) \
+            and not isinstance(second, bool):
+        return math.isclose(first, second, rel_tol=0, abs_tol=1e-12)
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        return len(first) == len(second) and all(_same(a, b) for a, b in zip(first, second))
+    return first == second
+
+
+def _shown(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "none"}[value]
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_shown(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{_FIELD_NAMES.get(k, k)} {_shown(v)}" for k, v in value.items())
+    return str(value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -187,13 +188,65 @@ _TUPLE = re.compile(r"\(\s*(-?\d{1,6})\s*,\s*(['\"])([A-Za-z_]{1,32})\2\s*,\s*\(
                     r"\s*(True|False)\s*,?\s*\)")
 
 
+# The scalings a bare tuple list can be given (the paper's SpineNet sizes); an app may offer the open spec's too.
+TUPLE_SCALINGS = ("spinenet-49s", "spinenet-49", "spinenet-96", "spinenet-143", "spinenet-190")
+
+
+@dataclass(frozen=True)
+class TupleImport:
+    """A tuple list made into a spec: the spec and one line per thing the reader changed or chose (for the user)."""
+
+    spec: Spec
+    notes: tuple[str, ...] = ()
+
+
 def parse_tuples(text: str, base: Spec) -> Spec:
-    """Returns `base` with its blocks replaced by the reference tuple list in `text`.
+    """Returns `base` with its blocks replaced by the reference tuple list in `text` (name and scaling from `base`;
+    see `read_tuples`).
 
     The text is `[(level, 'block_fn', (offset0, offset1), is_output), ...]`, optionally as `NAME = [...]`,
     with `#` comments. Offsets index `[stem0, stem1, block2, ...]`; blocks get ids `b2`, `b3`, ... It is
     matched by a regular expression, never evaluated.
     """
+    return read_tuples(text, base).spec
+
+
+def read_tuples(text: str, base: Spec) -> TupleImport:
+    """Returns the spec of the tuple list in `text` on `base` (its family, scaling, levels, head and name), with
+    notes. An output flag at a level outside base's output levels (the current Model Garden's 16th block,
+    `(2, 'bottleneck', (2, 13), True)`, with min_level 3) is dropped, as the reference does: the block is kept and
+    built but gets no endpoint; the notes say so."""
+    blocks = _tuple_blocks(text)
+    notes = []
+    for index, block in enumerate(blocks):
+        if block.is_output and not base.min_level <= block.level <= base.max_level:
+            blocks[index] = replace(block, is_output=False)
+            notes.append(f"entry #{index} ({block.id}, level {block.level}) is an output in the list, but this spec's "
+                         f"outputs are P{base.min_level}-P{base.max_level}: kept as a block without an endpoint, as "
+                         f"the reference does with min_level {base.min_level} (it feeds nothing, so it counts its "
+                         "params and 0 MACs)")
+    return TupleImport(check_spec(base.with_blocks(blocks)), tuple(notes))
+
+
+def import_tuples(text: str, scaling: Spec, source: str | None = None) -> TupleImport:
+    """Returns a bare tuple list as a new spec with the scaling (family, widths, repeats, input size, head) of the
+    spec `scaling`, named after what it is, with notes that say what was applied. For an app's import, where the
+    list must not silently take the open spec's name."""
+    result = read_tuples(text, scaling)
+    spec = result.spec
+    sc = spec.scaling
+    name = f"Tuple list ({scaling.name} scaling)"
+    if len(name) > LIMITS["max_name_length"]:
+        name = "Tuple list (imported)"
+    spec = check_spec(replace(spec, name=name))
+    applied = (f"{len(spec.blocks)} blocks{' from ' + source if source else ''} with the scaling of {scaling.name} "
+               f"(endpoint filters {sc.endpoints_num_filters}, filter size scale {sc.filter_size_scale:g}, "
+               f"resample alpha {sc.resample_alpha:g}, block repeats {sc.block_repeats}; input {spec.input_size} px), "
+               f"named \"{name}\"")
+    return TupleImport(spec, (applied,) + result.notes)
+
+
+def _tuple_blocks(text: str) -> list[Block]:
     body = "\n".join(line.split("#", 1)[0] for line in text.splitlines()).strip()
     body = re.sub(r"^[A-Za-z_][A-Za-z0-9_]*\s*=\s*", "", body)
     if not (body.startswith("[") and body.endswith("]")):
@@ -220,7 +273,7 @@ def parse_tuples(text: str, base: Spec) -> Spec:
         position = _skip_separator(inner, match.end(), len(blocks))
     if not blocks:
         raise SpecError(["tuple list: the list is empty"])
-    return check_spec(base.with_blocks(blocks))
+    return blocks
 
 
 def _skip_separator(inner: str, position: int, entry: int) -> int:
@@ -291,6 +344,22 @@ def detect_format(text: str) -> str:
 def loads(text: str | bytes, fmt: str | None = None, base: Spec | None = None) -> Spec:
     """Returns the Spec in `text` (format detected when `fmt` is None); tuple lists take their scaling from
     `base`. Raises SpecError with a one-line message for anything that is not a valid spec."""
+    text = spec_text(text)
+    fmt = fmt or detect_format(text)
+    if fmt == "tuples":
+        if base is None:
+            from spinenet.builtins import load_builtin
+            base = load_builtin("spinenet-49")
+        return parse_tuples(text, base)
+    if fmt not in ("json", "yaml"):
+        raise SpecError([f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"])
+    data = _parse_json(text) if fmt == "json" else _parse_yaml(text)
+    return parse_spec(data)
+
+
+def spec_text(text: str | bytes) -> str:
+    """Returns the text of a spec file or paste, checked before any parser sees it: at most MAX_SPEC_BYTES, UTF-8,
+    no NUL bytes, not empty. Raises SpecError."""
     if isinstance(text, bytes):
         if len(text) > MAX_SPEC_BYTES:
             raise SpecError([f"file is {len(text):,} bytes, over the {MAX_SPEC_BYTES:,}-byte limit for a spec"])
@@ -304,16 +373,7 @@ def loads(text: str | bytes, fmt: str | None = None, base: Spec | None = None) -
         raise SpecError(["file contains NUL bytes (binary data?)"])
     if not text.strip():
         raise SpecError(["the spec is empty"])
-    fmt = fmt or detect_format(text)
-    if fmt == "tuples":
-        if base is None:
-            from spinenet.builtins import load_builtin
-            base = load_builtin("spinenet-49")
-        return parse_tuples(text, base)
-    if fmt not in ("json", "yaml"):
-        raise SpecError([f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"])
-    data = _parse_json(text) if fmt == "json" else _parse_yaml(text)
-    return parse_spec(data)
+    return text
 
 
 def read_spec_bytes(path: str | Path) -> bytes:

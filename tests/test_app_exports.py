@@ -63,7 +63,9 @@ def test_markdown_report_lists_changes_since_the_start():
     edited = set_level(base, "b7", 5)
     report = markdown_report(edited, analyze(edited, 640, "retinanet"), base, analyze(base, 640, "retinanet"),
                              {"P3": 1443}).decode()
-    assert "## Changes since SpineNet\\-49" in report and "relevelled b7: L4 \\-\\> L5" in report
+    # Plain names and the change lines read as they render: no backslash escapes where nothing needs one.
+    assert "## Changes since SpineNet-49" in report and "- relevelled b7: L4 → L5" in report
+    assert "\\" not in report.split("## Spec (YAML)")[0]
     assert "| P3 | 256×80×80 | 1443 |" in report
     assert "## Published figures" not in report  # no longer the published architecture
 
@@ -78,6 +80,17 @@ def test_onnx_export_checks_and_names_its_outputs():
     weights = sum(_numel(tensor) for tensor in model.graph.initializer)
     params = analyze(spec, 128, "retinanet").params
     assert abs(weights - params) / params < 0.02  # the exporter folds each BN into its conv
+    # Honest static shapes: only the image is an input (weights are initializers), and each output's shape is
+    # worked out by hand: level l is ceil(128 / 2^l) a side; 9 anchors x 91 classes and 9 x 4 box values.
+    assert [item.name for item in model.graph.input] == ["images"]
+    expected = []
+    for level in range(3, 8):
+        side = -(-128 // 2 ** level)
+        expected += [[1, 9 * 91, side, side], [1, 9 * 4, side, side]]
+    shapes = [[dim.dim_value if dim.HasField("dim_value") else dim.dim_param for dim in output.type.tensor_type.shape.dim]
+              for output in model.graph.output]
+    assert shapes == expected
+    onnx.shape_inference.infer_shapes(model, strict_mode=True)  # consistent with what the graph computes
 
 
 def _numel(tensor) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 import re
 import time
 from pathlib import Path
@@ -147,10 +148,10 @@ def test_edit_level_through_widgets_updates_the_numbers_and_the_diff(home):
     run(app)
     edited = set_level(SPINENET_49, "b7", 5)
     assert current(app) == edited
-    assert any(r"relevelled b7: L4 \-\> L5" in item.value for item in app.markdown)
+    assert any(r"relevelled b7: L4 → L5" in item.value for item in app.markdown)
     change = analyze(edited, 640, "retinanet").macs - analyze(SPINENET_49, 640, "retinanet").macs
     diff_table = app.dataframe[-1].value
-    assert diff_table.loc[diff_table[""] == "MACs with head", "change"].item() == f"{change / 1e9:+.2f}B"
+    assert diff_table.loc[diff_table["figure"] == "MACs with head (B)", "change"].item() == pytest.approx(change / 1e9)
     open_tab(app, "Explore")
     assert totals(app) == expected_totals(edited) != expected_totals(SPINENET_49)
 
@@ -215,12 +216,17 @@ def test_table_editor_applies_a_valid_table_and_refuses_an_invalid_one(home):
     run(app)
     assert current(app) == set_level(SPINENET_49, "b7", 5)
     editor = app.data_editor[0]
-    app.session_state[editor.key] = {"edited_rows": {0: {"parent1": "b9"}}, "added_rows": [], "deleted_rows": []}
+    pending = {"edited_rows": {0: {"parent1": "b9"}, 3: {"level": 6}}, "added_rows": [], "deleted_rows": []}
+    app.session_state[editor.key] = pending
     widget(app.button, "Apply table").click()
     run(app)
-    assert errors(app) == ["Edit rejected: block 'b2': parents[1] 'b9' does not exist before this block (a parent "
-                           "must come earlier)"]
+    # Named as the table labels it (row 1, column "parent 2"), not as the spec's fields (block 'b2', parents[1]).
+    assert [re.sub(r"\\(.)", r"\1", line) for line in errors(app)] == [
+        "Edit rejected: row 1 ('b2'): column \"parent 2\": 'b9' does not exist before this block (a parent must "
+        "come earlier)"]
     assert current(app) == set_level(SPINENET_49, "b7", 5)
+    # The refused table stays as the user left it: the same editor, with every pending edit.
+    assert app.data_editor[0].key == editor.key and app.session_state[editor.key] == pending
 
 
 def test_compare_defaults_to_resnet50_fpn_with_ratios_and_published_figures(home):
@@ -256,8 +262,14 @@ def test_exported_spec_bytes_reimport_to_the_same_spec(home, fmt, label):
     assert current(app) == SPINENET_49
     app.file_uploader[0].upload(f"mine.{ 'txt' if fmt == 'tuples' else fmt}", data, "text/plain")
     run(app)
-    assert current(app) == edited and not errors(app)
-    assert "Opened SpineNet-49." in shown(app.success)
+    if fmt == "tuples":  # a bare block list: the scaling shown above the uploader (the open spec's), named for it
+        assert current(app) == replace(edited, name="Tuple list (SpineNet-49 scaling)") and not errors(app)
+        assert shown(app.success) == ["Imported 15 blocks from mine.txt with the scaling of SpineNet-49 (endpoint "
+                                      "filters 256, filter size scale 1, resample alpha 0.5, block repeats 1; input "
+                                      "640 px), named \"Tuple list (SpineNet-49 scaling)\"."]
+    else:
+        assert current(app) == edited and not errors(app)
+        assert "Opened SpineNet-49." in shown(app.success)
 
 
 def test_other_exports_are_well_formed(home):

@@ -106,10 +106,18 @@ def test_replace_blocks_round_trips_and_reports_bad_rows():
     rows[3]["level"] = 6.0  # a table editor hands back floats
     assert replace_blocks(SPINENET_49, rows).block("b5").level == 6
     rows[3]["parent1"] = float("nan")
-    assert error_of(replace_blocks, SPINENET_49, rows) == "row 4 ('b5'): both parents must be given"
+    assert error_of(replace_blocks, SPINENET_49, rows) == ("row 4 ('b5'): column \"parent 2\" is empty (every "
+                                                           "block has two parents)")
     rows = rows_of(SPINENET_49)
     rows[0]["block_fn"] = "conv"
-    assert "block 'b2': block_fn must be one of" in error_of(replace_blocks, SPINENET_49, rows)
+    # Rows numbered from 1 and columns named by the table's labels, not the spec's field names.
+    assert "row 1 ('b2'): column \"type\": must be one of" in error_of(replace_blocks, SPINENET_49, rows)
+    rows = rows_of(SPINENET_49)
+    rows[6]["parent0"] = "b16"
+    assert error_of(replace_blocks, SPINENET_49, rows) == ("row 7 ('b8'): column \"parent 1\": 'b16' does not exist "
+                                                           "before this block (a parent must come earlier)")
+    assert "parents[" not in error_of(replace_blocks, SPINENET_49, rows, {"parent0": "first input"})
+    assert "column \"first input\":" in error_of(replace_blocks, SPINENET_49, rows, {"parent0": "first input"})
 
 
 def test_scaling_stages_and_name():

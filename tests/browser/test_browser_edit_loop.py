@@ -1,0 +1,107 @@
+"""What a user must not lose or be misled by, in Debian's Chromium against a real server: the Latency settings
+survive a run and a refresh, a refused block table keeps its edits and names the column as labelled, and the
+current Model Garden's 16-block list imports as pasted with a note."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from analysis.counting import analyze
+from app.units import billions
+from reference_counts import SPINENET_49 as SPINENET_49_TUPLES
+from spinenet.builtins import load_builtin
+from test_browser_app import (assert_no_traceback, backbone_macs, open_app, open_tab, stored_spec,
+                              wait_until_idle)
+
+SHOTS = Path(tempfile.gettempdir())
+
+
+def number(page: Page, key: str):
+    return page.locator(f".st-key-{key} input")
+
+
+def set_number(page: Page, key: str, value: int) -> None:
+    field = number(page, key)
+    field.fill(str(value))
+    field.press("Enter")
+    wait_until_idle(page)
+    expect(field).to_have_value(str(value))
+
+
+def test_latency_settings_survive_a_run_and_a_refresh(page, server):
+    open_app(page, server)
+    open_tab(page, "Latency")
+    expect(page.get_by_text("Estimated time:")).to_be_visible()
+    # Option labels are shown literally: the spec's name without Markdown escapes.
+    expect(page.locator(".st-key-latency_models").get_by_text("current spec (SpineNet-49)")).to_be_visible()
+    settings = {"latency_size": 64, "latency_iters": 3, "latency_warmup": 1, "latency_threads": 1}
+    for key, value in settings.items():
+        set_number(page, key, value)
+    page.get_by_role("button", name="Measure latency").click()
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()
+    for key, value in settings.items():  # while it runs: the disabled form shows what is measured
+        expect(number(page, key)).to_have_value(str(value))
+    page.screenshot(path=str(SHOTS / "edit-loop-latency-running.png"), full_page=True)
+    expect(page.get_by_text("This run")).to_be_visible(timeout=180_000)
+    for key, value in settings.items():
+        expect(number(page, key)).to_have_value(str(value))
+    open_tab(page, "Explore")
+    open_tab(page, "Latency")
+    page.reload()
+    expect(number(page, "latency_size")).to_be_visible(timeout=60_000)
+    for key, value in settings.items():
+        expect(number(page, key)).to_have_value(str(value))
+    page.screenshot(path=str(SHOTS / "edit-loop-latency-after.png"), full_page=True)
+    assert_no_traceback(page)
+
+
+def test_a_refused_block_table_keeps_its_edits_and_names_the_column(page, server):
+    open_app(page, server)
+    open_tab(page, "Edit")
+    page.get_by_text("Block table (edit the whole list)").click()
+    grid = page.locator(".stDataFrame").first
+    expect(grid).to_be_visible()
+    wait_until_idle(page)
+    # Row 1 ('b2'): "parent 2" (the 5th column) becomes b9, a later block: click the row's first cell, move right
+    # four cells with the keyboard and type, as a keyboard user does.
+    canvas = grid.get_by_test_id("data-grid-canvas")
+    canvas.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    box = canvas.bounding_box()
+    # "parent 2" is the 5th of six columns (about three quarters across); row 1 is just under the 35 px header.
+    page.mouse.dblclick(box["x"] + box["width"] * 0.745, box["y"] + 35 + 17)
+    editor = page.locator("#portal textarea, .gdg-input textarea, textarea.gdg-input").first
+    expect(editor).to_be_visible()
+    editor.fill("b9")
+    editor.press("Enter")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Apply table").click()
+    expect(page.get_by_text("Edit rejected: row 1 ('b2'): column \"parent 2\": 'b9' does not exist")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "edit-loop-table-refused.png"), full_page=True)
+    # The edit is still in the table: a second Apply (the note of the first is gone after any rerun) is refused the
+    # same way; a table that had been reset to the spec would be accepted silently.
+    page.get_by_role("button", name="Apply table").click()
+    wait_until_idle(page)
+    expect(page.get_by_text("Edit rejected: row 1 ('b2'): column \"parent 2\"")).to_be_visible()
+    assert stored_spec(server, page) == load_builtin("spinenet-49")
+    assert_no_traceback(page)
+
+
+def test_the_model_garden_16_block_list_imports_as_pasted(page, server):
+    open_app(page, server)
+    open_tab(page, "Import / export")
+    text = "[\n" + "".join(f"    {t!r},\n" for t in SPINENET_49_TUPLES) + "    (2, 'bottleneck', (2, 13), True),\n]"
+    expect(page.get_by_text("A tuple list gets the open spec's scaling (SpineNet-49)")).to_be_visible()
+    page.locator(".st-key-paste_text textarea").fill(text)
+    page.locator(".st-key-paste_text textarea").press("Control+Enter")
+    wait_until_idle(page)
+    page.get_by_role("button", name="Import pasted text").click()
+    expect(page.get_by_text("Imported 16 blocks from pasted text with the scaling of SpineNet-49")).to_be_visible()
+    expect(page.get_by_text("is an output in the list, but this spec's outputs are P3-P7")).to_be_visible()
+    page.screenshot(path=str(SHOTS / "edit-loop-16-blocks.png"), full_page=True)
+    open_tab(page, "Explore")
+    # The extra block feeds nothing: SpineNet-49's MACs, computed by the library on the 15-block built-in.
+    expect(backbone_macs(page)).to_have_text(billions(analyze(load_builtin("spinenet-49"), 640).backbone_macs))
+    assert_no_traceback(page)
