@@ -24,7 +24,7 @@ MIB = 2 ** 20
 SMALL = [("spinenet-49s", "retinanet", 128, 2, "sgd", "fp32"), ("spinenet-49s", "retinanet", 128, 2, "sgd", "bf16"),
          ("resnet50-fpn", "none", 128, 2, "adamw", "fp32"), ("spinenet-mobile-49xs", "classification", 128, 2,
                                                               "sgd", "fp32"),
-         ("spinenet-49", "retinanet", 128, 1, "adamw", "fp32")]
+         ("spinenet-49", "retinanet", 256, 2, "adamw", "fp32")]
 
 
 def fake_tensor_peak(name, head, size, batch, optimizer):
