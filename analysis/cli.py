@@ -23,7 +23,9 @@ from spinenet.spec import Spec
 from spinenet.validate import LIMITS, SpecError, printable
 
 # Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
-COMMAND_MODULES: list[str] = ["analysis.latency.cli", "analysis.comparison.compare"]
+COMMAND_MODULES: list[str] = ["analysis.latency.cli", "analysis.comparison.compare",
+                              "analysis.memory.cli",
+                              "analysis.sweep.cli"]
 
 
 class CliError(Exception):

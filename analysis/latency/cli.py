@@ -54,6 +54,9 @@ def register(subparsers) -> None:
     sub.add_argument("--memory-limit-mib", type=int_in_range(1, 2 ** 31, "memory limit"),
                      help="refuse runs estimated to need more than this many MiB (default: "
                           "SPINESCOPE_MAX_MEMORY_MIB, else the device's free memory)")
+    sub.add_argument("--per-block", action="store_true",
+                     help="also time every block (resampling + block group), the stem, the endpoints and the head "
+                          "inside the forward pass; each iteration runs one pass without and one with the hooks")
     sub.add_argument("--no-save", action="store_true", help="do not store the results in the history")
     sub.add_argument("--json", action="store_true", help="print a JSON list, one object per model")
     sub.set_defaults(handler=_cmd_latency)
@@ -95,7 +98,8 @@ def _cmd_latency(args) -> int:
     limit = args.memory_limit_mib * MIB if args.memory_limit_mib else None
     try:
         job = LatencyJob(requests, device=args.device, threads=args.threads, iters=args.iters,
-                         warmup=args.warmup, timeout=args.timeout, memory_limit_bytes=limit)
+                         warmup=args.warmup, timeout=args.timeout, memory_limit_bytes=limit,
+                         per_block=args.per_block)
         job.start()
         results = wait_for(job, _progress_printer())
     except LatencyError as error:
@@ -137,9 +141,28 @@ def format_latency(results) -> str:
         lines.append(f"compile time {r.label}: {r.compile_s:.1f} s (not part of the timings)")
     lines.append("ratio = median / the first model's median, measured interleaved in the same run; peak MiB = "
                  "weights + growth during one forward pass")
+    for r in results:
+        if r.blocks:
+            lines.append("")
+            lines.append(format_blocks(r))
     saved = [r.history_id for r in results if r.history_id is not None]
     if saved:
         lines.append(f"saved to history as id {', '.join(map(str, saved))} (python -m analysis history)")
+    return "\n".join(lines)
+
+
+def format_blocks(result) -> str:
+    """Returns the per-block table of one LatencyResult (run with per_block), with the sum check and the hooks'
+    overhead."""
+    lines = [f"per block: {result.label} ({result.iterations} hooked passes interleaved with the plain ones)",
+             f"{'module':32s} {'node':>8s} {'median ms':>10s} {'p10 ms':>9s} {'p90 ms':>9s} {'share':>7s}"]
+    for row in result.blocks:
+        lines.append(f"{row['id'][:32]:32s} {(row['node'] or '-')[:8]:>8s} {row['median_ms']:10.3f} "
+                     f"{row['p10_ms']:9.3f} {row['p90_ms']:9.3f} {100 * row['share']:6.1f}%")
+    lines.append(f"sum of block medians {result.blocks_sum_ms:.2f} ms vs end-to-end median {result.median_ms:.2f} ms "
+                 f"(no hooks): {100 * result.blocks_sum_diff:+.1f} %")
+    lines.append(f"hooked passes: end-to-end median {result.hooked_median_ms:.2f} ms, "
+                 f"{100 * result.hook_overhead:+.1f} % vs without hooks")
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 from analysis.latency.errors import LatencyError
 from analysis.latency.request import (DEFAULT_ITERS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP, LatencyRequest,
-                                      check_request, check_run_options, resolve_device, unique_labels,
+                                      check_per_block, check_request, check_run_options, resolve_device, unique_labels,
                                       worker_payload)
 from analysis.latency.results import LatencyResult, build_results, run_order, worker_phase_times
 from analysis.latency.worker_process import WorkerProcess
@@ -57,11 +57,13 @@ class LatencyJob:
 
     def __init__(self, requests: list[LatencyRequest], *, device: str = "auto", threads: int | None = None,
                  iters: int = DEFAULT_ITERS, warmup: int = DEFAULT_WARMUP, timeout: float = DEFAULT_TIMEOUT_S,
-                 memory_limit_bytes: int | None = None):
+                 memory_limit_bytes: int | None = None, per_block: bool = False):
         """device: 'auto' (a CUDA GPU when present, else the CPU), 'cpu' or 'cuda'. threads: CPU threads of the
         worker (default: torch's default, one per core). iters timed calls per model after `warmup` untimed ones.
         timeout: seconds for the whole run, worker start included. memory_limit_bytes caps what the run may use
         besides the device's own limit (default: SPINESCOPE_MAX_MEMORY_MIB when set, see `analysis.limits`).
+        per_block: also time every block, the stem, the endpoints and the head inside the forward pass (each
+        iteration then runs one pass without and one with the timing hooks; see `analysis.latency.worker`).
         Invalid options raise LatencyError('invalid') here; everything else is reported by `result()`."""
         from analysis.limits import ResourceLimitError, max_memory_bytes
 
@@ -77,6 +79,9 @@ class LatencyJob:
         resolved = resolve_device(device)
         for request in requests:
             check_request(request, resolved)
+        if per_block:
+            check_per_block(requests)
+        self.per_block = per_block
         self.requests = requests
         self.labels = unique_labels(requests)
         self.device = resolved
@@ -182,11 +187,13 @@ class LatencyJob:
             worker.start()
         needed, estimates = check_memory(self.requests, self.device, self.memory_limit_bytes)
         if self.device == "cpu":
-            check_time(self.requests, self.iters, self.warmup, self.timeout)
+            check_time(self.requests, self.iters * (2 if self.per_block else 1) + (1 if self.per_block else 0),
+                       self.warmup, self.timeout)
         self.phase_times["estimate_s"] = time.perf_counter() - worker.started_at
         payload = worker_payload(self.requests, self.labels, device=self.device, threads=self.threads,
                                  iters=self.iters, warmup=self.warmup, memory_limit_bytes=self.memory_limit_bytes,
-                                 memory_headroom=MEMORY_HEADROOM, estimated_bytes=needed)
+                                 memory_headroom=MEMORY_HEADROOM, estimated_bytes=needed,
+                                 per_block=self.per_block)
         self._set_progress("starting", message="starting the worker process")
         worker.send(payload)
         message = worker.follow(self.timeout, self._on_event, self._cancel.is_set)

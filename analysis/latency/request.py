@@ -116,6 +116,15 @@ def check_run_options(iters: int, warmup: int, threads: int | None, timeout: flo
         raise LatencyError("invalid", f"time limit must be a positive number of seconds, got {timeout}")
 
 
+def check_per_block(requests: list[LatencyRequest]) -> None:
+    """Raises LatencyError('invalid') when per-block timing is asked for a compiled model (hooks on the modules
+    of a compiled graph would split or bypass it)."""
+    for request in requests:
+        if request.compile:
+            raise LatencyError("invalid", f"{request.label or request.spec.name}: per-block timing cannot be "
+                                          "combined with --compile; drop one of them")
+
+
 def unique_labels(requests: list[LatencyRequest]) -> list[str]:
     """Unique labels: the given label or the spec's name, with '@size' where sizes differ and '#n' for repeats."""
     base = [r.label or r.spec.name for r in requests]
@@ -130,12 +139,12 @@ def unique_labels(requests: list[LatencyRequest]) -> list[str]:
 
 def worker_payload(requests: list[LatencyRequest], labels: list[str], *, device: str, threads: int | None,
                    iters: int, warmup: int, memory_limit_bytes: int | None, memory_headroom: float,
-                   estimated_bytes: int) -> dict:
+                   estimated_bytes: int, per_block: bool = False) -> dict:
     """Returns the JSON-ready object the worker process reads on its stdin (see `analysis.latency.worker`)."""
     return {
         "device": device, "threads": threads, "iters": iters, "warmup": warmup,
         "memory_limit_bytes": memory_limit_bytes, "memory_headroom": memory_headroom,
-        "estimated_bytes": estimated_bytes,
+        "estimated_bytes": estimated_bytes, "per_block": per_block,
         "models": [{"label": label, "spec": spec_to_dict(r.spec), "input_size": r.size, "head": r.head,
                     "batch": r.batch, "precision": r.precision, "channels_last": r.channels_last,
                     "fold_bn": r.fold_bn, "compile": r.compile}

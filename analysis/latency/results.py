@@ -57,6 +57,16 @@ class LatencyResult:
     created_at: str
     samples_ms: list[float] = field(default_factory=list, repr=False)
     history_id: int | None = None
+    # Per block (a run with per_block): one row per timed unit (see `block_rows`), the sum of their medians and its
+    # signed difference to `median_ms` (a fraction), and the hooked passes' end-to-end median with the hooks'
+    # overhead (hooked median / median - 1). Empty / None otherwise.
+    blocks: list[dict] = field(default_factory=list)
+    blocks_sum_ms: float | None = None
+    blocks_sum_diff: float | None = None
+    hooked_median_ms: float | None = None
+    hook_overhead: float | None = None
+    hooked_samples_ms: list[float] = field(default_factory=list, repr=False)
+    block_samples_ms: list[list[float]] = field(default_factory=list, repr=False)
 
     @property
     def settings(self) -> dict:
@@ -72,13 +82,38 @@ class LatencyResult:
         data["name"] = data.pop("label")
         data["settings"] = self.settings
         if not samples:
-            data.pop("samples_ms")
+            for name in ("samples_ms", "hooked_samples_ms", "block_samples_ms"):
+                data.pop(name)
         return data
 
 
 def percentile(samples: list[float], q: float) -> float:
     """The `q`-th percentile (0..100) of `samples`, linearly interpolated as numpy does."""
     return float(np.percentile(np.asarray(samples, dtype=float), q))
+
+
+def graph_node(unit_id: str) -> str | None:
+    """The graph node id of a timed unit ('backbone.blocks.b3' -> 'b3'), None for the stem, endpoints and head."""
+    prefix = "backbone.blocks."
+    return unit_id[len(prefix):] if unit_id.startswith(prefix) else None
+
+
+def block_rows(ids: list[str], block_samples: list[list[float]]) -> list[dict]:
+    """One row per timed unit from per-pass samples (`block_samples[pass][unit]`, ms): id (the module's name),
+    node (its graph node id or None), median_ms, p10_ms, p90_ms and share (its median / the sum of the medians)."""
+    columns = np.asarray(block_samples, dtype=float).reshape(len(block_samples), len(ids))
+    medians = [percentile(columns[:, index], 50) for index in range(len(ids))]
+    total = sum(medians)
+    return [{"id": unit_id, "node": graph_node(unit_id), "median_ms": median,
+             "p10_ms": percentile(columns[:, index], 10), "p90_ms": percentile(columns[:, index], 90),
+             "share": median / total if total > 0 else 0.0}
+            for index, (unit_id, median) in enumerate(zip(ids, medians))]
+
+
+def blocks_check(rows: list[dict], median_ms: float) -> tuple[float, float]:
+    """(sum of the per-unit medians in ms, its signed difference to the end-to-end `median_ms` as a fraction)."""
+    total = float(sum(row["median_ms"] for row in rows))
+    return total, (total - median_ms) / median_ms
 
 
 def dtype_name(precision: str) -> str:
@@ -125,6 +160,13 @@ def build_results(requests: list[LatencyRequest], message: dict, estimates: list
             bn_folded=figures["bn_folded"], bn_remaining=figures["bn_remaining"], ratio_to_first=1.0,
             torch_version=environment["torch_version"], environment=environment, run_id=run_id,
             created_at=created_at, samples_ms=samples))
-    for result in results:
+    for result, figures in zip(results, message["models"]):
         result.ratio_to_first = result.median_ms / results[0].median_ms
+        if figures.get("block_ids"):
+            result.blocks = block_rows(figures["block_ids"], figures["block_samples_ms"])
+            result.blocks_sum_ms, result.blocks_sum_diff = blocks_check(result.blocks, result.median_ms)
+            result.hooked_samples_ms = list(figures["hooked_samples_ms"])
+            result.block_samples_ms = [list(row) for row in figures["block_samples_ms"]]
+            result.hooked_median_ms = percentile(result.hooked_samples_ms, 50)
+            result.hook_overhead = result.hooked_median_ms / result.median_ms - 1
     return results

@@ -9,6 +9,13 @@ else the process prints goes to stderr. Exit status 0 after a result, 1 after an
 Timing: one call = one forward pass of the whole batch under `torch.inference_mode()`. On a GPU each call is
 bracketed by CUDA events after a device synchronisation and waits for its end event, so no call overlaps the
 next; on the CPU `time.perf_counter` (monotonic) brackets it. Models are timed interleaved (A B A B ...).
+Per block (`per_block` in the payload): every timed unit of the model (the stem, each graph node's module
+`backbone.blocks.<id>` with its resampling and block group, the endpoints, the head; see `timed_units`) gets a
+forward pre-hook and a forward hook. On a GPU they record CUDA events (read after the pass's end event has
+synchronised, so no hook waits for the device); on the CPU, where operators run synchronously, they read
+`time.perf_counter`. Each iteration times one pass without hooks and one with hooks attached (alternating which
+goes first), so the end-to-end median without hooks, the hooked pass's median (the hooks' overhead) and the
+per-unit samples come from the same run, interleaved with the other models.
 Memory: peak = the model's weights and buffers (exact) + the growth during one forward pass after warm-up:
 `torch.cuda.max_memory_allocated` on a GPU, the peak resident set size (VmHWM, reset through
 /proc/self/clear_refs) on Linux CPUs, `ru_maxrss` elsewhere (which only grows: a later, smaller model reads 0).
@@ -187,6 +194,105 @@ def check_cuda_fits(payload, device) -> None:
                                       "or input size")
 
 
+def timed_units(model) -> list[tuple[str, object]]:
+    """Returns (id, module) for every unit timed per block, in forward order: each direct child of
+    `model.backbone` by its name (`backbone.stem_conv`, `backbone.endpoints`), except `backbone.blocks`, whose
+    children are the graph nodes (`backbone.blocks.b3`), then `head` when the model has one."""
+    units = []
+    for name, child in model.backbone.named_children():
+        if name == "blocks":
+            units.extend((f"backbone.blocks.{node}", block) for node, block in child.named_children())
+        else:
+            units.append((f"backbone.{name}", child))
+    if getattr(model, "head", None) is not None:
+        units.append(("head", model.head))
+    return units
+
+
+def invoked_modules(model, run) -> set[int]:
+    """Returns the ids of the modules whose forward one pass of `run` invokes (a ModuleDict or ModuleList is never
+    invoked itself; ResNet-FPN's P blocks are used through their submodules)."""
+    invoked: set[int] = set()
+    handles = [module.register_forward_pre_hook(lambda module, args: invoked.add(id(module)))
+               for module in model.modules()]
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return invoked
+
+
+def hooked_modules(unit, invoked: set[int]) -> list:
+    """The outermost invoked modules at or below `unit`: hooking them covers all of the unit's work once."""
+    if id(unit) in invoked:
+        return [unit]
+    return [module for child in unit.children() for module in hooked_modules(child, invoked)]
+
+
+class BlockTimer:
+    """Times units of a model inside its forward pass through forward (pre-)hooks: attach(), run the pass,
+    detach(), then collect() -> ms per unit for that pass (a unit made of several invoked modules sums them).
+    CUDA events on a GPU (collect() after the pass has synchronised), `time.perf_counter` on the CPU."""
+
+    def __init__(self, units: list[tuple[str, list]], device):
+        self.ids = [unit_id for unit_id, _ in units]
+        self._modules = [modules for _, modules in units]
+        self._cuda = device.type == "cuda"
+        self._handles: list = []
+        self._open: list = [None] * len(units)
+        self._spans: list[list] = [[] for _ in units]
+
+    def _start(self, index: int, module, args) -> None:
+        if self._cuda:
+            import torch
+
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self._open[index] = event
+        else:
+            self._open[index] = time.perf_counter()
+
+    def _stop(self, index: int, module, args, output) -> None:
+        if self._cuda:
+            import torch
+
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self._spans[index].append((self._open[index], event))
+        else:
+            self._spans[index].append((time.perf_counter() - self._open[index]) * 1e3)
+
+    def attach(self) -> None:
+        from functools import partial
+
+        for spans in self._spans:
+            spans.clear()
+        for index, modules in enumerate(self._modules):
+            for module in modules:
+                self._handles.append(module.register_forward_pre_hook(partial(self._start, index)))
+                self._handles.append(module.register_forward_hook(partial(self._stop, index)))
+
+    def detach(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def collect(self) -> list[float]:
+        """Milliseconds per unit of the last pass (call after the pass has finished on the device)."""
+        if self._cuda:
+            return [sum(start.elapsed_time(end) for start, end in spans) for spans in self._spans]
+        return [sum(spans) for spans in self._spans]
+
+
+def make_block_timer(model, run, device) -> BlockTimer:
+    """A BlockTimer for the timed units of `model`, hooking what one probe pass of `run` shows is invoked."""
+    invoked = invoked_modules(model, run)
+    synchronize(device)
+    units = [(unit_id, hooked_modules(module, invoked)) for unit_id, module in timed_units(model)]
+    return BlockTimer(units, device)
+
+
 def apply_fault(stage: str) -> None:
     """Test hook: at `stage` 'measure', kills the worker (SIGKILL), exits abruptly, runs out of memory or hangs."""
     fault = os.environ.get(FAULT_VARIABLE, "")
@@ -231,13 +337,18 @@ def measure(payload: dict, emit: Emitter) -> None:
         check_cuda_fits(payload, device)
 
     iters, warmup = payload["iters"], payload["warmup"]
-    runners, figures = [], []
+    per_block = bool(payload.get("per_block"))
+    runners, figures, timers = [], [], []
     with torch.inference_mode():
         for index, request in enumerate(payload["models"]):
             emit("progress", phase="build", done=index, total=len(payload["models"]), model=request["label"])
-            run, figure = build_runner(request, device, emit)
+            run, figure, model = build_runner(request, device, emit)
             runners.append(run)
             figures.append(figure)
+            if per_block:
+                timers.append(make_block_timer(model, run, device))
+                figure["block_ids"] = timers[-1].ids
+            del model
 
         started = time.perf_counter()
         for done in range(warmup):
@@ -252,8 +363,13 @@ def measure(payload: dict, emit: Emitter) -> None:
 
         apply_fault("measure")
         started = time.perf_counter()
-        order = time_interleaved(runners, [figure["samples_ms"] for figure in figures], iters, make_timer(device),
-                                 emit)
+        if per_block:
+            for figure in figures:
+                figure["hooked_samples_ms"], figure["block_samples_ms"] = [], []
+            order = time_interleaved_per_block(runners, timers, figures, iters, make_timer(device), emit)
+        else:
+            order = time_interleaved(runners, [figure["samples_ms"] for figure in figures], iters,
+                                     make_timer(device), emit)
         measure_s = time.perf_counter() - started
 
     emit("result", models=figures, order=order, environment=environment,
@@ -290,7 +406,7 @@ def build_runner(request: dict, device, emit: Emitter):
     figure = {"label": request["label"], "build_s": build_s, "compile_s": compile_s,
               "weight_bytes": tensor_bytes(model), "bn_folded": folded, "bn_remaining": count_batch_norms(model),
               "samples_ms": []}
-    return make_runner(model, images, request["precision"], device), figure
+    return make_runner(model, images, request["precision"], device), figure, model
 
 
 def time_interleaved(runners, samples: list[list[float]], iters: int, time_call, emit: Emitter) -> list[int]:
@@ -303,6 +419,37 @@ def time_interleaved(runners, samples: list[list[float]], iters: int, time_call,
     for _ in range(iters):
         for index, run in enumerate(runners):
             samples[index].append(time_call(run))
+            order.append(index)
+        now = time.perf_counter()
+        if now - last_emit >= PROGRESS_INTERVAL_S:
+            emit("progress", phase="measure", done=len(order), total=total, model=None)
+            last_emit = now
+    emit("progress", phase="measure", done=total, total=total, model=None)
+    return order
+
+
+def time_interleaved_per_block(runners, timers: list[BlockTimer], figures: list[dict], iters: int, time_call,
+                               emit: Emitter) -> list[int]:
+    """Like `time_interleaved`, but each model's turn is two passes, one without hooks (appended to
+    `samples_ms`) and one with its BlockTimer attached (end to end to `hooked_samples_ms`, per unit to
+    `block_samples_ms`, one list of ms per pass in the order of the timer's ids); which of the two goes first
+    alternates from one iteration to the next. Returns the runner indices in the order they were timed."""
+    total = iters * len(runners)
+    order: list[int] = []
+    last_emit = time.perf_counter()
+    emit("progress", phase="measure", done=0, total=total, model=None)
+    for iteration in range(iters):
+        for index, (run, timer, figure) in enumerate(zip(runners, timers, figures)):
+            for hooked in ((False, True) if iteration % 2 == 0 else (True, False)):
+                if hooked:
+                    timer.attach()
+                    try:
+                        figure["hooked_samples_ms"].append(time_call(run))
+                    finally:
+                        timer.detach()
+                    figure["block_samples_ms"].append(timer.collect())
+                else:
+                    figure["samples_ms"].append(time_call(run))
             order.append(index)
         now = time.perf_counter()
         if now - last_emit >= PROGRESS_INTERVAL_S:

@@ -38,7 +38,7 @@ def test_worker_payload_is_json_and_carries_every_option():
         estimated_bytes=1234)))
     (model,) = payload.pop("models")
     assert payload == {"device": "cpu", "threads": 1, "iters": 5, "warmup": 2, "memory_limit_bytes": None,
-                       "memory_headroom": 0.9, "estimated_bytes": 1234}
+                       "memory_headroom": 0.9, "estimated_bytes": 1234, "per_block": False}
     assert spec_from_dict(model.pop("spec")) == spec
     assert model == {"label": "A", "input_size": 96, "head": "retinanet", "batch": 2, "precision": "bf16",
                      "channels_last": True, "fold_bn": True, "compile": False}

@@ -1,0 +1,118 @@
+"""CLI: `python -m analysis memory SPEC [--head H] [--input-size N] [--batch B] [--optimizer sgd|adamw]
+[--precision fp32|bf16|fp16] [--device cuda|cpu] [--fit 16GiB] [--json]`: the estimated peak memory of one
+training step, split into weights, gradients, optimizer state and activations kept for backward (per block);
+with --fit, the largest batch that fits at each input size for the spec and for ResNet-50-FPN, and memory vs
+batch. Every bad argument is one line on stderr, exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+from analysis.cli import CliError, input_size_arg, int_in_range, load_spec_argument
+from spinenet.registry import head_names
+
+MIB, GIB = 2 ** 20, 2 ** 30
+MAX_BATCH = 1 << 20
+UNITS = {"b": 1, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12,
+         "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+FIT_SIZES = (384, 512, 640, 896, 1024, 1280)
+FIT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
+REFERENCE = "resnet50-fpn"
+
+
+def memory_size(text: str) -> int:
+    """Parses '16GiB', '512 MiB', '8GB', '1e9B' or a plain number of bytes; returns bytes (argparse type)."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text)
+    unit = match.group(2).lower() if match else None
+    if match is None or (unit or "b") not in UNITS:
+        raise argparse.ArgumentTypeError(f"cannot read {text!r} as a memory size; use e.g. 16GiB, 512MiB or 8GB")
+    value = float(match.group(1)) * UNITS[unit or "b"]
+    if not 1 <= value <= 2 ** 60:
+        raise argparse.ArgumentTypeError(f"memory size {text!r} is out of range [1 B, 1 EiB]")
+    return int(value)
+
+
+def register(subparsers) -> None:
+    from analysis.memory.estimate import DEVICES, OPTIMIZERS, PRECISIONS
+
+    sub = subparsers.add_parser("memory", help="estimated peak memory of one training step, and the largest batch "
+                                               "that fits")
+    sub.add_argument("spec", metavar="SPEC", help="built-in name or spec path, optionally NAME@SIZE")
+    sub.add_argument("--head", choices=head_names(), default="none")
+    sub.add_argument("--input-size", type=input_size_arg, help="square input side in pixels (default: NAME@SIZE "
+                                                               "or the spec's)")
+    sub.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "batch"), default=1, help="images per step")
+    sub.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (momentum) or adamw")
+    sub.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32, or bf16/fp16 autocast")
+    sub.add_argument("--device", choices=DEVICES, default="cuda",
+                     help="the optimizer step's temporaries differ (foreach on a GPU); default cuda")
+    sub.add_argument("--fit", type=memory_size, metavar="SIZE",
+                     help="memory budget such as 16GiB: print the largest batch that fits at each input size")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
+    sub.set_defaults(handler=_cmd_memory)
+
+
+def _cmd_memory(args) -> int:
+    from analysis.memory.estimate import estimate_training_memory, max_batch
+    from spinenet.builtins import load_builtin
+
+    spec, size = load_spec_argument(args.spec)
+    size = args.input_size or size or spec.input_size
+    options = dict(head=args.head, optimizer=args.optimizer, precision=args.precision, device=args.device)
+    try:
+        estimate = estimate_training_memory(spec, size, batch=args.batch, **options)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    data = estimate.to_dict()
+    if args.fit:
+        reference = load_builtin(REFERENCE)
+        sizes = sorted({*FIT_SIZES, size})
+        data["fit_bytes"] = args.fit
+        data["max_batch"] = max_batch(spec, args.fit, size, limit=MAX_BATCH, **options)
+        data["fit"] = [{"input_size": s, "max_batch": max_batch(spec, args.fit, s, limit=MAX_BATCH, **options),
+                        f"{REFERENCE}_max_batch": max_batch(reference, args.fit, s, limit=MAX_BATCH, **options)}
+                       for s in sizes]
+        data["memory_vs_batch"] = [
+            {"batch": b, "peak_bytes": estimate_training_memory(spec, size, batch=b, **options).peak_bytes,
+             f"{REFERENCE}_peak_bytes": estimate_training_memory(reference, size, batch=b, **options).peak_bytes}
+            for b in FIT_BATCHES]
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_memory(data))
+    return 0
+
+
+def format_memory(data: dict) -> str:
+    """Returns the readable breakdown (MiB/GiB) of an estimate's dict, with the fit tables when present."""
+    lines = [f"{data['spec_name']} + head {data['head']} at {data['input_size']} px, batch {data['batch']}, "
+             f"{data['optimizer']}, {data['precision']}, {data['device']}: one training step (estimated from the "
+             "structure, nothing allocated)",
+             f"  weights            {data['weights_bytes'] / MIB:12,.1f} MiB  ({data['params']:,} params + buffers)",
+             f"  gradients          {data['gradients_bytes'] / MIB:12,.1f} MiB",
+             f"  optimizer state    {data['optimizer_bytes'] / MIB:12,.1f} MiB",
+             f"  activations kept   {data['activations_bytes'] / MIB:12,.1f} MiB"
+             + (f"  (autocast weight copies {data['autocast_copies_bytes'] / MIB:,.1f} MiB)"
+                if data["autocast_copies_bytes"] else ""),
+             f"  peak               {data['peak_bytes'] / MIB:12,.1f} MiB = {data['peak_bytes'] / GIB:.2f} GiB "
+             f"(during the {data['peak_phase']}; transient {data['transient_bytes'] / MIB:,.1f} MiB)",
+             "", f"  {'activations per block':34s} {'MiB':>10s} {'share':>7s} {'params':>12s}"]
+    total = data["activations_bytes"] - data["autocast_copies_bytes"] or 1
+    for row in data["blocks"]:
+        lines.append(f"  {(row['id'] or '(model)')[:34]:34s} {row['activations_bytes'] / MIB:10,.1f} "
+                     f"{100 * row['activations_bytes'] / total:6.1f}% {row['params']:12,d}")
+    if "fit" in data:
+        budget = data["fit_bytes"]
+        lines += ["", f"largest batch that fits {budget / GIB:,.2f} GiB ({data['optimizer']}, {data['precision']}): "
+                      f"{data['max_batch']} at {data['input_size']} px",
+                  f"  {'input':>6s} {data['spec_name'][:20]:>20s} {'ResNet-50-FPN':>14s}"]
+        for row in data["fit"]:
+            lines.append(f"  {row['input_size']:6d} {row['max_batch']:20d} {row[f'{REFERENCE}_max_batch']:14d}")
+        lines += ["", f"memory vs batch at {data['input_size']} px (peak GiB)",
+                  f"  {'batch':>6s} {data['spec_name'][:20]:>20s} {'ResNet-50-FPN':>14s}"]
+        for row in data["memory_vs_batch"]:
+            lines.append(f"  {row['batch']:6d} {row['peak_bytes'] / GIB:20.2f} "
+                         f"{row[f'{REFERENCE}_peak_bytes'] / GIB:14.2f}")
+    return "\n".join(lines)

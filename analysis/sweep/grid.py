@@ -1,0 +1,119 @@
+"""The grid of a sweep: specs x input sizes x batches x precisions, its points and their latency requests."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+
+from analysis.latency.request import MAX_BATCH, PRECISIONS, LatencyRequest
+from spinenet.spec import Spec
+from spinenet.validate import LIMITS, printable
+
+
+class GridError(ValueError):
+    """A bad grid value; str() is one line with the value escaped."""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: the spec (its argument as given, and the spec), input size, batch, precision."""
+
+    spec_arg: str
+    spec: Spec
+    input_size: int
+    batch: int
+    precision: str
+
+    @property
+    def key(self) -> tuple:
+        return (self.spec_arg, self.input_size, self.batch, self.precision)
+
+    def label(self) -> str:
+        return f"{self.spec.name}@{self.input_size} b{self.batch} {self.precision}"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Options every point shares (those of the latency command)."""
+
+    head: str = "none"
+    device: str = "auto"
+    iters: int = 20
+    warmup: int = 3
+    threads: int | None = None
+    timeout: float = 600.0
+    channels_last: bool = False
+    fold_bn: bool = False
+    per_block: bool = False
+    optimizer: str = "sgd"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def int_list(text: str, what: str, low: int, high: int) -> list[int]:
+    """Parses '512,640,1024' into distinct ints in [low, high], in the order given; raises GridError."""
+    values = []
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            value = int(item)
+        except ValueError:
+            raise GridError(f"{what}: {printable(repr(item))} is not an integer (give a comma list such as "
+                            "512,640)") from None
+        if not low <= value <= high:
+            raise GridError(f"{what} {value} is out of range [{low}, {high}]")
+        if value not in values:
+            values.append(value)
+    return values
+
+
+def input_sizes(text: str) -> list[int]:
+    return int_list(text, "input size", LIMITS["min_input_size"], LIMITS["max_input_size"])
+
+
+def batches(text: str) -> list[int]:
+    return int_list(text, "batch", 1, MAX_BATCH)
+
+
+def precisions(text: str) -> list[str]:
+    values = []
+    for item in text.split(","):
+        item = item.strip()
+        if item not in PRECISIONS:
+            raise GridError(f"unknown precision {printable(repr(item))}; use a comma list of "
+                            f"{', '.join(PRECISIONS)}")
+        if item not in values:
+            values.append(item)
+    return values
+
+
+def grid_points(specs: list[tuple[str, Spec, int | None]], sizes: list[int] | None, batch_list: list[int],
+                precision_list: list[str]) -> list[Point]:
+    """Every point of the grid, specs outermost. `specs`: (argument, spec, size from NAME@SIZE or None); without
+    `sizes` each spec runs at its NAME@SIZE or its own input size."""
+    points = []
+    for (arg, spec, own_size), size, batch, precision in itertools.product(
+            specs, sizes or [None], batch_list, precision_list):
+        points.append(Point(arg, spec, size or own_size or spec.input_size, batch, precision))
+    return points
+
+
+def request_for(point: Point, options: RunOptions) -> LatencyRequest:
+    return LatencyRequest(point.spec, point.input_size, options.head, point.batch, point.precision,
+                          options.channels_last, options.fold_bn, False, point.label())
+
+
+def point_record(point: Point, result, options: RunOptions) -> dict:
+    """The JSON-ready record of one measured point: the grid coordinates, the latency figures, the per-block
+    medians (with per_block) and the training-memory estimate at this point."""
+    from analysis.memory.estimate import estimate_training_memory
+
+    train = estimate_training_memory(point.spec, point.input_size, options.head, point.batch, options.optimizer,
+                                     point.precision, device="cuda" if result.device == "cuda" else "cpu")
+    return {"spec": point.spec_arg, "name": point.spec.name, "input_size": point.input_size, "batch": point.batch,
+            "precision": point.precision, "device": result.device, "device_name": result.device_name,
+            "median_ms": result.median_ms, "p10_ms": result.p10_ms, "p90_ms": result.p90_ms,
+            "throughput": result.throughput, "peak_memory_bytes": result.peak_memory_bytes,
+            "train_peak_bytes": train.peak_bytes, "train_optimizer": options.optimizer,
+            "blocks": [{"id": row["id"], "median_ms": row["median_ms"]} for row in result.blocks],
+            "history_id": result.history_id, "run_id": result.run_id}
