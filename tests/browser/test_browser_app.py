@@ -1,6 +1,9 @@
 """The app in a real browser: Debian's Chromium (Playwright) against a real `streamlit run` server.
 
 Expected figures come from the counting library on the same specs, never from the page itself.
+Figures the page shows are compared with `analyze()` on the same spec: that checks the wiring (the app shows
+what the library computes), not the numbers, whose correctness is tested against fvcore and hand formulas in
+tests/counting/.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from analysis.latency.history import list_results
 from analysis.latency.request import cuda_available
 
-APP = Path(__file__).resolve().parent.parent / "app" / "main.py"
+APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
 
 @pytest.fixture(autouse=True)

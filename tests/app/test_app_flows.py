@@ -1,6 +1,10 @@
 """The app driven through its widgets with Streamlit's AppTest (the real script, a real SQLite workspace in a
 temporary SPINESCOPE_HOME, real counting): pick a built-in, edit, see validation messages, undo/redo, compare,
-export bytes that re-import to the same spec, persistence across a refresh, isolation between sessions."""
+export bytes that re-import to the same spec, persistence across a refresh, isolation between sessions.
+
+Figures the page shows are compared with `analyze()` on the same spec: that checks the wiring (the app shows
+what the library computes), not the numbers, whose correctness is tested against fvcore and hand formulas in
+tests/counting/."""
 from __future__ import annotations
 
 import json
@@ -23,7 +27,7 @@ from spinenet.builtins import load_builtin
 from spinenet.edits import set_level
 from spinenet.formats import loads
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app" / "main.py"
 SPINENET_49 = load_builtin("spinenet-49")
 

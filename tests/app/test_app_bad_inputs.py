@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from spinenet.builtins import load_builtin
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "corpus" / "bad"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
 

@@ -22,7 +22,7 @@ from spinenet.edits import diff_specs, set_scaling
 from spinenet.formats import import_tuples
 from spinenet.spec import Block
 
-APP = Path(__file__).resolve().parent.parent / "app" / "main.py"
+APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 MODEL_GARDEN_16 = SPINENET_49_TUPLES + [(2, "bottleneck", (2, 13), True)]
 
 
