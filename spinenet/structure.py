@@ -45,6 +45,32 @@ def same_padding(side: int, kernel: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def pytorch_pool_side(side: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
+    """Returns the output side of PyTorch's max_pool2d (its pooling_output_shape, dilation 1) in pixels."""
+    out = (side + 2 * padding - kernel + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= side + padding:
+        out -= 1
+    return out
+
+
+def same_pool_arguments(height: int, width: int, kernel: int, stride: int) -> tuple[int, int, bool] | None:
+    """Returns (padding_h, padding_w, ceil_mode) with which PyTorch's own max_pool2d is TF 'SAME' max-pooling
+    (same windows, so the same result bit for bit, without padding a copy), or None where it cannot be (then pad
+    with -inf first). Symmetric SAME padding is max_pool2d's padding; one extra pixel at the end of an axis is
+    ceil_mode, whose last window PyTorch clips to the input, which is what -inf padding does to a max."""
+    padding, ceil_mode = [], False
+    for side in (height, width):
+        before, after = same_padding(side, kernel, stride)
+        if before > kernel // 2 or after - before > 1:
+            return None
+        padding.append(before)
+        ceil_mode = ceil_mode or after != before
+    for side, before in zip((height, width), padding):
+        if pytorch_pool_side(side, kernel, stride, before, ceil_mode) != same_output_side(side, stride):
+            return None
+    return padding[0], padding[1], ceil_mode
+
+
 @dataclass(frozen=True)
 class Call:
     """One operator run at this input size. `op`: the leaf's kind for a module call, or a functional operator
