@@ -27,6 +27,7 @@ LEAF_MODULES = {
     "activation": lambda a: ACTIVATIONS[a["function"]](inplace=True),
     "linear": lambda a: nn.Linear(a["in_features"], a["out_features"]),
     "adaptive_avg_pool": lambda a: nn.AdaptiveAvgPool2d(a["bins"]),
+    "adaptive_max_pool": lambda a: nn.AdaptiveMaxPool2d(a["bins"]),
     "max_pool_same": lambda a: MaxPoolSame(a["kernel"], a["stride"]),
     "identity": lambda a: nn.Identity(),
 }

@@ -24,7 +24,8 @@ Shape = tuple[int, int, int]  # channels, height, width (pixels)
 # The forward function of each container kind, registered by the module that describes it (see `forward_for`).
 FORWARDS: dict = {}
 # Leaf kinds: their output shape from their attrs and input shape. Containers are any other kind.
-LEAF_KINDS = ("conv", "batch_norm", "activation", "linear", "adaptive_avg_pool", "max_pool_same", "identity")
+LEAF_KINDS = ("conv", "batch_norm", "activation", "linear", "adaptive_avg_pool", "max_pool_same", "identity",
+              "adaptive_max_pool")
 # Container kinds that PyTorch provides (no forward of ours).
 PLAIN_CONTAINERS = ("sequential", "conv_bn_act", "list", "dict")
 
@@ -139,6 +140,8 @@ def leaf_output(kind: str, attrs: dict, x: Shape) -> Shape:
     if kind == "max_pool_same":
         return channels, same_output_side(height, attrs["stride"]), same_output_side(width, attrs["stride"])
     if kind == "adaptive_avg_pool":
+        return channels, attrs["bins"], attrs["bins"]
+    if kind == "adaptive_max_pool":  # n x n bins at any input size (spinenet.heads.classification)
         return channels, attrs["bins"], attrs["bins"]
     if kind == "linear":
         return attrs["out_features"], 1, 1

@@ -62,6 +62,7 @@ UNCOUNTED = {
     "max_pool_same": lambda a, call: ({"aten::max_pool2d": 1} if same_pool_arguments(
         call.inputs[0][1], call.inputs[0][2], call.kernel, call.stride) else {"aten::pad": 1, "aten::max_pool2d": 1}),
     "activation": lambda a, call: {"aten::silu_": 1} if a.get("function") == "swish" else {},  # in place
+    "adaptive_max_pool": lambda a, call: {"aten::adaptive_max_pool2d": 1},  # SPP's max-pooled bins
     "mean": lambda a, call: {"aten::mean": 1},
     "sigmoid": lambda a, call: {"aten::sigmoid": 1},
     "mul": lambda a, call: {"aten::mul": 1},
