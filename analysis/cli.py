@@ -110,17 +110,71 @@ def _cmd_analyze(args) -> int:
     from analysis.comparison.report import format_analysis
 
     spec, size = load_spec_argument(args.spec)
-    result = analyze(spec, args.input_size or size, args.head, counter=args.counter, verify=args.verify)
+    pooling = _pooling_argument(args)
+    result = analyze(spec, args.input_size or size, args.head, pooling=pooling, counter=args.counter,
+                     verify=args.verify)
+    classifier = _classifier_input(spec, result.input_size, pooling) if args.head == "classification" else None
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        data = result.to_dict()
+        if classifier:
+            data["classifier_input"] = classifier
+        print(json.dumps(data, indent=2))
     else:
         print(format_analysis(result))
+        if classifier:
+            c, h, w = classifier["pooled_map"]
+            print(f"  classifier input ({classifier['pooling']}): {c} channels x {classifier['bins']} bins = "
+                  f"{classifier['length']:,} values at {result.input_size} px from a {c}x{h}x{w} map; the map grows "
+                  "with the input size, the classifier input length does not")
+            if classifier["levels"] != [1]:
+                print("  bins per pyramid level: " + "; ".join(classifier["bin_edges"]))
     if result.verified is False:
         print("error: the fast and fvcore counts differ:", file=sys.stderr)
         for line in result.differences:
             print(f"  {line}", file=sys.stderr)
         return 1
     return 0
+
+
+def _pooling_argument(args) -> str:
+    """Returns the classification head's pooling option ('gap', 'spp', 'spp:6,3,2,1', ...) from --pooling and
+    --spp-levels; raises CliError (one line) when the levels are given without a pyramid pooling or another head."""
+    if args.spp_levels is None:
+        return args.pooling
+    if args.pooling == "gap" or args.head != "classification":
+        raise CliError("--spp-levels needs --head classification and --pooling spp or spp_avg")
+    return f"{args.pooling}:{','.join(str(n) for n in args.spp_levels)}"
+
+
+def _classifier_input(spec: Spec, size: int, pooling: str) -> dict:
+    """The classification head's pooled map (channels, height, width) at `size`, its pyramid levels and the
+    classifier's input length (channels x sum(n^2)), with the bin edges used at each level."""
+    from spinenet.describe import describe
+    from spinenet.heads.classification import classifier_inputs, parse_pooling, sppnet_window
+
+    structure = describe(spec, size, "classification", pooling=pooling)
+    pooled = next(iter(structure.features.values()))
+    kind, levels = parse_pooling(pooling)
+    edges = []
+    side = pooled[1]
+    for n in levels:
+        window = sppnet_window(side, n)
+        if window:
+            edges.append(f"{n}x{n}: SPPNet window {window[0]}, stride {window[1]}")
+        else:
+            why = f"the {side} px map is smaller than {n}" if side < n else f"{side} mod {n} = {side % n}"
+            edges.append(f"{n}x{n}: PyTorch's adaptive bins ({why}: SPPNet's windows would not tile it into {n} bins)")
+    return {"pooling": kind, "levels": list(levels), "bins": sum(n * n for n in levels), "pooled_map": list(pooled),
+            "length": classifier_inputs(pooled[0], pooling), "bin_edges": edges}
+
+
+def _spp_levels_arg(text: str) -> tuple[int, ...]:
+    from spinenet.heads.classification import parse_levels
+
+    try:
+        return parse_levels(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _cmd_paper(args) -> int:
@@ -148,6 +202,11 @@ def _register_core(subparsers) -> None:
                           "real model (seconds to minutes)")
     sub.add_argument("--verify", action="store_true",
                      help="also count with the other counter; exit 1 if any module's numbers differ")
+    sub.add_argument("--pooling", choices=("gap", "spp", "spp_avg"), default="gap",
+                     help="classification head: global average pooling, SPPNet's max-pooled pyramid, or its average "
+                          "variant")
+    sub.add_argument("--spp-levels", type=_spp_levels_arg, metavar="N,N,...",
+                     help="pyramid levels of spp/spp_avg (default 4,2,1, SPPNet's; 6,3,2,1 its detection pyramid)")
     sub.set_defaults(handler=_cmd_analyze)
 
     sub = subparsers.add_parser("paper", help="Markdown table: measured vs published figures of the paper models")

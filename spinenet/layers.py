@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spinenet.structure import same_padding, same_pool_arguments
+
 
 class ConvBnAct(nn.Sequential):
     """conv (no bias) -> BN -> optional activation, as the structure's `conv_bn_act` describes it. A class of its
@@ -12,13 +14,16 @@ class ConvBnAct(nn.Sequential):
 
 
 def max_pool_same(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
-    """Max-pool with TF 'SAME' padding: output side ceil(side / stride), extra padding at the end."""
-    pads = []
-    for side in (int(x.shape[-1]), int(x.shape[-2])):
-        out = -(-side // stride)
-        total = max((out - 1) * stride + kernel - side, 0)
-        pads += [total // 2, total - total // 2]
-    return F.max_pool2d(F.pad(x, pads, value=float("-inf")), kernel, stride)
+    """Max-pool with TF 'SAME' padding: output side ceil(side / stride), extra padding at the end. Where PyTorch's
+    max_pool2d can do it with its own padding (and ceil_mode for one extra pixel at the end) it does, without a
+    padded copy; otherwise the input is padded with -inf first. Both give the same windows: the same result."""
+    height, width = int(x.shape[-2]), int(x.shape[-1])
+    arguments = same_pool_arguments(height, width, kernel, stride)
+    if arguments is not None:
+        padding_h, padding_w, ceil_mode = arguments
+        return F.max_pool2d(x, kernel, stride, (padding_h, padding_w), ceil_mode=ceil_mode)
+    pad_h, pad_w = same_padding(height, kernel, stride), same_padding(width, kernel, stride)
+    return F.max_pool2d(F.pad(x, [*pad_w, *pad_h], value=float("-inf")), kernel, stride)
 
 
 class MaxPoolSame(nn.Module):

@@ -23,9 +23,11 @@ LEAF_MODULES = {
     "conv": lambda a: nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], a["stride"], a["padding"],
                                 groups=a["groups"], bias=a["bias"]),
     "batch_norm": lambda a: nn.BatchNorm2d(a["channels"], momentum=BN_MOMENTUM, eps=BN_EPS),
-    "activation": lambda a: ACTIVATIONS[a["function"]](),
+    # In place: every activation module runs on a tensor nothing else reads (a BN's, conv's or sum's output).
+    "activation": lambda a: ACTIVATIONS[a["function"]](inplace=True),
     "linear": lambda a: nn.Linear(a["in_features"], a["out_features"]),
     "adaptive_avg_pool": lambda a: nn.AdaptiveAvgPool2d(a["bins"]),
+    "adaptive_max_pool": lambda a: nn.AdaptiveMaxPool2d(a["bins"]),
     "max_pool_same": lambda a: MaxPoolSame(a["kernel"], a["stride"]),
     "identity": lambda a: nn.Identity(),
 }

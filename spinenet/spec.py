@@ -39,7 +39,8 @@ class Scaling:
 
 @dataclass(frozen=True)
 class Head:
-    """RetinaNet head: `num_convs` shared 3x3 convs of `width` channels per subnet (separable for Mobile)."""
+    """RetinaNet head: `num_convs` shared 3x3 convs of `width` channels per subnet (separable for Mobile); the first
+    goes from the endpoint width to `width`, which may be narrower (a file without `width` gets the endpoint width)."""
 
     num_convs: int = 4
     width: int = 256
@@ -124,7 +125,10 @@ def spec_from_dict(data: dict) -> Spec:
         activation=data.get("activation", "relu"),
         head=Head(**data.get("head", {})),
     )
-    return family(data["family"]).from_dict(data, common)
+    spec = family(data["family"]).from_dict(data, common)
+    if "width" not in data.get("head", {}):  # the head's width defaults to the endpoint width that feeds it
+        spec = replace(spec, head=replace(spec.head, width=spec.scaling.endpoints_num_filters))
+    return spec
 
 
 def spec_hash(spec: Spec) -> str:

@@ -24,7 +24,8 @@ Shape = tuple[int, int, int]  # channels, height, width (pixels)
 # The forward function of each container kind, registered by the module that describes it (see `forward_for`).
 FORWARDS: dict = {}
 # Leaf kinds: their output shape from their attrs and input shape. Containers are any other kind.
-LEAF_KINDS = ("conv", "batch_norm", "activation", "linear", "adaptive_avg_pool", "max_pool_same", "identity")
+LEAF_KINDS = ("conv", "batch_norm", "activation", "linear", "adaptive_avg_pool", "max_pool_same", "identity",
+              "adaptive_max_pool")
 # Container kinds that PyTorch provides (no forward of ours).
 PLAIN_CONTAINERS = ("sequential", "conv_bn_act", "list", "dict")
 
@@ -43,6 +44,32 @@ def same_padding(side: int, kernel: int, stride: int) -> tuple[int, int]:
     """Returns TF 'SAME' padding (before, after) in pixels for one axis; the extra pixel goes after."""
     total = max((same_output_side(side, stride) - 1) * stride + kernel - side, 0)
     return total // 2, total - total // 2
+
+
+def pytorch_pool_side(side: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
+    """Returns the output side of PyTorch's max_pool2d (its pooling_output_shape, dilation 1) in pixels."""
+    out = (side + 2 * padding - kernel + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= side + padding:
+        out -= 1
+    return out
+
+
+def same_pool_arguments(height: int, width: int, kernel: int, stride: int) -> tuple[int, int, bool] | None:
+    """Returns (padding_h, padding_w, ceil_mode) with which PyTorch's own max_pool2d is TF 'SAME' max-pooling
+    (same windows, so the same result bit for bit, without padding a copy), or None where it cannot be (then pad
+    with -inf first). Symmetric SAME padding is max_pool2d's padding; one extra pixel at the end of an axis is
+    ceil_mode, whose last window PyTorch clips to the input, which is what -inf padding does to a max."""
+    padding, ceil_mode = [], False
+    for side in (height, width):
+        before, after = same_padding(side, kernel, stride)
+        if before > kernel // 2 or after - before > 1:
+            return None
+        padding.append(before)
+        ceil_mode = ceil_mode or after != before
+    for side, before in zip((height, width), padding):
+        if pytorch_pool_side(side, kernel, stride, before, ceil_mode) != same_output_side(side, stride):
+            return None
+    return padding[0], padding[1], ceil_mode
 
 
 @dataclass(frozen=True)
@@ -113,6 +140,8 @@ def leaf_output(kind: str, attrs: dict, x: Shape) -> Shape:
     if kind == "max_pool_same":
         return channels, same_output_side(height, attrs["stride"]), same_output_side(width, attrs["stride"])
     if kind == "adaptive_avg_pool":
+        return channels, attrs["bins"], attrs["bins"]
+    if kind == "adaptive_max_pool":  # n x n bins at any input size (spinenet.heads.classification)
         return channels, attrs["bins"], attrs["bins"]
     if kind == "linear":
         return attrs["out_features"], 1, 1

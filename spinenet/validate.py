@@ -241,10 +241,10 @@ def _check_head(problems, head, endpoints):
         return
     _check_fields(problems, "head", head, HEAD_FIELDS)
     check_int(problems, "head.num_convs", head.get("num_convs", 4), 0, LIMITS["max_head_convs"])
-    width = head.get("width", 256)
+    # The subnets' width; it may differ from the endpoint width (the first conv goes endpoints -> width).
+    # Default: the endpoint width (spinenet.spec.spec_from_dict).
+    width = head.get("width", endpoints if _is_int(endpoints) else 256)
     check_int(problems, "head.width", width, 1, LIMITS["max_endpoints_num_filters"])
-    if _is_int(width) and _is_int(endpoints) and width != endpoints:
-        problems.append(f"head.width: {width} must equal the endpoint width {endpoints} that feeds the head")
     if not isinstance(head.get("separable", False), bool):
         problems.append(f"head.separable: must be true or false, got {describe_value(head['separable'])}")
     check_int(problems, "head.num_classes", head.get("num_classes", 91), 1, LIMITS["max_num_classes"])

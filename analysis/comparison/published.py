@@ -9,10 +9,26 @@ PUBLISHED_FILE = Path(__file__).resolve().parents[2] / "assets" / "published.jso
 
 
 @lru_cache(maxsize=1)
+def _published() -> dict:
+    return json.loads(PUBLISHED_FILE.read_text())
+
+
 def published_rows() -> tuple[dict, ...]:
-    """Returns every published row: builtin, input_size, params_m (millions), macs_b (billions of multiply-adds),
-    ap, source, and latencies where published."""
-    return tuple(json.loads(PUBLISHED_FILE.read_text())["models"])
+    """Returns every published RetinaNet row: builtin, input_size, params_m (millions), macs_b (billions of
+    multiply-adds), ap, source, and latencies where published."""
+    return tuple(_published()["models"])
+
+
+def classification_rows(task: str) -> tuple[dict, ...]:
+    """Returns the published classification rows of `task` ('imagenet' or 'inaturalist'): model, input_size,
+    params_m, macs_b (ImageNet only), top1 (where published), source, and either `builtin` (a SpineNet built-in) or
+    `family` and `stages` (ResNet's own classifier, family 'resnet')."""
+    return tuple(_published()[task])
+
+
+def inaturalist_classes() -> int:
+    """Returns the number of iNaturalist-2017 classes the published figures are for (5089)."""
+    return _published()["inaturalist_classes"]
 
 
 def published_for(builtin: str, input_size: int | None = None) -> dict | None:

@@ -4,11 +4,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.counting import Analysis, analyze
-from analysis.comparison.published import published_rows
+from analysis.comparison.published import classification_rows, inaturalist_classes, published_rows
 from spinenet.builtins import load_builtin
 from spinenet.formats import load_spec_file
+from spinenet.spec import Spec
+from spinenet.validate import parse_spec
 
-VARIANT_49S_256 = Path(__file__).resolve().parents[2] / "assets" / "variants" / "spinenet-49s-256.yaml"
+IMAGENET_CLASSES = 1000  # torchvision's ImageNet-1k; the authors' TPU config has 1001 (a background class)
+
+VARIANTS = Path(__file__).resolve().parents[2] / "assets" / "variants"
+VARIANT_49S_256 = VARIANTS / "spinenet-49s-256.yaml"
+# 256 endpoints feeding a 4 x 128 head: the configuration that fits the published 49S figures (no source states it).
+VARIANT_49S_256_128 = VARIANTS / "spinenet-49s-256-128.yaml"
 
 
 def millions(count: float | None) -> str:
@@ -63,16 +70,55 @@ def _difference(measured: float, published: float) -> str:
 
 def paper_table(analyze_fn=analyze) -> str:
     """Returns a Markdown table: params and MACs measured with the RetinaNet head at each published input size,
-    beside the published figures, with the relative difference. Counted with the fast counter (fvcore's exact
+    beside the published figures, with the relative difference; then the classification tables
+    (`classification_tables`). Counted with the fast counter (fvcore's exact
     numbers in milliseconds; `analyze_fn` can be any function with analyze's signature)."""
     rows = ["| model | input | params measured | params published | diff | MACs measured | MACs published | diff |",
             "|---|---|---|---|---|---|---|---|"]
     cases = [(load_builtin(row["builtin"]), row) for row in published_rows()]
-    cases.insert(1, (load_spec_file(VARIANT_49S_256), published_rows()[0]))
+    # The 49S variants beside the published 49S figures (labelled by their names; the built-in is not tuned).
+    cases[1:1] = [(load_spec_file(path), published_rows()[0]) for path in (VARIANT_49S_256, VARIANT_49S_256_128)]
     for spec, row in cases:
         result = analyze_fn(spec, row["input_size"], "retinanet", counter="fast")
         params_m, macs_b = result.params / 1e6, result.macs / 1e9
         rows.append(f"| {spec.name} | {row['input_size']} | {params_m:.2f}M | {row['params_m']}M | "
                     f"{_difference(params_m, row['params_m'])} | {macs_b:.2f}B | {row['macs_b']}B | "
                     f"{_difference(macs_b, row['macs_b'])} |")
-    return "\n".join(rows)
+    return "\n".join(rows) + "\n\n" + classification_tables(analyze_fn)
+
+
+def classification_spec(row: dict) -> Spec:
+    """The spec a published classification row is for: a SpineNet built-in, or ResNet's own classifier trunk
+    (family 'resnet': the stages of ResNet-FPN without the FPN, C5 at level 5)."""
+    if row.get("builtin"):
+        return load_builtin(row["builtin"])
+    return parse_spec({"name": row["model"], "family": row["family"], "stages": list(row["stages"]),
+                       "input_size": row["input_size"], "min_level": 5, "max_level": 5})
+
+
+def classification_tables(analyze_fn=analyze) -> str:
+    """Returns two Markdown tables: ImageNet (params and MACs at 224 px, 1000 classes) and iNaturalist-2017 (params,
+    5089 classes), measured with the classification head ('gap': SpineNet's P3-P7 resized to P3 and averaged,
+    ResNet's C5; global average pooling; one linear layer) beside the authors' zoo figures."""
+    lines = [f"ImageNet classification, {IMAGENET_CLASSES} classes (the zoo's TPU config: 1001), global average "
+             "pooling + fc; MACs are multiply-adds (the zoo's FLOPs):", "",
+             "| model | input | params measured | params published | diff | MACs measured | MACs published | diff "
+             "| top-1 published |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in classification_rows("imagenet"):
+        result = analyze_fn(classification_spec(row), row["input_size"], "classification", pooling="gap",
+                            num_classes=IMAGENET_CLASSES, counter="fast")
+        params_m, macs_b = result.params / 1e6, result.macs / 1e9
+        top1 = "-" if row.get("top1") is None else f"{row['top1']}%"
+        lines.append(f"| {row['model']} | {row['input_size']} | {params_m:.2f}M | {row['params_m']}M | "
+                     f"{_difference(params_m, row['params_m'])} | {macs_b:.2f}B | {row['macs_b']}B | "
+                     f"{_difference(macs_b, row['macs_b'])} | {top1} |")
+    classes = inaturalist_classes()
+    lines += ["", f"iNaturalist-2017 classification, {classes} classes (params only are published):", "",
+              "| model | input | params measured | params published | diff |", "|---|---|---|---|---|"]
+    for row in classification_rows("inaturalist"):
+        result = analyze_fn(classification_spec(row), row["input_size"], "classification", pooling="gap",
+                            num_classes=classes, counter="fast")
+        params_m = result.params / 1e6
+        lines.append(f"| {row['model']} | {row['input_size']} | {params_m:.2f}M | {row['params_m']}M | "
+                     f"{_difference(params_m, row['params_m'])} |")
+    return "\n".join(lines)

@@ -5,8 +5,9 @@ structure (`spinenet.describe`) with the formula of fvcore's handle for each ope
 - batch_norm (eval): 2 x input elements; upsample_nearest2d: output elements;
   adaptive_avg_pool2d: input elements; linear: input elements x output features.
 
-Operators fvcore has no handle for are listed by their JIT name and the number of times they run (`aten::add`,
-`aten::max_pool2d`, `aten::pad`, `aten::silu`, `aten::mean`, `aten::sigmoid`, `aten::mul`); the ones it ignores
+Operators fvcore has no handle for are listed by their JIT name and the number of times they run
+(`aten::add`, `aten::add_` and `aten::silu_` (in place), `aten::max_pool2d`, `aten::pad`, `aten::mean`,
+`aten::sigmoid`, `aten::mul`); the ones it ignores
 (relu, stack, cat, flatten, ...) are left out, as fvcore does. Counts are attributed the way fvcore's
 `by_module_and_operator()` does: an operator belongs to the module whose forward ran it (the Call's layer) and to
 every module whose name is a prefix of that module's name; "" is the whole model. Calls in dead code (`live`
@@ -27,7 +28,7 @@ from typing import Mapping
 from spinenet.describe import describe, describe_block_group
 from spinenet.registry import NO_HEAD
 from spinenet.spec import Spec
-from spinenet.structure import Call, Layer
+from spinenet.structure import Call, Layer, same_pool_arguments
 
 # Operators whose counts are multiply-adds (the paper's "FLOPs"); the others are reported apart.
 MAC_OPS = frozenset({"conv", "linear", "addmm", "matmul", "bmm", "einsum"})
@@ -56,8 +57,12 @@ COUNTED = {
 # Operators fvcore cannot count: call kind -> {JIT operator name: times per call}.
 UNCOUNTED = {
     "add": lambda a, call: {"aten::add": len(call.inputs) - 1},
-    "max_pool_same": lambda a, call: {"aten::pad": 1, "aten::max_pool2d": 1},
-    "activation": lambda a, call: {"aten::silu": 1} if a.get("function") == "swish" else {},
+    "add_": lambda a, call: {"aten::add_": len(call.inputs) - 1},  # in place (a block's residual add)
+    # SAME max-pool: max_pool2d's own padding where it can (spinenet.structure.same_pool_arguments), else pad first
+    "max_pool_same": lambda a, call: ({"aten::max_pool2d": 1} if same_pool_arguments(
+        call.inputs[0][1], call.inputs[0][2], call.kernel, call.stride) else {"aten::pad": 1, "aten::max_pool2d": 1}),
+    "activation": lambda a, call: {"aten::silu_": 1} if a.get("function") == "swish" else {},  # in place
+    "adaptive_max_pool": lambda a, call: {"aten::adaptive_max_pool2d": 1},  # SPP's max-pooled bins
     "mean": lambda a, call: {"aten::mean": 1},
     "sigmoid": lambda a, call: {"aten::sigmoid": 1},
     "mul": lambda a, call: {"aten::mul": 1},

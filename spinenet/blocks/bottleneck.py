@@ -14,10 +14,11 @@ def describe(d: Describer, name: str, in_channels: int, width: int, stride: int,
         y = d.conv_bn_act("conv2", width, width, 3, y, stride, activation)
         y = d.conv_bn_act("conv3", width, 4 * width, 1, y, activation=None)
         describe_shortcut(d, in_channels, 4 * width, stride, x)
-        d.op("add", (y, y), y)
+        d.op("add_", (y, y), y)  # in place into the last BN's output
         return d.activation("act", activation, y)
 
 
 @forward_for("bottleneck")
 def forward(self, x):
-    return self.act(self.conv3(self.conv2(self.conv1(x))) + self.shortcut(x))
+    y = self.conv3(self.conv2(self.conv1(x)))
+    return self.act(y.add_(self.shortcut(x)))  # in place: y is the last BN's output, read by nothing else

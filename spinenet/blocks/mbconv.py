@@ -21,7 +21,7 @@ def describe(d: Describer, name: str, in_channels: int, width: int, stride: int,
             describe_squeeze_excite(d, expanded, max(1, int(in_channels * SE_RATIO)), y)
         y = d.conv_bn_act("project", expanded, width, 1, y, activation=None)
         if in_channels == width and stride == 1:
-            d.op("add", (x, y), y)
+            d.op("add_", (y, x), y)  # in place into the projection's output
         return y
 
 
@@ -44,7 +44,7 @@ def forward(self, x):
     if hasattr(self, "se"):
         y = self.se(y)
     y = self.project(y)
-    return x + y if self.residual else y
+    return y.add_(x) if self.residual else y  # in place: y is the projection BN's output
 
 
 @forward_for("squeeze_excite")

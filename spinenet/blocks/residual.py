@@ -13,10 +13,11 @@ def describe(d: Describer, name: str, in_channels: int, width: int, stride: int,
         y = d.conv_bn_act("conv1", in_channels, width, 3, x, stride, activation)
         y = d.conv_bn_act("conv2", width, width, 3, y, activation=None)
         describe_shortcut(d, in_channels, width, stride, x)
-        d.op("add", (y, y), y)
+        d.op("add_", (y, y), y)  # in place into the last BN's output
         return d.activation("act", activation, y)
 
 
 @forward_for("residual")
 def forward(self, x):
-    return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))
+    y = self.conv2(self.conv1(x))
+    return self.act(y.add_(self.shortcut(x)))  # in place: y is the last BN's output, read by nothing else

@@ -1,5 +1,6 @@
 """The RetinaNet head of the paper: a class subnet (num_classes x anchors outputs) and a box subnet (4 x anchors
-outputs), each `num_convs` 3x3 convs shared across levels with a per-level BN and activation, then a 3x3 predictor.
+outputs), each `num_convs` 3x3 convs of the spec's head width shared across levels (the first from the endpoint
+width, which may be wider) with a per-level BN and activation, then a 3x3 predictor.
 Separable (Mobile): each 3x3 conv is a 3x3 depthwise (no bias) then a 1x1 pointwise with bias (Keras
 SeparableConv2D)."""
 from __future__ import annotations
@@ -29,17 +30,20 @@ def _call_head_conv(d: Describer, layer: Layer, x: Shape) -> Shape:
 
 def describe_subnet(d: Describer, name: str, features: dict[str, Shape], width: int, num_convs: int,
                     out_channels: int, separable: bool, activation: str) -> None:
-    """Convs registered once and run once per level; per-level BNs."""
+    """Convs registered once and run once per level; per-level BNs. The first conv goes from the features'
+    channels to `width` (the same when the head is as wide as the endpoints)."""
+    in_channels = next(iter(features.values()))[0]
     with d.module(name, "subnet"):
         with d.module("convs", "list"):
-            convs = [_add_head_conv(d, str(index), width, width, separable) for index in range(num_convs)]
+            convs = [_add_head_conv(d, str(index), in_channels if index == 0 else width, width, separable)
+                     for index in range(num_convs)]
         with d.module("norms", "dict"):
             norms = {}
             for level in features:
                 with d.module(level, "list"):
                     norms[level] = [d.add(str(index), "batch_norm", channels=width) for index in range(num_convs)]
         act = d.add("act", "activation", function=activation)
-        predict = _add_head_conv(d, "predict", width, out_channels, separable)
+        predict = _add_head_conv(d, "predict", width if num_convs else in_channels, out_channels, separable)
         for level, x in features.items():
             for conv, norm in zip(convs, norms[level]):
                 x = d.call(act, d.call(norm, _call_head_conv(d, conv, x)))
@@ -47,7 +51,7 @@ def describe_subnet(d: Describer, name: str, features: dict[str, Shape], width: 
 
 
 def describe(d: Describer, spec: Spec, features: dict[str, Shape]) -> None:
-    head, width = spec.head, next(iter(features.values()))[0]
+    head, width = spec.head, spec.head.width  # the subnets' width; the features' channels feed the first conv
     with d.module("head", "retinanet_head"):
         describe_subnet(d, "class_net", features, width, head.num_convs, head.num_classes * head.num_anchors,
                         head.separable, spec.activation)

@@ -55,7 +55,7 @@ def test_a_new_block_type_is_one_describe_function_and_its_forward(plain_block_t
 def test_builtins_are_the_files_in_assets_and_heads_come_from_the_registry():
     assert sorted(BUILTIN_NAMES) == sorted(path.stem for path in SPEC_DIR.glob("*.yaml"))
     assert registry.head_names() == ("none", "retinanet", "classification")
-    assert set(registry.families()) == {"spinenet", "spinenet_mobile", "resnet_fpn"}
+    assert set(registry.families()) == {"spinenet", "spinenet_mobile", "resnet_fpn", "resnet"}
     with pytest.raises(ValueError, match="unknown head 'fcos'"):
         registry.head_type("fcos")
     with pytest.raises(ValueError, match="unknown pooling 'max'"):

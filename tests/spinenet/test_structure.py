@@ -11,7 +11,8 @@ from spinenet.registry import head_names
 from spinenet.structure import Describer
 
 TORCH_KINDS = {"conv": torch.nn.Conv2d, "batch_norm": torch.nn.BatchNorm2d, "linear": torch.nn.Linear,
-               "adaptive_avg_pool": torch.nn.AdaptiveAvgPool2d, "identity": torch.nn.Identity,
+               "adaptive_avg_pool": torch.nn.AdaptiveAvgPool2d, "adaptive_max_pool": torch.nn.AdaptiveMaxPool2d,
+               "identity": torch.nn.Identity,
                "sequential": torch.nn.Sequential, "list": torch.nn.ModuleList, "dict": torch.nn.ModuleDict}
 
 

@@ -1,0 +1,88 @@
+"""ResNet-50/101/152 as a classification trunk (torchvision's resnet without its avgpool and fc): the stem and the
+four bottleneck stages of ResNet-FPN, no FPN. Its one output is C5 (2048 channels at level 5), exposed as the
+level-5 output "P5" like every family's outputs (an identity endpoint), so that any head reads it. With the
+classification head's 'gap' pooling it is ResNet's own classifier: global average pooling of C5 and one linear
+layer (torchvision: 25,557,032 / 44,549,160 / 60,192,808 params with 1000 classes)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from spinenet.blocks import BLOCK_TYPES
+from spinenet.families import resnet_fpn
+from spinenet.layout import Layout
+from spinenet.registry import Family, register_family
+from spinenet.spec import Scaling, Spec
+from spinenet.structure import Describer, Shape, forward_for
+from spinenet.validate import LIMITS, check_int, describe_value
+
+OUTPUT_LEVEL = 5
+C5_CHANNELS = BLOCK_TYPES["bottleneck"].out_channels(resnet_fpn.STAGE_WIDTHS[-1])  # 2048
+
+
+def to_dict(spec: Spec) -> dict:
+    return {"stages": list(spec.stages)}
+
+
+def from_dict(data: dict, common: dict) -> Spec:
+    return Spec(**common, stages=tuple(data["stages"]), scaling=Scaling(endpoints_num_filters=C5_CHANNELS))
+
+
+def check(problems: list, data: dict, min_level, max_level, levels_ok: bool):
+    """Four stage block counts; its one output level is 5 (C5)."""
+    if levels_ok and (min_level, max_level) != (OUTPUT_LEVEL, OUTPUT_LEVEL):
+        problems.append("min_level/max_level: resnet outputs C5 only (min_level 5, max_level 5)")
+    stages = data.get("stages")
+    if not isinstance(stages, list) or len(stages) != 4:
+        problems.append(f"stages: must be a list of 4 block counts (e.g. [3, 4, 6, 3]), got {describe_value(stages)}")
+    else:
+        for index, count in enumerate(stages):
+            check_int(problems, f"stages[{index}]", count, 1, LIMITS["max_stage_blocks"])
+    return C5_CHANNELS
+
+
+def resolve(spec: Spec, input_size: int) -> Layout:
+    """The stem and the stages' blocks of ResNet-FPN (same ids), the last block feeding output level 5."""
+    full = resnet_fpn.resolve(spec, input_size)
+    trunk = [node for node in full.nodes if node.role != "fpn"]
+    ids = {node.id for node in trunk}
+    trunk[-1] = replace(trunk[-1], output_level=OUTPUT_LEVEL)
+    return Layout(spec, input_size, trunk, [edge for edge in full.edges if edge.target in ids])
+
+
+def describe(d: Describer, layout: Layout) -> dict[str, Shape]:
+    """Adds "backbone": blocks[stem] and blocks[c<level>_<i>] as in ResNet-FPN, and endpoints[P5] (identity);
+    returns {"P5": C5's shape}."""
+    spec = layout.spec
+    act = spec.activation
+    bottleneck = BLOCK_TYPES["bottleneck"]
+    stage_ids = {}
+    with d.module("backbone", "resnet", stage_ids=stage_ids):
+        x = (3, layout.input_size, layout.input_size)
+        with d.module("blocks", "dict"):
+            with d.module("stem", "sequential"):
+                x = d.conv_bn_act("0", 3, resnet_fpn.STEM_CHANNELS, 7, x, 2, act)
+                x = d.call(d.add("1", "max_pool_same", kernel=3, stride=2), x)
+            for stage, count in enumerate(spec.stages):
+                level = stage + 2
+                stage_ids[level] = [f"c{level}_{index}" for index in range(count)]
+                for index, block_id in enumerate(stage_ids[level]):
+                    stride = 2 if index == 0 and level > 2 else 1
+                    x = bottleneck.describe(d, block_id, x[0], resnet_fpn.block_width(spec, level), stride, act, x)
+        with d.module("endpoints", "dict"):
+            x = d.call(d.add(f"P{OUTPUT_LEVEL}", "identity"), x)
+    return {f"P{OUTPUT_LEVEL}": x}
+
+
+@forward_for("resnet")
+def forward(self, images):
+    x = self.blocks["stem"](images)
+    for ids in self.stage_ids.values():
+        for block_id in ids:
+            x = self.blocks[block_id](x)
+    return {f"P{OUTPUT_LEVEL}": self.endpoints[f"P{OUTPUT_LEVEL}"](x)}
+
+
+register_family(Family(
+    name="resnet", title="ResNet (classification trunk)", block_fns=(), stem_ids=("stem",),
+    block_width=resnet_fpn.block_width, resolve=resolve, describe=describe, to_dict=to_dict, from_dict=from_dict,
+    fields=frozenset({"stages"}), check=check, default_input_size=224))
