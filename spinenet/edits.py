@@ -280,7 +280,7 @@ def set_stages(spec: Spec, stages) -> Spec:
 
 def set_scaling(spec: Spec, **changes) -> Spec:
     """Returns the spec with scaling fields changed (endpoints_num_filters, filter_size_scale, resample_alpha,
-    block_repeats); the RetinaNet head width follows the endpoint width."""
+    block_repeats); a RetinaNet head as wide as the endpoints stays as wide, a narrower or wider one keeps its width."""
     if not family_of(spec).has_blocks:
         _fail(f"{spec.name} is a {family_of(spec).title} spec: it has no SpineNet scaling")
     changes = {key: _plain(value) for key, value in changes.items()}
@@ -289,7 +289,8 @@ def set_scaling(spec: Spec, **changes) -> Spec:
     if unknown:
         _fail(f"scaling: unknown field {unknown[0]!r}")
     scaling = replace(spec.scaling, **changes)
-    head = replace(spec.head, width=scaling.endpoints_num_filters)
+    follows = spec.head.width == spec.scaling.endpoints_num_filters
+    head = replace(spec.head, width=scaling.endpoints_num_filters) if follows else spec.head
     return check_spec(replace(spec, scaling=scaling, head=head))
 
 

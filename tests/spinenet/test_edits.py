@@ -237,3 +237,15 @@ def test_random_edits_with_undo_redo_match_replaying_the_accepted_edits(steps):
     assert history.current == replayed
     check_spec(history.current)
     assert spec_to_dict(history.current)["blocks"]
+
+
+def test_a_scaling_edit_keeps_a_head_narrower_than_the_endpoints():
+    from spinenet.formats import load_spec_file
+    from spinenet.builtins import SPEC_DIR
+
+    variant = load_spec_file(SPEC_DIR.parent / "variants" / "spinenet-49s-256-128.yaml")
+    assert (variant.scaling.endpoints_num_filters, variant.head.width) == (256, 128)
+    edited = set_scaling(variant, block_repeats=2)
+    assert edited.head.width == 128
+    same_width = set_scaling(load_builtin("spinenet-49"), endpoints_num_filters=128)
+    assert same_width.head.width == 128  # a head as wide as the endpoints follows them
