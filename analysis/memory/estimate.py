@@ -30,7 +30,6 @@ from math import prod
 from spinenet.describe import describe
 from spinenet.registry import NO_HEAD
 from spinenet.spec import Spec
-from spinenet.structure import same_padding
 
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -173,16 +172,13 @@ def _plan(spec: Spec, input_size: int, head: str, precision: str) -> _Plan:
         elif op in ("relu", "sigmoid") or (op == "activation" and function == "relu"):
             keep(own, prod(call.output) * act, order, unit)
         elif op == "max_pool_same":
-            channels, height, width = inputs[0]
-            kernel = layer.attrs.get("kernel", call.kernel)
-            padded = (channels, height + sum(same_padding(height, kernel, call.stride)),
-                      width + sum(same_padding(width, kernel, call.stride)))
-            keep(("padded", order), prod(padded) * act, order, unit)
+            # max_pool2d pads by itself (spinenet.layers.max_pool_same): it saves its input and the indices.
+            keep(source(inputs[0]), prod(inputs[0]) * act, order, unit)
             keep(("indices", order), prod(call.output) * INT64, order, unit)
         elif op == "mul":
             for shape in inputs:
                 keep(source(shape), prod(shape) * act, order, unit)
-        elif op in ("add", "resize", "mean", "stack", "identity"):
+        elif op in ("add", "add_", "resize", "mean", "stack", "identity"):  # add_ (in place) saves nothing either
             pass
         else:
             raise KeyError(f"{layer.name}: no rule for the tensors operator {op!r} saves")

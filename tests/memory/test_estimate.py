@@ -31,10 +31,10 @@ def test_weights_gradients_optimizer_from_the_real_module(name, head):
 
 
 def test_stem_activations_by_hand():
-    # SpineNet-49S at 64 px: conv 7x7/2 saves the image; BN its input (64 x 32 x 32) and 2 x 64 statistics; ReLU its
-    # output; the SAME max-pool (k3, s2, side 32 -> 16, padding 0 + 1) its padded input 64 x 33 x 33 and int64
-    # indices 64 x 16 x 16. Batch 3, fp32.
-    per_image = 3 * 64 * 64 * 4 + 2 * 64 * 32 * 32 * 4 + 64 * 33 * 33 * 4 + 64 * 16 * 16 * 8
+    # SpineNet-49S at 64 px: conv 7x7/2 saves the image; BN its input (64 x 32 x 32) and 2 x 64 statistics; ReLU (in
+    # place on BN's output) its output; the SAME max-pool (k3, s2, side 32 -> 16, max_pool2d's own padding) that same
+    # tensor, saved once, and int64 indices 64 x 16 x 16. Batch 3, fp32.
+    per_image = 3 * 64 * 64 * 4 + 2 * 64 * 32 * 32 * 4 + 64 * 16 * 16 * 8
     estimate = estimate_training_memory(load_builtin("spinenet-49s"), 64, "none", 3)
     stem = next(row for row in estimate.blocks if row["id"] == "backbone.stem_conv")
     assert stem["activations_bytes"] == 3 * per_image + 2 * 64 * 4
