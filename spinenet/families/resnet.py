@@ -13,7 +13,6 @@ from spinenet.layout import Layout
 from spinenet.registry import Family, register_family
 from spinenet.spec import Scaling, Spec
 from spinenet.structure import Describer, Shape, forward_for
-from spinenet.validate import LIMITS, check_int, describe_value
 
 OUTPUT_LEVEL = 5
 C5_CHANNELS = BLOCK_TYPES["bottleneck"].out_channels(resnet_fpn.STAGE_WIDTHS[-1])  # 2048
@@ -31,12 +30,7 @@ def check(problems: list, data: dict, min_level, max_level, levels_ok: bool):
     """Four stage block counts; its one output level is 5 (C5)."""
     if levels_ok and (min_level, max_level) != (OUTPUT_LEVEL, OUTPUT_LEVEL):
         problems.append("min_level/max_level: resnet outputs C5 only (min_level 5, max_level 5)")
-    stages = data.get("stages")
-    if not isinstance(stages, list) or len(stages) != 4:
-        problems.append(f"stages: must be a list of 4 block counts (e.g. [3, 4, 6, 3]), got {describe_value(stages)}")
-    else:
-        for index, count in enumerate(stages):
-            check_int(problems, f"stages[{index}]", count, 1, LIMITS["max_stage_blocks"])
+    resnet_fpn.check_stages(problems, data.get("stages"))
     return C5_CHANNELS
 
 
@@ -53,21 +47,10 @@ def describe(d: Describer, layout: Layout) -> dict[str, Shape]:
     """Adds "backbone": blocks[stem] and blocks[c<level>_<i>] as in ResNet-FPN, and endpoints[P5] (identity);
     returns {"P5": C5's shape}."""
     spec = layout.spec
-    act = spec.activation
-    bottleneck = BLOCK_TYPES["bottleneck"]
     stage_ids = {}
     with d.module("backbone", "resnet", stage_ids=stage_ids):
-        x = (3, layout.input_size, layout.input_size)
         with d.module("blocks", "dict"):
-            with d.module("stem", "sequential"):
-                x = d.conv_bn_act("0", 3, resnet_fpn.STEM_CHANNELS, 7, x, 2, act)
-                x = d.call(d.add("1", "max_pool_same", kernel=3, stride=2), x)
-            for stage, count in enumerate(spec.stages):
-                level = stage + 2
-                stage_ids[level] = [f"c{level}_{index}" for index in range(count)]
-                for index, block_id in enumerate(stage_ids[level]):
-                    stride = 2 if index == 0 and level > 2 else 1
-                    x = bottleneck.describe(d, block_id, x[0], resnet_fpn.block_width(spec, level), stride, act, x)
+            x = resnet_fpn.describe_trunk(d, spec, layout.input_size, stage_ids)[5]
         with d.module("endpoints", "dict"):
             x = d.call(d.add(f"P{OUTPUT_LEVEL}", "identity"), x)
     return {f"P{OUTPUT_LEVEL}": x}

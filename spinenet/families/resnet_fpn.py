@@ -28,16 +28,39 @@ def from_dict(data: dict, common: dict) -> Spec:
                 scaling=Scaling(endpoints_num_filters=data.get("fpn_num_filters", 256)))
 
 
-def check(problems: list, data: dict, min_level, max_level, levels_ok: bool):
-    """ResNet-FPN's own fields: four stage block counts, the FPN width, and P3-P7 as its only output levels."""
-    if levels_ok and (min_level, max_level) != (3, 7):
-        problems.append("min_level/max_level: resnet_fpn produces P3-P7 only (min_level 3, max_level 7)")
-    stages = data.get("stages")
+def check_stages(problems: list, stages) -> None:
+    """Four stage block counts within the limits (shared with the `resnet` family)."""
     if not isinstance(stages, list) or len(stages) != 4:
         problems.append(f"stages: must be a list of 4 block counts (e.g. [3, 4, 6, 3]), got {describe_value(stages)}")
     else:
         for index, count in enumerate(stages):
             check_int(problems, f"stages[{index}]", count, 1, LIMITS["max_stage_blocks"])
+
+
+def describe_trunk(d: Describer, spec: Spec, input_size: int, stage_ids: dict) -> dict[int, Shape]:
+    """Adds blocks[stem] and blocks[c<level>_<i>] (bottlenecks; the first of stages 3-5 has stride 2) for a square
+    `input_size` (pixels) to the open "blocks" container, fills `stage_ids` (level -> block ids); returns level -> the stage's output shape."""
+    act, bottleneck = spec.activation, BLOCK_TYPES["bottleneck"]
+    x = (3, input_size, input_size)
+    with d.module("stem", "sequential"):
+        x = d.conv_bn_act("0", 3, STEM_CHANNELS, 7, x, 2, act)
+        x = d.call(d.add("1", "max_pool_same", kernel=3, stride=2), x)
+    stage_outputs = {}
+    for stage, count in enumerate(spec.stages):
+        level = stage + 2
+        stage_ids[level] = [f"c{level}_{index}" for index in range(count)]
+        for index, block_id in enumerate(stage_ids[level]):
+            stride = 2 if index == 0 and level > 2 else 1
+            x = bottleneck.describe(d, block_id, x[0], block_width(spec, level), stride, act, x)
+        stage_outputs[level] = x
+    return stage_outputs
+
+
+def check(problems: list, data: dict, min_level, max_level, levels_ok: bool):
+    """ResNet-FPN's own fields: four stage block counts, the FPN width, and P3-P7 as its only output levels."""
+    if levels_ok and (min_level, max_level) != (3, 7):
+        problems.append("min_level/max_level: resnet_fpn produces P3-P7 only (min_level 3, max_level 7)")
+    check_stages(problems, data.get("stages"))
     endpoints = data.get("fpn_num_filters", 256)
     check_int(problems, "fpn_num_filters", endpoints, 1, LIMITS["max_endpoints_num_filters"])
     return endpoints
@@ -85,23 +108,12 @@ def describe(d: Describer, layout: Layout) -> dict[str, Shape]:
     """Adds "backbone": blocks[stem], blocks[c<level>_<i>] (bottlenecks; the first of stages 3-5 has stride 2) and
     blocks[P<level>] (lateral, conv, bn); returns {"P3": shape, ...}."""
     spec = layout.spec
-    act, width = spec.activation, spec.scaling.endpoints_num_filters
-    bottleneck = BLOCK_TYPES["bottleneck"]
+    width = spec.scaling.endpoints_num_filters
     stage_ids = {}
     with d.module("backbone", "resnet_fpn", stage_ids=stage_ids):
-        x = (3, layout.input_size, layout.input_size)
-        stage_outputs, fpn = {}, {}
+        fpn = {}
         with d.module("blocks", "dict"):
-            with d.module("stem", "sequential"):
-                x = d.conv_bn_act("0", 3, STEM_CHANNELS, 7, x, 2, act)
-                x = d.call(d.add("1", "max_pool_same", kernel=3, stride=2), x)
-            for stage, count in enumerate(spec.stages):
-                level = stage + 2
-                stage_ids[level] = [f"c{level}_{index}" for index in range(count)]
-                for index, block_id in enumerate(stage_ids[level]):
-                    stride = 2 if index == 0 and level > 2 else 1
-                    x = bottleneck.describe(d, block_id, x[0], block_width(spec, level), stride, act, x)
-                stage_outputs[level] = x
+            stage_outputs = describe_trunk(d, spec, layout.input_size, stage_ids)
             for level in (5, 4, 3, 6, 7):
                 with d.module(f"P{level}", "dict") as layer:
                     if level <= 5:
