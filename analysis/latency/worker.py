@@ -409,16 +409,16 @@ def build_runner(request: dict, device, emit: Emitter):
     return make_runner(model, images, request["precision"], device), figure, model
 
 
-def time_interleaved(runners, samples: list[list[float]], iters: int, time_call, emit: Emitter) -> list[int]:
-    """Times `iters` rounds of one call per runner, in order A B A B ..., appending ms to `samples[i]`; reports
-    progress at most every PROGRESS_INTERVAL_S. Returns the runner indices in the order they were timed."""
-    total = iters * len(runners)
+def _interleave(models: int, iters: int, turn, emit: Emitter) -> list[int]:
+    """Runs `turn(iteration, index)` for `iters` rounds over `models` models, in order A B A B ..., reporting
+    progress at most every PROGRESS_INTERVAL_S. Returns the model indices in the order they were timed."""
+    total = iters * models
     order: list[int] = []
     last_emit = time.perf_counter()
     emit("progress", phase="measure", done=0, total=total, model=None)
-    for _ in range(iters):
-        for index, run in enumerate(runners):
-            samples[index].append(time_call(run))
+    for iteration in range(iters):
+        for index in range(models):
+            turn(iteration, index)
             order.append(index)
         now = time.perf_counter()
         if now - last_emit >= PROGRESS_INTERVAL_S:
@@ -426,6 +426,15 @@ def time_interleaved(runners, samples: list[list[float]], iters: int, time_call,
             last_emit = now
     emit("progress", phase="measure", done=total, total=total, model=None)
     return order
+
+
+def time_interleaved(runners, samples: list[list[float]], iters: int, time_call, emit: Emitter) -> list[int]:
+    """Times `iters` rounds of one call per runner, in order A B A B ..., appending ms to `samples[i]`. Returns the
+    runner indices in the order they were timed."""
+    def turn(iteration: int, index: int) -> None:
+        samples[index].append(time_call(runners[index]))
+
+    return _interleave(len(runners), iters, turn, emit)
 
 
 def time_interleaved_per_block(runners, timers: list[BlockTimer], figures: list[dict], iters: int, time_call,
@@ -434,29 +443,20 @@ def time_interleaved_per_block(runners, timers: list[BlockTimer], figures: list[
     `samples_ms`) and one with its BlockTimer attached (end to end to `hooked_samples_ms`, per unit to
     `block_samples_ms`, one list of ms per pass in the order of the timer's ids); which of the two goes first
     alternates from one iteration to the next. Returns the runner indices in the order they were timed."""
-    total = iters * len(runners)
-    order: list[int] = []
-    last_emit = time.perf_counter()
-    emit("progress", phase="measure", done=0, total=total, model=None)
-    for iteration in range(iters):
-        for index, (run, timer, figure) in enumerate(zip(runners, timers, figures)):
-            for hooked in ((False, True) if iteration % 2 == 0 else (True, False)):
-                if hooked:
-                    timer.attach()
-                    try:
-                        figure["hooked_samples_ms"].append(time_call(run))
-                    finally:
-                        timer.detach()
-                    figure["block_samples_ms"].append(timer.collect())
-                else:
-                    figure["samples_ms"].append(time_call(run))
-            order.append(index)
-        now = time.perf_counter()
-        if now - last_emit >= PROGRESS_INTERVAL_S:
-            emit("progress", phase="measure", done=len(order), total=total, model=None)
-            last_emit = now
-    emit("progress", phase="measure", done=total, total=total, model=None)
-    return order
+    def turn(iteration: int, index: int) -> None:
+        run, timer, figure = runners[index], timers[index], figures[index]
+        for hooked in ((False, True) if iteration % 2 == 0 else (True, False)):
+            if hooked:
+                timer.attach()
+                try:
+                    figure["hooked_samples_ms"].append(time_call(run))
+                finally:
+                    timer.detach()
+                figure["block_samples_ms"].append(timer.collect())
+            else:
+                figure["samples_ms"].append(time_call(run))
+
+    return _interleave(len(runners), iters, turn, emit)
 
 
 def is_out_of_memory(error: BaseException) -> bool:
