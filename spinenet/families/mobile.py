@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from spinenet.families.scale_permuted import ScalePermuted
+from spinenet.families.scale_permuted import ScalePermuted, describe_upsample_and_project
 from spinenet.layout import Node, ResamplePlan, mobile_resample_plan
 from spinenet.registry import Family, register_family
 from spinenet.spec import Spec
@@ -27,10 +27,7 @@ def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target:
         with d.module("downsample", "sequential"):
             for index in range(plan.depthwise_convs):
                 x = d.conv_bn_act(str(index), channels, channels, 3, x, 2, spec.activation, groups=channels)
-        if not plan.depthwise_convs and plan.scale > 1:
-            x = d.op("resize", (x,), (x[0], x[1] * plan.scale, x[2] * plan.scale))
-        x = d.resize(x, target.size, target.size)
-        d.conv_bn_act("project", channels, target.in_channels, 1, x, activation=None)
+        describe_upsample_and_project(d, x, plan, target, channels)
 
 
 @forward_for("mobile_resample")

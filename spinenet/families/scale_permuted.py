@@ -16,6 +16,16 @@ from spinenet.spec import STEM_IDS, Block, Scaling, Spec, feature_size
 from spinenet.structure import Describer, Shape, forward_for
 
 
+def describe_upsample_and_project(d: Describer, x: Shape, plan: ResamplePlan, target: Node, channels: int) -> None:
+    """The end of every cross-scale connection: nearest upsampling by the plan's integer scale (when it goes up),
+    a nearest resize where the size is still off, then the 1x1 projection (BN, no activation) to the target
+    block's input channels."""
+    if plan.scale > 1:
+        x = d.op("resize", (x,), (x[0], x[1] * plan.scale, x[2] * plan.scale))
+    x = d.resize(x, target.size, target.size)
+    d.conv_bn_act("project", channels, target.in_channels, 1, x, activation=None)
+
+
 @dataclass(frozen=True)
 class ScalePermuted:
     """The parts of a scale-permuted family.

@@ -7,7 +7,7 @@ from __future__ import annotations
 from spinenet.blocks import BLOCK_TYPES
 from functools import partial
 
-from spinenet.families.scale_permuted import ScalePermuted
+from spinenet.families.scale_permuted import ScalePermuted, describe_upsample_and_project
 from spinenet.layout import Node, ResamplePlan, reference_resample_plan
 from spinenet.registry import Family, register_family
 from spinenet.spec import Spec
@@ -38,10 +38,7 @@ def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target:
             if plan.pool_stride:
                 pooled = (x[0], same_output_side(x[1], plan.pool_stride), same_output_side(x[2], plan.pool_stride))
                 x = d.op("max_pool_same", (x,), pooled, plan.pool_kernel, plan.pool_stride)
-        elif plan.scale > 1:
-            x = d.op("resize", (x,), (x[0], x[1] * plan.scale, x[2] * plan.scale))
-        x = d.resize(x, target.size, target.size)
-        d.conv_bn_act("project", reduced, target.in_channels, 1, x, activation=None)
+        describe_upsample_and_project(d, x, plan, target, reduced)
 
 
 @forward_for("reference_resample")
