@@ -18,6 +18,7 @@ from analysis.limits import ResourceLimitError
 from analysis.paths import DataDirError
 from spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
 from spinenet.formats import load_spec_file
+from spinenet.input_size import InputSize, parse_size, size_text
 from spinenet.registry import head_names
 from spinenet.spec import Spec
 from spinenet.validate import LIMITS, SpecError, printable
@@ -50,15 +51,22 @@ def int_in_range(low: int, high: int, what: str):
     return parse
 
 
-# argparse type for a square input side in pixels within the spec limits.
-input_size_arg = int_in_range(LIMITS["min_input_size"], LIMITS["max_input_size"], "input size")
+def input_size_arg(text: str) -> InputSize:
+    """argparse type for an input size within the spec limits: "640" (square) or "1333x800" (width x height)."""
+    try:
+        return parse_size(text, LIMITS["min_input_size"], LIMITS["max_input_size"])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def load_spec_argument(text: str) -> tuple[Spec, int | None]:
-    """Returns (spec, size) for 'NAME', 'PATH', 'NAME@SIZE' or 'PATH@SIZE'; size is None without '@SIZE'.
-    Raises CliError with a one-line message."""
+INPUT_SIZE_HELP = "input size in pixels: N (square) or WIDTHxHEIGHT such as 1333x800"
+
+
+def load_spec_argument(text: str) -> tuple[Spec, InputSize | None]:
+    """Returns (spec, size) for 'NAME', 'PATH', 'NAME@SIZE' or 'PATH@SIZE' (SIZE: N or WxH); size is None without
+    '@SIZE'. Raises CliError with a one-line message."""
     size = None
-    match = re.fullmatch(r"(.+)@(\d+)", text)
+    match = re.fullmatch(r"(.+)@(\d+(?:[xX]\d+)?)", text)
     if match and not Path(text).exists():
         text, size_text = match.groups()
         try:
@@ -124,7 +132,7 @@ def _cmd_analyze(args) -> int:
         if classifier:
             c, h, w = classifier["pooled_map"]
             print(f"  classifier input ({classifier['pooling']}): {c} channels x {classifier['bins']} bins = "
-                  f"{classifier['length']:,} values at {result.input_size} px from a {c}x{h}x{w} map; the map grows "
+                  f"{classifier['length']:,} values at {size_text(result.input_size)} from a {c}x{h}x{w} map; the map grows "
                   "with the input size, the classifier input length does not")
             if classifier["levels"] != [1]:
                 print("  bins per pyramid level: " + "; ".join(classifier["bin_edges"]))
@@ -194,7 +202,7 @@ def _register_core(subparsers) -> None:
 
     sub = subparsers.add_parser("analyze", help="params and MACs per block and in total")
     sub.add_argument("spec", help="built-in name or spec path, optionally NAME@SIZE")
-    sub.add_argument("--input-size", type=input_size_arg, help="square input side in pixels (default: the spec's)")
+    sub.add_argument("--input-size", type=input_size_arg, help=INPUT_SIZE_HELP + " (default: the spec's)")
     sub.add_argument("--head", choices=head_names(), default="none")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--counter", choices=("fast", "fvcore"), default="fast",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import os
 
+from spinenet.input_size import size_text
+
 DEFAULT_MAX_SECONDS = 600.0
 # CPU speed assumed for a forward pass (multiply-adds per second, fp32): the low end of what this 2-core machine
 # measured (17-40 GMAC/s), so that estimates err on the long side without refusing runs that would finish.
@@ -58,13 +60,13 @@ def check_fvcore_request(spec, input_size: int, head: str, macs: int) -> None:
     seconds = estimate_cpu_seconds(macs)
     if seconds > max_seconds():
         raise ResourceLimitError(
-            f"refused: an fvcore trace of {spec.name} at {input_size} px ({macs / 1e9:,.0f}B MACs) would take about "
+            f"refused: an fvcore trace of {spec.name} at {size_text(input_size)} ({macs / 1e9:,.0f}B MACs) would take about "
             f"{seconds:,.0f} s, over the {max_seconds():,.0f} s limit (SPINESCOPE_MAX_SECONDS); use the fast "
             "counter or a smaller input size")
     needed = estimate_memory(spec, input_size, head).total_bytes
     available = available_memory_bytes("cpu", max_memory_bytes())
     if needed > MEMORY_HEADROOM * available:
         raise ResourceLimitError(
-            f"refused: an fvcore trace of {spec.name} at {input_size} px needs about {needed / 2**20:,.0f} MiB, "
+            f"refused: an fvcore trace of {spec.name} at {size_text(input_size)} needs about {needed / 2**20:,.0f} MiB, "
             f"more than the {available / 2**20:,.0f} MiB available (SPINESCOPE_MAX_MEMORY_MIB); use the fast "
             "counter or a smaller input size")

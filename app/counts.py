@@ -54,7 +54,7 @@ def block_table(spec: Spec, result: Analysis) -> pd.DataFrame:
         cost = costs.get(node.id, {})
         rows.append({
             "order": node.order, "id": node.id, "level": node.level, "type": node.block_fn,
-            "in ch": node.in_channels, "out ch": node.out_channels, "size px": node.size,
+            "in ch": node.in_channels, "out ch": node.out_channels, "size px (W×H)": f"{node.width}×{node.height}",
             "params": cost.get("params"), "MACs": cost.get("macs"),
             "resample MACs": cost.get("resample_macs"),
             "MACs %": round(100 * cost.get("share", 0.0), 2),

@@ -95,7 +95,7 @@ def block_details(spec: Spec, result, block_id: str, input_size: int) -> None:
     cost = counts.block_costs(spec, result).get(block_id, {})
     title = f"**{escape_md(block_id)}**" + (f" · output **P{node.output_level}**" if node.output_level else "")
     st.markdown(title)
-    rows = [("level", f"L{node.level} ({node.size}×{node.size} px)"), ("type", node.block_fn + (
+    rows = [("level", f"L{node.level} ({node.width}×{node.height} px)"), ("type", node.block_fn + (
         " (stem, fixed)" if node.role == "stem" else "")), ("channels", f"{node.in_channels} → {node.out_channels}"),
         ("params", millions(cost.get("params"))), ("MACs", billions(cost.get("macs")) + (
             f" ({100 * cost['share']:.1f}% of backbone)" if cost else ""))]

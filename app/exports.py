@@ -16,6 +16,7 @@ from app.markup import escape_html
 from app.units import billions, millions
 from spinenet.edits import diff_specs
 from spinenet.formats import dumps
+from spinenet.input_size import hw
 from spinenet.spec import Spec, spec_hash
 
 SPEC_FORMATS = {"json": ("JSON", "json", "application/json"), "yaml": ("YAML", "yaml", "application/x-yaml"),
@@ -96,7 +97,7 @@ def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True
     from spinenet.build import build_model
 
     model = build_model(spec, head, input_size, device="cpu")
-    images = torch.zeros(1, 3, input_size, input_size)
+    images = torch.zeros(1, 3, *hw(input_size))
     names = onnx_output_names(spec, head)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():

@@ -127,18 +127,23 @@ def _resample_steps(edge: dict) -> str:
     if edge["depthwise_convs"]:
         steps.append(f"{edge['depthwise_convs']} stride-2 depthwise conv{'s' if edge['depthwise_convs'] > 1 else ''}")
     if edge["pool_kernel"]:
-        steps.append(f"max-pool {edge['pool_kernel']}/{edge['pool_stride']}")
-    if edge["scale"] and edge["scale"] > 1:
-        steps.append(f"nearest upsample ×{edge['scale']}")
+        steps.append(f"max-pool {_wxh(edge['pool_kernel'])}/{_wxh(edge['pool_stride'])}")
+    if edge["scale"] and edge["scale"] != 1:
+        steps.append(f"nearest upsample ×{_wxh(edge['scale'])}")
     if edge["resize"]:
-        steps.append(f"nearest resize to {edge['target_size']} px")
+        steps.append(f"nearest resize to {_wxh(edge['target_size'])} px")
     return ", ".join(steps) or "none"
+
+
+def _wxh(value) -> str:
+    """A size, kernel, stride or scale for display: "40" when both axes agree, else width×height ("167×100")."""
+    return str(value) if isinstance(value, int) else f"{value[1]}×{value[0]}"
 
 
 def _edge_hover(source: str, target: str, edge: dict, cost: dict | None) -> str:
     label = "0-outdegree merge" if edge["merge"] else edge["resample"]
     lines = [f"<b>{html.escape(source)} → {html.escape(target)}</b> ({label})",
-             f"{edge['source_size']} → {edge['target_size']} px: {_resample_steps(edge)}"]
+             f"{_wxh(edge['source_size'])} → {_wxh(edge['target_size'])} px: {_resample_steps(edge)}"]
     if cost is not None:
         lines.append(f"resampling cost: {_format_count(cost['macs'])} MACs, {_format_count(cost['params'])} params")
     elif edge["kind"] in ("top_down", "merge"):
@@ -356,7 +361,7 @@ def _hover_text(graph, node, data, cost, repeats: int = 1) -> str:
     safe = html.escape(node)
     kind = data["block_fn"] if repeats == 1 or data["role"] == "fpn" else f"{repeats} × {data['block_fn']}"
     lines = [f"<b>{safe}</b>" + (f"  (P{data['output_level']} output)" if data["output_level"] is not None else ""),
-             f"level L{data['level']} · {data['feature_size']}×{data['feature_size']} px",
+             f"level L{data['level']} · {data['width']}×{data['height']} px",
              f"type {kind}" + (" (stem)" if data["role"] == "stem" else ""),
              f"channels {data['in_channels']} → {data['channels']}"]
     if cost:

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from spinenet.blocks import describe_block_group as add_group
+from spinenet.input_size import InputSize, normalize
 from spinenet.layout import Layout, resolve
 from spinenet.registry import NO_HEAD, family_of, head_options, head_type
 from spinenet.spec import Spec
@@ -20,11 +21,12 @@ CACHE_SIZE = 256
 
 @dataclass(frozen=True, eq=False)
 class Structure:
-    """The model `root` ("" with children "backbone" and, with a head, "head") of `spec` at `input_size` pixels
-    (square), its graph-level `layout`, and the backbone's output `features` ("P3" -> (channels, height, width))."""
+    """The model `root` ("" with children "backbone" and, with a head, "head") of `spec` at `input_size` (a side,
+    or (height, width), in pixels), its graph-level `layout`, and the backbone's output `features` ("P3" ->
+    (channels, height, width))."""
 
     spec: Spec
-    input_size: int
+    input_size: InputSize
     head: str
     options: tuple
     layout: Layout
@@ -36,7 +38,7 @@ class Structure:
         return self.root.find(name)
 
 
-def _describe(spec: Spec, input_size: int, head: str, options: dict) -> Structure:
+def _describe(spec: Spec, input_size: InputSize, head: str, options: dict) -> Structure:
     layout = resolve(spec, input_size)
     d = Describer("model")
     features = family_of(spec).describe(d, layout)
@@ -53,11 +55,11 @@ _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()  # the app describes from several sessions' threads at once
 
 
-def describe(spec: Spec, input_size: int | None = None, head: str = NO_HEAD, **options) -> Structure:
+def describe(spec: Spec, input_size: InputSize | None = None, head: str = NO_HEAD, **options) -> Structure:
     """Returns the Structure of `spec` with `head` ("none" or a registered head; `options` such as num_classes or
-    pooling go to the head and are ignored where it takes none) at `input_size` (default: the spec's) pixels.
-    Raises ValueError for an unknown head or option value. Cached (read-only)."""
-    input_size = input_size or spec.input_size
+    pooling go to the head and are ignored where it takes none) at `input_size` (default: the spec's; a side or
+    (height, width), pixels). Raises ValueError for an unknown head or option value. Cached (read-only)."""
+    input_size = normalize(input_size or spec.input_size)
     options = head_options(head, **options)
     key = (spec, input_size, head, tuple(sorted(options.items())))
     with _cache_lock:

@@ -9,59 +9,100 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from spinenet.input_size import InputSize, normalize
 from spinenet.spec import Spec
+
+
+Side = tuple[int, int]  # (height, width) in pixels
 
 
 @dataclass(frozen=True)
 class ResamplePlan:
-    """How a parent feature map of side `width` is brought to side `target`.
+    """How a parent feature map of (height, width) `source` is brought to `target`, decided per axis.
 
-    Reference SpineNet: one 3x3 stride-2 conv when downsampling, then at most one SAME max-pool, then a nearest
-    resize if the size is still off. Mobile SpineNet: `depthwise_convs` 3x3 stride-2 depthwise convs.
-    Upsampling: nearest by an integer `scale`, or a nearest resize when the ratio is not an integer.
+    Reference SpineNet: one 3x3 stride-2 conv when downsampling, then at most one SAME max-pool (its kernel and
+    stride per axis; 1 on an axis that needs none), then a nearest resize if the size is still off. Mobile
+    SpineNet: `depthwise_convs` 3x3 stride-2 depthwise convs. Upsampling: nearest by an integer `scale` per axis,
+    or a nearest resize when a ratio is not an integer. For a square input both axes get the same plan.
     """
 
-    width: int
-    target: int
+    source: Side
+    target: Side
     stride2_conv: bool = False
     depthwise_convs: int = 0
-    pool_kernel: int = 0
-    pool_stride: int = 0
-    scale: int = 1
+    pool_kernel: Side = (0, 0)
+    pool_stride: Side = (0, 0)
+    scale: Side = (1, 1)
     resize: bool = False
 
     @property
     def direction(self) -> str:
-        return "down" if self.width > self.target else "up" if self.width < self.target else "same"
+        if self.source == self.target:
+            return "same"
+        return "down" if self.source[0] >= self.target[0] and self.source[1] >= self.target[1] else "up"
+
+    @property
+    def pooled(self) -> bool:
+        """Whether the plan has a max-pool after its stride-2 conv."""
+        return self.pool_stride != (0, 0)
+
+    @property
+    def upsampled(self) -> bool:
+        """Whether the plan upsamples by an integer scale (on at least one axis)."""
+        return self.scale != (1, 1)
 
 
-def reference_resample_plan(width: int, target: int) -> ResamplePlan:
-    """Returns the reference (tensorflow/tpu) plan to take a feature map of side `width` to side `target`."""
-    if width > target:
-        pool_kernel = pool_stride = 0
-        after = -(-width // 2)
-        if width // target > 2:
-            pool_stride = 2 if width % target else width // target // 2
-            pool_kernel = 3 if width / target <= 4 else 5
-            after = -(-after // pool_stride)
-        return ResamplePlan(width, target, stride2_conv=True, pool_kernel=pool_kernel, pool_stride=pool_stride,
-                            resize=after != target)
-    if width < target:
-        if target % width:
-            return ResamplePlan(width, target, resize=True)
-        return ResamplePlan(width, target, scale=target // width)
-    return ResamplePlan(width, target)
+def _reference_axis(side: int, target: int) -> tuple[int, int, int]:
+    """One axis of the reference plan going down: (pool kernel, pool stride, side after them); 0s for no pool."""
+    after = -(-side // 2)
+    if side // target <= 2:
+        return 0, 0, after
+    stride = 2 if side % target else side // target // 2
+    return (3 if side / target <= 4 else 5), stride, -(-after // stride)
 
 
-def mobile_resample_plan(width: int, target: int) -> ResamplePlan:
-    """Returns the Mobile SpineNet plan: stride-2 depthwise convs while the (halved, real-valued) width is above
-    the target, or nearest upsampling (a resize when the ratio is not an integer)."""
-    if width > target:
-        convs, current, side = 0, float(width), width
-        while current > target:
-            convs, current, side = convs + 1, current / 2, -(-side // 2)
-        return ResamplePlan(width, target, depthwise_convs=convs, resize=side != target)
-    return reference_resample_plan(width, target)
+def _pool(axes: list[tuple[int, int, int]]) -> tuple[Side, Side]:
+    """Per-axis pool kernels and strides; an axis without a pool gets 1 x 1 when the other axis pools."""
+    if not any(stride for _, stride, _ in axes):
+        return (0, 0), (0, 0)
+    return (tuple(kernel or 1 for kernel, _, _ in axes), tuple(stride or 1 for _, stride, _ in axes))
+
+
+def _upsample(source: Side, target: Side) -> ResamplePlan:
+    """Nearest upsampling by integer per-axis factors, or a resize where a ratio is not an integer."""
+    if any(t % s for s, t in zip(source, target)):
+        return ResamplePlan(source, target, resize=True)
+    return ResamplePlan(source, target, scale=(target[0] // source[0], target[1] // source[1]))
+
+
+def _is_down(source: Side, target: Side) -> bool:
+    # Level-derived sides shrink together on both axes (an axis can only stay put at side 1).
+    return source != target and source[0] >= target[0] and source[1] >= target[1]
+
+
+def reference_resample_plan(source: Side, target: Side) -> ResamplePlan:
+    """Returns the reference (tensorflow/tpu) plan to take a (height, width) map to `target`, per axis."""
+    if _is_down(source, target):
+        axes = [_reference_axis(s, t) for s, t in zip(source, target)]
+        kernel, stride = _pool(axes)
+        return ResamplePlan(source, target, stride2_conv=True, pool_kernel=kernel, pool_stride=stride,
+                            resize=tuple(after for _, _, after in axes) != tuple(target))
+    if source != target:
+        return _upsample(source, target)
+    return ResamplePlan(source, target)
+
+
+def mobile_resample_plan(source: Side, target: Side) -> ResamplePlan:
+    """Returns the Mobile SpineNet plan: stride-2 depthwise convs while the (halved, real-valued) side of either
+    axis is above its target, or nearest upsampling (a resize when a ratio is not an integer)."""
+    if _is_down(source, target):
+        convs, current, sides = 0, [float(s) for s in source], list(source)
+        while any(c > t for c, t in zip(current, target)):
+            convs += 1
+            current = [c / 2 for c in current]
+            sides = [-(-s // 2) for s in sides]
+        return ResamplePlan(source, target, depthwise_convs=convs, resize=tuple(sides) != tuple(target))
+    return reference_resample_plan(source, target)
 
 
 @dataclass(frozen=True)
@@ -74,9 +115,15 @@ class Node:
     block_fn: str
     in_channels: int
     out_channels: int
-    size: int
+    height: int
+    width: int
     output_level: int | None = None
     role: str = "block"  # stem | block | fpn
+
+    @property
+    def side(self) -> Side:
+        """(height, width) of the node's feature map in pixels."""
+        return self.height, self.width
 
 
 @dataclass(frozen=True)
@@ -101,7 +148,7 @@ class Layout:
     """Nodes in build order and the edges into each, at one input size."""
 
     spec: Spec
-    input_size: int
+    input_size: InputSize
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
 
@@ -121,12 +168,11 @@ class Layout:
         return {node.output_level: node for node in self.nodes if node.output_level is not None}
 
 
-def resolve(spec: Spec, input_size: int | None = None) -> Layout:
-    """Returns the Layout of a valid spec at `input_size` (default: the spec's) pixels, square input."""
+def resolve(spec: Spec, input_size: InputSize | None = None) -> Layout:
+    """Returns the Layout of a valid spec at `input_size` (default: the spec's; a side or (height, width))."""
     from spinenet.registry import family_of
 
-    input_size = input_size or spec.input_size
-    return family_of(spec).resolve(spec, input_size)
+    return family_of(spec).resolve(spec, normalize(input_size or spec.input_size))
 
 
 def live_nodes(layout: Layout) -> set[str]:
@@ -146,9 +192,9 @@ def live_nodes(layout: Layout) -> set[str]:
     return live
 
 
-def fpn_upsample_plan(width: int, target: int) -> ResamplePlan:
+def fpn_upsample_plan(source: Side, target: Side) -> ResamplePlan:
     """Nearest 2x upsampling; a nearest resize instead where 2x does not land on the lateral's size."""
-    if 2 * width == target:
-        return ResamplePlan(width, target, scale=2)
-    return ResamplePlan(width, target, resize=True)
+    if (2 * source[0], 2 * source[1]) == tuple(target):
+        return ResamplePlan(source, target, scale=(2, 2))
+    return ResamplePlan(source, target, resize=True)
 

@@ -54,20 +54,32 @@ def pytorch_pool_side(side: int, kernel: int, stride: int, padding: int, ceil_mo
     return out
 
 
-def same_pool_arguments(height: int, width: int, kernel: int, stride: int) -> tuple[int, int, bool] | None:
+def pair(value) -> tuple[int, int]:
+    """Returns a kernel, stride or scale as (height, width): an int means the same on both axes."""
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def square(value: tuple[int, int]) -> int | tuple[int, int]:
+    """Returns an int where both axes agree (how square inputs have always been described), else the pair."""
+    return value[0] if value[0] == value[1] else tuple(value)
+
+
+def same_pool_arguments(height: int, width: int, kernel, stride) -> tuple[int, int, bool] | None:
     """Returns (padding_h, padding_w, ceil_mode) with which PyTorch's own max_pool2d is TF 'SAME' max-pooling
     (same windows, so the same result bit for bit, without padding a copy), or None where it cannot be (then pad
     with -inf first). Symmetric SAME padding is max_pool2d's padding; one extra pixel at the end of an axis is
-    ceil_mode, whose last window PyTorch clips to the input, which is what -inf padding does to a max."""
+    ceil_mode, whose last window PyTorch clips to the input, which is what -inf padding does to a max.
+    `kernel` and `stride` are ints or (height, width) pairs."""
+    axes = list(zip((height, width), pair(kernel), pair(stride)))
     padding, ceil_mode = [], False
-    for side in (height, width):
-        before, after = same_padding(side, kernel, stride)
-        if before > kernel // 2 or after - before > 1:
+    for side, k, s in axes:
+        before, after = same_padding(side, k, s)
+        if before > k // 2 or after - before > 1:
             return None
         padding.append(before)
         ceil_mode = ceil_mode or after != before
-    for side, before in zip((height, width), padding):
-        if pytorch_pool_side(side, kernel, stride, before, ceil_mode) != same_output_side(side, stride):
+    for (side, k, s), before in zip(axes, padding):
+        if pytorch_pool_side(side, k, s, before, ceil_mode) != same_output_side(side, s):
             return None
     return padding[0], padding[1], ceil_mode
 
@@ -138,7 +150,8 @@ def leaf_output(kind: str, attrs: dict, x: Shape) -> Shape:
         k, s, p = attrs["kernel"], attrs["stride"], attrs["padding"]
         return attrs["out_channels"], conv_output_side(height, k, s, p), conv_output_side(width, k, s, p)
     if kind == "max_pool_same":
-        return channels, same_output_side(height, attrs["stride"]), same_output_side(width, attrs["stride"])
+        stride_h, stride_w = pair(attrs["stride"])
+        return channels, same_output_side(height, stride_h), same_output_side(width, stride_w)
     if kind == "adaptive_avg_pool":
         return channels, attrs["bins"], attrs["bins"]
     if kind == "adaptive_max_pool":  # n x n bins at any input size (spinenet.heads.classification)

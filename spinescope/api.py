@@ -12,6 +12,7 @@ from spinenet.build import build_model
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.describe import describe
 from spinenet.formats import load_spec_file
+from spinenet.input_size import InputSize
 from spinenet.registry import NO_HEAD
 from spinenet.spec import Spec
 from spinenet.validate import SpecError, check_spec
@@ -45,7 +46,7 @@ class Backbone(nn.Module):
     """A backbone: `forward(images)` returns an OrderedDict {"P3": tensor, ...}; `feature_info`, `output_shape()`,
     `spec` and `input_size` (the size the structure was described for) describe it. The module is `body`."""
 
-    def __init__(self, spec: Spec, input_size: int | None = None, device="cpu"):
+    def __init__(self, spec: Spec, input_size: InputSize | None = None, device="cpu"):
         super().__init__()
         structure = describe(spec, input_size)
         self.spec, self.input_size = spec, structure.input_size
@@ -80,13 +81,13 @@ def load_spec(spec: Spec | str | Path) -> Spec:
     return load_spec_file(text)
 
 
-def create_backbone(spec: Spec | str | Path, input_size: int | None = None, device="cpu") -> Backbone:
+def create_backbone(spec: Spec | str | Path, input_size: InputSize | None = None, device="cpu") -> Backbone:
     """Returns the backbone of `spec` (see `load_spec`) in eval mode with random weights: P<min_level>..P<max_level>
     feature maps, with `feature_info` and `output_shape()`."""
     return Backbone(load_spec(spec), input_size, device)
 
 
-def create_model(spec: Spec | str | Path, head: str = "retinanet", input_size: int | None = None, device="cpu",
+def create_model(spec: Spec | str | Path, head: str = "retinanet", input_size: InputSize | None = None, device="cpu",
                  **head_options) -> nn.Module:
     """Returns the whole model (backbone and `head`: "retinanet", "classification" with num_classes and pooling,
     or "none") in eval mode with random weights."""

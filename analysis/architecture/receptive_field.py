@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from spinenet.describe import Structure, describe
+from spinenet.input_size import InputSize, is_square, size_to_json
 from spinenet.spec import Spec
-from spinenet.structure import Layer
+from spinenet.structure import Layer, pair
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class Path:
 
 @dataclass(frozen=True)
 class Field:
-    """Receptive field (pixels), effective stride (pixels) and extreme paths of one node or output."""
+    """Receptive field (pixels: the larger of its height and width), effective stride (pixels) and extreme paths
+    of one node or output; `receptive_field_hw` is (height, width), which differ only where a non-square input
+    gives the two axes different pooling."""
 
     id: str
     level: int
@@ -50,6 +53,7 @@ class Field:
     stride: int
     longest: Path
     shortest: Path
+    receptive_field_hw: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -57,18 +61,19 @@ class ReceptiveFields:
     """`nodes`: every graph node by id; `outputs`: "P3".."P7" (after the endpoint conv for SpineNet)."""
 
     name: str
-    input_size: int
+    input_size: InputSize
     nodes: dict[str, Field]
     outputs: dict[str, Field]
 
     def to_dict(self) -> dict:
         def field(f: Field) -> dict:
-            return {"id": f.id, "level": f.level, "receptive_field": f.receptive_field, "stride": f.stride,
+            return {"id": f.id, "level": f.level, "receptive_field": f.receptive_field,
+                    "receptive_field_hw": list(f.receptive_field_hw), "stride": f.stride,
                     "longest_path": {"layers": f.longest.layers, "scale_changes": f.longest.scale_changes,
                                      "nodes": list(f.longest.nodes)},
                     "shortest_path": {"layers": f.shortest.layers, "scale_changes": f.shortest.scale_changes,
                                       "nodes": list(f.shortest.nodes)}}
-        return {"name": self.name, "input_size": self.input_size,
+        return {"name": self.name, "input_size": size_to_json(self.input_size),
                 "nodes": {key: field(value) for key, value in self.nodes.items()},
                 "outputs": {key: field(value) for key, value in self.outputs.items()}}
 
@@ -124,25 +129,27 @@ def _main_path(layer: Layer):
         yield from _main_path(child)
 
 
-def path_cost(layer: Layer, jump: int) -> tuple[int, int, int]:
+def path_cost(layer: Layer, jump: int, axis: int = 1) -> tuple[int, int, int]:
     """Returns (receptive-field growth in pixels, weighted layers, output jump) of the main path through `layer`
-    for an input whose pixels are `jump` input pixels apart. Every k x k conv or pooling call adds (k - 1) x jump
-    and multiplies the jump by its stride; side branches (shortcuts, squeeze-excite) are not on the path."""
+    along `axis` (0: height, 1: width) for an input whose pixels are `jump` input pixels apart. Every k x k conv or
+    pooling call adds (k - 1) x jump and multiplies the jump by its stride; side branches (shortcuts,
+    squeeze-excite) are not on the path."""
     growth = layers = 0
     for call in sorted((call for sub in _main_path(layer) for call in sub.calls), key=lambda call: call.order):
         if call.op == "conv":
             layers += 1
         if call.op in ("conv", "max_pool_same"):
-            growth += (call.kernel - 1) * jump
-            jump *= call.stride
+            growth += (pair(call.kernel)[axis] - 1) * jump
+            jump *= pair(call.stride)[axis]
     return growth, layers, jump
 
 
-def _points(structure: Structure) -> _Points:
+def _points(structure: Structure, axis: int) -> _Points:
     """The feature maps of the backbone, linked the way the layout connects them, each link costed by the
     layers it runs (`path_cost`). Edge kinds: parent (through the block's resampling, then its block group), merge
     (the 0-outdegree rule: straight into the block group), sequential (through the target's own module, or its
-    `conv` for an FPN level), lateral and top_down (into an FPN level's sum, which its `conv` then reads)."""
+    `conv` for an FPN level), lateral and top_down (into an FPN level's sum, which its `conv` then reads).
+    Kernels and strides are read along `axis` (0: height, 1: width)."""
     layout = structure.layout
     backbone = structure.layer("backbone")
     blocks = backbone.child("blocks")
@@ -150,14 +157,14 @@ def _points(structure: Structure) -> _Points:
     points = _Points()
 
     def link(source, layer, jump_level, scale_change):
-        growth, layers, _ = path_cost(layer, 2 ** jump_level)
+        growth, layers, _ = path_cost(layer, 2 ** jump_level, axis)
         return _Link(source, growth, layers, scale_change)
 
     stems = layout.stems
     first = stems[0]
     stem_conv = backbone.child("stem_conv") if backbone.has_child("stem_conv") else None
-    growth, layers, jump = path_cost(stem_conv, 1) if stem_conv else (0, 0, 1)
-    block_growth, block_layers, _ = path_cost(blocks.child(first.id), jump)
+    growth, layers, jump = path_cost(stem_conv, 1, axis) if stem_conv else (0, 0, 1)
+    block_growth, block_layers, _ = path_cost(blocks.child(first.id), jump, axis)
     points.add(first.id, first.level, [_Link(None, growth + block_growth, layers + block_layers, 0)])
     for before, after in zip(stems, stems[1:]):
         points.add(after.id, after.level, [link(before.id, blocks.child(after.id), before.level,
@@ -198,25 +205,27 @@ def _points(structure: Structure) -> _Points:
 
 
 @lru_cache(maxsize=256)
-def receptive_fields(spec: Spec, input_size: int | None = None) -> ReceptiveFields:
+def receptive_fields(spec: Spec, input_size: InputSize | None = None) -> ReceptiveFields:
     """Returns the receptive field (pixels), effective stride (pixels) and longest/shortest input paths of every
-    graph node and every output P3-P7 of `spec` at `input_size` (default: the spec's). See the module docstring
-    for the conventions. Cached; the result is read-only."""
+    graph node and every output P3-P7 of `spec` at `input_size` (default: the spec's; a side or (height, width)).
+    See the module docstring for the conventions. Cached; the result is read-only."""
     structure = describe(spec, input_size)
     layout = structure.layout
-    points = _points(structure)
+    points = _points(structure, axis=1)
     solved = points.solve()
+    solved_h = solved if is_square(layout.input_size) else _points(structure, axis=0).solve()
 
     def field(point: str, label: str) -> Field:
         rf, longest, shortest = solved[point]
+        rf_h = solved_h[point][0]
         level = points.levels[point]
-        return Field(label, level, rf, 2 ** level, Path(*longest), Path(*shortest))
+        return Field(label, level, max(rf, rf_h), 2 ** level, Path(*longest), Path(*shortest), (rf_h, rf))
 
     nodes = {node.id: field(node.id, node.id) for node in layout.nodes}
     outputs = {f"P{level}": field(f"P{level}", f"P{level}") for level in range(spec.min_level, spec.max_level + 1)}
     return ReceptiveFields(spec.name, layout.input_size, nodes, outputs)
 
 
-def output_receptive_fields(spec: Spec, input_size: int | None = None) -> dict[str, int]:
+def output_receptive_fields(spec: Spec, input_size: InputSize | None = None) -> dict[str, int]:
     """Returns {"P3": pixels, ..., "P7": pixels}: the theoretical receptive field of each output."""
     return {key: value.receptive_field for key, value in receptive_fields(spec, input_size).outputs.items()}

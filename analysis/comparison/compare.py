@@ -12,6 +12,7 @@ from functools import lru_cache
 from analysis.counting import analyze
 from analysis.comparison.published import published_for
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.input_size import InputSize, size_to_json
 from spinenet.registry import head_names
 from spinenet.spec import Spec, spec_hash
 
@@ -26,7 +27,7 @@ def builtin_name(spec: Spec) -> str | None:
     return _builtin_hashes().get(spec_hash(spec))
 
 
-def compare(models: list[tuple[Spec, int | None]], head: str = "retinanet") -> list[dict]:
+def compare(models: list[tuple[Spec, InputSize | None]], head: str = "retinanet") -> list[dict]:
     """Returns one dict per (spec, input size or None for the spec's own): name, builtin, input_size, head,
     params, macs, flops, backbone_*/head_* params and MACs, outputs ("P3" -> [C, H, W]), receptive_field
     ("P3" -> pixels), published (the paper's row at that size, for built-ins with the RetinaNet head, else None)
@@ -37,7 +38,7 @@ def compare(models: list[tuple[Spec, int | None]], head: str = "retinanet") -> l
         builtin = builtin_name(spec)
         published = published_for(builtin, result.input_size) if builtin and head == "retinanet" else None
         rows.append({
-            "name": spec.name, "builtin": builtin, "input_size": result.input_size, "head": head,
+            "name": spec.name, "builtin": builtin, "input_size": size_to_json(result.input_size), "head": head,
             "params": result.params, "macs": result.macs, "flops": result.flops,
             "backbone_params": result.backbone_params, "backbone_macs": result.backbone_macs,
             "head_params": result.head_params, "head_macs": result.head_macs,
@@ -112,13 +113,13 @@ def _cmd_compare(args) -> int:
 
 def register(subparsers) -> None:
     """Adds the `compare` subcommand."""
-    from analysis.cli import input_size_arg
+    from analysis.cli import INPUT_SIZE_HELP, input_size_arg
 
     sub = subparsers.add_parser("compare", help="several specs side by side, ratios to the first, published figures")
     sub.add_argument("specs", nargs="+", metavar="SPEC",
                      help="built-in name or spec path, optionally NAME@SIZE (its own input size)")
     sub.add_argument("--input-size", type=input_size_arg,
-                     help="input side in pixels for specs without @SIZE (default: each spec's own)")
+                     help=INPUT_SIZE_HELP + " for specs without @SIZE (default: each spec's own)")
     sub.add_argument("--head", choices=head_names(), default="retinanet",
                      help="head counted with each backbone (default: retinanet, as in the paper's figures)")
     sub.add_argument("--json", action="store_true", help="print one JSON object")

@@ -7,6 +7,7 @@ from analysis.counting import Analysis, analyze
 from analysis.comparison.published import classification_rows, inaturalist_classes, published_rows
 from spinenet.builtins import load_builtin
 from spinenet.formats import load_spec_file
+from spinenet.input_size import dims_label
 from spinenet.spec import Spec
 from spinenet.validate import parse_spec
 
@@ -32,7 +33,7 @@ def format_analysis(result: Analysis) -> str:
     """Returns a plain-text report: totals, parts, per-block rows and output shapes."""
     total_macs = max(result.macs, 1)
     lines = [
-        f"{result.name} at {result.input_size}x{result.input_size}, head: {result.head} (counter: {result.counter})",
+        f"{result.name} at {dims_label(result.input_size)}, head: {result.head} (counter: {result.counter})",
         f"  params {millions(result.params)} | MACs {billions(result.macs)} (multiply-adds, the paper's FLOPs) | "
         f"FLOPs {billions(result.flops)} (2 x MACs)",
         f"  backbone: params {millions(result.backbone_params)}, MACs {billions(result.backbone_macs)}",

@@ -14,6 +14,7 @@ from analysis.architecture.receptive_field import output_receptive_fields
 from analysis.counting.fast import MAC_OPS, ModelCounts, count_differences, count_model
 from analysis.counting.fvcore_trace import count_with_fvcore
 from spinenet.describe import describe
+from spinenet.input_size import InputSize, normalize, size_to_json
 from spinenet.layout import live_nodes
 from spinenet.spec import Spec
 
@@ -45,10 +46,11 @@ class BlockCost:
 
 @dataclass
 class Analysis:
-    """What `analyze` returns. All counts are for batch size 1 at `input_size` x `input_size` pixels."""
+    """What `analyze` returns. All counts are for batch size 1 at `input_size` (a side, or (height, width)), pixels;
+    in JSON the size is the side for a square input, else "WIDTHxHEIGHT"."""
 
     name: str
-    input_size: int
+    input_size: InputSize
     head: str
     params: int
     macs: int
@@ -73,6 +75,7 @@ class Analysis:
 
     def to_dict(self) -> dict:
         data = asdict(self)
+        data["input_size"] = size_to_json(self.input_size)
         data["flops"] = self.flops
         return data
 
@@ -91,7 +94,7 @@ def _part_of(module_name: str) -> str | None:
 COUNTERS = ("fast", "fvcore")
 
 
-def analyze(spec: Spec, input_size: int | None = None, head: str = "none", pooling: str = "gap",
+def analyze(spec: Spec, input_size: InputSize | None = None, head: str = "none", pooling: str = "gap",
             num_classes: int = 1000, counter: str = "fast", verify: bool = False) -> Analysis:
     """Returns params and MACs (per block, per part, total) of `spec` with `head` at `input_size` pixels.
 
@@ -101,7 +104,7 @@ def analyze(spec: Spec, input_size: int | None = None, head: str = "none", pooli
     """
     if counter not in COUNTERS:
         raise ValueError(f"unknown counter {counter!r}; use one of {', '.join(COUNTERS)}")
-    input_size = input_size or spec.input_size
+    input_size = normalize(input_size or spec.input_size)
     count = {"fast": count_model, "fvcore": count_with_fvcore}
     options = {"num_classes": num_classes, "pooling": pooling}
     counts = count[counter](spec, input_size, head, num_classes, pooling)
@@ -114,7 +117,7 @@ def analyze(spec: Spec, input_size: int | None = None, head: str = "none", pooli
     return result
 
 
-def _assemble(spec: Spec, input_size: int, head: str, counts: ModelCounts, counter: str, options: dict) -> Analysis:
+def _assemble(spec: Spec, input_size: InputSize, head: str, counts: ModelCounts, counter: str, options: dict) -> Analysis:
     structure = describe(spec, input_size, head, **options)
     layout = structure.layout
     total_ops = counts.ops[""]
@@ -131,7 +134,7 @@ def _assemble(spec: Spec, input_size: int, head: str, counts: ModelCounts, count
             node.id, node.level, node.block_fn, node.role, params, macs,
             block_params=params - resample_params, block_macs=macs - resample_macs,
             resample_params=resample_params, resample_macs=resample_macs,
-            output_elements=node.out_channels * node.size * node.size,
+            output_elements=node.out_channels * node.height * node.width,
             params_share=params / total_params if total_params else 0.0,
             macs_share=macs / total_macs if total_macs else 0.0, live=node.id in live))
     parts = {part: {"params": 0, "macs": 0} for part in PARTS}

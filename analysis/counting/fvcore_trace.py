@@ -6,6 +6,7 @@ import warnings
 
 from analysis.counting.fast import ModelCounts, count_model
 from analysis.limits import check_fvcore_request
+from spinenet.input_size import hw
 from spinenet.registry import NO_HEAD
 from spinenet.spec import Spec
 
@@ -33,7 +34,7 @@ def count_with_fvcore(spec: Spec, input_size: int | None = None, head: str = NO_
     with torch.no_grad():
         for tensor in [*model.parameters(), *model.buffers()]:
             tensor.zero_()
-    images = torch.zeros(1, 3, input_size, input_size)
+    images = torch.zeros(1, 3, *hw(input_size))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         flops = FlopCountAnalysis(model, images)

@@ -9,7 +9,8 @@ import argparse
 import json
 import sys
 
-from analysis.cli import CliError, input_size_arg, int_in_range, load_spec_argument
+from analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, int_in_range, load_spec_argument
+from spinenet.input_size import size_label
 from spinenet.registry import head_names
 
 MIB = 2 ** 20
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
 
     sub = subparsers.add_parser("latency", help="time the real model(s) in a worker process, interleaved")
     sub.add_argument("specs", nargs="+", metavar="SPEC", help="built-in name or spec path, optionally NAME@SIZE")
-    sub.add_argument("--input-size", type=input_size_arg, help="square input side in pixels for every model "
+    sub.add_argument("--input-size", type=input_size_arg, help=INPUT_SIZE_HELP + " for every model "
                                                                "(default: NAME@SIZE or the spec's)")
     sub.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "batch"), default=1, help="images per forward pass")
     sub.add_argument("--device", choices=DEVICES, default="auto", help="auto: a CUDA GPU when present, else CPU")
@@ -126,14 +127,14 @@ def format_latency(results) -> str:
         f"device: {first.device.upper()} ({first.device_name}), {first.threads} thread(s); torch "
         f"{first.torch_version}; {first.iterations} timed passes per model after {first.warmup} warm-up, "
         "interleaved",
-        f"{'model':24s} {'input':>5s} {'batch':>5s} {'precision':>9s} {'median ms':>10s} {'p10 ms':>9s} "
+        f"{'model':24s} {'input':>9s} {'batch':>5s} {'precision':>9s} {'median ms':>10s} {'p10 ms':>9s} "
         f"{'p90 ms':>9s} {'mean ms':>9s} {'images/s':>9s} {'peak MiB':>9s} {'ratio':>6s}",
     ]
     for r in results:
         options = "".join(flag for flag, on in ((" CL", r.memory_format == "channels_last"), (" fold", r.fold_bn),
                                                 (" compiled", r.compiled)) if on)
         lines.append(
-            f"{r.label[:24]:24s} {r.input_size:5d} {r.batch:5d} {r.precision:>9s} {r.median_ms:10.2f} "
+            f"{r.label[:24]:24s} {size_label(r.input_size):>9s} {r.batch:5d} {r.precision:>9s} {r.median_ms:10.2f} "
             f"{r.p10_ms:9.2f} {r.p90_ms:9.2f} {r.mean_ms:9.2f} {r.throughput:9.1f} "
             f"{r.peak_memory_bytes / MIB:9.1f} {r.ratio_to_first:6.2f}{options}")
     compiled = [r for r in results if r.compile_s is not None]
@@ -197,14 +198,14 @@ def _print_history(args) -> int:
     if not rows:
         print(f"no stored latency results in {history_path()}")
         return 0
-    print(f"{'id':>5s} {'when (UTC)':19s} {'model':22s} {'hash':16s} {'input':>5s} {'batch':>5s} {'device':22s} "
+    print(f"{'id':>5s} {'when (UTC)':19s} {'model':22s} {'hash':16s} {'input':>9s} {'batch':>5s} {'device':22s} "
           f"{'prec':4s} {'median ms':>10s} {'p10-p90 ms':>17s} {'images/s':>9s} {'peak MiB':>9s} {'ratio':>6s}")
     for row in rows:
         spread = f"{row['p10_ms']:.2f}-{row['p90_ms']:.2f}"
         note = f"  differs: {', '.join(row['differs'])}" if row["differs"] else ""
         device = f"{row['device']} {row['device_name']}"[:22]
         print(f"{row['id']:5d} {row['created_at'][:19]:19s} {row['label'][:22]:22s} {row['spec_hash']:16s} "
-              f"{row['input_size']:5d} {row['batch']:5d} {device:22s} {row['precision']:4s} "
+              f"{row['input_size']!s:>9s} {row['batch']:5d} {device:22s} {row['precision']:4s} "
               f"{row['median_ms']:10.2f} {spread:>17s} {row['throughput']:9.1f} "
               f"{row['peak_memory_bytes'] / MIB:9.1f} {row['ratio_to_first']:6.2f}{note}")
     print("ratio: to the first model of the same run" + (" (here: to the first id given)" if args.compare else ""))

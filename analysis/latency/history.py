@@ -68,7 +68,7 @@ class HistoryEntry:
     label: str
     spec_name: str
     spec_hash: str
-    input_size: int
+    input_size: int | str  # the side of a square input, else "WIDTHxHEIGHT"
     batch: int
     head: str
     device: str

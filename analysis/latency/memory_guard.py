@@ -22,6 +22,7 @@ from torch.utils._pytree import tree_flatten
 from analysis.latency.errors import LatencyError
 from analysis.latency.request import LatencyRequest
 from spinenet.build import build_model
+from spinenet.input_size import hw
 from spinenet.spec import Spec
 
 # A run is refused when its estimate exceeds this share of the memory available (the rest is slack for allocator
@@ -97,7 +98,7 @@ def peak_activation_bytes(model: torch.nn.Module, input_shape: tuple[int, ...]) 
 @lru_cache(maxsize=64)
 def _activation_peak(spec: Spec, head: str, input_size: int, batch: int) -> int:
     model = build_model(spec, head, input_size, device="meta")
-    return peak_activation_bytes(model, (batch, 3, input_size, input_size))
+    return peak_activation_bytes(model, (batch, 3, *hw(input_size)))
 
 
 def estimate_memory(spec: Spec, input_size: int | None = None, head: str = "none", batch: int = 1,

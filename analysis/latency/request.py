@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from analysis.latency.errors import LatencyError
+from spinenet.input_size import InputSize, normalize, sides_within, size_label
 from spinenet.registry import head_names
 from spinenet.spec import Spec, spec_to_dict
 from spinenet.validate import LIMITS
@@ -26,12 +27,13 @@ DEFAULT_TIMEOUT_S = 600.0
 
 @dataclass(frozen=True)
 class LatencyRequest:
-    """One model to time: `spec` with `head` at `input_size` pixels (default: the spec's), `batch` images,
+    """One model to time: `spec` with `head` at `input_size` (default: the spec's; a side or (height, width),
+    pixels), `batch` images,
     `precision` fp32 / fp16 (GPU autocast) / bf16 (autocast), optional channels_last memory format, batch norm
     folded into the convolutions, torch.compile. `label` names it in the output (default: the spec's name)."""
 
     spec: Spec
-    input_size: int | None = None
+    input_size: InputSize | None = None
     head: str = "none"
     batch: int = 1
     precision: str = "fp32"
@@ -41,8 +43,9 @@ class LatencyRequest:
     label: str | None = None
 
     @property
-    def size(self) -> int:
-        return self.input_size or self.spec.input_size
+    def size(self) -> InputSize:
+        """The input size: an int side when square, else (height, width)."""
+        return normalize(self.input_size or self.spec.input_size)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -93,8 +96,8 @@ def check_request(request: LatencyRequest, device: str) -> None:
     low, high = LIMITS["min_input_size"], LIMITS["max_input_size"]
     if request.head not in head_names():
         raise LatencyError("invalid", f"{name}: unknown head {request.head!r}; use one of {', '.join(head_names())}")
-    if not low <= request.size <= high:
-        raise LatencyError("invalid", f"{name}: input size {request.size} is out of range [{low}, {high}]")
+    if not sides_within(request.size, low, high):
+        raise LatencyError("invalid", f"{name}: input size {size_label(request.size)} is out of range [{low}, {high}]")
     if not 1 <= request.batch <= MAX_BATCH:
         raise LatencyError("invalid", f"{name}: batch {request.batch} is out of range [1, {MAX_BATCH}]")
     if request.precision not in PRECISIONS:
@@ -129,7 +132,7 @@ def unique_labels(requests: list[LatencyRequest]) -> list[str]:
     """Unique labels: the given label or the spec's name, with '@size' where sizes differ and '#n' for repeats."""
     base = [r.label or r.spec.name for r in requests]
     sizes_differ = len({r.size for r in requests}) > 1
-    base = [b if (r.label or not sizes_differ) else f"{b}@{r.size}" for b, r in zip(base, requests)]
+    base = [b if (r.label or not sizes_differ) else f"{b}@{size_label(r.size)}" for b, r in zip(base, requests)]
     counts, labels = collections.Counter(), []
     for label in base:
         counts[label] += 1

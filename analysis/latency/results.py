@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from analysis.latency.request import LatencyRequest
+from spinenet.input_size import InputSize, size_to_json
 from spinenet.spec import spec_hash
 
 
@@ -23,7 +24,7 @@ class LatencyResult:
     label: str
     spec_name: str
     spec_hash: str
-    input_size: int
+    input_size: InputSize
     head: str
     batch: int
     device: str
@@ -71,7 +72,7 @@ class LatencyResult:
     @property
     def settings(self) -> dict:
         """The options the figures depend on (what the history compares like with like on)."""
-        return {"input_size": self.input_size, "head": self.head, "batch": self.batch, "device": self.device,
+        return {"input_size": size_to_json(self.input_size), "head": self.head, "batch": self.batch, "device": self.device,
                 "precision": self.precision, "channels_last": self.memory_format == "channels_last",
                 "fold_bn": self.fold_bn, "compile": self.compiled, "threads": self.threads,
                 "iterations": self.iterations, "warmup": self.warmup}
@@ -79,6 +80,7 @@ class LatencyResult:
     def to_dict(self, samples: bool = False) -> dict:
         """JSON-ready figures; `name` is the label; per-call samples only when `samples`."""
         data = asdict(self)
+        data["input_size"] = size_to_json(self.input_size)
         data["name"] = data.pop("label")
         data["settings"] = self.settings
         if not samples:

@@ -34,6 +34,8 @@ import sys
 import time
 import traceback
 
+from spinenet.input_size import hw
+
 # Test hook: makes the worker die or fail in a chosen way once measuring starts (see tests/latency/test_job.py).
 FAULT_VARIABLE = "SPINESCOPE_LATENCY_FAULT"
 PROGRESS_INTERVAL_S = 0.1
@@ -391,7 +393,7 @@ def build_runner(request: dict, device, emit: Emitter):
     memory_format = torch.channels_last if request["channels_last"] else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     size, batch = request["input_size"], request["batch"]
-    images = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=memory_format)
+    images = torch.randn(batch, 3, *hw(size), device=device).contiguous(memory_format=memory_format)
     synchronize(device)
     build_s = time.perf_counter() - started
     compile_s = None

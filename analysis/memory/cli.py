@@ -10,7 +10,8 @@ import argparse
 import json
 import re
 
-from analysis.cli import CliError, input_size_arg, int_in_range, load_spec_argument
+from analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, int_in_range, load_spec_argument
+from spinenet.input_size import hw, normalize, size_to_json
 from spinenet.registry import head_names
 
 MIB, GIB = 2 ** 20, 2 ** 30
@@ -41,7 +42,7 @@ def register(subparsers) -> None:
                                                "that fits")
     sub.add_argument("spec", metavar="SPEC", help="built-in name or spec path, optionally NAME@SIZE")
     sub.add_argument("--head", choices=head_names(), default="none")
-    sub.add_argument("--input-size", type=input_size_arg, help="square input side in pixels (default: NAME@SIZE "
+    sub.add_argument("--input-size", type=input_size_arg, help=INPUT_SIZE_HELP + " (default: NAME@SIZE "
                                                                "or the spec's)")
     sub.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "batch"), default=1, help="images per step")
     sub.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (momentum) or adamw")
@@ -68,10 +69,10 @@ def _cmd_memory(args) -> int:
     data = estimate.to_dict()
     if args.fit:
         reference = load_builtin(REFERENCE)
-        sizes = sorted({*FIT_SIZES, size})
+        sizes = sorted({*FIT_SIZES, normalize(size)}, key=lambda s: hw(s)[0] * hw(s)[1])
         data["fit_bytes"] = args.fit
         data["max_batch"] = max_batch(spec, args.fit, size, limit=MAX_BATCH, **options)
-        data["fit"] = [{"input_size": s, "max_batch": max_batch(spec, args.fit, s, limit=MAX_BATCH, **options),
+        data["fit"] = [{"input_size": size_to_json(s), "max_batch": max_batch(spec, args.fit, s, limit=MAX_BATCH, **options),
                         f"{REFERENCE}_max_batch": max_batch(reference, args.fit, s, limit=MAX_BATCH, **options)}
                        for s in sizes]
         data["memory_vs_batch"] = [
@@ -107,9 +108,9 @@ def format_memory(data: dict) -> str:
         budget = data["fit_bytes"]
         lines += ["", f"largest batch that fits {budget / GIB:,.2f} GiB ({data['optimizer']}, {data['precision']}): "
                       f"{data['max_batch']} at {data['input_size']} px",
-                  f"  {'input':>6s} {data['spec_name'][:20]:>20s} {'ResNet-50-FPN':>14s}"]
+                  f"  {'input':>9s} {data['spec_name'][:20]:>20s} {'ResNet-50-FPN':>14s}"]
         for row in data["fit"]:
-            lines.append(f"  {row['input_size']:6d} {row['max_batch']:20d} {row[f'{REFERENCE}_max_batch']:14d}")
+            lines.append(f"  {row['input_size']!s:>9s} {row['max_batch']:20d} {row[f'{REFERENCE}_max_batch']:14d}")
         lines += ["", f"memory vs batch at {data['input_size']} px (peak GiB)",
                   f"  {'batch':>6s} {data['spec_name'][:20]:>20s} {'ResNet-50-FPN':>14s}"]
         for row in data["memory_vs_batch"]:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from math import prod
 
 from spinenet.describe import describe
+from spinenet.input_size import InputSize, hw, normalize, size_to_json
 from spinenet.registry import NO_HEAD
 from spinenet.spec import Spec
 
@@ -96,7 +97,7 @@ class TrainingMemory:
 
     spec_name: str
     head: str
-    input_size: int
+    input_size: InputSize
     batch: int
     optimizer: str
     precision: str
@@ -115,7 +116,7 @@ class TrainingMemory:
     def to_dict(self) -> dict:
         from dataclasses import asdict
 
-        return asdict(self)
+        return {**asdict(self), "input_size": size_to_json(self.input_size)}
 
 
 def _plan(spec: Spec, input_size: int, head: str, precision: str) -> _Plan:
@@ -141,7 +142,7 @@ def _plan(spec: Spec, input_size: int, head: str, precision: str) -> _Plan:
 
     saved: dict[tuple, _Saved] = {}
     latest: dict[tuple, tuple] = {}  # shape -> key of the tensor last produced with that shape
-    image = (3, input_size, input_size)
+    image = (3, *hw(input_size))
     latest[image] = ("image",)
     transient: dict[int, int] = {}
 
@@ -223,7 +224,7 @@ def estimate_training_memory(spec: Spec, input_size: int | None = None, head: st
     fp16 autocast, on `device` 'cuda' or 'cpu' (only AdamW's step temporaries differ). Torch-free and
     allocation-free; raises ValueError for a bad option."""
     check_options(batch, optimizer, precision, device)
-    input_size = input_size or spec.input_size
+    input_size = normalize(input_size or spec.input_size)
     plan = _cached_plan(spec, input_size, head, precision)
     weights = plan.param_elements * FP32 + plan.buffer_bytes
     gradients = plan.param_elements * FP32

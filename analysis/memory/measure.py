@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from spinenet.input_size import hw
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -74,7 +76,7 @@ def measure_training_step(spec: str, input_size: int, head: str = "none", batch:
         opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    images = torch.randn(batch, 3, input_size, input_size, device=device)
+    images = torch.randn(batch, 3, *hw(input_size), device=device)
     step = training_step(model, images, opt, precision, device)
     step()  # creates the optimizer state
     weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])

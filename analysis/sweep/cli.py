@@ -39,8 +39,9 @@ def register(subparsers) -> None:
     sub = subparsers.add_parser("sweep", help="latency and training memory over a grid of sizes, batches and "
                                               "precisions (locally, or on a Ray cluster)")
     sub.add_argument("specs", nargs="+", metavar="SPEC", help="built-in name or spec path, optionally NAME@SIZE")
-    sub.add_argument("--input-size", type=_grid_type(input_sizes), help="comma list of square input sides, e.g. "
-                                                                        "512,640,1024 (default: each spec's)")
+    sub.add_argument("--input-size", type=_grid_type(input_sizes), help="comma list of input sizes (N square, or "
+                                                                        "WIDTHxHEIGHT), e.g. 512,640,1333x800 "
+                                                                        "(default: each spec's)")
     sub.add_argument("--batch", type=_grid_type(batches), default=[1], help="comma list, e.g. 1,8 (default 1)")
     sub.add_argument("--precision", type=_grid_type(precisions), default=["fp32"],
                      help="comma list of fp32, bf16, fp16 (default fp32)")
@@ -116,11 +117,11 @@ def _cmd_sweep(args) -> int:
 
 
 def _header() -> str:
-    return (f"{'spec':22s} {'input':>5s} {'batch':>5s} {'prec':4s} {'median ms':>10s} {'p10 ms':>9s} "
+    return (f"{'spec':22s} {'input':>9s} {'batch':>5s} {'prec':4s} {'median ms':>10s} {'p10 ms':>9s} "
             f"{'p90 ms':>9s} {'images/s':>9s} {'infer MiB':>9s} {'train GiB':>9s} {'history':>7s}")
 
 
 def _row(r: dict) -> str:
-    return (f"{r['name'][:22]:22s} {r['input_size']:5d} {r['batch']:5d} {r['precision']:4s} {r['median_ms']:10.2f} "
+    return (f"{r['name'][:22]:22s} {r['input_size']!s:>9s} {r['batch']:5d} {r['precision']:4s} {r['median_ms']:10.2f} "
             f"{r['p10_ms']:9.2f} {r['p90_ms']:9.2f} {r['throughput']:9.1f} {r['peak_memory_bytes'] / MIB:9.1f} "
             f"{r['train_peak_bytes'] / GIB:9.2f} {r['history_id'] if r['history_id'] is not None else '-':>7}")

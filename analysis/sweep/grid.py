@@ -5,6 +5,7 @@ import itertools
 from dataclasses import asdict, dataclass
 
 from analysis.latency.request import MAX_BATCH, PRECISIONS, LatencyRequest
+from spinenet.input_size import InputSize, normalize, parse_size, size_label, size_to_json
 from spinenet.spec import Spec
 from spinenet.validate import LIMITS, printable
 
@@ -19,7 +20,7 @@ class Point:
 
     spec_arg: str
     spec: Spec
-    input_size: int
+    input_size: InputSize
     batch: int
     precision: str
 
@@ -28,7 +29,7 @@ class Point:
         return (self.spec_arg, self.input_size, self.batch, self.precision)
 
     def label(self) -> str:
-        return f"{self.spec.name}@{self.input_size} b{self.batch} {self.precision}"
+        return f"{self.spec.name}@{size_label(self.input_size)} b{self.batch} {self.precision}"
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,17 @@ def int_list(text: str, what: str, low: int, high: int) -> list[int]:
     return values
 
 
-def input_sizes(text: str) -> list[int]:
-    return int_list(text, "input size", LIMITS["min_input_size"], LIMITS["max_input_size"])
+def input_sizes(text: str) -> list[InputSize]:
+    """Returns the sizes of a comma list such as "512,640,1333x800" (N square, or WIDTHxHEIGHT), without repeats."""
+    values = []
+    for item in text.split(","):
+        try:
+            value = parse_size(item, LIMITS["min_input_size"], LIMITS["max_input_size"])
+        except ValueError as error:
+            raise GridError(str(error)) from None
+        if value not in values:
+            values.append(value)
+    return values
 
 
 def batches(text: str) -> list[int]:
@@ -94,7 +104,7 @@ def grid_points(specs: list[tuple[str, Spec, int | None]], sizes: list[int] | No
     points = []
     for (arg, spec, own_size), size, batch, precision in itertools.product(
             specs, sizes or [None], batch_list, precision_list):
-        points.append(Point(arg, spec, size or own_size or spec.input_size, batch, precision))
+        points.append(Point(arg, spec, normalize(size or own_size or spec.input_size), batch, precision))
     return points
 
 
@@ -110,7 +120,8 @@ def point_record(point: Point, result, options: RunOptions) -> dict:
 
     train = estimate_training_memory(point.spec, point.input_size, options.head, point.batch, options.optimizer,
                                      point.precision, device="cuda" if result.device == "cuda" else "cpu")
-    return {"spec": point.spec_arg, "name": point.spec.name, "input_size": point.input_size, "batch": point.batch,
+    return {"spec": point.spec_arg, "name": point.spec.name, "input_size": size_to_json(point.input_size),
+            "batch": point.batch,
             "precision": point.precision, "device": result.device, "device_name": result.device_name,
             "median_ms": result.median_ms, "p10_ms": result.p10_ms, "p90_ms": result.p90_ms,
             "throughput": result.throughput, "peak_memory_bytes": result.peak_memory_bytes,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.sweep.grid import Point, RunOptions, point_record, request_for
+from spinenet.input_size import size_to_json
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDRESS_VARIABLE = "SPINESCOPE_RAY"
@@ -84,5 +85,5 @@ def run_on_ray(points: list[Point], options: RunOptions, *, address: str | None 
 
 def _failure(point: Point, error: BaseException) -> dict:
     text = str(error).strip().splitlines()
-    return {"spec": point.spec_arg, "input_size": point.input_size, "batch": point.batch,
+    return {"spec": point.spec_arg, "input_size": size_to_json(point.input_size), "batch": point.batch,
             "precision": point.precision, "error": f"{type(error).__name__}: {text[-1] if text else ''}"[:300]}

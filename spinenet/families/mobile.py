@@ -34,10 +34,10 @@ def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target:
 def resample_forward(self, x, size):
     from spinenet.layers import resize_nearest, upsample_nearest
 
-    plan = mobile_resample_plan(int(x.shape[-1]), size[1])
+    plan = mobile_resample_plan((int(x.shape[-2]), int(x.shape[-1])), tuple(size))
     if len(self.downsample):
         x = self.downsample(x)
-    elif plan.scale > 1:
+    elif plan.upsampled:
         x = upsample_nearest(x, plan.scale)
     return self.project(resize_nearest(x, size))
 

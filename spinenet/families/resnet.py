@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from spinenet.blocks import BLOCK_TYPES
 from spinenet.families import resnet_fpn
+from spinenet.input_size import InputSize
 from spinenet.layout import Layout
 from spinenet.registry import Family, register_family
 from spinenet.spec import Scaling, Spec
@@ -34,7 +35,7 @@ def check(problems: list, data: dict, min_level, max_level, levels_ok: bool):
     return C5_CHANNELS
 
 
-def resolve(spec: Spec, input_size: int) -> Layout:
+def resolve(spec: Spec, input_size: InputSize) -> Layout:
     """The stem and the stages' blocks of ResNet-FPN (same ids), the last block feeding output level 5."""
     full = resnet_fpn.resolve(spec, input_size)
     trunk = [node for node in full.nodes if node.role != "fpn"]

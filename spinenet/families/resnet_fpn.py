@@ -5,7 +5,8 @@ from __future__ import annotations
 from spinenet.blocks import BLOCK_TYPES
 from spinenet.layout import Edge, Layout, Node, ResamplePlan, fpn_upsample_plan, reference_resample_plan
 from spinenet.registry import Family, register_family
-from spinenet.spec import Scaling, Spec, feature_size
+from spinenet.input_size import InputSize, feature_hw, hw
+from spinenet.spec import Scaling, Spec
 from spinenet.structure import Describer, Shape, forward_for
 from spinenet.validate import LIMITS, check_int, describe_value
 
@@ -37,11 +38,12 @@ def check_stages(problems: list, stages) -> None:
             check_int(problems, f"stages[{index}]", count, 1, LIMITS["max_stage_blocks"])
 
 
-def describe_trunk(d: Describer, spec: Spec, input_size: int, stage_ids: dict) -> dict[int, Shape]:
-    """Adds blocks[stem] and blocks[c<level>_<i>] (bottlenecks; the first of stages 3-5 has stride 2) for a square
-    `input_size` (pixels) to the open "blocks" container, fills `stage_ids` (level -> block ids); returns level -> the stage's output shape."""
+def describe_trunk(d: Describer, spec: Spec, input_size: InputSize, stage_ids: dict) -> dict[int, Shape]:
+    """Adds blocks[stem] and blocks[c<level>_<i>] (bottlenecks; the first of stages 3-5 has stride 2) for
+    `input_size` (a side or (height, width), pixels) to the open "blocks" container, fills `stage_ids` (level ->
+    block ids); returns level -> the stage's output shape."""
     act, bottleneck = spec.activation, BLOCK_TYPES["bottleneck"]
-    x = (3, input_size, input_size)
+    x = (3, *hw(input_size))
     with d.module("stem", "sequential"):
         x = d.conv_bn_act("0", 3, STEM_CHANNELS, 7, x, 2, act)
         x = d.call(d.add("1", "max_pool_same", kernel=3, stride=2), x)
@@ -66,10 +68,10 @@ def check(problems: list, data: dict, min_level, max_level, levels_ok: bool):
     return endpoints
 
 
-def resolve(spec: Spec, input_size: int) -> Layout:
+def resolve(spec: Spec, input_size: InputSize) -> Layout:
     """Returns the stem, the stages' blocks (c<level>_<index>) and the FPN levels P3-P7 as graph nodes."""
     layout = Layout(spec, input_size)
-    layout.nodes.append(Node("stem", 0, 2, "conv", 3, STEM_CHANNELS, feature_size(input_size, 2), role="stem"))
+    layout.nodes.append(Node("stem", 0, 2, "conv", 3, STEM_CHANNELS, *feature_hw(input_size, 2), role="stem"))
     previous, channels = layout.nodes[0], STEM_CHANNELS
     last_of_level = {}
     for stage, count in enumerate(spec.stages):
@@ -77,9 +79,9 @@ def resolve(spec: Spec, input_size: int) -> Layout:
         out_channels = BLOCK_TYPES["bottleneck"].out_channels(block_width(spec, level))
         for index in range(count):
             node = Node(f"c{level}_{index}", len(layout.nodes), level, "bottleneck", channels, out_channels,
-                        feature_size(input_size, level))
+                        *feature_hw(input_size, level))
             layout.edges.append(Edge(previous.id, node.id, "sequential",
-                                     reference_resample_plan(previous.size, node.size), level - previous.level))
+                                     reference_resample_plan(previous.side, node.side), level - previous.level))
             layout.nodes.append(node)
             previous, channels = node, out_channels
         last_of_level[level] = previous
@@ -88,18 +90,18 @@ def resolve(spec: Spec, input_size: int) -> Layout:
     for level in (5, 4, 3, 6, 7):
         node = Node(f"P{level}", len(layout.nodes), level, "fpn",
                     last_of_level[level].out_channels if level <= 5 else fpn_width, fpn_width,
-                    feature_size(input_size, level), output_level=level, role="fpn")
+                    *feature_hw(input_size, level), output_level=level, role="fpn")
         if level <= 5:
             source = last_of_level[level]
-            layout.edges.append(Edge(source.id, node.id, "lateral", ResamplePlan(source.size, node.size), 0))
+            layout.edges.append(Edge(source.id, node.id, "lateral", ResamplePlan(source.side, node.side), 0))
             if level < 5:
                 coarser = layout.node(f"P{level + 1}")
                 layout.edges.append(Edge(coarser.id, node.id, "top_down",
-                                         fpn_upsample_plan(coarser.size, node.size), -1))
+                                         fpn_upsample_plan(coarser.side, node.side), -1))
         else:
             finer = layout.node(f"P{level - 1}")
             layout.edges.append(Edge(finer.id, node.id, "sequential",
-                                     ResamplePlan(finer.size, node.size, stride2_conv=True), 1))
+                                     ResamplePlan(finer.side, node.side, stride2_conv=True), 1))
         layout.nodes.append(node)
     return layout
 

@@ -12,7 +12,8 @@ from typing import Callable
 
 from spinenet.blocks import BLOCK_TYPES, describe_block_group
 from spinenet.layout import Edge, Layout, Node, ResamplePlan, live_nodes
-from spinenet.spec import STEM_IDS, Block, Scaling, Spec, feature_size
+from spinenet.input_size import InputSize, feature_hw, hw
+from spinenet.spec import STEM_IDS, Block, Scaling, Spec
 from spinenet.structure import Describer, Shape, forward_for
 
 
@@ -20,9 +21,9 @@ def describe_upsample_and_project(d: Describer, x: Shape, plan: ResamplePlan, ta
     """The end of every cross-scale connection: nearest upsampling by the plan's integer scale (when it goes up),
     a nearest resize where the size is still off, then the 1x1 projection (BN, no activation) to the target
     block's input channels."""
-    if plan.scale > 1:
-        x = d.op("resize", (x,), (x[0], x[1] * plan.scale, x[2] * plan.scale))
-    x = d.resize(x, target.size, target.size)
+    if plan.upsampled:
+        x = d.op("resize", (x,), (x[0], x[1] * plan.scale[0], x[2] * plan.scale[1]))
+    x = d.resize(x, target.height, target.width)
     d.conv_bn_act("project", channels, target.in_channels, 1, x, activation=None)
 
 
@@ -32,7 +33,7 @@ class ScalePermuted:
 
     widths: level -> the 3x3 width C before filter_size_scale; stem_levels and stem_strides: of stem0 and stem1;
     stem_block_fn: their block type; block_input(spec, block_fn, level) -> a block's input channels;
-    plan(width, target) -> ResamplePlan; describe_stem(d, spec, x) -> shape adds "stem_conv";
+    plan(source, target) -> ResamplePlan ((height, width) sides); describe_stem(d, spec, x) -> shape adds "stem_conv";
     describe_resample(d, name, spec, parent, target, plan, x) adds one resampling connection.
     """
 
@@ -74,31 +75,31 @@ class ScalePermuted:
         return Spec(**common, scaling=Scaling(**data["scaling"]), blocks=blocks)
 
     # -- graph --------------------------------------------------------------------------------------------------
-    def resolve(self, spec: Spec, input_size: int) -> Layout:
+    def resolve(self, spec: Spec, input_size: InputSize) -> Layout:
         """Returns the nodes (stems, then blocks in order) and connections (parents, 0-outdegree merges)."""
         layout = Layout(spec, input_size)
         for order, (stem_id, level) in enumerate(zip(STEM_IDS, self.stem_levels)):
             channels = self.out_channels(spec, self.stem_block_fn, level)
             layout.nodes.append(Node(stem_id, order, level, self.stem_block_fn, channels, channels,
-                                     feature_size(input_size, level), role="stem"))
+                                     *feature_hw(input_size, level), role="stem"))
         outgoing = {node.id: 0 for node in layout.nodes}
         by_id = {node.id: node for node in layout.nodes}
         for order, block in enumerate(spec.blocks, start=len(STEM_IDS)):
-            size = feature_size(input_size, block.level)
+            size = feature_hw(input_size, block.level)
             in_channels = self.block_input(self, spec, block.block_fn, block.level)
             for parent_id in block.parents:
                 parent = by_id[parent_id]
-                layout.edges.append(Edge(parent_id, block.id, "parent", self.plan(parent.size, size),
+                layout.edges.append(Edge(parent_id, block.id, "parent", self.plan(parent.side, size),
                                          block.level - parent.level))
                 outgoing[parent_id] += 1
             if block.is_output:  # the 0-outdegree rule: unused blocks of the same shape are summed in
                 for other in list(by_id.values()):
-                    if outgoing[other.id] == 0 and other.size == size and other.out_channels == in_channels:
+                    if outgoing[other.id] == 0 and other.side == size and other.out_channels == in_channels:
                         layout.edges.append(Edge(other.id, block.id, "merge", ResamplePlan(size, size),
                                                  block.level - other.level))
                         outgoing[other.id] += 1
             node = Node(block.id, order, block.level, block.block_fn, in_channels,
-                        self.out_channels(spec, block.block_fn, block.level), size,
+                        self.out_channels(spec, block.block_fn, block.level), *size,
                         block.level if block.is_output else None)
             layout.nodes.append(node)
             by_id[block.id] = node
@@ -110,7 +111,7 @@ class ScalePermuted:
         """Adds "backbone" (stem, blocks, endpoints); returns {"P3": shape, ...}."""
         spec = layout.spec
         act, repeats = spec.activation, spec.scaling.block_repeats
-        height = width = layout.input_size
+        height, width = hw(layout.input_size)
         stems = layout.stems
         blocks = layout.nodes[len(stems):]
         inputs = {}
@@ -133,7 +134,7 @@ class ScalePermuted:
                     shapes[node.id] = x
                 for node in blocks:
                     d.live = node.id in live
-                    target = (node.in_channels, feature_size(height, node.level), feature_size(width, node.level))
+                    target = (node.in_channels, node.height, node.width)
                     level, parents, merged = inputs[node.id]
                     with d.module(node.id, "permuted_block"):
                         with d.module("resample", "list"):
@@ -165,7 +166,7 @@ def backbone_forward(self, images):
         x = self.blocks[stem_id](x)
         features[stem_id] = x
     for block_id, (level, parents, merged) in self.inputs.items():
-        size = (feature_size(height, level), feature_size(width, level))
+        size = feature_hw((height, width), level)
         features[block_id] = self.blocks[block_id]([features[p] for p in parents], [features[m] for m in merged],
                                                    size)
     return {f"P{level}": self.endpoints[f"P{level}"](features[self.output_ids[level]]) for level in self.levels}

@@ -12,7 +12,7 @@ from spinenet.layout import Node, ResamplePlan, reference_resample_plan
 from spinenet.registry import Family, register_family
 from spinenet.spec import Spec
 from spinenet.validate import check_block_list
-from spinenet.structure import Describer, Shape, forward_for, same_output_side
+from spinenet.structure import Describer, Shape, forward_for, same_output_side, square
 
 # Width of a block's 3x3 conv (C) per feature level, before filter_size_scale.
 FILTER_SIZE_MAP = {1: 32, 2: 64, 3: 128, 4: 256, 5: 256, 6: 256, 7: 256}
@@ -35,9 +35,10 @@ def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target:
         x = d.conv_bn_act("reduce", parent.out_channels, reduced, 1, x, activation=act)
         if plan.stride2_conv:
             x = d.conv_bn_act("downsample", reduced, reduced, 3, x, 2, act)
-            if plan.pool_stride:
-                pooled = (x[0], same_output_side(x[1], plan.pool_stride), same_output_side(x[2], plan.pool_stride))
-                x = d.op("max_pool_same", (x,), pooled, plan.pool_kernel, plan.pool_stride)
+            if plan.pooled:
+                stride_h, stride_w = plan.pool_stride
+                pooled = (x[0], same_output_side(x[1], stride_h), same_output_side(x[2], stride_w))
+                x = d.op("max_pool_same", (x,), pooled, square(plan.pool_kernel), square(plan.pool_stride))
         describe_upsample_and_project(d, x, plan, target, reduced)
 
 
@@ -45,13 +46,13 @@ def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target:
 def resample_forward(self, x, size):
     from spinenet.layers import max_pool_same, resize_nearest, upsample_nearest
 
-    plan = reference_resample_plan(int(x.shape[-1]), size[1])
+    plan = reference_resample_plan((int(x.shape[-2]), int(x.shape[-1])), tuple(size))
     x = self.reduce(x)
     if hasattr(self, "downsample") and plan.stride2_conv:
         x = self.downsample(x)
-        if plan.pool_stride:
-            x = max_pool_same(x, plan.pool_kernel, plan.pool_stride)
-    elif plan.scale > 1:
+        if plan.pooled:
+            x = max_pool_same(x, square(plan.pool_kernel), square(plan.pool_stride))
+    elif plan.upsampled:
         x = upsample_nearest(x, plan.scale)
     return self.project(resize_nearest(x, size))
 

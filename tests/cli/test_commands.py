@@ -69,7 +69,7 @@ def test_validate(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (("analyze", "nosuchnet"), "unknown built-in 'nosuchnet'"),
-    (("analyze", "spinenet-49", "--input-size", "abc"), "input size must be an integer"),
+    (("analyze", "spinenet-49", "--input-size", "abc"), "input size must be N or WIDTHxHEIGHT"),
     (("analyze", "spinenet-49", "--input-size", "1000000"), "out of range"),
     (("analyze", "spinenet-49", "--head", "yolo"), "invalid choice"),
     (("analyze", "missing.json"), "no such file"),

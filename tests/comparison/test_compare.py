@@ -94,7 +94,7 @@ def test_compare_function_matches_analyze():
     (("spinenet-49",), "compare needs at least two specs"),
     (("spinenet-49", "nosuchnet"), "unknown built-in 'nosuchnet'"),
     (("spinenet-49", "resnet50-fpn@31"), "out of range"),
-    (("spinenet-49", "resnet50-fpn", "--input-size", "big"), "input size must be an integer"),
+    (("spinenet-49", "resnet50-fpn", "--input-size", "big"), "input size must be N or WIDTHxHEIGHT"),
     (("spinenet-49", "missing.json"), "no such file"),
     (("spinenet-49", "resnet50-fpn", "--head", "yolo"), "invalid choice"),
 ])

@@ -227,6 +227,15 @@ def test_random_specs_near_the_block_limit_equal_fvcore(spec, size, head):
     assert_fast_equals_fvcore(spec, size, *head)
 
 
+@settings(PROPERTY_SETTINGS, max_examples=12)
+@given(spec=st.one_of(spinenet_specs(family="spinenet", max_scale=1.0, max_repeats=2),
+                      spinenet_specs(family="spinenet_mobile", max_scale=1.0, max_repeats=1), resnet_fpn_specs()),
+       size=st.tuples(st.integers(32, 160), st.integers(32, 160)), head=HEADS)
+def test_random_specs_at_non_square_sizes_equal_fvcore(spec, size, head):
+    """Height x width inputs: every module's counts equal fvcore's trace of the real module run on (1, 3, H, W)."""
+    assert_fast_equals_fvcore(spec, size, *head)
+
+
 @settings(PROPERTY_SETTINGS, max_examples=8)
 @given(spec=resnet_fpn_specs(), size=st.integers(32, 160), head=HEADS)
 def test_random_resnet_fpn_specs_equal_fvcore(spec, size, head):

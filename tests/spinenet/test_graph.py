@@ -35,12 +35,26 @@ def test_edge_resampling_attributes():
 
 def test_reference_resample_plan_at_odd_sizes():
     # 600 px: level 2 is 150, level 5 is 19: 150 % 19 != 0, so pool stride 2 (kernel 5), then a resize to 19.
-    plan = reference_resample_plan(150, 19)
-    assert (plan.stride2_conv, plan.pool_kernel, plan.pool_stride, plan.resize) == (True, 5, 2, True)
-    plan = reference_resample_plan(160, 20)  # 640 px, level 2 -> 5: ratio 8, stride 4, kernel 5, exact
-    assert (plan.pool_kernel, plan.pool_stride, plan.resize) == (5, 4, False)
-    assert reference_resample_plan(10, 19).resize and reference_resample_plan(5, 20).scale == 4
-    assert mobile_resample_plan(150, 19).depthwise_convs == 3
+    plan = reference_resample_plan((150, 150), (19, 19))
+    assert (plan.stride2_conv, plan.pool_kernel, plan.pool_stride, plan.resize) == (True, (5, 5), (2, 2), True)
+    plan = reference_resample_plan((160, 160), (20, 20))  # 640 px, level 2 -> 5: ratio 8, stride 4, kernel 5
+    assert (plan.pool_kernel, plan.pool_stride, plan.resize) == ((5, 5), (4, 4), False)
+    assert reference_resample_plan((10, 10), (19, 19)).resize
+    assert reference_resample_plan((5, 5), (20, 20)).scale == (4, 4)
+    assert mobile_resample_plan((150, 150), (19, 19)).depthwise_convs == 3
+
+
+def test_reference_resample_plan_decides_each_axis():
+    # 1024x800 (width x height), level 3 -> 6: height 100 -> 13 (100 % 13 != 0: pool stride 2, kernel 5, then
+    # 50 -> 25, resized to 13); width 128 -> 16 (ratio 8: pool stride 4, kernel 5, 64 -> 16 exactly).
+    plan = reference_resample_plan((100, 128), (13, 16))
+    assert (plan.stride2_conv, plan.pool_kernel, plan.pool_stride, plan.resize) == (True, (5, 5), (2, 4), True)
+    # Upsampling 13x16 -> 100x128 is not an integer ratio on the height axis: a resize, no scale.
+    up = reference_resample_plan((13, 16), (100, 128))
+    assert (up.resize, up.scale, up.direction) == (True, (1, 1), "up")
+    assert reference_resample_plan((25, 32), (100, 128)).scale == (4, 4)
+    # Width halves 128 -> 64 -> 32 -> 16 (3 convs); height 100 -> 50 -> 25 -> 13 also stops after 3.
+    assert mobile_resample_plan((100, 128), (13, 16)).depthwise_convs == 3
 
 
 def test_resnet_fpn_graph_is_scale_decreased_then_pyramid():

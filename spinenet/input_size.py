@@ -1,0 +1,80 @@
+"""Input sizes: a square side (an int, as before) or a height x width pair, and the feature-map sides they give.
+
+A size is an `int` for a square input and a `(height, width)` tuple otherwise; `normalize` makes a square pair an
+int again, so square inputs keep one spelling everywhere (cache keys, JSON fields, history). Users write sizes as
+images are described, WIDTHxHEIGHT: "1333x800" is 1333 pixels wide and 800 high, the tensor (N, 3, 800, 1333).
+A level-l feature map is ceil(H / 2^l) x ceil(W / 2^l) (reference page, section 11).
+"""
+from __future__ import annotations
+
+import re
+
+InputSize = int | tuple[int, int]
+
+_SIZE = re.compile(r"\s*([-+]?\d{1,12})\s*(?:[x×X]\s*([-+]?\d{1,12})\s*)?")
+
+
+def hw(size: InputSize) -> tuple[int, int]:
+    """Returns (height, width) in pixels of a square side or a (height, width) pair (a JSON list too)."""
+    if isinstance(size, (tuple, list)):
+        return int(size[0]), int(size[1])
+    return int(size), int(size)
+
+
+def normalize(size: InputSize) -> InputSize:
+    """Returns the size as an int when square, else as an (int height, int width) tuple."""
+    height, width = hw(size)
+    return height if height == width else (height, width)
+
+
+def is_square(size: InputSize) -> bool:
+    height, width = hw(size)
+    return height == width
+
+
+def size_label(size: InputSize) -> str:
+    """Returns "640" for a square size and "1333x800" (width x height, as the CLI takes it) otherwise."""
+    height, width = hw(size)
+    return str(height) if height == width else f"{width}x{height}"
+
+
+def dims_label(size: InputSize) -> str:
+    """Returns "640x640" or "1333x800": width x height, also for a square size."""
+    height, width = hw(size)
+    return f"{width}x{height}"
+
+
+def size_text(size: InputSize) -> str:
+    """Returns "640 px" or "1333x800 px" for messages and titles."""
+    return f"{size_label(size)} px"
+
+
+def feature_hw(size: InputSize, level: int) -> tuple[int, int]:
+    """Returns (height, width) of a level-`level` feature map: ceil(side / 2**level) per axis, pixels."""
+    height, width = hw(size)
+    return -(-height // (2 ** level)), -(-width // (2 ** level))
+
+
+def sides_within(size: InputSize, low: int, high: int) -> bool:
+    """Whether both sides of `size` lie in [low, high] pixels."""
+    return all(low <= side <= high for side in hw(size))
+
+
+def parse_size(text: str, low: int, high: int, what: str = "input size") -> InputSize:
+    """Returns the size written as "640" (square) or "1333x800" (width x height) with both sides in [low, high].
+    Raises ValueError with a one-line message naming the text (escaped) otherwise."""
+    match = _SIZE.fullmatch(str(text))
+    if not match:
+        raise ValueError(f"{what} must be N or WIDTHxHEIGHT in pixels (e.g. 640 or 1333x800), got {str(text)[:40]!r}")
+    width = int(match.group(1))
+    height = int(match.group(2)) if match.group(2) else width
+    for name, side in ((" width", width), (" height", height)) if match.group(2) else (("", width),):
+        if not low <= side <= high:
+            raise ValueError(f"{what}{name} {side} is out of range [{low}, {high}] pixels")
+    return normalize((height, width))
+
+
+def size_to_json(size: InputSize) -> int | str:
+    """Returns the size as JSON keeps it: the int side when square (the field's old meaning), else "WxH"."""
+    size = normalize(size)
+    return size if isinstance(size, int) else size_label(size)
