@@ -23,10 +23,11 @@ def spinescope_home(tmp_path, monkeypatch):
 
 def test_grid_parsing_and_points():
     assert input_sizes("512,640, 1024,640") == [512, 640, 1024]
+    assert input_sizes("512,1333x800,512x512") == [512, (800, 1333)]
     assert batches("1,8") == [1, 8] and precisions("fp32,bf16") == ["fp32", "bf16"]
-    for parse, text, message in ((input_sizes, "64,x", "'x' is not an integer"), (batches, "0", "batch 0 is out"),
+    for parse, text, message in ((input_sizes, "64,x", "got 'x'"), (batches, "0", "batch 0 is out"),
                                  (precisions, "fp8", "unknown precision 'fp8'"),
-                                 (input_sizes, "6\x1b4", "'6\\x1b4' is not an integer")):
+                                 (input_sizes, "6\x1b4", "got '6\\x1b4'")):
         with pytest.raises(GridError, match=re.escape(message)) as error:
             parse(text)
         assert "\n" not in str(error.value) and "\x1b" not in str(error.value)
@@ -100,7 +101,7 @@ def test_ray_failures_are_reported_not_dropped(ray_cluster, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--input-size", "64,x"], "'x' is not an integer"),
+    (["--input-size", "64,x"], "got 'x'"),
     (["--batch", "1,0"], "batch 0 is out of range"),
     (["--precision", "fp32,fp8"], "unknown precision 'fp8'"),
     (["--precision", "fp16", "--device", "cpu"], "fp16 is measured on a GPU only"),
