@@ -17,7 +17,7 @@ from pathlib import Path
 from analysis.limits import ResourceLimitError
 from analysis.paths import DataDirError
 from spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
-from spinenet.formats import load_spec_file
+from spinenet.formats import read_spec_file
 from spinenet.registry import head_names
 from spinenet.spec import Spec
 from spinenet.validate import LIMITS, SpecError, printable
@@ -54,9 +54,10 @@ def int_in_range(low: int, high: int, what: str):
 input_size_arg = int_in_range(LIMITS["min_input_size"], LIMITS["max_input_size"], "input size")
 
 
-def load_spec_argument(text: str) -> tuple[Spec, int | None]:
+def load_spec_argument(text: str, min_level: int | None = None, notes: list | None = None) -> tuple[Spec, int | None]:
     """Returns (spec, size) for 'NAME', 'PATH', 'NAME@SIZE' or 'PATH@SIZE'; size is None without '@SIZE'.
-    Raises CliError with a one-line message."""
+    `min_level` (2..max_level) sets the lowest output level (see `spinenet.formats.read`); what the reader changed
+    or chose is appended to `notes`, one line each. Raises CliError with a one-line message."""
     size = None
     match = re.fullmatch(r"(.+)@(\d+)", text)
     if match and not Path(text).exists():
@@ -65,14 +66,30 @@ def load_spec_argument(text: str) -> tuple[Spec, int | None]:
             size = input_size_arg(size_text)
         except argparse.ArgumentTypeError as error:
             raise CliError(f"{text}@{size_text}: {error}") from None
-    if text.lower() in BUILTIN_NAMES:
-        return load_builtin(text.lower()), size
-    if not Path(text).suffix:
-        raise CliError(f"unknown built-in {text!r}; built-ins: {', '.join(BUILTIN_NAMES)} (or give a .json/.yaml path)")
     try:
-        return load_spec_file(text), size
+        if text.lower() in BUILTIN_NAMES:
+            spec, read_notes = load_builtin(text.lower()), ()
+            if min_level is not None and min_level != spec.min_level:
+                from spinenet.edits import min_level_change_note, set_min_level
+
+                changed = set_min_level(spec, min_level)
+                spec, read_notes = changed, (min_level_change_note(spec, changed),)
+        elif not Path(text).suffix:
+            raise CliError(f"unknown built-in {text!r}; built-ins: {', '.join(BUILTIN_NAMES)} (or give a .json/.yaml "
+                           "path)")
+        else:
+            result = read_spec_file(text, min_level=min_level)
+            spec, read_notes = result.spec, result.notes
     except SpecError as error:
         raise CliError(f"{text}: {error}") from None
+    if notes is not None:
+        notes.extend(read_notes)
+    return spec, size
+
+
+def _print_notes(notes) -> None:
+    for note in notes:
+        print(f"note: {printable(note)}", file=sys.stderr)
 
 
 def _cmd_list(args) -> int:
@@ -83,7 +100,7 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from spinenet.formats import loads, read_spec_bytes
+    from spinenet.formats import read, read_spec_bytes
 
     text = args.spec
     # A built-in is validated like any file: its YAML in assets/specs/ goes through the same loader.
@@ -94,14 +111,15 @@ def _cmd_validate(args) -> int:
         if path.suffix.lower() not in (".json", ".yaml", ".yml", ".txt", ".py"):
             raise SpecError([f"{path.name}: unknown file type '{path.suffix}'; use .json, .yaml, .yml or .txt"])
         fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".py": "tuples"}.get(path.suffix.lower())
-        loads(read_spec_bytes(path), fmt)  # the size is checked before reading
+        result = read(read_spec_bytes(path), fmt, min_level=args.min_level)  # the size is checked before reading
     except SpecError as error:
         for problem in error.problems:
             print(f"{printable(path.name)}: {problem}", file=sys.stderr)
         return 2
     except OSError as error:
         raise CliError(f"{text}: cannot read ({error.strerror})") from None
-    print("ok")
+    _print_notes(result.notes)
+    print("ok" if result.spec.min_level == 3 else f"ok (outputs P{result.spec.min_level}-P{result.spec.max_level})")
     return 0
 
 
@@ -109,7 +127,9 @@ def _cmd_analyze(args) -> int:
     from analysis.counting import analyze
     from analysis.comparison.report import format_analysis
 
-    spec, size = load_spec_argument(args.spec)
+    notes: list[str] = []
+    spec, size = load_spec_argument(args.spec, args.min_level, notes)
+    _print_notes(notes)
     pooling = _pooling_argument(args)
     result = analyze(spec, args.input_size or size, args.head, pooling=pooling, counter=args.counter,
                      verify=args.verify)
@@ -118,6 +138,8 @@ def _cmd_analyze(args) -> int:
         data = result.to_dict()
         if classifier:
             data["classifier_input"] = classifier
+        if notes:
+            data["notes"] = notes
         print(json.dumps(data, indent=2))
     else:
         print(format_analysis(result))
@@ -177,6 +199,14 @@ def _spp_levels_arg(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _add_min_level(parser) -> None:
+    parser.add_argument("--min-level", type=int_in_range(2, 7, "min level"), metavar="N",
+                        help="lowest output level: 2 gives P2 (stride 4) from the level-2 output block, 3 (the "
+                             "paper's) P3-P7. A tuple list's level-2 output is P2 with 2 and is kept without an "
+                             "endpoint with 3, as the reference does; a spec's min_level is changed as the app's "
+                             "editor does (raising it keeps the blocks, without endpoints)")
+
+
 def _cmd_paper(args) -> int:
     from analysis.comparison.report import paper_table
 
@@ -190,12 +220,14 @@ def _register_core(subparsers) -> None:
 
     sub = subparsers.add_parser("validate", help="check a spec file; 'ok' or one line per problem")
     sub.add_argument("spec", help="path to a .json/.yaml spec or a .txt tuple list, or a built-in name")
+    _add_min_level(sub)
     sub.set_defaults(handler=_cmd_validate)
 
     sub = subparsers.add_parser("analyze", help="params and MACs per block and in total")
     sub.add_argument("spec", help="built-in name or spec path, optionally NAME@SIZE")
     sub.add_argument("--input-size", type=input_size_arg, help="square input side in pixels (default: the spec's)")
     sub.add_argument("--head", choices=head_names(), default="none")
+    _add_min_level(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--counter", choices=("fast", "fvcore"), default="fast",
                      help="fast: fvcore's numbers derived from shapes in milliseconds (default); fvcore: trace the "
