@@ -142,6 +142,16 @@ def set_min_level(spec: Spec, min_level: int, outputs: dict | None = None) -> Sp
     return check_spec(replace(spec, min_level=min_level, blocks=tuple(blocks)))
 
 
+def min_level_options(spec: Spec) -> list[tuple[int, str | None]]:
+    """Returns the min_level edits an editor can offer: (min_level, None) for 2..max_level (keeping the outputs
+    there are), then (2, block id) for each level-2 block that could be made P2; [] for a family without blocks."""
+    if not family_of(spec).has_blocks:
+        return []
+    current = output_block(spec, 2) if spec.min_level <= 2 else None
+    return ([(level, None) for level in range(2, spec.max_level + 1)]
+            + [(2, block.id) for block in spec.blocks if block.level == 2 and block.id != current])
+
+
 def min_level_change_note(old: Spec, new: Spec) -> str:
     """Returns one line saying what a min_level change did: the outputs now, and the blocks (ids) that gained or
     lost an endpoint; a block that lost it and reaches no output any more is said to cost params and 0 MACs."""
