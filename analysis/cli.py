@@ -16,6 +16,7 @@ from pathlib import Path
 
 from analysis.limits import ResourceLimitError
 from analysis.paths import DataDirError
+from analysis.architecture.classifier_input import summary
 from spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
 from spinenet.formats import read_spec_file
 from spinenet.registry import head_names
@@ -133,23 +134,28 @@ def _cmd_analyze(args) -> int:
     pooling = _pooling_argument(args)
     result = analyze(spec, args.input_size or size, args.head, pooling=pooling, counter=args.counter,
                      verify=args.verify)
-    classifier = _classifier_input(spec, result.input_size, pooling) if args.head == "classification" else None
+    classifier = _classifier_inputs(spec, result.input_size, pooling) if args.head == "classification" else None
     if args.json:
         data = result.to_dict()
         if classifier:
-            data["classifier_input"] = classifier
+            first, second = classifier
+            data["classifier_input_length"] = first.length
+            data["pooled_feature_map"] = list(first.pooled_map)
+            data["classifier_input"] = {**first.to_dict(), "at_other_size": {
+                "input_size": second.input_size, "pooled_map": list(second.pooled_map), "length": second.length}}
         if notes:
             data["notes"] = notes
         print(json.dumps(data, indent=2))
     else:
         print(format_analysis(result))
         if classifier:
-            c, h, w = classifier["pooled_map"]
-            print(f"  classifier input ({classifier['pooling']}): {c} channels x {classifier['bins']} bins = "
-                  f"{classifier['length']:,} values at {result.input_size} px from a {c}x{h}x{w} map; the map grows "
-                  "with the input size, the classifier input length does not")
-            if classifier["levels"] != [1]:
-                print("  bins per pyramid level: " + "; ".join(classifier["bin_edges"]))
+            first, second = classifier
+            c, h, w = first.pooled_map
+            print(f"  classifier input ({first.pooling}): {c} channels x {first.bins} bins = {first.length:,} values at "
+                  f"{first.input_size} px from a {c}x{h}x{w} map")
+            print(f"  {summary(first, second)}")
+            if first.bin_edges:
+                print("  bins per pyramid level: " + "; ".join(first.bin_edges))
     if result.verified is False:
         print("error: the fast and fvcore counts differ:", file=sys.stderr)
         for line in result.differences:
@@ -168,26 +174,11 @@ def _pooling_argument(args) -> str:
     return f"{args.pooling}:{','.join(str(n) for n in args.spp_levels)}"
 
 
-def _classifier_input(spec: Spec, size: int, pooling: str) -> dict:
-    """The classification head's pooled map (channels, height, width) at `size`, its pyramid levels and the
-    classifier's input length (channels x sum(n^2)), with the bin edges used at each level."""
-    from spinenet.describe import describe
-    from spinenet.heads.classification import classifier_inputs, parse_pooling, sppnet_window
+def _classifier_inputs(spec: Spec, size: int, pooling: str):
+    """Returns the classifier input (`analysis.architecture.classifier_input`) at `size` and at a second size."""
+    from analysis.architecture.classifier_input import classifier_input, other_size
 
-    structure = describe(spec, size, "classification", pooling=pooling)
-    pooled = next(iter(structure.features.values()))
-    kind, levels = parse_pooling(pooling)
-    edges = []
-    side = pooled[1]
-    for n in levels:
-        window = sppnet_window(side, n)
-        if window:
-            edges.append(f"{n}x{n}: SPPNet window {window[0]}, stride {window[1]}")
-        else:
-            why = f"the {side} px map is smaller than {n}" if side < n else f"{side} mod {n} = {side % n}"
-            edges.append(f"{n}x{n}: PyTorch's adaptive bins ({why}: SPPNet's windows would not tile it into {n} bins)")
-    return {"pooling": kind, "levels": list(levels), "bins": sum(n * n for n in levels), "pooled_map": list(pooled),
-            "length": classifier_inputs(pooled[0], pooling), "bin_edges": edges}
+    return classifier_input(spec, size, pooling), classifier_input(spec, other_size(size), pooling)
 
 
 def _spp_levels_arg(text: str) -> tuple[int, ...]:
