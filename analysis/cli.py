@@ -16,8 +16,9 @@ from pathlib import Path
 
 from analysis.limits import ResourceLimitError
 from analysis.paths import DataDirError
+from analysis.architecture.classifier_input import summary
 from spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
-from spinenet.formats import load_spec_file
+from spinenet.formats import read_spec_file
 from spinenet.input_size import InputSize, parse_size, size_text
 from spinenet.registry import head_names
 from spinenet.spec import Spec
@@ -62,25 +63,43 @@ def input_size_arg(text: str) -> InputSize:
 INPUT_SIZE_HELP = "input size in pixels: N (square) or WIDTHxHEIGHT such as 1333x800"
 
 
-def load_spec_argument(text: str) -> tuple[Spec, InputSize | None]:
+def load_spec_argument(text: str, min_level: int | None = None,
+                       notes: list | None = None) -> tuple[Spec, InputSize | None]:
     """Returns (spec, size) for 'NAME', 'PATH', 'NAME@SIZE' or 'PATH@SIZE' (SIZE: N or WxH); size is None without
-    '@SIZE'. Raises CliError with a one-line message."""
+    '@SIZE'. `min_level` (2..max_level) sets the lowest output level (see `spinenet.formats.read`); what the reader
+    changed or chose is appended to `notes`, one line each. Raises CliError with a one-line message."""
     size = None
     match = re.fullmatch(r"(.+)@(\d+(?:[xX]\d+)?)", text)
     if match and not Path(text).exists():
-        text, size_text = match.groups()
+        text, size_arg = match.groups()
         try:
-            size = input_size_arg(size_text)
+            size = input_size_arg(size_arg)
         except argparse.ArgumentTypeError as error:
-            raise CliError(f"{text}@{size_text}: {error}") from None
-    if text.lower() in BUILTIN_NAMES:
-        return load_builtin(text.lower()), size
-    if not Path(text).suffix:
-        raise CliError(f"unknown built-in {text!r}; built-ins: {', '.join(BUILTIN_NAMES)} (or give a .json/.yaml path)")
+            raise CliError(f"{text}@{size_arg}: {error}") from None
     try:
-        return load_spec_file(text), size
+        if text.lower() in BUILTIN_NAMES:
+            spec, read_notes = load_builtin(text.lower()), ()
+            if min_level is not None and min_level != spec.min_level:
+                from spinenet.edits import min_level_change_note, set_min_level
+
+                changed = set_min_level(spec, min_level)
+                spec, read_notes = changed, (min_level_change_note(spec, changed),)
+        elif not Path(text).suffix:
+            raise CliError(f"unknown built-in {text!r}; built-ins: {', '.join(BUILTIN_NAMES)} (or give a .json/.yaml "
+                           "path)")
+        else:
+            result = read_spec_file(text, min_level=min_level)
+            spec, read_notes = result.spec, result.notes
     except SpecError as error:
         raise CliError(f"{text}: {error}") from None
+    if notes is not None:
+        notes.extend(read_notes)
+    return spec, size
+
+
+def _print_notes(notes) -> None:
+    for note in notes:
+        print(f"note: {printable(note)}", file=sys.stderr)
 
 
 def _cmd_list(args) -> int:
@@ -91,7 +110,7 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from spinenet.formats import loads, read_spec_bytes
+    from spinenet.formats import read, read_spec_bytes
 
     text = args.spec
     # A built-in is validated like any file: its YAML in assets/specs/ goes through the same loader.
@@ -102,14 +121,15 @@ def _cmd_validate(args) -> int:
         if path.suffix.lower() not in (".json", ".yaml", ".yml", ".txt", ".py"):
             raise SpecError([f"{path.name}: unknown file type '{path.suffix}'; use .json, .yaml, .yml or .txt"])
         fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".py": "tuples"}.get(path.suffix.lower())
-        loads(read_spec_bytes(path), fmt)  # the size is checked before reading
+        result = read(read_spec_bytes(path), fmt, min_level=args.min_level)  # the size is checked before reading
     except SpecError as error:
         for problem in error.problems:
             print(f"{printable(path.name)}: {problem}", file=sys.stderr)
         return 2
     except OSError as error:
         raise CliError(f"{text}: cannot read ({error.strerror})") from None
-    print("ok")
+    _print_notes(result.notes)
+    print("ok" if result.spec.min_level == 3 else f"ok (outputs P{result.spec.min_level}-P{result.spec.max_level})")
     return 0
 
 
@@ -117,25 +137,34 @@ def _cmd_analyze(args) -> int:
     from analysis.counting import analyze
     from analysis.comparison.report import format_analysis
 
-    spec, size = load_spec_argument(args.spec)
+    notes: list[str] = []
+    spec, size = load_spec_argument(args.spec, args.min_level, notes)
+    _print_notes(notes)
     pooling = _pooling_argument(args)
     result = analyze(spec, args.input_size or size, args.head, pooling=pooling, counter=args.counter,
                      verify=args.verify)
-    classifier = _classifier_input(spec, result.input_size, pooling) if args.head == "classification" else None
+    classifier = _classifier_inputs(spec, result.input_size, pooling) if args.head == "classification" else None
     if args.json:
         data = result.to_dict()
         if classifier:
-            data["classifier_input"] = classifier
+            first, second = classifier
+            data["classifier_input_length"] = first.length
+            data["pooled_feature_map"] = list(first.pooled_map)
+            data["classifier_input"] = {**first.to_dict(), "at_other_size": {
+                "input_size": second.input_size, "pooled_map": list(second.pooled_map), "length": second.length}}
+        if notes:
+            data["notes"] = notes
         print(json.dumps(data, indent=2))
     else:
         print(format_analysis(result))
         if classifier:
-            c, h, w = classifier["pooled_map"]
-            print(f"  classifier input ({classifier['pooling']}): {c} channels x {classifier['bins']} bins = "
-                  f"{classifier['length']:,} values at {size_text(result.input_size)} from a {c}x{h}x{w} map; the map grows "
-                  "with the input size, the classifier input length does not")
-            if classifier["levels"] != [1]:
-                print("  bins per pyramid level: " + "; ".join(classifier["bin_edges"]))
+            first, second = classifier
+            c, h, w = first.pooled_map
+            print(f"  classifier input ({first.pooling}): {c} channels x {first.bins} bins = {first.length:,} values at "
+                  f"{size_text(first.input_size)} from a {c}x{h}x{w} map")
+            print(f"  {summary(first, second)}")
+            if first.bin_edges:
+                print("  bins per pyramid level: " + "; ".join(first.bin_edges))
     if result.verified is False:
         print("error: the fast and fvcore counts differ:", file=sys.stderr)
         for line in result.differences:
@@ -154,26 +183,11 @@ def _pooling_argument(args) -> str:
     return f"{args.pooling}:{','.join(str(n) for n in args.spp_levels)}"
 
 
-def _classifier_input(spec: Spec, size: int, pooling: str) -> dict:
-    """The classification head's pooled map (channels, height, width) at `size`, its pyramid levels and the
-    classifier's input length (channels x sum(n^2)), with the bin edges used at each level."""
-    from spinenet.describe import describe
-    from spinenet.heads.classification import classifier_inputs, parse_pooling, sppnet_window
+def _classifier_inputs(spec: Spec, size: int, pooling: str):
+    """Returns the classifier input (`analysis.architecture.classifier_input`) at `size` and at a second size."""
+    from analysis.architecture.classifier_input import classifier_input, other_size
 
-    structure = describe(spec, size, "classification", pooling=pooling)
-    pooled = next(iter(structure.features.values()))
-    kind, levels = parse_pooling(pooling)
-    edges = []
-    side = pooled[1]
-    for n in levels:
-        window = sppnet_window(side, n)
-        if window:
-            edges.append(f"{n}x{n}: SPPNet window {window[0]}, stride {window[1]}")
-        else:
-            why = f"the {side} px map is smaller than {n}" if side < n else f"{side} mod {n} = {side % n}"
-            edges.append(f"{n}x{n}: PyTorch's adaptive bins ({why}: SPPNet's windows would not tile it into {n} bins)")
-    return {"pooling": kind, "levels": list(levels), "bins": sum(n * n for n in levels), "pooled_map": list(pooled),
-            "length": classifier_inputs(pooled[0], pooling), "bin_edges": edges}
+    return classifier_input(spec, size, pooling), classifier_input(spec, other_size(size), pooling)
 
 
 def _spp_levels_arg(text: str) -> tuple[int, ...]:
@@ -183,6 +197,14 @@ def _spp_levels_arg(text: str) -> tuple[int, ...]:
         return parse_levels(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_min_level(parser) -> None:
+    parser.add_argument("--min-level", type=int_in_range(2, 7, "min level"), metavar="N",
+                        help="lowest output level: 2 gives P2 (stride 4) from the level-2 output block, 3 (the "
+                             "paper's) P3-P7. A tuple list's level-2 output is P2 with 2 and is kept without an "
+                             "endpoint with 3, as the reference does; a spec's min_level is changed as the app's "
+                             "editor does (raising it keeps the blocks, without endpoints)")
 
 
 def _cmd_paper(args) -> int:
@@ -198,12 +220,14 @@ def _register_core(subparsers) -> None:
 
     sub = subparsers.add_parser("validate", help="check a spec file; 'ok' or one line per problem")
     sub.add_argument("spec", help="path to a .json/.yaml spec or a .txt tuple list, or a built-in name")
+    _add_min_level(sub)
     sub.set_defaults(handler=_cmd_validate)
 
     sub = subparsers.add_parser("analyze", help="params and MACs per block and in total")
     sub.add_argument("spec", help="built-in name or spec path, optionally NAME@SIZE")
     sub.add_argument("--input-size", type=input_size_arg, help=INPUT_SIZE_HELP + " (default: the spec's)")
     sub.add_argument("--head", choices=head_names(), default="none")
+    _add_min_level(sub)
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--counter", choices=("fast", "fvcore"), default="fast",
                      help="fast: fvcore's numbers derived from shapes in milliseconds (default); fvcore: trace the "

@@ -61,6 +61,7 @@ def comparison_rows(specs: list[Spec], input_sizes: list[int], head: str) -> pd.
             "backbone params (M)": result.backbone_params / 1e6, "backbone MACs (B)": result.backbone_macs / 1e9,
             "params with head (M)": result.params / 1e6, "MACs with head (B)": result.macs / 1e9,
             "FLOPs with head (B)": result.flops / 1e9,
+            "head share of MACs %": round(100 * result.head_macs_share, 1),  # SpineNet-190 at 1280: two thirds
             "params ratio": ratio(result.params, first.params), "MACs ratio": ratio(result.macs, first.macs),
             "published params (M)": published["params_m"] if published and head == "retinanet" else None,
             "published MACs (B)": published["macs_b"] if published and head == "retinanet" else None,

@@ -108,6 +108,34 @@ def _apply_scaling() -> None:
 
 
 @session.callback("edit")
+def _edit_min_level() -> None:
+    level, _, block_id = str(st.session_state.edit_min_level).partition(":")
+    old = session.current()
+    outputs = {2: block_id} if block_id else None
+    description = f"min level {old.min_level} → {level}" + (f", P2 from {block_id}" if block_id else "")
+    if session.apply_edit(AREA, edits.set_min_level, int(level), outputs, description=description):
+        session.note(AREA, "info", edits.min_level_change_note(old, session.current()))
+
+
+def min_level_editor(spec: Spec) -> None:
+    """The lowest output level (P2 or P3, ...): one choice per min level, and per level-2 block that can be P2."""
+    options = {f"{level}:{block_id}" if block_id else str(level): (level, block_id)
+               for level, block_id in edits.min_level_options(spec)}
+    session.sync_widgets("min_level", {"edit_min_level": str(spec.min_level)})
+
+    def label(key: str) -> str:
+        level, block_id = options[key]
+        if block_id:
+            return f"min level 2 (P2–P{spec.max_level}), P2 from {block_id}"
+        return f"min level {level} (P{level}–P{spec.max_level})" + (" · current" if level == spec.min_level else "")
+
+    st.selectbox("Lowest output level", list(options), key="edit_min_level", format_func=label,
+                 on_change=_edit_min_level,
+                 help="P2 (stride 4) needs a level-2 output block; raising the min level keeps the blocks of the "
+                      "levels left out, without endpoints, as the reference does")
+
+
+@session.callback("edit")
 def _apply_stages() -> None:
     stages = tuple(int(st.session_state[f"stage_{index}"]) for index in range(4))
     session.apply_edit(AREA, edits.set_stages, stages, description=f"stages → {list(stages)}")
@@ -236,6 +264,7 @@ def scaling_editor(spec: Spec) -> None:
     st.button("Apply scaling", key="apply_scaling", on_click=_apply_scaling,
               help="SpineNet-49: 256, 1.0, 0.5, 1 · 96: 256, 1.0, 0.5, 2 · 143: 256, 1.0, 1.0, 3 · "
                    "190: 512, 1.3, 1.0, 4")
+    min_level_editor(spec)
 
 
 def diff_view(spec: Spec, input_size: int, head: str) -> None:

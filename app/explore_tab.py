@@ -54,7 +54,9 @@ def totals(spec: Spec, result, base_result=None) -> None:
         cols[2].metric("FLOPs (2 × MACs)", billions(result.flops))
     st.caption(f"{escape_md(spec.name)} at {result.input_size}×{result.input_size} px, batch 1. **MACs** = "
                "multiply-adds (the paper's “FLOPs”); **FLOPs** = 2 × MACs; params = trainable parameters. "
-               "Deltas: change since the starting spec.")
+               "Deltas: change since the starting spec. "
+               f"The {head_label} head is {100 * result.head_macs_share:.0f}% of the MACs and "
+               f"{100 * result.head_params_share:.0f}% of the params.")
 
 
 @session.callback("explore")

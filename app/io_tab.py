@@ -60,6 +60,16 @@ def scaling_spec() -> Spec:
     return _open_scaling() if choice not in TUPLE_SCALINGS else load_builtin(choice)
 
 
+# The output levels a bare tuple list can take (the Model Garden supports min_level 2 and 3).
+TUPLE_MIN_LEVELS = {3: "P3-P7 (the paper's): a level-2 output is kept without an endpoint, as the reference does",
+                    2: "P2-P7: the level-2 output (the Model Garden's 16th block) is P2, stride 4"}
+
+
+def tuple_min_level() -> int:
+    """Returns the min level (2 or 3) chosen for a bare tuple list."""
+    return int(st.session_state.get("tuple_min_level", 3))
+
+
 def import_spec(data: bytes | str, fmt: str | None, source: str, rendered: int | None = None) -> bool:
     """Parses and validates `data`; on success it becomes the new starting spec (undoable), otherwise a one-line
     error is recorded and nothing changes. Returns True on success. `rendered`: see `session.is_stale`."""
@@ -71,7 +81,7 @@ def import_spec(data: bytes | str, fmt: str | None, source: str, rendered: int |
         text = spec_text(data)
         if (fmt or detect_format(text)) == "tuples":
             # A bare block list: the scaling and the name are not in it; they are the user's visible choice.
-            imported = import_tuples(text, scaling_spec(), source)
+            imported = import_tuples(text, scaling_spec(), source, tuple_min_level())
             spec, notes = imported.spec, imported.notes
         else:
             spec, notes = loads(text, fmt), ()
@@ -119,6 +129,10 @@ def import_section() -> None:
                  format_func=scaling_label,
                  help="A JSON or YAML spec brings its own scaling; a tuple list takes this one, and its name says so")
     st.caption(scaling_caption())
+    st.selectbox("Output levels for a bare tuple list", list(TUPLE_MIN_LEVELS), key="tuple_min_level",
+                 format_func=TUPLE_MIN_LEVELS.get,
+                 help="min_level 3 or 2; with 2 the list needs a level-2 output, such as the current Model Garden's "
+                      "(2, 'bottleneck', (2, 13), True)")
     upload_column, paste_column = st.columns(2, gap="large")
     with upload_column:
         st.file_uploader("Upload JSON, YAML or a tuple list (.txt/.py)", type=UPLOAD_TYPES,

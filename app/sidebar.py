@@ -46,6 +46,36 @@ def _head_changed() -> None:
 
 
 @session.callback("sidebar")
+def _pooling_changed() -> None:
+    session.set_setting("pooling", st.session_state.pooling)
+
+
+# The classification head's poolings offered here (SPPNet's two pyramids, its average variant, GAP).
+POOLINGS = {"gap": "GAP (global average)", "spp": "SPP {4,2,1} (SPPNet, max)", "spp:6,3,2,1": "SPP {6,3,2,1}",
+            "spp_avg": "SPP {4,2,1}, average bins"}
+
+
+def classifier_input_line(spec, size: int, pooling: str) -> str:
+    """Returns the line that shows the classifier's input length at `size` and at a second size (pixels)."""
+    from analysis.architecture.classifier_input import classifier_input, other_size, summary
+
+    return summary(classifier_input(spec, size, pooling), classifier_input(spec, other_size(size), pooling))
+
+
+def pooling_choice(spec, size: int) -> None:
+    """The classification head's pooling and the line showing that its input length does not follow the map."""
+    if "pooling" not in st.session_state:
+        st.session_state.pooling = session.setting("pooling", "gap")
+    st.selectbox("Classifier pooling", list(POOLINGS), key="pooling", format_func=POOLINGS.get,
+                 on_change=_pooling_changed)
+    try:
+        st.caption(escape_md(classifier_input_line(spec, size, st.session_state.pooling))
+                   + ". The counts in the tabs use GAP.")
+    except (ValueError, KeyError) as error:
+        st.caption(escape_md(f"Classifier input not available: {error}"))
+
+
+@session.callback("sidebar")
 def _save_design() -> None:
     name = st.session_state.get("design_name", "")
     try:
@@ -128,6 +158,8 @@ def render() -> None:
         st.selectbox("Head (for 'backbone + head')", list(heads()), key="head",
                      format_func=lambda name: heads()[name].title,
                      on_change=_head_changed)
+        if head() == "classification":
+            pooling_choice(spec, input_size())
 
         st.markdown("#### Designs")
         st.text_input("Save the current spec as", key="design_name", placeholder="design name",

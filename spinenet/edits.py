@@ -113,6 +113,64 @@ def set_output(spec: Spec, block_id: str, is_output: bool) -> Spec:
     return check_spec(spec.with_blocks(blocks))
 
 
+def set_min_level(spec: Spec, min_level: int, outputs: dict | None = None) -> Spec:
+    """Returns the spec with its lowest output level `min_level` (2 for P2, up to max_level). Raising it keeps the
+    blocks of the levels that leave the outputs, with their output flag cleared (built, no endpoint, as the
+    reference does with a level-2 output and min_level 3). Lowering it needs an output block at every level that
+    joins: one already flagged, or `outputs` {level: block id} naming a block at that level to flag. Raises
+    SpecError (one line naming the value) otherwise; a ResNet-FPN spec gets its family's message (P3-P7 only)."""
+    if not isinstance(min_level, int) or isinstance(min_level, bool) or not 2 <= min_level <= spec.max_level:
+        _fail(f"min level must be an integer from 2 to {spec.max_level} (the max level), got {describe_value(min_level)}")
+    if not family_of(spec).has_blocks:
+        return check_spec(replace(spec, min_level=min_level))
+    outputs = dict(outputs or {})
+    blocks = list(spec.blocks)
+    for level, block_id in sorted(outputs.items()):
+        index = _block_index(spec, block_id)
+        if blocks[index].level != level:
+            _fail(f"block '{block_id}' is at level {blocks[index].level}, so it cannot be the P{level} output")
+    for level in range(min_level, spec.max_level + 1):
+        chosen = outputs.get(level) or output_block(spec, level)
+        if chosen is None:
+            candidates = [block.id for block in spec.blocks if block.level == level]
+            _fail(f"min level {min_level}: no output block at level {level} (P{level}); "
+                  + (f"choose one of the level-{level} blocks ({', '.join(candidates)}) as P{level}" if candidates
+                     else f"there is no level-{level} block: insert one first"))
+        blocks = [replace(block, is_output=block.id == chosen) if block.level == level else block for block in blocks]
+    blocks = [replace(block, is_output=False) if block.is_output and block.level < min_level else block
+              for block in blocks]
+    return check_spec(replace(spec, min_level=min_level, blocks=tuple(blocks)))
+
+
+def min_level_options(spec: Spec) -> list[tuple[int, str | None]]:
+    """Returns the min_level edits an editor can offer: (min_level, None) for 2..max_level (keeping the outputs
+    there are), then (2, block id) for each level-2 block that could be made P2; [] for a family without blocks."""
+    if not family_of(spec).has_blocks:
+        return []
+    current = output_block(spec, 2) if spec.min_level <= 2 else None
+    return ([(level, None) for level in range(2, spec.max_level + 1)]
+            + [(2, block.id) for block in spec.blocks if block.level == 2 and block.id != current])
+
+
+def min_level_change_note(old: Spec, new: Spec) -> str:
+    """Returns one line saying what a min_level change did: the outputs now, and the blocks (ids) that gained or
+    lost an endpoint; a block that lost it and reaches no output any more is said to cost params and 0 MACs."""
+    from spinenet.layout import live_nodes, resolve
+
+    lost = [b.id for b in old.blocks if b.is_output and not new.block(b.id).is_output]
+    gained = [b.id for b in new.blocks if b.is_output and not old.block(b.id).is_output]
+    parts = [f"min level {old.min_level} -> {new.min_level}: outputs P{new.min_level}-P{new.max_level}"]
+    if gained:
+        parts.append(f"{', '.join(gained)} now feed{'s' if len(gained) == 1 else ''} an endpoint")
+    if lost:
+        live = live_nodes(resolve(new))
+        dead = [block_id for block_id in lost if block_id not in live]
+        parts.append(f"{', '.join(lost)} kept without an endpoint, as the reference does"
+                     + (f" ({', '.join(dead)} reach{'es' if len(dead) == 1 else ''} no output: params counted, "
+                        "0 MACs)" if dead else ""))
+    return "; ".join(parts)
+
+
 def move_block(spec: Spec, block_id: str, offset: int) -> Spec:
     """Returns the spec with `block_id` moved `offset` places (negative: earlier) in block order."""
     index = _block_index(spec, block_id)

@@ -194,13 +194,14 @@ TUPLE_SCALINGS = ("spinenet-49s", "spinenet-49", "spinenet-96", "spinenet-143", 
 
 @dataclass(frozen=True)
 class TupleImport:
-    """A tuple list made into a spec: the spec and one line per thing the reader changed or chose (for the user)."""
+    """A spec read from text (a tuple list made into a spec, or a spec file): the spec and one line per thing the
+    reader changed or chose (for the user)."""
 
     spec: Spec
     notes: tuple[str, ...] = ()
 
 
-def parse_tuples(text: str, base: Spec) -> Spec:
+def parse_tuples(text: str, base: Spec, min_level: int | None = None) -> Spec:
     """Returns `base` with its blocks replaced by the reference tuple list in `text` (name and scaling from `base`;
     see `read_tuples`).
 
@@ -208,15 +209,28 @@ def parse_tuples(text: str, base: Spec) -> Spec:
     with `#` comments. Offsets index `[stem0, stem1, block2, ...]`; blocks get ids `b2`, `b3`, ... It is
     matched by a regular expression, never evaluated.
     """
-    return read_tuples(text, base).spec
+    return read_tuples(text, base, min_level).spec
 
 
-def read_tuples(text: str, base: Spec) -> TupleImport:
-    """Returns the spec of the tuple list in `text` on `base` (its family, scaling, levels, head and name), with
-    notes. An output flag at a level outside base's output levels (the current Model Garden's 16th block,
-    `(2, 'bottleneck', (2, 13), True)`, with min_level 3) is dropped, as the reference does: the block is kept and
-    built but gets no endpoint; the notes say so."""
+def tuple_base(base: Spec, min_level: int | None) -> Spec:
+    """Returns `base` with its lowest output level set to `min_level` (None: unchanged), the levels a tuple list is
+    read with. Raises SpecError (one line naming the value) unless 2 <= min_level <= base.max_level."""
+    if min_level is None:
+        return base
+    if not isinstance(min_level, int) or isinstance(min_level, bool) or not 2 <= min_level <= base.max_level:
+        raise SpecError([f"tuple list: min level must be an integer from 2 to {base.max_level} (the max level), "
+                         f"got {_short(min_level)}"])
+    return replace(base, min_level=min_level)
+
+
+def read_tuples(text: str, base: Spec, min_level: int | None = None) -> TupleImport:
+    """Returns the spec of the tuple list in `text` on `base` (its family, scaling, levels, head and name; its
+    min_level replaced by `min_level` when given), with notes. An output flag at a level below min_level (the
+    current Model Garden's 16th block, `(2, 'bottleneck', (2, 13), True)`, with min_level 3) is dropped, as the
+    reference does: the block is kept and built but gets no endpoint; the notes say so. With min_level 2 that
+    block is P2; a list without a level-2 output is refused with min_level 2 (one line saying so)."""
     blocks = _tuple_blocks(text)
+    base = tuple_base(base, min_level)
     notes = []
     for index, block in enumerate(blocks):
         if block.is_output and not base.min_level <= block.level <= base.max_level:
@@ -224,15 +238,22 @@ def read_tuples(text: str, base: Spec) -> TupleImport:
             notes.append(f"entry #{index} ({block.id}, level {block.level}) is an output in the list, but this spec's "
                          f"outputs are P{base.min_level}-P{base.max_level}: kept as a block without an endpoint, as "
                          f"the reference does with min_level {base.min_level} (it feeds nothing, so it counts its "
-                         "params and 0 MACs)")
+                         "params and 0 MACs; choose min level 2 to make it P2)")
+    output_levels = {block.level for block in blocks if block.is_output}
+    missing = [level for level in range(base.min_level, base.max_level + 1) if level not in output_levels]
+    if missing and missing[0] < 3:
+        raise SpecError([f"tuple list: min level {base.min_level} needs an output at level {missing[0]} "
+                         f"(P{missing[0]}) and no entry is one (the current Model Garden's list ends with "
+                         f"(2, 'bottleneck', (2, 13), True)); use min level 3"])
     return TupleImport(check_spec(base.with_blocks(blocks)), tuple(notes))
 
 
-def import_tuples(text: str, scaling: Spec, source: str | None = None) -> TupleImport:
+def import_tuples(text: str, scaling: Spec, source: str | None = None, min_level: int | None = None) -> TupleImport:
     """Returns a bare tuple list as a new spec with the scaling (family, widths, repeats, input size, head) of the
-    spec `scaling`, named after what it is, with notes that say what was applied. For an app's import, where the
-    list must not silently take the open spec's name."""
-    result = read_tuples(text, scaling)
+    spec `scaling` and output levels P<min_level>-P<max_level> (min_level None: the scaling spec's), named after
+    what it is, with notes that say what was applied. For an app's import, where the list must not silently take
+    the open spec's name."""
+    result = read_tuples(text, scaling, min_level)
     spec = result.spec
     sc = spec.scaling
     name = f"Tuple list ({scaling.name} scaling)"
@@ -242,7 +263,7 @@ def import_tuples(text: str, scaling: Spec, source: str | None = None) -> TupleI
     applied = (f"{len(spec.blocks)} blocks{' from ' + source if source else ''} with the scaling of {scaling.name} "
                f"(endpoint filters {sc.endpoints_num_filters}, filter size scale {sc.filter_size_scale:g}, "
                f"resample alpha {sc.resample_alpha:g}, block repeats {sc.block_repeats}; input {spec.input_size} px), "
-               f"named \"{name}\"")
+               f"outputs P{spec.min_level}-P{spec.max_level}, named \"{name}\"")
     return TupleImport(spec, (applied,) + result.notes)
 
 
@@ -344,17 +365,32 @@ def detect_format(text: str) -> str:
 def loads(text: str | bytes, fmt: str | None = None, base: Spec | None = None) -> Spec:
     """Returns the Spec in `text` (format detected when `fmt` is None); tuple lists take their scaling from
     `base`. Raises SpecError with a one-line message for anything that is not a valid spec."""
+    return read(text, fmt, base).spec
+
+
+def read(text: str | bytes, fmt: str | None = None, base: Spec | None = None,
+         min_level: int | None = None) -> TupleImport:
+    """Returns the Spec in `text` with notes for the user (format detected when `fmt` is None). A tuple list takes
+    its scaling from `base` (default SpineNet-49) and its output levels from `min_level` (see `read_tuples`); a JSON
+    or YAML spec with `min_level` given gets that min_level as the editor sets it (`spinenet.edits.set_min_level`).
+    Raises SpecError with a one-line message for anything that is not a valid spec."""
     text = spec_text(text)
     fmt = fmt or detect_format(text)
     if fmt == "tuples":
         if base is None:
             from spinenet.builtins import load_builtin
             base = load_builtin("spinenet-49")
-        return parse_tuples(text, base)
+        return read_tuples(text, base, min_level)
     if fmt not in ("json", "yaml"):
         raise SpecError([f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"])
     data = _parse_json(text) if fmt == "json" else _parse_yaml(text)
-    return parse_spec(data)
+    spec = parse_spec(data)
+    if min_level is None or min_level == spec.min_level:
+        return TupleImport(spec)
+    from spinenet.edits import min_level_change_note, set_min_level
+
+    changed = set_min_level(spec, min_level)
+    return TupleImport(changed, (min_level_change_note(spec, changed),))
 
 
 def spec_text(text: str | bytes) -> str:
@@ -397,9 +433,15 @@ def read_spec_bytes(path: str | Path) -> bytes:
 
 def load_spec_file(path: str | Path, base: Spec | None = None) -> Spec:
     """Returns the Spec in a .json/.yaml/.yml/.txt/.py file; raises SpecError naming the problem."""
+    return read_spec_file(path, base).spec
+
+
+def read_spec_file(path: str | Path, base: Spec | None = None, min_level: int | None = None) -> TupleImport:
+    """Returns the Spec in a .json/.yaml/.yml/.txt/.py file with notes for the user (`min_level`: see `read`);
+    raises SpecError naming the problem."""
     path = Path(path)
     suffix = path.suffix.lower()
     fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".txt": None, ".py": "tuples"}.get(suffix, "unknown")
     if fmt == "unknown":
         raise SpecError([f"{path.name}: unknown file type '{suffix}'; use .json, .yaml, .yml or .txt (tuple list)"])
-    return loads(read_spec_bytes(path), fmt, base)
+    return read(read_spec_bytes(path), fmt, base, min_level)

@@ -13,8 +13,8 @@ def to_graph(spec: Spec, input_size: InputSize | None = None) -> nx.DiGraph:
     """Returns a DiGraph of the backbone at `input_size` (default: the spec's; a side or (height, width) pixels).
 
     Node attributes: order, level, block_fn, in_channels, channels (output channels), height and width (pixels),
-    feature_size (the side in pixels of a square map, else (height, width)), output_level (3..7 for an output
-    block, else None), role (stem, block or fpn).
+    feature_size (the side in pixels of a square map, else (height, width)), output_level (min_level..max_level,
+    e.g. 2..7 with P2, for an output block, else None), role (stem, block or fpn).
     Edge attributes: kind (parent, merge for the 0-outdegree rule, sequential, lateral, top_down), merge (bool),
     resample ('same', 'up x2', 'down x4', ...), direction (same/up/down), factor (2**|level change|), and the
     sizes and plan of the resampling (stride2_conv, depthwise_convs, pool_kernel, pool_stride, scale, resize);

@@ -15,6 +15,9 @@ SPINENET_49 = [
     (5, "bottleneck", (8, 10), False), (4, "bottleneck", (5, 10), True), (3, "bottleneck", (4, 10), True),
     (5, "bottleneck", (7, 12), True), (7, "bottleneck", (5, 14), True), (6, "bottleneck", (12, 14), True),
 ]
+# The current TF2 Model Garden's list: SpineNet-49's 15 blocks and a 16th, a level-2 output (P2 with min_level 2;
+# with min_level 3 it is built without an endpoint and feeds nothing). Section 11 of the reference page.
+MODEL_GARDEN_49 = SPINENET_49 + [(2, "bottleneck", (2, 13), True)]
 MOBILE_49 = [(2, "mbconv", (0, 1), False)] + [(lv, "mbconv", (a + 1, b + 1), out) for lv, _, (a, b), out in SPINENET_49]
 FILTER = {1: 32, 2: 64, 3: 128, 4: 256, 5: 256, 6: 256, 7: 256}
 MOBILE_FILTER = {0: 8, 1: 16, 2: 24, 3: 40, 4: 80, 5: 112, 6: 112, 7: 112}
@@ -102,8 +105,10 @@ def _merge_outdegree(feats, outdegree, target_side, target_channels):
             outdegree[j] += 1
 
 
-def spinenet_counts(name: str, size: int, head: bool) -> tuple[int, int, int]:
-    """Returns (params, macs, merges) of a SpineNet built-in with or without its RetinaNet head."""
+def spinenet_counts(name: str, size: int, head: bool, blocks=SPINENET_49, min_level: int = 3) -> tuple[int, int, int]:
+    """Returns (params, macs, merges) of a SpineNet built-in (or `blocks`, a tuple list, with its scaling) with or
+    without its RetinaNet head, outputs P<min_level>-P7. An output flag below min_level is dropped (the reference's
+    rule); a block that nothing consumes and that is no output counts its params but 0 MACs (fvcore drops it)."""
     endpoints, scale, alpha, repeats, head_convs, head_width = SPINENET_SCALING[name]
     t = Tally()
     t.conv(3, 64, 7, side(size, 1))
@@ -113,8 +118,10 @@ def spinenet_counts(name: str, size: int, head: bool) -> tuple[int, int, int]:
         cin = _group(t, "bottleneck", cin, c2, repeats, side(size, 2))
     feats = [(2, "bottleneck", 4 * c2, side(size, 2))] * 2
     outdegree = [0, 0]
-    outputs, merges = {}, 0
-    for level, fn, (i0, i1), is_output in SPINENET_49:
+    outputs, merges, block_macs, is_outputs = {}, 0, [], []
+    for level, fn, (i0, i1), is_output in blocks:
+        is_output = is_output and min_level <= level <= 7
+        macs_before = t.macs
         s = side(size, level)
         c = int(FILTER[level] * scale)
         target_in = 4 * c if fn == "bottleneck" else c
@@ -133,12 +140,17 @@ def spinenet_counts(name: str, size: int, head: bool) -> tuple[int, int, int]:
         out = _group(t, fn, target_in, c, repeats, s)
         feats.append((level, fn, out, s))
         outdegree.append(0)
+        block_macs.append(t.macs - macs_before)
+        is_outputs.append(is_output)
         if is_output:
             outputs[level] = (out, s)
-    for level in range(3, 8):
+    for index, (macs, is_output) in enumerate(zip(block_macs, is_outputs)):
+        if outdegree[index + 2] == 0 and not is_output:  # dead code (no list here has a longer dead chain)
+            t.macs -= macs
+    for level in range(min_level, 8):
         t.conv(outputs[level][0], endpoints, 1, outputs[level][1])
     if head:
-        _retinanet_head(t, range(3, 8), size, head_width, head_convs)
+        _retinanet_head(t, range(min_level, 8), size, head_width, head_convs)
     return t.params, t.macs, merges
 
 

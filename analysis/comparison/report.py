@@ -39,7 +39,11 @@ def format_analysis(result: Analysis) -> str:
         f"  backbone: params {millions(result.backbone_params)}, MACs {billions(result.backbone_macs)}",
     ]
     if result.head != "none":
-        lines.append(f"  head:     params {millions(result.head_params)}, MACs {billions(result.head_macs)}")
+        lines[-1] += (f" ({100 * (1 - result.head_params_share):.0f}% of the params, "
+                      f"{100 * (1 - result.head_macs_share):.0f}% of the MACs)")
+        lines.append(f"  head:     params {millions(result.head_params)}, MACs {billions(result.head_macs)} "
+                     f"({100 * result.head_params_share:.0f}% of the params, {100 * result.head_macs_share:.0f}% "
+                     "of the MACs)")
     if result.verified is not None:
         lines.append("  verified: fast and fvcore counts agree for every module" if result.verified else
                      f"  NOT verified: {len(result.differences)} difference(s) between the fast and fvcore counts")

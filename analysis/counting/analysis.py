@@ -73,10 +73,22 @@ class Analysis:
         """FLOPs counted as 2 x MACs (one multiply-add = two floating-point operations)."""
         return 2 * self.macs
 
+    @property
+    def head_macs_share(self) -> float:
+        """The head's fraction (0..1) of the whole model's MACs (0.0 without a head)."""
+        return self.head_macs / self.macs if self.macs else 0.0
+
+    @property
+    def head_params_share(self) -> float:
+        """The head's fraction (0..1) of the whole model's params (0.0 without a head)."""
+        return self.head_params / self.params if self.params else 0.0
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["input_size"] = size_to_json(self.input_size)
         data["flops"] = self.flops
+        data["head_macs_share"] = self.head_macs_share
+        data["head_params_share"] = self.head_params_share
         return data
 
 

@@ -61,7 +61,8 @@ def describe_trunk(d: Describer, spec: Spec, input_size: InputSize, stage_ids: d
 def check(problems: list, data: dict, min_level, max_level, levels_ok: bool):
     """ResNet-FPN's own fields: four stage block counts, the FPN width, and P3-P7 as its only output levels."""
     if levels_ok and (min_level, max_level) != (3, 7):
-        problems.append("min_level/max_level: resnet_fpn produces P3-P7 only (min_level 3, max_level 7)")
+        problems.append(f"min_level/max_level: resnet_fpn produces P3-P7 only (min_level 3, max_level 7), got "
+                        f"{min_level} and {max_level} (an FPN P2 from C2, as detectron2 builds it, is not built here)")
     check_stages(problems, data.get("stages"))
     endpoints = data.get("fpn_num_filters", 256)
     check_int(problems, "fpn_num_filters", endpoints, 1, LIMITS["max_endpoints_num_filters"])
