@@ -98,15 +98,15 @@ def breakdown(spec, values: dict) -> None:
     copies = (f" Autocast's half-precision weight copies: {estimate.autocast_copies_bytes / MIB:,.1f} MiB of the "
               "activations." if estimate.autocast_copies_bytes else "")
     st.caption(escape_md(
-        f"{spec.name} + {HEAD_CHOICES[values['memory_head']]} at {estimate.input_size} px, batch {estimate.batch}, "
+        f"{spec.name} ({HEAD_CHOICES[values['memory_head']]}) at {estimate.input_size} px, batch {estimate.batch}, "
         f"{OPTIMIZER_CHOICES[estimate.optimizer]}, {estimate.precision}: estimated from the structure, nothing "
         f"allocated. The peak ({estimate.peak_bytes / MIB:,.0f} MiB) is reached during the {estimate.peak_phase} "
-        "and includes {estimate.transient_bytes / MIB:,.1f} MiB of transient tensors.{copies}"
+        f"and includes {estimate.transient_bytes / MIB:,.1f} MiB of transient tensors.{copies}"
         " MiB = 2^20 bytes, GiB = 2^30 bytes."))
     st.markdown("##### Activations kept for backward, per block")
     total = max(estimate.activations_bytes - estimate.autocast_copies_bytes, 1)
-    frame = pd.DataFrame([{"block": row["id"] or "(model)", "activations MiB": row["activations_bytes"] / MIB,
-                           "share %": 100 * row["activations_bytes"] / total, "params": row["params"]}
+    frame = pd.DataFrame([{"block": (row["id"] or "(model)").removeprefix("backbone.blocks."),
+                           "activations MiB": row["activations_bytes"] / MIB, "share %": 100 * row["activations_bytes"] / total, "params": row["params"]}
                           for row in estimate.blocks])
     left, right = st.columns([2, 3], gap="medium")
     with left:

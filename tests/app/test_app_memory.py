@@ -55,6 +55,10 @@ def test_the_split_matches_the_real_module_and_the_fit_is_the_last_batch_that_fi
     assert shown["Weights"] == f"{weight_bytes / MIB:,.1f} MiB"
     assert shown["Gradients"] == f"{params * 4 / MIB:,.1f} MiB"  # fp32 gradient per parameter
     assert shown["Optimizer state"] == f"{params * 4 / MIB:,.1f} MiB"  # SGD momentum: one buffer per parameter
+    estimate = estimate_training_memory(spec, 640, "retinanet", 8)
+    caption = next(item.value.replace("\\", "") for item in app.caption if "transient tensors" in item.value)
+    assert f"and includes {estimate.transient_bytes / MIB:,.1f} MiB of transient tensors" in caption
+    assert "{" not in caption and "MiB = 2^20 bytes, GiB = 2^30 bytes" in caption
     next(item for item in app.selectbox if item.label == "Optimizer").set_value("adamw")
     inputs = {item.label: item for item in app.number_input}
     inputs["Memory budget (GiB)"].set_value(6.0)
