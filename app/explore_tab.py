@@ -155,13 +155,14 @@ def start_here() -> None:
 
 def graph_panel(spec: Spec, result, input_size: int) -> None:
     chosen = selection.selected(spec, input_size)
+    # Above the columns, so that its five options fit on one row beside each other.
+    if "macs_mode" not in st.session_state:
+        st.session_state.macs_mode = session.setting("macs_mode", "off")
+    st.segmented_control("Show MACs share as", list(MACS_MODE_LABELS), key="macs_mode",
+                         format_func=MACS_MODE_LABELS.get, on_change=_macs_mode_changed,
+                         label_visibility="collapsed")
     graph_column, side = st.columns([3, 1], gap="medium")
     with graph_column:
-        if "macs_mode" not in st.session_state:
-            st.session_state.macs_mode = session.setting("macs_mode", "off")
-        st.segmented_control("Show MACs share as", list(MACS_MODE_LABELS), key="macs_mode",
-                             format_func=MACS_MODE_LABELS.get, on_change=_macs_mode_changed,
-                             label_visibility="collapsed")
         mode = st.session_state.get("macs_mode") or "off"
         times = time_shares(spec) if mode in TIME_MODES else None
         figure = graph_figure(spec, input_size, counts.block_costs(spec, result), mode, chosen,

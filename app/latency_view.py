@@ -125,8 +125,7 @@ def shares_figure(rows: list[dict], title: str) -> go.Figure:
                          title=dict(text=escape_html(title), font=dict(size=14)), showlegend=True,
                          legend=dict(orientation="h", y=-0.2),
                          xaxis=dict(title="MACs share (% of the timed blocks)", range=[0, top], gridcolor="#eeeeee"),
-                         yaxis=dict(title="time share (% of the timed blocks)", range=[0, top], gridcolor="#eeeeee",
-                                    scaleanchor="x", scaleratio=1))
+                         yaxis=dict(title="time share (% of the timed blocks)", range=[0, top], gridcolor="#eeeeee"))
     return figure
 
 

@@ -91,10 +91,10 @@ def breakdown(spec, values: dict) -> None:
     cols = st.columns(5)
     cols[0].metric("Peak (one training step)", f"{estimate.peak_bytes / GIB:,.2f} GiB",
                    help=f"during the {estimate.peak_phase}")
-    cols[1].metric("Weights", f"{estimate.weights_bytes / MIB:,.1f} MiB")
-    cols[2].metric("Gradients", f"{estimate.gradients_bytes / MIB:,.1f} MiB")
-    cols[3].metric("Optimizer state", f"{estimate.optimizer_bytes / MIB:,.1f} MiB")
-    cols[4].metric("Activations kept", f"{estimate.activations_bytes / MIB:,.1f} MiB")
+    cols[1].metric("Weights", size_text(estimate.weights_bytes))
+    cols[2].metric("Gradients", size_text(estimate.gradients_bytes))
+    cols[3].metric("Optimizer state", size_text(estimate.optimizer_bytes))
+    cols[4].metric("Activations kept", size_text(estimate.activations_bytes))
     copies = (f" Autocast's half-precision weight copies: {estimate.autocast_copies_bytes / MIB:,.1f} MiB of the "
               "activations." if estimate.autocast_copies_bytes else "")
     st.caption(escape_md(
@@ -117,6 +117,11 @@ def breakdown(spec, values: dict) -> None:
                              "params": st.column_config.NumberColumn("params", format="compact")})
     with right:
         st.plotly_chart(blocks_figure(frame), key="memory_blocks_plot", config={"displaylogo": False})
+
+
+def size_text(count: int) -> str:
+    """Returns bytes as MiB below 1 GiB ('109.3 MiB'), else as GiB ('7.60 GiB')."""
+    return f"{count / MIB:,.1f} MiB" if count < GIB else f"{count / GIB:,.2f} GiB"
 
 
 def blocks_figure(frame: pd.DataFrame) -> go.Figure:

@@ -59,6 +59,7 @@ def test_the_split_matches_the_real_module_and_the_fit_is_the_last_batch_that_fi
     caption = next(item.value.replace("\\", "") for item in app.caption if "transient tensors" in item.value)
     assert f"and includes {estimate.transient_bytes / MIB:,.1f} MiB of transient tensors" in caption
     assert "{" not in caption and "MiB = 2^20 bytes, GiB = 2^30 bytes" in caption
+    assert shown["Activations kept"] == f"{estimate.activations_bytes / GIB:,.2f} GiB"  # over 1 GiB: in GiB
     next(item for item in app.selectbox if item.label == "Optimizer").set_value("adamw")
     inputs = {item.label: item for item in app.number_input}
     inputs["Memory budget (GiB)"].set_value(6.0)
