@@ -127,3 +127,26 @@ def test_cancel_stores_nothing(home):
     assert [plain(item.value) for item in app.info] == ["Sweep cancelled; no point stored."]
     assert list_results(path=home / "history.sqlite") == []
     assert any(item.label == "Start sweep" and not item.disabled for item in app.button)
+
+
+def test_a_refresh_follows_the_running_sweep_and_another_workspace_never_sees_it(home):
+    app = sweeps_tab(sizes="128", iters=1000, models=("current spec",))
+    start(app)
+    workspace = app.query_params["ws"]
+    refreshed = AppTest.from_file(str(APP), default_timeout=60)  # a new session on the same address
+    refreshed.query_params["ws"] = workspace
+    run(refreshed)
+    refreshed.session_state["tab"] = "Sweeps"
+    run(refreshed)
+    assert any(item.label == "Cancel sweep" for item in refreshed.button)
+    assert {item.label: item.value for item in refreshed.text_input}["Input sizes (px, comma list)"] == "128"
+    other = run(AppTest.from_file(str(APP), default_timeout=60))  # another workspace
+    other.session_state["tab"] = "Sweeps"
+    run(other)
+    assert other.query_params["ws"] != workspace
+    assert not any(item.label == "Cancel sweep" for item in other.button)
+    assert any(item.label == "Start sweep" and not item.disabled for item in other.button)
+    next(item for item in refreshed.button if item.label == "Cancel sweep").click()  # cancelled from the refresh
+    run(refreshed)
+    wait(refreshed, limit=60)
+    assert list_results(path=home / "history.sqlite") == []
