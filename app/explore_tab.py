@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from app import counts, selection, session, sidebar, verify
-from app.graph_figure import graph_figure
+from app.graph_figure import TIME_MODES, graph_figure
+from app.latency_view import time_shares
 from app.guard import guarded
 from app.exports import file_stem
 from app.markup import escape_md
@@ -19,7 +20,8 @@ from spinenet.layout import resolve
 from spinenet.spec import Spec
 
 GRAPH_HEIGHT = 500
-MACS_MODE_LABELS = {"off": "type colours", "size": "node size = MACs share", "colour": "node colour = MACs share"}
+MACS_MODE_LABELS = {"off": "type colours", "size": "node size = MACs share", "colour": "node colour = MACs share",
+                    "time_size": "node size = time share", "time_colour": "node colour = time share"}
 
 
 @session.callback("explore")
@@ -155,15 +157,18 @@ def start_here() -> None:
 
 def graph_panel(spec: Spec, result, input_size: int) -> None:
     chosen = selection.selected(spec, input_size)
+    # Above the columns, so that its five options fit on one row beside each other.
+    if "macs_mode" not in st.session_state:
+        st.session_state.macs_mode = session.setting("macs_mode", "off")
+    st.segmented_control("Show MACs share as", list(MACS_MODE_LABELS), key="macs_mode",
+                         format_func=MACS_MODE_LABELS.get, on_change=_macs_mode_changed,
+                         label_visibility="collapsed")
     graph_column, side = st.columns([3, 1], gap="medium")
     with graph_column:
-        if "macs_mode" not in st.session_state:
-            st.session_state.macs_mode = session.setting("macs_mode", "off")
-        st.segmented_control("Show MACs share as", list(MACS_MODE_LABELS), key="macs_mode",
-                             format_func=MACS_MODE_LABELS.get, on_change=_macs_mode_changed,
-                             label_visibility="collapsed")
-        figure = graph_figure(spec, input_size, counts.block_costs(spec, result),
-                              st.session_state.get("macs_mode") or "off", chosen, height=GRAPH_HEIGHT)
+        mode = st.session_state.get("macs_mode") or "off"
+        times = time_shares(spec) if mode in TIME_MODES else None
+        figure = graph_figure(spec, input_size, counts.block_costs(spec, result), mode, chosen,
+                              height=GRAPH_HEIGHT, times=times)
         st.plotly_chart(figure, key="graph", on_select=partial(selection.graph_clicked, "graph"),
                         selection_mode="points",
                         config={"displaylogo": False, "scrollZoom": False,

@@ -3,7 +3,8 @@
 Nodes are coloured (and shaped) by block type and carry their block id; output blocks are labelled P3..P7; each
 connection is a line coloured by its resampling (same level, up xN, down xN) ending in an arrowhead at the border
 of its target; connections added by the 0-outdegree rule are dashed. Hovering a connection shows its resampling and
-what it costs. Optionally the MACs share of each block sets the node size or colour. When SpineNet's blocks are
+what it costs. Optionally the MACs share of each block, or its share of the time measured per block
+(`analysis.latency.block_shares`), sets the node size or colour. When SpineNet's blocks are
 repeated (`scaling.block_repeats`), every node is drawn as a stack of that many blocks.
 
 The figure is built from a handful of traces whatever the size of the graph (one line trace per kind of
@@ -36,7 +37,8 @@ UP_COLOURS = ("#7fb3d5", "#3f88c5", "#1d5c99", "#0b3461")
 MERGE_COLOUR = "#7b3fa0"
 SELECTED_COLOUR = "#e7298a"  # magenta: in no type colour and not in the Viridis scale of the MACs colour mode
 SHAPE_ONLY_COLOUR = "#b0b0b0"  # legend markers in the MACs colour mode, where colour means MACs, not type
-MACS_MODES = ("off", "size", "colour")
+MACS_MODES = ("off", "size", "colour", "time_size", "time_colour")
+TIME_MODES = ("time_size", "time_colour")  # the share comes from a per-block latency run, not from the MACs
 BASE_SIZE = 18
 MIN_SIZE = 6
 NODE_TRACE_NAME = "blocks"
@@ -46,7 +48,9 @@ REPEAT_TRACE_NAME = "repeated blocks"
 WIDTH_HINT = 560  # expected plot width in pixels (the Explore tab at 1366 x 768); sets node and label sizes
 LABEL_FONT = 10
 CHAR_WIDTH = 0.56 * LABEL_FONT  # average width of a label character in pixels (ids are mostly digits)
-BLOCK_LEGEND_TITLES = {"off": "blocks:", "size": "blocks (area = MACs):", "colour": "blocks (colour = MACs):"}
+BLOCK_LEGEND_TITLES = {"off": "blocks:", "size": "blocks (area = MACs):", "colour": "blocks (colour = MACs):",
+                       "time_size": "blocks (area = time):", "time_colour": "blocks (colour = time):"}
+COLOUR_BAR_TITLES = {"colour": "MACs share", "time_colour": "time share"}
 MAX_STACK = 4  # at most this many stacked copies drawn per node
 
 
@@ -161,11 +165,13 @@ def _node_style(data: dict) -> tuple[str, str, str]:
 
 def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None = None, macs_mode: str = "off",
                  selected: str | None = None, height: int = 520, title: str | None = None,
-                 width_hint: int = WIDTH_HINT) -> go.Figure:
+                 width_hint: int = WIDTH_HINT, times: dict | None = None) -> go.Figure:
     """Returns the plotly figure of `spec`'s backbone at `input_size` pixels.
 
     costs: optional {node id: {"params": int, "macs": int, "resample_macs": int | None, "share": float}} shown in
     the hover text and used by `macs_mode` ('off', 'size': node area by MACs share, 'colour': node colour by it).
+    times: optional {node id: {"median_ms": float, "share": float (0..1)}} from a per-block latency run, shown in
+    the hover text and used by the modes 'time_size' and 'time_colour' (which fall back to 'off' without it).
     width_hint: the plot's expected width in pixels; node sizes and whether block ids fit beside the nodes (else
     they label the x axis) follow from it.
     The node trace is named NODE_TRACE_NAME, is the last trace (drawn on top) and carries each node's id as customdata[0] (for
@@ -173,7 +179,11 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     """
     graph = to_graph(spec, input_size)
     costs = costs or {}
+    times = times or {}
     macs_mode = macs_mode if macs_mode in MACS_MODES else "off"
+    if macs_mode in TIME_MODES and not times:
+        macs_mode = "off"
+    size_mode, colour_mode = macs_mode in ("size", "time_size"), macs_mode in ("colour", "time_colour")
     connection_costs = edge_costs(spec, graph.graph["input_size"])
     nodes = sorted(graph.nodes(data=True), key=lambda item: item[1]["order"])
     levels = sorted({data["level"] for _, data in nodes})
@@ -183,9 +193,10 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     # Node sizes: as large as the spacing of the blocks allows, so long chains stay separate dots.
     spacing = width_hint / max(len(nodes), 1)
     full_size = max(MIN_SIZE, min(BASE_SIZE, 0.7 * spacing))
-    shares = [costs.get(node, {}).get("share") or 0.0 for node, _ in nodes]
+    source = times if macs_mode in TIME_MODES else costs
+    shares = [source.get(node, {}).get("share") or 0.0 for node, _ in nodes]
     max_share = max(shares + [1e-12])
-    if macs_mode == "size":
+    if size_mode:
         sizes = [max(MIN_SIZE, full_size * (0.55 + 1.6 * math.sqrt(share / max_share)) / 1.3) for share in shares]
     else:
         sizes = [full_size] * len(nodes)
@@ -252,13 +263,13 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         xs.append(data["order"])
         ys.append(data["level"])
         ids.append([node])
-        colours.append(share if macs_mode == "colour" else colour)
+        colours.append(share if colour_mode else colour)
         symbols.append(symbol)
         label = html.escape(node)
         texts.append((f"<b>{label}</b>" if node == selected else label) if ids_beside_nodes else "")
         outlines.append("#222222" if data["output_level"] is not None or node == selected else "white")
         widths.append(2.5 if node == selected else 1.5)
-        hovers.append(_hover_text(graph, node, data, costs.get(node, {}), repeats))
+        hovers.append(_hover_text(graph, node, data, costs.get(node, {}), repeats, times.get(node)))
     node_trace = dict(type="scatter",
         x=xs, y=ys, mode="markers+text", name=NODE_TRACE_NAME, showlegend=False,
         customdata=ids, text=texts, textposition="bottom center",
@@ -266,10 +277,10 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         marker=dict(
             color=colours, symbol=symbols, size=sizes, opacity=1.0, line=dict(color=outlines, width=widths),
             **({"colorscale": "Viridis", "cmin": 0, "cmax": max_share,
-                "colorbar": dict(title=dict(text="MACs share", side="right"), tickformat=".0%", thickness=10,
+                "colorbar": dict(title=dict(text=COLOUR_BAR_TITLES[macs_mode], side="right"), tickformat=".0%", thickness=10,
                                  nticks=4, tickangle=0, orientation="h", len=0.25, x=1.0, xanchor="right", y=1.0, yanchor="top",
                                  yref="container", ypad=6, tickfont=dict(size=10))}
-               if macs_mode == "colour" else {})),
+               if colour_mode else {})),
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0)))
     # Output labels right of their blocks (text only), where the fewest arrows arrive.
     outputs = [(data["order"] + (size_of[node] / 2 + 2) / spacing, data["level"], data["output_level"])
@@ -299,7 +310,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
                            yanchor=y, x0=-radius, x1=radius, y0=-radius, y1=radius, layer="above",
                            line=dict(color=SELECTED_COLOUR, width=3)))
     layout = dict(
-        height=height, margin=dict(l=10, r=10, t=52 if title or macs_mode == "colour" else 10, b=10, autoexpand=True),
+        height=height, margin=dict(l=10, r=10, t=52 if title or colour_mode else 10, b=10, autoexpand=True),
         title=dict(text=html.escape(title), x=0.01, xanchor="left", y=0.99, yref="container", yanchor="top",
                    font=dict(size=15)) if title else None,
         plot_bgcolor="white", paper_bgcolor="white", dragmode="pan", clickmode="event+select", hovermode="closest",
@@ -342,7 +353,7 @@ def _legend(traces: list[dict], nodes, macs_mode: str, repeats: int, has_selecti
     for _, data in nodes:
         colour, symbol, label = _node_style(data)
         styles.setdefault(label, (colour, symbol))
-    entries = [(label, SHAPE_ONLY_COLOUR if macs_mode == "colour" else colour, symbol, "white")
+    entries = [(label, SHAPE_ONLY_COLOUR if macs_mode in ("colour", "time_colour") else colour, symbol, "white")
                for label, (colour, symbol) in styles.items()]
     if repeats > 1:
         entries.append((f"stack: ×{repeats} repeats", "#f2f2f2", "square", "#7a7a7a"))
@@ -356,7 +367,7 @@ def _legend(traces: list[dict], nodes, macs_mode: str, repeats: int, has_selecti
                         line=dict(color=line, width=2.5 if open_ring else 1))))
 
 
-def _hover_text(graph, node, data, cost, repeats: int = 1) -> str:
+def _hover_text(graph, node, data, cost, repeats: int = 1, time: dict | None = None) -> str:
     """Returns the HTML hover text of one node; user-supplied strings (ids) are escaped."""
     safe = html.escape(node)
     kind = data["block_fn"] if repeats == 1 or data["role"] == "fpn" else f"{repeats} × {data['block_fn']}"
@@ -371,6 +382,8 @@ def _hover_text(graph, node, data, cost, repeats: int = 1) -> str:
         if cost.get("resample_macs") is not None:
             lines.append(f"resampling: {_format_count(cost.get('resample_params'))} params, "
                          f"{_format_count(cost['resample_macs'])} MACs")
+    if time:
+        lines.append(f"time {time['median_ms']:.2f} ms ({100 * time['share']:.1f}% of the timed blocks)")
     inputs = []
     for source, _, edge in graph.in_edges(node, data=True):
         label = "0-outdegree merge" if edge["merge"] else edge["resample"]

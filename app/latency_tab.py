@@ -1,5 +1,6 @@
 """Latency: time the real model (and others, interleaved) in a worker process with a progress bar and a cancel
-button; the device is named plainly; results and the stored history as tables and plots."""
+button; the device is named plainly; results and the stored history as tables and plots. With "Time every block",
+each block's time too: the per-block table, the sum and hook checks, and MACs share vs time share."""
 from __future__ import annotations
 
 import os
@@ -11,8 +12,9 @@ from analysis.latency.history import list_results, save_results
 from analysis.latency.job import start_latency_job
 from analysis.latency.request import DEFAULT_ITERS, DEFAULT_WARMUP, LatencyRequest, cuda_available, describe_device
 from app import session, sidebar
-from app.guard import one_line
-from app.latency_view import history_figure, results_figure, results_frame
+from app.guard import guarded, one_line
+from app.latency_view import (history_figure, per_block_check_line, per_block_frame, results_figure, results_frame,
+                              run_caption, shares_figure)
 from app.markup import escape_md
 from app.tables import table
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
@@ -63,7 +65,8 @@ def _start() -> None:
             raise LatencyError("invalid", "choose at least one model to measure")
         state.latency_job = start_latency_job(requests, device=state.latency_device, iters=int(state.latency_iters),
                                               warmup=int(state.latency_warmup),
-                                              threads=int(state.latency_threads) or None)
+                                              threads=int(state.latency_threads) or None,
+                                              per_block=bool(state.latency_per_block))
         state.pop("latency_results", None)
     except LatencyError as error:
         session.note(AREA, "error", f"Not started: {error}")
@@ -89,6 +92,7 @@ def _collect(job) -> None:
         session.note(AREA, kind, "Cancelled." if error.kind == "cancelled" else f"Latency run failed: {error}")
         return
     st.session_state.latency_results, warning = save_results(results)
+    st.session_state.latency_specs = [request.spec for request in job.requests]  # in result order
     if warning:
         session.note(AREA, "warning", warning)
 
@@ -126,14 +130,14 @@ def progress_text(progress) -> str:
 SETTING = "latency"
 WIDGET_KEYS = ("latency_models", "latency_size", "latency_head", "latency_batch", "latency_precision",
                "latency_device", "latency_iters", "latency_warmup", "latency_threads", "latency_channels_last",
-               "latency_fold_bn")
+               "latency_fold_bn", "latency_per_block")
 
 
 def _defaults() -> dict:
     return {"latency_models": [CURRENT, "resnet50-fpn"], "latency_size": min(sidebar.input_size(), 512),
             "latency_head": "none", "latency_batch": 1, "latency_precision": "fp32", "latency_device": "auto",
             "latency_iters": DEFAULT_ITERS, "latency_warmup": DEFAULT_WARMUP, "latency_threads": 0,
-            "latency_channels_last": False, "latency_fold_bn": False}
+            "latency_channels_last": False, "latency_fold_bn": False, "latency_per_block": False}
 
 
 def stored_settings() -> dict:
@@ -163,13 +167,20 @@ def _valid(key: str, value, choices: list[str], precisions: list[str]):
 DEVICES = ["auto", "cpu", "cuda"]
 
 
-def estimated_seconds(choices: list[str], size: int, head: str, batch: int, iters: int, warmup: int) -> float:
+def timed_passes(iters: int, warmup: int, per_block: bool) -> int:
+    """Forward passes per model: warm-up, timed (twice with per-block timing: one pass without and one with the
+    hooks, plus a probe pass that finds the modules the forward calls) and the memory probe."""
+    return warmup + iters * (2 if per_block else 1) + (1 if per_block else 0) + 1
+
+
+def estimated_seconds(choices: list[str], size: int, head: str, batch: int, iters: int, warmup: int,
+                      per_block: bool = False) -> float:
     """Returns the time estimate the run is checked against: every model's MACs at this size, for warm-up + timed
     passes + the memory probe, at the CPU speed `analysis.limits` assumes (pessimistic; a GPU is much faster)."""
     from analysis.counting.fast import count_model
     from analysis.limits import estimate_cpu_seconds
 
-    passes = warmup + iters + 1
+    passes = timed_passes(iters, warmup, per_block)
     return sum(estimate_cpu_seconds(count_model(_spec_for(choice), size, head, 1000, "gap").macs(""), passes * batch)
                for choice in choices)
 
@@ -179,17 +190,20 @@ def estimate_line(state) -> str:
     models = list(state.latency_models)
     if not models:
         return "Choose at least one model to measure."
-    passes = int(state.latency_warmup) + int(state.latency_iters) + 1
+    per_block = bool(state.latency_per_block)
+    passes = timed_passes(int(state.latency_iters), int(state.latency_warmup), per_block)
     try:
         seconds = estimated_seconds(models, int(state.latency_size), state.latency_head, int(state.latency_batch),
-                                    int(state.latency_iters), int(state.latency_warmup))
+                                    int(state.latency_iters), int(state.latency_warmup), per_block)
     except Exception as error:  # noqa: BLE001 - the run itself will say what is wrong
         return f"No estimate: {escape_md(one_line(error))}"
     where = ("on the GPU it is much shorter" if state.latency_device != "cpu" and cuda_available()
              else "on this CPU")
     return (f"**Estimated time:** up to about {_duration(seconds)} for {len(models)} model"
             f"{'s' if len(models) != 1 else ''} × {passes} passes ({int(state.latency_warmup)} warm-up, "
-            f"{int(state.latency_iters)} timed, 1 memory probe), plus 3–5 s to start the worker ({where}; "
+            + (f"{int(state.latency_iters)} timed without and {int(state.latency_iters)} with the per-block hooks, "
+               "1 probe, " if per_block else f"{int(state.latency_iters)} timed, ")
+            + f"1 memory probe), plus 3–5 s to start the worker ({where}; "
             "a pessimistic estimate from the MACs, the same the run is checked against).")
 
 
@@ -247,6 +261,9 @@ def settings_form() -> None:
     cols = st.columns(4)
     cols[0].checkbox("channels_last", key="latency_channels_last", args=("latency_channels_last",), **changed)
     cols[1].checkbox("fold batch norm into convs", key="latency_fold_bn", args=("latency_fold_bn",), **changed)
+    cols[2].checkbox("Time every block", key="latency_per_block", args=("latency_per_block",),
+                     help="Also time every block, the stem, the endpoints and the head inside the forward pass "
+                          "(each iteration runs one pass without and one with the timing hooks)", **changed)
     if not running:
         st.markdown(estimate_line(state))
         if state.latency_device != "cuda" and not (state.latency_device == "auto" and cuda_available()):
@@ -270,6 +287,8 @@ def render() -> None:
         table(frame.drop(columns=["run"]), "latency_results_table", "latency-run.csv", hide_index=True,
               width="stretch", column_config=_number_columns(frame))
         st.plotly_chart(results_figure(frame), key="latency_results_plot", config={"displaylogo": False})
+    if st.session_state.get("latency_job") is None:
+        guarded("the per-block times", per_block_section, results)
     st.markdown("##### History")
     try:
         entries = list_results(limit=200)
@@ -290,3 +309,43 @@ def _number_columns(frame) -> dict:
                "peak memory MiB": "%.0f", "ratio to first": "%.2fx"}
     return {column: st.column_config.NumberColumn(column, format=fmt) for column, fmt in formats.items()
             if column in frame}
+
+
+def per_block_section(results) -> None:
+    """Per-block times of this run (a model chosen when several were timed per block), else of the latest stored
+    per-block run of the current spec: the table, the sum-vs-end-to-end check, the hooks' overhead, and each
+    block's MACs share against its time share."""
+    from analysis.latency.block_shares import latest_per_block, per_block_run, time_and_macs_shares
+
+    specs = st.session_state.get("latency_specs") or []
+    runs = [(spec, per_block_run(result)) for spec, result in zip(specs, results or [])]
+    runs = [(spec, run) for spec, run in runs if run is not None]
+    if runs:
+        st.markdown("##### Per block (this run)")
+        labels = [run.label for _, run in runs]
+        index = 0
+        if len(runs) > 1:
+            chosen = st.selectbox("Model", labels, key="latency_per_block_model")
+            index = labels.index(chosen) if chosen in labels else 0
+        spec, run = runs[index]
+    else:
+        spec = session.current()
+        run = latest_per_block(spec)
+        if run is None:
+            return
+        st.markdown("##### Per block (latest stored run of the current spec)")
+    st.caption(escape_md(run_caption(run)))
+    frame = per_block_frame(run)
+    table(frame, "latency_per_block_table", "latency-per-block.csv", hide_index=True, width="stretch",
+          height=min(360, 35 * len(frame) + 40),
+          column_config={name: st.column_config.NumberColumn(name, format="%.2f")
+                         for name in ("median ms", "p10 ms", "p90 ms", "share %")})
+    st.markdown(per_block_check_line(run))
+    rows = time_and_macs_shares(spec, run)
+    if rows:
+        st.plotly_chart(shares_figure(rows, f"{run.label}: MACs share vs time share per block"),
+                        key="latency_shares_plot", config={"displaylogo": False})
+        st.caption("Each dot is a block (with the resampling that feeds it); both shares are of the timed blocks' "
+                   "sums (stem conv, endpoints and head left out). Above the dashed diagonal a block takes more of "
+                   "the time than of the MACs: latency-unfriendly (red: 1.5x or more).")
+

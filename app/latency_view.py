@@ -72,3 +72,82 @@ def history_figure(frame: pd.DataFrame) -> go.Figure:
                                                      dict(dtickrange=[86_400_000, None], value="%b %d<br>%Y")]),
                          legend=dict(orientation="h", y=-0.3))
     return figure
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per block: the table, the sum-vs-end-to-end check, MACs share vs time share, and the graph's time shares
+
+
+def per_block_frame(run) -> pd.DataFrame:
+    """Returns one row per timed unit of a PerBlockRun: unit (module name), graph node, median / p10 / p90 in ms
+    and the share of the sum of the unit medians in %."""
+    return pd.DataFrame([{"unit": row["id"], "graph node": row.get("node") or "", "median ms": row["median_ms"],
+                          "p10 ms": row["p10_ms"], "p90 ms": row["p90_ms"], "share %": 100 * row["share"]}
+                         for row in run.blocks])
+
+
+def per_block_check_line(run) -> str:
+    """One Markdown line: the sum of the unit medians against the end-to-end median, and the hooks' overhead."""
+    parts = [f"**Sum of the block medians** {run.blocks_sum_ms:.2f} ms vs end-to-end median {run.median_ms:.2f} ms: "
+             f"{100 * run.blocks_sum_diff:+.1f} % (target within 10 %; the rest is glue outside any unit)"
+             if run.blocks_sum_ms is not None and run.blocks_sum_diff is not None else "no sum check stored"]
+    if run.hooked_median_ms is not None and run.hook_overhead is not None:
+        parts.append(f"**timing hooks** {run.hooked_median_ms:.2f} ms with vs {run.median_ms:.2f} ms without: "
+                     f"{100 * run.hook_overhead:+.1f} % (target within 5 %)")
+    return " · ".join(parts)
+
+
+def run_caption(run) -> str:
+    """Returns where a PerBlockRun comes from, e.g. 'SpineNet-49 at 256 px, batch 1, fp32, CPU (...), 2024-...'
+    (plain text; escape it before Markdown)."""
+    return (f"{run.label} at {run.input_size} px, head {run.head}, batch {run.batch}, {run.precision}, "
+            f"{run.device_name}, {run.created_at.replace('T', ' ')[:19]} UTC")
+
+
+def shares_figure(rows: list[dict], title: str) -> go.Figure:
+    """Each timed block's MACs share (x) against its time share (y), both in % of the timed blocks' sums
+    (`analysis.latency.block_shares.time_and_macs_shares`), with the diagonal y = x: a block above it takes more
+    of the time than of the MACs (latency-unfriendly). Block ids on hover."""
+    xs = [100 * row["macs_share"] for row in rows]
+    ys = [100 * row["time_share"] for row in rows]
+    top = max(xs + ys + [1.0]) * 1.08
+    ratio = [row["time_share"] / row["macs_share"] if row["macs_share"] > 0 else float("inf") for row in rows]
+    colours = ["#c0392b" if value > 1.5 else "#3b6fb6" for value in ratio]
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", name="time share = MACs share",
+                                line=dict(color="#999999", dash="dash"), hoverinfo="skip"))
+    figure.add_trace(go.Scatter(
+        x=xs, y=ys, mode="markers", name="blocks", marker=dict(size=9, color=colours, line=dict(color="white", width=1)),
+        customdata=[[escape_html(row["node"]), row["median_ms"], value] for row, value in zip(rows, ratio)],
+        hovertemplate="<b>%{customdata[0]}</b><br>MACs share %{x:.1f}%<br>time share %{y:.1f}% "
+                      "(%{customdata[1]:.2f} ms)<br>time / MACs share %{customdata[2]:.2f}x<extra></extra>"))
+    figure.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white",
+                         title=dict(text=escape_html(title), font=dict(size=14)), showlegend=True,
+                         legend=dict(orientation="h", y=-0.2),
+                         xaxis=dict(title="MACs share (% of the timed blocks)", range=[0, top], gridcolor="#eeeeee"),
+                         yaxis=dict(title="time share (% of the timed blocks)", range=[0, top], gridcolor="#eeeeee"))
+    return figure
+
+
+def time_shares(spec: Spec) -> dict | None:
+    """For the graph's time modes: {node id: {median_ms, share}} from the most recent per-block run of this spec
+    (share = fraction of the timed blocks' sum), with one caption saying which run; None, with a one-line hint
+    saying what to do, when there is none or the history cannot be read."""
+    import streamlit as st
+
+    from analysis.latency.block_shares import latest_per_block, time_and_macs_shares
+    from app.markup import escape_md
+
+    try:
+        run = latest_per_block(spec)
+    except Exception as error:  # noqa: BLE001 - one line, the graph still shows
+        st.caption(escape_md(f"Time share unavailable (the latency history cannot be read: {error}). "
+                             "Showing type colours."))
+        return None
+    if run is None:
+        st.info("No per-block latency for this spec yet: open **Latency**, tick **Time every block**, measure the "
+                "current spec, then come back. Showing type colours.", icon=":material/timer_off:")
+        return None
+    rows = time_and_macs_shares(spec, run)
+    st.caption(escape_md(f"Time share from the latest per-block run: {run_caption(run)}."))
+    return {row["node"]: {"median_ms": row["median_ms"], "share": row["time_share"]} for row in rows}

@@ -10,11 +10,13 @@ sys.path[:] = [str(ROOT)] + [entry for entry in sys.path
 
 import streamlit as st  # noqa: E402
 
-from app import compare_tab, edit_tab, explore_tab, io_tab, latency_tab, session, sidebar  # noqa: E402
+from app import (compare_tab, edit_tab, explore_tab, io_tab, latency_tab, memory_tab, session, sidebar,  # noqa: E402
+                 sweep_tab)
 from app.guard import guarded  # noqa: E402
 
 TABS = {"Explore": ("explore", explore_tab.render), "Edit": ("edit", edit_tab.render),
         "Compare": ("compare", compare_tab.render), "Latency": ("latency", latency_tab.render),
+        "Memory": ("memory", memory_tab.render), "Sweeps": ("sweeps", sweep_tab.render),
         "Import / export": ("import/export", io_tab.render)}
 
 st.set_page_config(page_title="SpineScope", page_icon=":material/account_tree:", layout="wide",

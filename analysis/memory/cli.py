@@ -11,16 +11,12 @@ import json
 import re
 
 from analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, int_in_range, load_spec_argument
-from spinenet.input_size import hw, normalize, size_to_json
+from analysis.memory.fit import FIT_BATCHES, FIT_SIZES, MAX_BATCH, REFERENCE
 from spinenet.registry import head_names
 
 MIB, GIB = 2 ** 20, 2 ** 30
-MAX_BATCH = 1 << 20
 UNITS = {"b": 1, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12,
          "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
-FIT_SIZES = (384, 512, 640, 896, 1024, 1280)
-FIT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
-REFERENCE = "resnet50-fpn"
 
 
 def memory_size(text: str) -> int:
@@ -57,7 +53,7 @@ def register(subparsers) -> None:
 
 def _cmd_memory(args) -> int:
     from analysis.memory.estimate import estimate_training_memory, max_batch
-    from spinenet.builtins import load_builtin
+    from analysis.memory.fit import fit_rows, memory_vs_batch
 
     spec, size = load_spec_argument(args.spec)
     size = args.input_size or size or spec.input_size
@@ -68,17 +64,10 @@ def _cmd_memory(args) -> int:
         raise CliError(str(error)) from None
     data = estimate.to_dict()
     if args.fit:
-        reference = load_builtin(REFERENCE)
-        sizes = sorted({*FIT_SIZES, normalize(size)}, key=lambda s: hw(s)[0] * hw(s)[1])
         data["fit_bytes"] = args.fit
         data["max_batch"] = max_batch(spec, args.fit, size, limit=MAX_BATCH, **options)
-        data["fit"] = [{"input_size": size_to_json(s), "max_batch": max_batch(spec, args.fit, s, limit=MAX_BATCH, **options),
-                        f"{REFERENCE}_max_batch": max_batch(reference, args.fit, s, limit=MAX_BATCH, **options)}
-                       for s in sizes]
-        data["memory_vs_batch"] = [
-            {"batch": b, "peak_bytes": estimate_training_memory(spec, size, batch=b, **options).peak_bytes,
-             f"{REFERENCE}_peak_bytes": estimate_training_memory(reference, size, batch=b, **options).peak_bytes}
-            for b in FIT_BATCHES]
+        data["fit"] = fit_rows(spec, args.fit, {*FIT_SIZES, size}, **options)
+        data["memory_vs_batch"] = memory_vs_batch(spec, size, FIT_BATCHES, **options)
     if args.json:
         print(json.dumps(data, indent=2))
     else:

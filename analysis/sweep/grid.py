@@ -114,8 +114,10 @@ def request_for(point: Point, options: RunOptions) -> LatencyRequest:
 
 
 def point_record(point: Point, result, options: RunOptions) -> dict:
-    """The JSON-ready record of one measured point: the grid coordinates, the latency figures, the per-block
-    medians (with per_block) and the training-memory estimate at this point."""
+    """The JSON-ready record of one measured point: the grid coordinates, the latency figures (ms), the per-block
+    medians (with per_block), the MACs of one image with the head at this input size (`macs`; a forward pass does
+    batch x macs) and the training-memory estimate at this point (bytes)."""
+    from analysis.counting.fast import count_model
     from analysis.memory.estimate import estimate_training_memory
 
     train = estimate_training_memory(point.spec, point.input_size, options.head, point.batch, options.optimizer,
@@ -125,6 +127,7 @@ def point_record(point: Point, result, options: RunOptions) -> dict:
             "precision": point.precision, "device": result.device, "device_name": result.device_name,
             "median_ms": result.median_ms, "p10_ms": result.p10_ms, "p90_ms": result.p90_ms,
             "throughput": result.throughput, "peak_memory_bytes": result.peak_memory_bytes,
+            "macs": count_model(point.spec, point.input_size, options.head).macs(""),
             "train_peak_bytes": train.peak_bytes, "train_optimizer": options.optimizer,
             "blocks": [{"id": row["id"], "median_ms": row["median_ms"]} for row in result.blocks],
             "history_id": result.history_id, "run_id": result.run_id}

@@ -46,17 +46,19 @@ def connect(address: str | None):
 
 
 def run_on_ray(points: list[Point], options: RunOptions, *, address: str | None = None, on_point=None,
-               save: bool = True, gpu: bool | None = None) -> tuple[list[dict], list[dict]]:
+               save: bool = True, gpu: bool | None = None, measure=_measure_point) -> tuple[list[dict], list[dict]]:
     """Submits one task per point and collects them as they finish; stores each result in the history (on the
     driver, when `save`) and calls `on_point(record)` as each arrives. Returns (records in grid order, failures:
-    one {spec, input_size, batch, precision, error} per point that failed after its retry)."""
+    one {spec, input_size, batch, precision, error} per point that failed after its retry).
+    `measure(point, options)` is what each task runs (a LatencyResult); only tests pass another one (one that
+    kills its own worker process, to check the retry), never a user."""
     ray = connect(address)
     from ray.exceptions import RayError, RayTaskError
 
     if gpu is None:
         gpu = options.device == "cuda" or (options.device == "auto" and ray.cluster_resources().get("GPU", 0) > 0)
     resources = {"num_gpus": 1, "num_cpus": 1} if gpu else {"num_cpus": 1}
-    task = ray.remote(max_retries=1, retry_exceptions=False, **resources)(_measure_point)
+    task = ray.remote(max_retries=1, retry_exceptions=False, **resources)(measure)
     pending = {task.remote(point, options): point for point in points}
     done: dict[tuple, dict] = {}
     failures = []

@@ -64,14 +64,6 @@ def test_local_sweep_json_and_history(capsys):
     assert all(p["blocks"] and all(b["median_ms"] > 0 for b in p["blocks"]) for p in data["points"])
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def test_ray_sweep_gives_the_local_points(ray_cluster, capsys):
     assert main(["sweep", *SMALL, "--no-save"]) == 0
     local = json.loads(capsys.readouterr().out)

@@ -1,0 +1,196 @@
+"""Memory: the estimated peak of one training step of the open spec (analysis.memory), split into weights,
+gradients, optimizer state and activations kept for backward (per block); the largest batch that fits a budget
+at each input size beside ResNet-50-FPN, and the peak against the batch for both. Nothing is allocated."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analysis.memory.estimate import estimate_training_memory
+from analysis.memory.fit import FIT_BATCHES, FIT_SIZES, REFERENCE, memory_vs_batch, fit_rows, reference_spec
+from app import session, sidebar
+from app.exports import file_stem
+from app.guard import guarded
+from app.markup import escape_html, escape_md
+from app.tables import table
+from spinenet.validate import LIMITS
+
+AREA = "memory"
+SETTING = "memory"
+MIB, GIB = 2 ** 20, 2 ** 30
+HEAD_CHOICES = {"none": "backbone only", "retinanet": "with RetinaNet head",
+                "classification": "with classification head"}
+PRECISION_CHOICES = {"fp32": "fp32", "bf16": "bf16 autocast", "fp16": "fp16 autocast"}
+DEVICE_CHOICES = {"cuda": "GPU (foreach AdamW step)", "cpu": "CPU (per-tensor AdamW step)"}
+OPTIMIZER_CHOICES = {"sgd": "SGD with momentum", "adamw": "AdamW"}
+WIDGET_KEYS = ("memory_head", "memory_size", "memory_batch", "memory_optimizer", "memory_precision",
+               "memory_device", "memory_budget_gib")
+MAX_BUDGET_GIB = 4096.0
+
+
+def _defaults() -> dict:
+    return {"memory_head": "retinanet", "memory_size": sidebar.input_size(), "memory_batch": 8,
+            "memory_optimizer": "sgd", "memory_precision": "fp32", "memory_device": "cuda",
+            "memory_budget_gib": 16.0}
+
+
+def _valid(key: str, value):
+    """Returns a stored value the widget can show, or None (a value that is no longer an option or in range)."""
+    options = {"memory_head": HEAD_CHOICES, "memory_optimizer": OPTIMIZER_CHOICES,
+               "memory_precision": PRECISION_CHOICES, "memory_device": DEVICE_CHOICES}
+    if key in options:
+        return value if value in options[key] else None
+    ranges = {"memory_size": (LIMITS["min_input_size"], LIMITS["max_input_size"]), "memory_batch": (1, 4096),
+              "memory_budget_gib": (0.1, MAX_BUDGET_GIB)}
+    low, high = ranges[key]
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+    return (float(value) if key == "memory_budget_gib" else int(value)) if ok else None
+
+
+@session.callback(AREA)
+def _setting_changed(key: str) -> None:
+    settings = dict(session.setting(SETTING) or {})
+    settings[key] = st.session_state.get(key)
+    session.set_setting(SETTING, settings)
+
+
+def settings_form() -> dict:
+    """The form; its values are kept in the workspace (they survive other tabs and a refresh). Returns them."""
+    state, stored, defaults = st.session_state, session.setting(SETTING) or {}, _defaults()
+    for key in WIDGET_KEYS:
+        if key not in state:
+            value = _valid(key, stored.get(key, defaults[key]))
+            state[key] = defaults[key] if value is None else value
+    changed = {"on_change": _setting_changed}
+    cols = st.columns(4)
+    cols[0].selectbox("Head", list(HEAD_CHOICES), key="memory_head", format_func=HEAD_CHOICES.get,
+                      args=("memory_head",), **changed)
+    cols[1].number_input("Input size (px)", min_value=LIMITS["min_input_size"], max_value=LIMITS["max_input_size"],
+                         step=32, key="memory_size", args=("memory_size",), **changed)
+    cols[2].number_input("Batch", min_value=1, max_value=4096, step=1, key="memory_batch", args=("memory_batch",),
+                         **changed)
+    cols[3].number_input("Memory budget (GiB)", min_value=0.1, max_value=MAX_BUDGET_GIB, step=1.0, format="%.1f",
+                         key="memory_budget_gib", args=("memory_budget_gib",),
+                         help="GiB = 2^30 bytes; e.g. 16 for a 16 GB GPU", **changed)
+    cols = st.columns(4)
+    cols[0].selectbox("Optimizer", list(OPTIMIZER_CHOICES), key="memory_optimizer",
+                      format_func=OPTIMIZER_CHOICES.get, args=("memory_optimizer",), **changed)
+    cols[1].selectbox("Precision", list(PRECISION_CHOICES), key="memory_precision",
+                      format_func=PRECISION_CHOICES.get, args=("memory_precision",), **changed)
+    cols[2].selectbox("Training on", list(DEVICE_CHOICES), key="memory_device", format_func=DEVICE_CHOICES.get,
+                      args=("memory_device",), help="Only AdamW's step temporaries differ", **changed)
+    return {key: state[key] for key in WIDGET_KEYS}
+
+
+def breakdown(spec, values: dict) -> None:
+    """The peak and its parts, then the activations kept per block."""
+    options = _options(values)
+    estimate = estimate_training_memory(spec, int(values["memory_size"]), batch=int(values["memory_batch"]),
+                                        **options)
+    cols = st.columns(5)
+    cols[0].metric("Peak (one training step)", f"{estimate.peak_bytes / GIB:,.2f} GiB",
+                   help=f"during the {estimate.peak_phase}")
+    cols[1].metric("Weights", size_text(estimate.weights_bytes))
+    cols[2].metric("Gradients", size_text(estimate.gradients_bytes))
+    cols[3].metric("Optimizer state", size_text(estimate.optimizer_bytes))
+    cols[4].metric("Activations kept", size_text(estimate.activations_bytes))
+    copies = (f" Autocast's half-precision weight copies: {estimate.autocast_copies_bytes / MIB:,.1f} MiB of the "
+              "activations." if estimate.autocast_copies_bytes else "")
+    st.caption(escape_md(
+        f"{spec.name} ({HEAD_CHOICES[values['memory_head']]}) at {estimate.input_size} px, batch {estimate.batch}, "
+        f"{OPTIMIZER_CHOICES[estimate.optimizer]}, {estimate.precision}: estimated from the structure, nothing "
+        f"allocated. The peak ({estimate.peak_bytes / MIB:,.0f} MiB) is reached during the {estimate.peak_phase} "
+        f"and includes {estimate.transient_bytes / MIB:,.1f} MiB of transient tensors.{copies}"
+        " MiB = 2^20 bytes, GiB = 2^30 bytes."))
+    st.markdown("##### Activations kept for backward, per block")
+    total = max(estimate.activations_bytes - estimate.autocast_copies_bytes, 1)
+    frame = pd.DataFrame([{"block": (row["id"] or "(model)").removeprefix("backbone.blocks."),
+                           "activations MiB": row["activations_bytes"] / MIB, "share %": 100 * row["activations_bytes"] / total, "params": row["params"]}
+                          for row in estimate.blocks])
+    left, right = st.columns([2, 3], gap="medium")
+    with left:
+        table(frame, "memory_blocks_table", f"{file_stem(spec)}-training-memory.csv", hide_index=True,
+              width="stretch", height=360,
+              column_config={"activations MiB": st.column_config.NumberColumn("activations MiB", format="%.1f"),
+                             "share %": st.column_config.NumberColumn("share %", format="%.1f"),
+                             "params": st.column_config.NumberColumn("params", format="compact")})
+    with right:
+        st.plotly_chart(blocks_figure(frame), key="memory_blocks_plot", config={"displaylogo": False})
+
+
+def size_text(count: int) -> str:
+    """Returns bytes as MiB below 1 GiB ('109.3 MiB'), else as GiB ('7.60 GiB')."""
+    return f"{count / MIB:,.1f} MiB" if count < GIB else f"{count / GIB:,.2f} GiB"
+
+
+def blocks_figure(frame: pd.DataFrame) -> go.Figure:
+    """Activations kept per block (MiB), in forward order."""
+    figure = go.Figure(go.Bar(x=[escape_html(name) for name in frame["block"]], y=frame["activations MiB"],
+                              marker_color="#3b6fb6", hovertemplate="%{x}: %{y:,.1f} MiB<extra></extra>"))
+    figure.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+                         title=dict(text="Activations kept for backward per block (MiB)", font=dict(size=14)),
+                         yaxis=dict(title="MiB", gridcolor="#eeeeee"), xaxis=dict(tickangle=-60, type="category"))
+    return figure
+
+
+def fit_section(spec, values: dict) -> None:
+    """The largest batch that fits the budget at each input size, and peak memory vs batch, beside ResNet-50-FPN."""
+    options = _options(values)
+    budget = int(values["memory_budget_gib"] * GIB)
+    size = int(values["memory_size"])
+    reference = reference_spec()
+    st.markdown(f"##### Largest batch that fits {values['memory_budget_gib']:,.1f} GiB")
+    rows = fit_rows(spec, budget, {*FIT_SIZES, size}, **options)
+    here = next(row for row in rows if row["input_size"] == size)
+    cols = st.columns(2)
+    cols[0].metric(f"{spec.name} at {size} px", f"batch {here['max_batch']:,}")
+    cols[1].metric(f"{reference.name} at {size} px", f"batch {here[f'{REFERENCE}_max_batch']:,}")
+    frame = pd.DataFrame([{"input px": row["input_size"], f"{spec.name} max batch": row["max_batch"],
+                           f"{reference.name} max batch": row[f"{REFERENCE}_max_batch"]} for row in rows])
+    left, right = st.columns([2, 3], gap="medium")
+    with left:
+        table(frame, "memory_fit_table", f"{file_stem(spec)}-max-batch.csv", hide_index=True, width="stretch")
+        st.caption("0: not even one image fits. Same head, optimizer and precision for both models.")
+    with right:
+        batches = sorted({*FIT_BATCHES, int(values["memory_batch"])})
+        points = memory_vs_batch(spec, size, batches, **options)
+        st.plotly_chart(batch_figure(points, spec.name, reference.name, budget, size), key="memory_batch_plot",
+                        config={"displaylogo": False})
+
+
+def batch_figure(points: list[dict], name: str, reference_name: str, budget_bytes: int, size: int) -> go.Figure:
+    """Estimated peak (GiB) against the batch for the spec and the reference, with the budget as a line."""
+    figure = go.Figure()
+    batches = [point["batch"] for point in points]
+    for key, label, colour, dash in (("peak_bytes", name, "#3b6fb6", "solid"),
+                                     (f"{REFERENCE}_peak_bytes", reference_name, "#999999", "dot")):
+        figure.add_trace(go.Scatter(x=batches, y=[point[key] / GIB for point in points], mode="lines+markers",
+                                    name=escape_html(label), line=dict(color=colour, dash=dash),
+                                    hovertemplate="batch %{x}: %{y:,.2f} GiB<extra>%{fullData.name}</extra>"))
+    figure.add_trace(go.Scatter(x=[batches[0], batches[-1]], y=[budget_bytes / GIB] * 2, mode="lines",
+                                name=f"budget {budget_bytes / GIB:,.1f} GiB", line=dict(color="#c0392b", dash="dash"),
+                                hoverinfo="skip"))
+    figure.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+                         title=dict(text=f"Peak memory of one training step vs batch at {size} px (GiB)",
+                                    font=dict(size=14)),
+                         xaxis=dict(title="batch", type="log", gridcolor="#eeeeee", tickvals=batches),
+                         yaxis=dict(title="GiB", gridcolor="#eeeeee", rangemode="tozero"),
+                         legend=dict(orientation="h", y=-0.25))
+    return figure
+
+
+def _options(values: dict) -> dict:
+    return {"head": values["memory_head"], "optimizer": values["memory_optimizer"],
+            "precision": values["memory_precision"], "device": values["memory_device"]}
+
+
+def render() -> None:
+    spec = session.current()
+    st.caption("The memory one training step needs (forward, backward, optimizer step; steady state), estimated "
+               "from the structure in milliseconds: no model is built and nothing is allocated. Measured error: "
+               "see the README's Training memory section.")
+    session.show_notes(AREA)
+    values = settings_form()
+    guarded("the memory estimate", breakdown, spec, values)
+    guarded("the batch fit", fit_section, spec, values)

@@ -1,0 +1,258 @@
+"""Sweeps: latency (and the training-memory estimate) of the open spec and other models over input sizes,
+batches and precisions, in the background in one latency worker process (`analysis.sweep.local`), with a progress
+bar and a cancel button; every point goes in the history, as the CLI's `sweep` does. Plots: latency vs input size
+per model, MACs vs latency with the Pareto front.
+
+A running sweep belongs to the workspace (the `ws` address parameter), not to the browser session: a refresh of
+the same address follows it, while another workspace never sees it.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import streamlit as st
+
+from analysis.latency.errors import LatencyError
+from analysis.latency.request import DEFAULT_TIMEOUT_S, cuda_available
+from analysis.sweep.grid import GridError, RunOptions, batches, grid_points, input_sizes
+from app import session
+from app.guard import one_line
+from app.latency_tab import CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _label, _spec_for, progress_text
+from app.markup import escape_md
+from app.sweep_view import latency_vs_size_figure, macs_vs_latency_figure, points_frame
+from app.tables import table
+from spinenet.builtins import BUILTIN_NAMES
+
+AREA = "sweeps"
+SETTING = "sweep"
+RESULTS = "sweep_last"
+MAX_POINTS = 64
+OPTIMIZER_CHOICES = {"sgd": "SGD with momentum", "adamw": "AdamW"}
+WIDGET_KEYS = ("sweep_models", "sweep_sizes", "sweep_batches", "sweep_precisions", "sweep_head", "sweep_device",
+               "sweep_iters", "sweep_warmup", "sweep_threads", "sweep_per_block", "sweep_optimizer")
+
+
+@dataclass
+class SweepRun:
+    """A sweep in progress: its latency job (one worker for every point), the points and options, when it began."""
+
+    job: object
+    points: list
+    options: RunOptions
+    started: float
+
+
+@st.cache_resource(show_spinner=False)
+def _registry() -> tuple[dict, threading.Lock]:
+    """The sweeps running on this server, by workspace id (one each), and the lock that guards them."""
+    return {}, threading.Lock()
+
+
+def running() -> SweepRun | None:
+    """Returns this workspace's running (or finished, not yet collected) sweep, or None."""
+    runs, lock = _registry()
+    with lock:
+        return runs.get(session.workspace_id())
+
+
+def _defaults() -> dict:
+    return {"sweep_models": [CURRENT, "resnet50-fpn"], "sweep_sizes": "128,192,256", "sweep_batches": "1",
+            "sweep_precisions": ["fp32"], "sweep_head": "none", "sweep_device": "auto", "sweep_iters": 5,
+            "sweep_warmup": 1, "sweep_threads": 0, "sweep_per_block": False, "sweep_optimizer": "sgd"}
+
+
+def _precisions() -> list[str]:
+    return ["fp32", "bf16", "fp16"] if cuda_available() else ["fp32", "bf16"]
+
+
+def _valid(key: str, value, choices: list[str]):
+    """Returns a stored value the widget can show, or None (an option that no longer exists, a wrong type)."""
+    lists = {"sweep_models": choices, "sweep_precisions": _precisions()}
+    if key in lists:
+        return [item for item in value if item in lists[key]] if isinstance(value, list) else None
+    options = {"sweep_head": HEAD_CHOICES, "sweep_device": DEVICES, "sweep_optimizer": OPTIMIZER_CHOICES}
+    if key in options:
+        return value if value in options[key] else None
+    if key in ("sweep_sizes", "sweep_batches"):
+        return value if isinstance(value, str) else None
+    if key == "sweep_per_block":
+        return value if isinstance(value, bool) else None
+    ranges = {"sweep_iters": (1, 1000), "sweep_warmup": (0, 100), "sweep_threads": (0, 256)}
+    low, high = ranges[key]
+    return value if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high else None
+
+
+@session.callback(AREA)
+def _setting_changed(key: str) -> None:
+    value = st.session_state.get(key)
+    settings = dict(session.setting(SETTING) or {})
+    settings[key] = list(value) if isinstance(value, (list, tuple)) else value
+    session.set_setting(SETTING, settings)
+
+
+def grid_from(state) -> tuple[list, RunOptions]:
+    """Returns (the grid's points, the run options) from the form; raises GridError or LatencyError with one line
+    naming the bad value (escaped)."""
+    if not state.sweep_models:
+        raise GridError("choose at least one model")
+    if not state.sweep_precisions:
+        raise GridError("choose at least one precision")
+    sizes = input_sizes(state.sweep_sizes)
+    batch_list = batches(state.sweep_batches)
+    specs = [(choice, _spec_for(choice), None) for choice in state.sweep_models]
+    points = grid_points(specs, sizes, batch_list, list(state.sweep_precisions))
+    if len(points) > MAX_POINTS:
+        raise GridError(f"{len(points)} points is more than {MAX_POINTS}; use fewer models, sizes, batches or "
+                        "precisions (or the CLI's `sweep`)")
+    options = RunOptions(head=state.sweep_head, device=state.sweep_device, iters=int(state.sweep_iters),
+                         warmup=int(state.sweep_warmup), threads=int(state.sweep_threads) or None,
+                         timeout=DEFAULT_TIMEOUT_S, per_block=bool(state.sweep_per_block),
+                         optimizer=state.sweep_optimizer)
+    return points, options
+
+
+@session.callback(AREA)
+def _start() -> None:
+    from analysis.sweep.local import local_job
+
+    runs, lock = _registry()
+    try:
+        points, options = grid_from(st.session_state)
+        job = local_job(points, options)  # checks every point's options (LatencyError) before anything starts
+        with lock:
+            if session.workspace_id() in runs:
+                raise GridError("a sweep is already running in this workspace")
+            runs[session.workspace_id()] = SweepRun(job.start(), points, options, time.time())
+    except (GridError, LatencyError) as error:
+        session.note(AREA, "error", f"Not started: {error}")
+
+
+@session.callback(AREA)
+def _cancel() -> None:
+    run = running()
+    if run is not None:
+        run.job.cancel()
+
+
+def _collect(run: SweepRun) -> None:
+    """Takes a finished sweep off the registry (once, whichever page sees it first), stores its points in the
+    history and keeps their records in the workspace (for the plots after a refresh)."""
+    from analysis.sweep.local import local_records
+
+    runs, lock = _registry()
+    with lock:
+        if runs.get(session.workspace_id()) is not run:
+            return
+        runs.pop(session.workspace_id())
+    try:
+        results = run.job.result(timeout=0)
+    except LatencyError as error:
+        cancelled = error.kind == "cancelled"
+        session.note(AREA, "info" if cancelled else "error", "Sweep cancelled; no point stored." if cancelled
+                     else f"Sweep failed: {error}")
+        return
+    records = local_records(run.points, results, run.options)
+    kept = [{key: value for key, value in record.items() if key != "blocks"} for record in records]
+    session.set_setting(RESULTS, {"records": kept, "finished": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+                                  "seconds": time.time() - run.started})
+    session.note(AREA, "success", f"Sweep done: {len(records)} point(s) measured and stored in the history.")
+
+
+@st.fragment(run_every=0.5)
+def sweep_progress() -> None:
+    """Polls the running sweep twice a second without rerunning the page; reruns it once the sweep has ended."""
+    run = running()
+    if run is None:
+        st.rerun()
+    if run.job.done():
+        _collect(run)
+        st.rerun()
+    progress = run.job.progress()
+    st.progress(progress.fraction, text=f"{len(run.points)} points · {progress_text(progress)} · "
+                                        f"{time.time() - run.started:.0f} s")
+    st.button("Cancel sweep", key="sweep_cancel", on_click=_cancel, icon=":material/stop_circle:")
+
+
+def settings_form(is_running: bool) -> None:
+    choices = [CURRENT] + list(BUILTIN_NAMES) + [DESIGN_PREFIX + info.name for info in session.store().designs()]
+    state, defaults = st.session_state, _defaults()
+    stored = session.setting(SETTING) or {}
+    for key in WIDGET_KEYS:
+        # From the workspace when the widget's state is missing (another tab was open, a refresh) and while a
+        # sweep runs (the disabled form shows what is measured); otherwise the widget's own state.
+        if key not in state or is_running:
+            value = _valid(key, stored.get(key, defaults[key]), choices)
+            state[key] = defaults[key] if value is None else value
+    state.sweep_models = [choice for choice in state.sweep_models if choice in choices]
+    state.sweep_precisions = [item for item in state.sweep_precisions if item in _precisions()]
+    changed = {"on_change": _setting_changed, "disabled": is_running}
+    st.multiselect("Models (the open spec and any to compare)", choices, key="sweep_models", format_func=_label,
+                   args=("sweep_models",), **changed)
+    cols = st.columns(4)
+    cols[0].text_input("Input sizes (px, comma list)", key="sweep_sizes", args=("sweep_sizes",),
+                       placeholder="128,192,256", **changed)
+    cols[1].text_input("Batches (comma list)", key="sweep_batches", args=("sweep_batches",), placeholder="1,2",
+                       **changed)
+    cols[2].multiselect("Precisions", _precisions(), key="sweep_precisions", args=("sweep_precisions",),
+                        help="fp16 autocast is measured on a GPU only", **changed)
+    cols[3].selectbox("Head", list(HEAD_CHOICES), key="sweep_head", format_func=HEAD_CHOICES.get,
+                      args=("sweep_head",), **changed)
+    cols = st.columns(4)
+    cols[0].selectbox("Device", DEVICES, key="sweep_device", args=("sweep_device",), **changed)
+    cols[1].number_input("Timed iterations", min_value=1, max_value=1000, step=1, key="sweep_iters",
+                         args=("sweep_iters",), **changed)
+    cols[2].number_input("Warm-up iterations", min_value=0, max_value=100, step=1, key="sweep_warmup",
+                         args=("sweep_warmup",), **changed)
+    cols[3].number_input("CPU threads (0 = default)", min_value=0, max_value=256, step=1, key="sweep_threads",
+                         args=("sweep_threads",), **changed)
+    cols = st.columns(4)
+    cols[0].selectbox("Optimizer (training memory)", list(OPTIMIZER_CHOICES), key="sweep_optimizer",
+                      format_func=OPTIMIZER_CHOICES.get, args=("sweep_optimizer",), **changed)
+    cols[1].checkbox("Time every block", key="sweep_per_block", args=("sweep_per_block",), **changed)
+    if not is_running:
+        try:
+            points, _ = grid_from(state)
+            st.caption(escape_md(f"{len(points)} point(s), all timed interleaved in one worker process on this "
+                                 f"machine; each point also goes in the latency history."))
+        except (GridError, LatencyError) as error:
+            st.caption(escape_md(f"Not ready: {error}"))
+        except Exception as error:  # noqa: BLE001 - the start button says it again
+            st.caption(escape_md(f"Not ready: {one_line(error)}"))
+    st.button("Start sweep", key="sweep_start", on_click=_start, type="primary", disabled=is_running,
+              icon=":material/play_arrow:")
+
+
+def results_section() -> None:
+    last = session.setting(RESULTS) or {}
+    records = last.get("records") or []
+    if not records:
+        st.caption("No sweep yet in this workspace. Every point of a sweep also goes in the latency history "
+                   "(Latency tab, and `python -m analysis history`).")
+        return
+    st.markdown(f"##### Last sweep ({len(records)} points, finished {escape_md(last.get('finished', '?'))} UTC, "
+                f"{last.get('seconds', 0):.0f} s)")
+    frame = points_frame(records)
+    table(frame, "sweep_points_table", "sweep-points.csv", hide_index=True, width="stretch",
+          height=min(360, 35 * len(frame) + 40),
+          column_config={name: st.column_config.NumberColumn(name, format=fmt) for name, fmt in (
+              ("median ms", "%.2f"), ("p10 ms", "%.2f"), ("p90 ms", "%.2f"), ("images/s", "%.1f"),
+              ("GMACs per pass", "%.2f"), ("inference MiB", "%.0f"), ("training GiB (est.)", "%.2f"))})
+    left, right = st.columns(2, gap="medium")
+    left.plotly_chart(latency_vs_size_figure(records), key="sweep_latency_plot", config={"displaylogo": False})
+    right.plotly_chart(macs_vs_latency_figure(records), key="sweep_pareto_plot", config={"displaylogo": False})
+    st.caption("Pareto front: the points with the most MACs for their latency (no other point has as many MACs "
+               "in less time). Latency is per forward pass of the whole batch.")
+
+
+def render() -> None:
+    st.caption("Latency and the training-memory estimate over a grid of models, input sizes, batches and "
+               "precisions, measured in the background in one worker process (random weights, eval mode). "
+               "For a Ray cluster use the CLI: `python -m analysis sweep ... --ray ADDRESS`.")
+    session.show_notes(AREA)
+    run = running()
+    settings_form(run is not None)
+    if run is not None:
+        sweep_progress()
+    results_section()
