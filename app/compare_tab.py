@@ -18,6 +18,7 @@ from app.markup import escape_html, escape_md
 from app.tables import table as show_table
 from app.units import ratio
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.input_size import size_label
 from spinenet.spec import Spec
 
 DESIGN_PREFIX = "design: "
@@ -57,7 +58,7 @@ def comparison_rows(specs: list[Spec], input_sizes: list[int], head: str) -> pd.
         builtin = builtin_name(spec)
         published = published_for(builtin, size) if builtin else None
         rows.append({
-            "model": spec.name, "input px": size,
+            "model": spec.name, "input px": size if isinstance(size, int) else size_label(size),
             "backbone params (M)": result.backbone_params / 1e6, "backbone MACs (B)": result.backbone_macs / 1e9,
             "params with head (M)": result.params / 1e6, "MACs with head (B)": result.macs / 1e9,
             "FLOPs with head (B)": result.flops / 1e9,
@@ -167,7 +168,7 @@ def render() -> None:
     pick.multiselect("Compare the current spec with", choices, key="compare_with", format_func=_label,
                      max_selections=MAX_OTHERS, on_change=_others_changed)
     own_sizes = own.toggle("Each at its own input size", key="compare_own_sizes",
-                           help=f"Off: everything at {input_size} px (the sidebar's input size)")
+                           help=f"Off: everything at {size_label(input_size)} px (the sidebar's input size)")
     others = [other for other in (_spec_for(choice) for choice in st.session_state.compare_with) if other]
     specs = [spec] + others
     sizes = [spec.input_size if own_sizes else input_size for spec in specs]

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.counting import Analysis, analyze
+from spinenet.input_size import normalize
 from spinenet.layout import resolve
 from spinenet.spec import Spec, spec_hash
 
@@ -27,7 +28,7 @@ def _analysis(key: str, _spec: Spec, input_size: int, head: str) -> Analysis:
 
 def analysis_of(spec: Spec, input_size: int, head: str) -> Analysis:
     """Returns params and MACs of `spec` with `head` at `input_size` (a private copy; cached)."""
-    return _analysis(spec_key(spec), spec, int(input_size), head)
+    return _analysis(spec_key(spec), spec, normalize(input_size), head)
 
 
 def block_costs(spec: Spec, result: Analysis) -> dict[str, dict]:

@@ -14,8 +14,9 @@ from app.markup import escape_md
 from app.tables import table
 from app.units import billions, millions, signed_billions, signed_millions
 from spinenet import edits
+from spinenet.input_size import level_label
 from spinenet.registry import family_of
-from spinenet.spec import STEM_IDS, Spec, feature_size
+from spinenet.spec import STEM_IDS, Spec
 from spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL
 
 AREA = "edit"
@@ -162,7 +163,7 @@ def block_editor(spec: Spec, input_size: int) -> None:
     level_col, type_col, parent0_col, parent1_col, output_col = st.columns([1.1, 1.2, 1.2, 1.2, 1.1],
                                                                            vertical_alignment="bottom")
     level_col.selectbox("Level", list(range(MIN_LEVEL, MAX_LEVEL + 1)), key="edit_level",
-                        format_func=lambda level: f"L{level} ({feature_size(input_size, level)} px)",
+                        format_func=lambda level: f"L{level} ({level_label(input_size, level)} px)",
                         on_change=_edit_level, args=(block.id,))
     type_col.selectbox("Block type", family_of(spec).block_fns, key="edit_type", on_change=_edit_type,
                        args=(block.id,))

@@ -16,6 +16,7 @@ from app.exports import file_stem
 from app.markup import escape_md
 from app.tables import table as show_table
 from app.units import billions, millions, signed_billions, signed_millions
+from spinenet.input_size import dims_label
 from spinenet.layout import resolve
 from spinenet.spec import Spec
 
@@ -54,7 +55,7 @@ def totals(spec: Spec, result, base_result=None) -> None:
         cols[1].metric("MACs", billions(result.macs), delta(result.macs, base and base.macs, signed_billions),
                        delta_color="off")
         cols[2].metric("FLOPs (2 × MACs)", billions(result.flops))
-    st.caption(f"{escape_md(spec.name)} at {result.input_size}×{result.input_size} px, batch 1. **MACs** = "
+    st.caption(f"{escape_md(spec.name)} at {dims_label(result.input_size)} px, batch 1. **MACs** = "
                "multiply-adds (the paper's “FLOPs”); **FLOPs** = 2 × MACs; params = trainable parameters. "
                "Deltas: change since the starting spec. "
                f"The {head_label} head is {100 * result.head_macs_share:.0f}% of the MACs and "

@@ -16,7 +16,7 @@ from app.markup import escape_html
 from app.units import billions, millions
 from spinenet.edits import diff_specs
 from spinenet.formats import dumps
-from spinenet.input_size import hw
+from spinenet.input_size import dims_label, hw, size_label
 from spinenet.spec import Spec, spec_hash
 
 SPEC_FORMATS = {"json": ("JSON", "json", "application/json"), "yaml": ("YAML", "yaml", "application/x-yaml"),
@@ -42,7 +42,7 @@ def spec_bytes(spec: Spec, fmt: str) -> bytes:
 
 def graph_html(spec: Spec, input_size: int, costs: dict | None = None) -> bytes:
     """Returns the graph as a self-contained interactive HTML page (plotly.js embedded, works offline)."""
-    figure = graph_figure(spec, input_size, costs, title=f"{spec.name} at {input_size}px")
+    figure = graph_figure(spec, input_size, costs, title=f"{spec.name} at {size_label(input_size)}px")
     page = figure.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False},
                           div_id="spinescope-graph")
     title = f"<title>{escape_html(spec.name)} · SpineScope</title>"
@@ -68,7 +68,7 @@ def graph_image(spec: Spec, input_size: int, fmt: str, costs: dict | None = None
     except ImportError:
         raise ExportError("image export needs the kaleido package (pip install kaleido)") from None
     _browser_for_kaleido()
-    figure = graph_figure(spec, input_size, costs, title=f"{spec.name} at {input_size}px", height=height)
+    figure = graph_figure(spec, input_size, costs, title=f"{spec.name} at {size_label(input_size)}px", height=height)
     try:
         return figure.to_image(format=fmt, width=width, height=height, scale=2 if fmt == "png" else 1)
     except Exception as error:  # noqa: BLE001 - kaleido raises many kinds; the user gets one line
@@ -150,7 +150,7 @@ def markdown_report(spec: Spec, result: Analysis, base: Spec | None = None, base
     built-ins and the changes since `base`. Every user string is escaped."""
     name = report_text(spec.name)
     lines = [f"# {name}", "",
-             f"SpineScope analysis at {result.input_size}×{result.input_size} px, head: {result.head}, "
+             f"SpineScope analysis at {dims_label(result.input_size)} px, head: {result.head}, "
              f"family {spec.family}, spec hash `{spec_hash(spec)}`.", "",
              "MACs are multiply-adds (the paper's \"FLOPs\"); FLOPs = 2 × MACs. Params are trainable parameters.",
              "", "## Totals", "", "| part | params | MACs | FLOPs |", "|---|---|---|---|",

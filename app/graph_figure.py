@@ -20,6 +20,7 @@ import math
 import plotly.graph_objects as go
 
 from spinenet.graph import to_graph
+from spinenet.input_size import level_label
 from spinenet.layout import resolve
 from spinenet.spec import Spec
 
@@ -325,7 +326,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         shapes=shapes,
         xaxis=_x_axis(nodes, ids_beside_nodes, spacing),
         yaxis=dict(title=dict(text="feature level (size at input)", font=dict(size=12)), tickmode="array",
-                   tickvals=levels, ticktext=[f"L{level} · {-(-size // 2 ** level)}px" for level in levels],
+                   tickvals=levels, ticktext=[f"L{level} · {level_label(size, level)}px" for level in levels],
                    range=[min(levels) - 0.6, max(levels) + 0.75], showgrid=True, gridcolor="#eeeeee",
                    zeroline=False, fixedrange=True, automargin=True),
     )

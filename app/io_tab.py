@@ -9,6 +9,7 @@ from app.guard import one_line
 from app.markup import escape_md
 from spinenet.builtins import load_builtin
 from spinenet.formats import MAX_SPEC_BYTES, TUPLE_SCALINGS, detect_format, import_tuples, loads, spec_text
+from spinenet.input_size import size_label
 from spinenet.registry import family_of
 from spinenet.spec import Spec
 from spinenet.validate import SpecError
@@ -224,13 +225,13 @@ def export_section() -> None:
         if data is None:
             st.button("Build ONNX model", key="render_onnx", on_click=_prepare,
                       args=("onnx", exports.onnx_bytes, *args),
-                      help=f"{escape_md(spec.name)} with the {head} head at {input_size} px, random weights "
+                      help=f"{escape_md(spec.name)} with the {head} head at {size_label(input_size)} px, random weights "
                            "(seconds to a minute); opens in Netron")
         else:
-            st.download_button(f"ONNX ({len(data) / 1e6:.0f} MB)", data, file_name=f"{stem}-{head}-{input_size}.onnx",
+            st.download_button(f"ONNX ({len(data) / 1e6:.0f} MB)", data, file_name=f"{stem}-{head}-{size_label(input_size)}.onnx",
                                mime="application/octet-stream", key="download_onnx", on_click="ignore",
                                icon=":material/download:")
-        st.caption(f"ONNX: the {head} head at {input_size} px, random weights, opset 17.")
+        st.caption(f"ONNX: the {head} head at {size_label(input_size)} px, random weights, opset 17.")
 
 
 def render() -> None:

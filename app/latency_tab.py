@@ -134,7 +134,7 @@ WIDGET_KEYS = ("latency_models", "latency_size", "latency_head", "latency_batch"
 
 
 def _defaults() -> dict:
-    return {"latency_models": [CURRENT, "resnet50-fpn"], "latency_size": min(sidebar.input_size(), 512),
+    return {"latency_models": [CURRENT, "resnet50-fpn"], "latency_size": min(sidebar.input_side(), 512),
             "latency_head": "none", "latency_batch": 1, "latency_precision": "fp32", "latency_device": "auto",
             "latency_iters": DEFAULT_ITERS, "latency_warmup": DEFAULT_WARMUP, "latency_threads": 0,
             "latency_channels_last": False, "latency_fold_bn": False, "latency_per_block": False}

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 
 from analysis.latency.history import list_results
 from app.markup import escape_html
+from spinenet.input_size import size_to_json
 from spinenet.spec import Spec, spec_hash
 
 MIB = 2 ** 20
@@ -19,7 +20,7 @@ def latest_latency_ms(spec: Spec, input_size: int, head: str | None = None) -> f
     except Exception:  # noqa: BLE001 - a missing or unreadable history just means "not measured"
         return None
     for entry in entries:
-        if entry.input_size == input_size and entry.batch == 1 and (head is None or entry.head == head):
+        if entry.input_size == size_to_json(input_size) and entry.batch == 1 and (head is None or entry.head == head):
             return entry.median_ms
     return None
 

@@ -30,7 +30,7 @@ MAX_BUDGET_GIB = 4096.0
 
 
 def _defaults() -> dict:
-    return {"memory_head": "retinanet", "memory_size": sidebar.input_size(), "memory_batch": 8,
+    return {"memory_head": "retinanet", "memory_size": sidebar.input_side(), "memory_batch": 8,
             "memory_optimizer": "sgd", "memory_precision": "fp32", "memory_device": "cuda",
             "memory_budget_gib": 16.0}
 

@@ -242,7 +242,9 @@ def load_spec(area: str, spec: Spec, description: str, rendered: int | None = No
     if is_stale(area, rendered) or not commit(area, spec, description, kind="load"):
         return False
     set_setting("input_size", spec.input_size)
+    set_setting("input_height", None)
     st.session_state.input_size = spec.input_size
+    st.session_state.input_height = None
     select_block(None)
     note(area, "success", message or f"Opened {spec.name}.")
     return True

@@ -9,6 +9,7 @@ from app import session
 from app.markup import escape_md
 from app.workspace import WorkspaceError
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.input_size import InputSize, hw, normalize
 from spinenet.registry import heads
 from spinenet.spec import spec_hash
 from spinenet.validate import LIMITS
@@ -38,6 +39,8 @@ def _redo(rendered: int) -> None:
 @session.callback("sidebar")
 def _input_size_changed() -> None:
     session.set_setting("input_size", int(st.session_state.input_size))
+    height = st.session_state.get("input_height")
+    session.set_setting("input_height", None if height is None else int(height))
 
 
 @session.callback("sidebar")
@@ -109,9 +112,17 @@ def _delete_design() -> None:
     session.note("sidebar", "info", f"Deleted design “{name}”.")
 
 
-def input_size() -> int:
-    """Returns the input size (pixels, square) chosen for this workspace."""
-    return int(st.session_state.get("input_size") or session.setting("input_size") or session.current().input_size)
+def input_size() -> InputSize:
+    """Returns the input size chosen for this workspace: the side (pixels) of a square input, or (height, width)
+    when a height other than the width is set."""
+    width = int(st.session_state.get("input_size") or session.setting("input_size") or session.current().input_size)
+    height = st.session_state.get("input_height", session.setting("input_height"))
+    return normalize((int(height), width)) if height else width
+
+
+def input_side() -> int:
+    """Returns the width (pixels) of the chosen input: the one side that views timing square inputs start from."""
+    return hw(input_size())[1]
 
 
 def head() -> str:
@@ -150,11 +161,20 @@ def render() -> None:
         st.markdown("#### Analysis settings")
         if "input_size" not in st.session_state:
             st.session_state.input_size = int(session.setting("input_size") or spec.input_size)
+        if "input_height" not in st.session_state:
+            st.session_state.input_height = session.setting("input_height")
         if "head" not in st.session_state:
             st.session_state.head = session.setting("head", "retinanet")
-        st.number_input("Input size (pixels, square)", min_value=LIMITS["min_input_size"],
-                        max_value=LIMITS["max_input_size"], step=32, key="input_size", on_change=_input_size_changed,
-                        help=f"The spec's own input size is {spec.input_size}.")
+        width, height = st.columns(2)
+        width.number_input("Input size (pixels)", min_value=LIMITS["min_input_size"],
+                           max_value=LIMITS["max_input_size"], step=32, key="input_size", on_change=_input_size_changed,
+                           help=f"The input's width; a square input unless a height is given. The spec's own input "
+                                f"size is {spec.input_size}.")
+        height.number_input("Height (empty: square)", min_value=LIMITS["min_input_size"],
+                            max_value=LIMITS["max_input_size"], step=32, key="input_height",
+                            on_change=_input_size_changed, placeholder="square",
+                            help="Detection inputs need not be square (1333 × 800, 1024 × 768): each level is "
+                                 "ceil(H / 2^l) × ceil(W / 2^l) and the resampling is decided per axis.")
         st.selectbox("Head (for 'backbone + head')", list(heads()), key="head",
                      format_func=lambda name: heads()[name].title,
                      on_change=_head_changed)

@@ -60,6 +60,11 @@ def sides_within(size: InputSize, low: int, high: int) -> bool:
     return all(low <= side <= high for side in hw(size))
 
 
+def level_label(size: InputSize, level: int) -> str:
+    """Returns the side of a level-`level` map of a square input ("40"), else its width x height ("84x50")."""
+    return size_label(feature_hw(size, level))
+
+
 def parse_size(text: str, low: int, high: int, what: str = "input size") -> InputSize:
     """Returns the size written as "640" (square) or "1333x800" (width x height) with both sides in [low, high].
     Raises ValueError with a one-line message naming the text (escaped) otherwise."""

@@ -342,7 +342,7 @@ def test_every_tab_renders_for_each_family(home, name):
     widget(app.button, "Open").click()
     run(app)
     spec = load_builtin(name)
-    assert current(app) == spec and widget(app.number_input, "Input size (pixels, square)").value == spec.input_size
+    assert current(app) == spec and widget(app.number_input, "Input size (pixels)").value == spec.input_size
     assert totals(app) == expected_totals(spec, spec.input_size)
     for tab in ("Edit", "Compare", "Import / export", "Explore"):
         open_tab(app, tab)
@@ -351,7 +351,7 @@ def test_every_tab_renders_for_each_family(home, name):
 
 def test_onnx_is_built_on_request_and_downloadable(home):
     app = start()
-    widget(app.number_input, "Input size (pixels, square)").set_value(96)
+    widget(app.number_input, "Input size (pixels)").set_value(96)
     widget(app.selectbox, "Head (for 'backbone + head')").set_value("classification")
     run(app)
     app = open_tab(app, "Import / export")
@@ -368,7 +368,7 @@ def test_onnx_is_built_on_request_and_downloadable(home):
 
 def test_figures_can_be_verified_by_fvcore_in_the_background(home):
     app = start()
-    widget(app.number_input, "Input size (pixels, square)").set_value(64)
+    widget(app.number_input, "Input size (pixels)").set_value(64)
     run(app)
     widget(app.button, "Verify with fvcore").click()
     run(app)
