@@ -143,3 +143,14 @@ def test_unreadable_history_file(capsys, spinescope_home):
     captured = capsys.readouterr()
     assert "Mobile SpineNet-49XS" in captured.out and "saved to history" not in captured.out
     assert captured.err == "warning: history not saved: DatabaseError: file is not a database\n"
+
+
+def test_a_height_by_width_run_is_timed_stored_and_listed(capsys, spinescope_home):
+    """`--input-size 96x64` times a (1, 3, 64, 96) input per block; JSON and history keep the size as "96x64"."""
+    assert main(["latency", "spinenet-mobile-49xs", *FAST, "--input-size", "96x64", "--per-block", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)[0]
+    assert result["input_size"] == "96x64" and result["settings"]["input_size"] == "96x64"
+    assert result["blocks"] and result["median_ms"] > 0
+    assert list_results()[0].input_size == "96x64"
+    assert main(["history"]) == 0
+    assert " 96x64 " in capsys.readouterr().out

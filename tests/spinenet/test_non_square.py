@@ -104,3 +104,16 @@ def test_the_api_describes_height_and_width_per_level():
     backbone = spinescope.create_backbone("spinenet-49s", input_size=(800, 1333))
     assert backbone.output_shape()["P3"] == ShapeSpec(128, 8, 100, 167)
     assert backbone.output_shape()["P7"] == ShapeSpec(128, 128, 7, 11)
+
+
+def test_spp_classifier_input_length_is_the_same_at_height_x_width():
+    from analysis.architecture.classifier_input import classifier_input
+
+    spec = load_builtin("spinenet-49")
+    wide, square = classifier_input(spec, (800, 1333), "spp"), classifier_input(spec, 224, "spp")
+    assert wide.length == square.length == 256 * (16 + 4 + 1)
+    assert wide.pooled_map[1:] != square.pooled_map[1:] and wide.to_dict()["input_size"] == "1333x800"
+    model = build_model(spec, "classification", (200, 333), pooling="spp", num_classes=10).eval()
+    assert model.head.fc.in_features == wide.length
+    with torch.no_grad():
+        assert tuple(model(torch.zeros(1, 3, 200, 333)).shape) == (1, 10)
