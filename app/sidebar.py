@@ -172,6 +172,7 @@ def render() -> None:
                                 f"size is {spec.input_size}.")
         height.number_input("Height (empty: square)", min_value=LIMITS["min_input_size"],
                             max_value=LIMITS["max_input_size"], step=32, key="input_height",
+                            value=None,  # clearable: empty means a square input
                             on_change=_input_size_changed, placeholder="square",
                             help="Detection inputs need not be square (1333 × 800, 1024 × 768): each level is "
                                  "ceil(H / 2^l) × ceil(W / 2^l) and the resampling is decided per axis.")

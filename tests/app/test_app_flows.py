@@ -270,7 +270,7 @@ def test_exported_spec_bytes_reimport_to_the_same_spec(home, fmt, label):
         assert current(app) == replace(edited, name="Tuple list (SpineNet-49 scaling)") and not errors(app)
         assert shown(app.success) == ["Imported 15 blocks from mine.txt with the scaling of SpineNet-49 (endpoint "
                                       "filters 256, filter size scale 1, resample alpha 0.5, block repeats 1; input "
-                                      "640 px), named \"Tuple list (SpineNet-49 scaling)\"."]
+                                      "640 px), outputs P3-P7, named \"Tuple list (SpineNet-49 scaling)\"."]
     else:
         assert current(app) == edited and not errors(app)
         assert "Opened SpineNet-49." in shown(app.success)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import onnx
 
+from spinenet.builtins import load_builtin
+
 from test_app_flows import (RecordingMediaStorage, SPINENET_49, errors, expected_totals, home, open_tab,  # noqa: F401
                             run, start, totals, widget)
 
@@ -42,3 +44,12 @@ def test_onnx_input_is_height_by_width(home):
     dims = [dim.dim_value for dim in onnx.load_from_string(data).graph.input[0].type.tensor_type.shape.dim]
     assert dims == [1, 3, 96, 160]
 
+
+
+def test_opening_a_built_in_goes_back_to_its_own_square_size(home):
+    app = set_size(start(), 1333, 800)
+    widget(app.selectbox, "Built-in architecture").set_value("resnet50-fpn")
+    widget(app.button, "Open").click()
+    app = run(app)
+    assert widget(app.number_input, "Height (empty: square)").value is None
+    assert totals(app) == expected_totals(load_builtin("resnet50-fpn"), 640)
