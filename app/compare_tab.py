@@ -18,7 +18,7 @@ from app.markup import escape_html, escape_md
 from app.tables import table as show_table
 from app.units import ratio
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.input_size import size_label
+from spinenet.input_size import size_label, size_to_json
 from spinenet.spec import Spec
 
 DESIGN_PREFIX = "design: "
@@ -58,7 +58,7 @@ def comparison_rows(specs: list[Spec], input_sizes: list[int], head: str) -> pd.
         builtin = builtin_name(spec)
         published = published_for(builtin, size) if builtin else None
         rows.append({
-            "model": spec.name, "input px": size if isinstance(size, int) else size_label(size),
+            "model": spec.name, "input px": size_to_json(size),
             "backbone params (M)": result.backbone_params / 1e6, "backbone MACs (B)": result.backbone_macs / 1e9,
             "params with head (M)": result.params / 1e6, "MACs with head (B)": result.macs / 1e9,
             "FLOPs with head (B)": result.flops / 1e9,

@@ -18,6 +18,7 @@ from app.latency_view import (history_figure, per_block_check_line, per_block_fr
 from app.markup import escape_md
 from app.tables import table
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinenet.input_size import InputSize, normalize
 from spinenet.validate import LIMITS
 
 AREA = "latency"
@@ -56,7 +57,7 @@ def _label(choice: str) -> str:
 def _start() -> None:
     state = st.session_state
     try:
-        requests = [LatencyRequest(_spec_for(choice), input_size=int(state.latency_size), head=state.latency_head,
+        requests = [LatencyRequest(_spec_for(choice), input_size=chosen_size(state), head=state.latency_head,
                                    batch=int(state.latency_batch), precision=state.latency_precision,
                                    channels_last=state.latency_channels_last, fold_bn=state.latency_fold_bn,
                                    label=None if choice != CURRENT else f"{session.current().name} (current)")
@@ -128,13 +129,14 @@ def progress_text(progress) -> str:
 
 # The settings of the form, kept in the workspace (they survive switching tabs, a run, a cancel and a refresh).
 SETTING = "latency"
-WIDGET_KEYS = ("latency_models", "latency_size", "latency_head", "latency_batch", "latency_precision",
+WIDGET_KEYS = ("latency_models", "latency_size", "latency_height", "latency_head", "latency_batch", "latency_precision",
                "latency_device", "latency_iters", "latency_warmup", "latency_threads", "latency_channels_last",
                "latency_fold_bn", "latency_per_block")
 
 
 def _defaults() -> dict:
     return {"latency_models": [CURRENT, "resnet50-fpn"], "latency_size": min(sidebar.input_side(), 512),
+            "latency_height": None,
             "latency_head": "none", "latency_batch": 1, "latency_precision": "fp32", "latency_device": "auto",
             "latency_iters": DEFAULT_ITERS, "latency_warmup": DEFAULT_WARMUP, "latency_threads": 0,
             "latency_channels_last": False, "latency_fold_bn": False, "latency_per_block": False}
@@ -173,7 +175,13 @@ def timed_passes(iters: int, warmup: int, per_block: bool) -> int:
     return warmup + iters * (2 if per_block else 1) + (1 if per_block else 0) + 1
 
 
-def estimated_seconds(choices: list[str], size: int, head: str, batch: int, iters: int, warmup: int,
+def chosen_size(state) -> InputSize:
+    """Returns the form's input size: its side, or (height, width) when a height other than the width is set."""
+    height = state.get("latency_height")
+    return normalize((int(height), int(state.latency_size))) if height else int(state.latency_size)
+
+
+def estimated_seconds(choices: list[str], size: InputSize, head: str, batch: int, iters: int, warmup: int,
                       per_block: bool = False) -> float:
     """Returns the time estimate the run is checked against: every model's MACs at this size, for warm-up + timed
     passes + the memory probe, at the CPU speed `analysis.limits` assumes (pessimistic; a GPU is much faster)."""
@@ -193,7 +201,7 @@ def estimate_line(state) -> str:
     per_block = bool(state.latency_per_block)
     passes = timed_passes(int(state.latency_iters), int(state.latency_warmup), per_block)
     try:
-        seconds = estimated_seconds(models, int(state.latency_size), state.latency_head, int(state.latency_batch),
+        seconds = estimated_seconds(models, chosen_size(state), state.latency_head, int(state.latency_batch),
                                     int(state.latency_iters), int(state.latency_warmup), per_block)
     except Exception as error:  # noqa: BLE001 - the run itself will say what is wrong
         return f"No estimate: {escape_md(one_line(error))}"
@@ -241,14 +249,17 @@ def settings_form() -> None:
     changed = {"on_change": _setting_changed, "disabled": running}
     st.multiselect("Models (timed interleaved, A B A B …, ratios to the first)", choices, key="latency_models",
                    format_func=_label, args=("latency_models",), **changed)
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].number_input("Input size (px)", min_value=LIMITS["min_input_size"], max_value=LIMITS["max_input_size"],
                          step=32, key="latency_size", args=("latency_size",), **changed)
-    cols[1].selectbox("Head", list(HEAD_CHOICES), key="latency_head", format_func=HEAD_CHOICES.get,
+    cols[1].number_input("Height (empty: square)", min_value=LIMITS["min_input_size"],
+                         max_value=LIMITS["max_input_size"], step=32, key="latency_height", value=None,
+                         placeholder="square", args=("latency_height",), **changed)
+    cols[2].selectbox("Head", list(HEAD_CHOICES), key="latency_head", format_func=HEAD_CHOICES.get,
                       args=("latency_head",), **changed)
-    cols[2].number_input("Batch", min_value=1, max_value=256, step=1, key="latency_batch", args=("latency_batch",),
+    cols[3].number_input("Batch", min_value=1, max_value=256, step=1, key="latency_batch", args=("latency_batch",),
                          **changed)
-    cols[3].selectbox("Precision", precisions, key="latency_precision", args=("latency_precision",),
+    cols[4].selectbox("Precision", precisions, key="latency_precision", args=("latency_precision",),
                       help="fp16 autocast is measured on a GPU only", **changed)
     cols = st.columns(4)
     cols[0].selectbox("Device", DEVICES, key="latency_device", args=("latency_device",), **changed)

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 
 from analysis.latency.history import list_results
 from app.markup import escape_html
-from spinenet.input_size import size_to_json
+from spinenet.input_size import size_text, size_to_json
 from spinenet.spec import Spec, spec_hash
 
 MIB = 2 ** 20
@@ -31,7 +31,7 @@ def results_frame(results) -> pd.DataFrame:
     for result in results:
         rows.append({
             "when (UTC)": result.created_at.replace("T", " ")[:19],
-            "model": result.label, "input px": result.input_size, "batch": result.batch, "head": result.head,
+            "model": result.label, "input px": size_to_json(result.input_size), "batch": result.batch, "head": result.head,
             "device": result.device_name, "precision": result.precision, "threads": result.threads,
             "median ms": result.median_ms, "p10 ms": result.p10_ms, "p90 ms": result.p90_ms,
             "mean ms": result.mean_ms, "images/s": result.throughput,
@@ -101,7 +101,7 @@ def per_block_check_line(run) -> str:
 def run_caption(run) -> str:
     """Returns where a PerBlockRun comes from, e.g. 'SpineNet-49 at 256 px, batch 1, fp32, CPU (...), 2024-...'
     (plain text; escape it before Markdown)."""
-    return (f"{run.label} at {run.input_size} px, head {run.head}, batch {run.batch}, {run.precision}, "
+    return (f"{run.label} at {size_text(run.input_size)}, head {run.head}, batch {run.batch}, {run.precision}, "
             f"{run.device_name}, {run.created_at.replace('T', ' ')[:19]} UTC")
 
 

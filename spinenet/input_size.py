@@ -15,7 +15,11 @@ _SIZE = re.compile(r"\s*([-+]?\d{1,12})\s*(?:[x×X]\s*([-+]?\d{1,12})\s*)?")
 
 
 def hw(size: InputSize) -> tuple[int, int]:
-    """Returns (height, width) in pixels of a square side or a (height, width) pair (a JSON list too)."""
+    """Returns (height, width) in pixels of a square side, a (height, width) pair (a JSON list too) or the "WxH"
+    text that JSON and the history keep."""
+    if isinstance(size, str):
+        width, _, height = size.partition("x")
+        return int(height or width), int(width)
     if isinstance(size, (tuple, list)):
         return int(size[0]), int(size[1])
     return int(size), int(size)

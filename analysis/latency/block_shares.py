@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spinenet.input_size import InputSize, normalize
+
 
 @dataclass(frozen=True)
 class PerBlockRun:
@@ -18,7 +20,7 @@ class PerBlockRun:
     (fraction), `hooked_median_ms`, `hook_overhead` (fraction), and what it was measured at."""
 
     label: str
-    input_size: int
+    input_size: InputSize
     head: str
     batch: int
     device_name: str
@@ -40,7 +42,7 @@ def per_block_run(result) -> PerBlockRun | None:
     blocks = source.get("blocks") or []
     if not blocks:
         return None
-    return PerBlockRun(result.label, result.input_size, result.head, result.batch, result.device_name,
+    return PerBlockRun(result.label, normalize(result.input_size), result.head, result.batch, result.device_name,
                        result.precision, result.created_at, result.median_ms, [dict(row) for row in blocks],
                        source.get("blocks_sum_ms"), source.get("blocks_sum_diff"), source.get("hooked_median_ms"),
                        source.get("hook_overhead"))

@@ -104,3 +104,16 @@ def test_cancel_stops_the_run(home):
     wait(app, limit=60)
     assert [item.value for item in app.info] == ["Cancelled\\."]
     assert list_results(path=home / "history.sqlite") == []
+
+
+def test_a_height_by_width_run(home):
+    """The Latency tab's height field: the run times a (1, 3, 64, 96) input and says 96x64 wherever it shows it."""
+    app = latency_tab()
+    configure(app, ["spinenet-mobile-49xs"], size=96, iters=2)
+    next(item for item in app.number_input if item.label == "Height (empty: square)").set_value(64)
+    run(app)
+    start(app)
+    wait(app)
+    assert not app.error
+    assert list(app.dataframe[0].value["input px"]) == ["96x64"]
+    assert [entry.input_size for entry in list_results(path=home / "history.sqlite")] == ["96x64"]
