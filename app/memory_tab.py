@@ -14,6 +14,8 @@ from app.exports import file_stem
 from app.guard import guarded
 from app.markup import escape_html, escape_md
 from app.tables import table
+from spinenet.input_size import InputSize, normalize, size_to_json
+from spinenet.input_size import size_text as size_px
 from spinenet.validate import LIMITS
 
 AREA = "memory"
@@ -24,13 +26,13 @@ HEAD_CHOICES = {"none": "backbone only", "retinanet": "with RetinaNet head",
 PRECISION_CHOICES = {"fp32": "fp32", "bf16": "bf16 autocast", "fp16": "fp16 autocast"}
 DEVICE_CHOICES = {"cuda": "GPU (foreach AdamW step)", "cpu": "CPU (per-tensor AdamW step)"}
 OPTIMIZER_CHOICES = {"sgd": "SGD with momentum", "adamw": "AdamW"}
-WIDGET_KEYS = ("memory_head", "memory_size", "memory_batch", "memory_optimizer", "memory_precision",
+WIDGET_KEYS = ("memory_head", "memory_size", "memory_height", "memory_batch", "memory_optimizer", "memory_precision",
                "memory_device", "memory_budget_gib")
 MAX_BUDGET_GIB = 4096.0
 
 
 def _defaults() -> dict:
-    return {"memory_head": "retinanet", "memory_size": sidebar.input_side(), "memory_batch": 8,
+    return {"memory_head": "retinanet", "memory_size": sidebar.input_side(), "memory_height": None, "memory_batch": 8,
             "memory_optimizer": "sgd", "memory_precision": "fp32", "memory_device": "cuda",
             "memory_budget_gib": 16.0}
 
@@ -41,7 +43,10 @@ def _valid(key: str, value):
                "memory_precision": PRECISION_CHOICES, "memory_device": DEVICE_CHOICES}
     if key in options:
         return value if value in options[key] else None
-    ranges = {"memory_size": (LIMITS["min_input_size"], LIMITS["max_input_size"]), "memory_batch": (1, 4096),
+    if key == "memory_height" and value is None:
+        return None  # empty: a square input
+    ranges = {"memory_size": (LIMITS["min_input_size"], LIMITS["max_input_size"]),
+              "memory_height": (LIMITS["min_input_size"], LIMITS["max_input_size"]), "memory_batch": (1, 4096),
               "memory_budget_gib": (0.1, MAX_BUDGET_GIB)}
     low, high = ranges[key]
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
@@ -63,14 +68,17 @@ def settings_form() -> dict:
             value = _valid(key, stored.get(key, defaults[key]))
             state[key] = defaults[key] if value is None else value
     changed = {"on_change": _setting_changed}
-    cols = st.columns(4)
+    cols = st.columns(5)
     cols[0].selectbox("Head", list(HEAD_CHOICES), key="memory_head", format_func=HEAD_CHOICES.get,
                       args=("memory_head",), **changed)
     cols[1].number_input("Input size (px)", min_value=LIMITS["min_input_size"], max_value=LIMITS["max_input_size"],
                          step=32, key="memory_size", args=("memory_size",), **changed)
-    cols[2].number_input("Batch", min_value=1, max_value=4096, step=1, key="memory_batch", args=("memory_batch",),
+    cols[2].number_input("Height (empty: square)", min_value=LIMITS["min_input_size"],
+                         max_value=LIMITS["max_input_size"], step=32, key="memory_height", value=None,
+                         placeholder="square", args=("memory_height",), **changed)
+    cols[3].number_input("Batch", min_value=1, max_value=4096, step=1, key="memory_batch", args=("memory_batch",),
                          **changed)
-    cols[3].number_input("Memory budget (GiB)", min_value=0.1, max_value=MAX_BUDGET_GIB, step=1.0, format="%.1f",
+    cols[4].number_input("Memory budget (GiB)", min_value=0.1, max_value=MAX_BUDGET_GIB, step=1.0, format="%.1f",
                          key="memory_budget_gib", args=("memory_budget_gib",),
                          help="GiB = 2^30 bytes; e.g. 16 for a 16 GB GPU", **changed)
     cols = st.columns(4)
@@ -83,10 +91,16 @@ def settings_form() -> dict:
     return {key: state[key] for key in WIDGET_KEYS}
 
 
+def chosen_size(values: dict) -> InputSize:
+    """Returns the form's input size: its side, or (height, width) when a height other than the width is set."""
+    height = values.get("memory_height")
+    return normalize((int(height), int(values["memory_size"]))) if height else int(values["memory_size"])
+
+
 def breakdown(spec, values: dict) -> None:
     """The peak and its parts, then the activations kept per block."""
     options = _options(values)
-    estimate = estimate_training_memory(spec, int(values["memory_size"]), batch=int(values["memory_batch"]),
+    estimate = estimate_training_memory(spec, chosen_size(values), batch=int(values["memory_batch"]),
                                         **options)
     cols = st.columns(5)
     cols[0].metric("Peak (one training step)", f"{estimate.peak_bytes / GIB:,.2f} GiB",
@@ -98,7 +112,7 @@ def breakdown(spec, values: dict) -> None:
     copies = (f" Autocast's half-precision weight copies: {estimate.autocast_copies_bytes / MIB:,.1f} MiB of the "
               "activations." if estimate.autocast_copies_bytes else "")
     st.caption(escape_md(
-        f"{spec.name} ({HEAD_CHOICES[values['memory_head']]}) at {estimate.input_size} px, batch {estimate.batch}, "
+        f"{spec.name} ({HEAD_CHOICES[values['memory_head']]}) at {size_px(estimate.input_size)}, batch {estimate.batch}, "
         f"{OPTIMIZER_CHOICES[estimate.optimizer]}, {estimate.precision}: estimated from the structure, nothing "
         f"allocated. The peak ({estimate.peak_bytes / MIB:,.0f} MiB) is reached during the {estimate.peak_phase} "
         f"and includes {estimate.transient_bytes / MIB:,.1f} MiB of transient tensors.{copies}"
@@ -138,14 +152,14 @@ def fit_section(spec, values: dict) -> None:
     """The largest batch that fits the budget at each input size, and peak memory vs batch, beside ResNet-50-FPN."""
     options = _options(values)
     budget = int(values["memory_budget_gib"] * GIB)
-    size = int(values["memory_size"])
+    size = chosen_size(values)
     reference = reference_spec()
     st.markdown(f"##### Largest batch that fits {values['memory_budget_gib']:,.1f} GiB")
     rows = fit_rows(spec, budget, {*FIT_SIZES, size}, **options)
-    here = next(row for row in rows if row["input_size"] == size)
+    here = next(row for row in rows if row["input_size"] == size_to_json(size))
     cols = st.columns(2)
-    cols[0].metric(f"{spec.name} at {size} px", f"batch {here['max_batch']:,}")
-    cols[1].metric(f"{reference.name} at {size} px", f"batch {here[f'{REFERENCE}_max_batch']:,}")
+    cols[0].metric(f"{spec.name} at {size_px(size)}", f"batch {here['max_batch']:,}")
+    cols[1].metric(f"{reference.name} at {size_px(size)}", f"batch {here[f'{REFERENCE}_max_batch']:,}")
     frame = pd.DataFrame([{"input px": row["input_size"], f"{spec.name} max batch": row["max_batch"],
                            f"{reference.name} max batch": row[f"{REFERENCE}_max_batch"]} for row in rows])
     left, right = st.columns([2, 3], gap="medium")
@@ -159,7 +173,8 @@ def fit_section(spec, values: dict) -> None:
                         config={"displaylogo": False})
 
 
-def batch_figure(points: list[dict], name: str, reference_name: str, budget_bytes: int, size: int) -> go.Figure:
+def batch_figure(points: list[dict], name: str, reference_name: str, budget_bytes: int,
+                 size: InputSize) -> go.Figure:
     """Estimated peak (GiB) against the batch for the spec and the reference, with the budget as a line."""
     figure = go.Figure()
     batches = [point["batch"] for point in points]
@@ -172,7 +187,7 @@ def batch_figure(points: list[dict], name: str, reference_name: str, budget_byte
                                 name=f"budget {budget_bytes / GIB:,.1f} GiB", line=dict(color="#c0392b", dash="dash"),
                                 hoverinfo="skip"))
     figure.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
-                         title=dict(text=f"Peak memory of one training step vs batch at {size} px (GiB)",
+                         title=dict(text=f"Peak memory of one training step vs batch at {size_px(size)} (GiB)",
                                     font=dict(size=14)),
                          xaxis=dict(title="batch", type="log", gridcolor="#eeeeee", tickvals=batches),
                          yaxis=dict(title="GiB", gridcolor="#eeeeee", rangemode="tozero"),

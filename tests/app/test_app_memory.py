@@ -100,3 +100,21 @@ def test_stored_settings_that_are_no_longer_valid_fall_back_to_the_defaults():
     assert tab._valid("memory_budget_gib", "abc") is None and tab._valid("memory_budget_gib", float("nan")) is None
     assert tab._valid("memory_size", 10 ** 9) is None and tab._valid("memory_batch", True) is None
     assert tab._valid("memory_optimizer", "lamb") is None and tab._valid("memory_budget_gib", 12) == 12.0
+
+
+def test_a_height_by_width_estimate():
+    """The Memory tab's height field: the split and the fit row are those of the (height, width) input."""
+    from analysis.memory.estimate import estimate_training_memory
+    from app.memory_tab import size_text
+    from spinenet.builtins import load_builtin
+
+    app = memory_tab()
+    next(item for item in app.number_input if item.label == "Input size (px)").set_value(320)
+    next(item for item in app.number_input if item.label == "Height (empty: square)").set_value(192)
+    run(app)
+    assert not app.error
+    expected = estimate_training_memory(load_builtin("spinenet-49"), (192, 320), "retinanet", batch=8)
+    metrics = {item.label: item.value for item in app.metric}
+    assert metrics["Activations kept"] == size_text(expected.activations_bytes)
+    fit = next(frame.value for frame in app.dataframe if "input px" in frame.value)
+    assert "320x192" in list(fit["input px"])
