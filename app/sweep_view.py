@@ -2,11 +2,14 @@
 per model, and MACs vs latency with the Pareto front (`analysis.sweep.pareto`)."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.sweep.pareto import pareto_front
 from app.markup import escape_html
+from spinenet.input_size import hw, size_label
 
 MIB, GIB = 2 ** 20, 2 ** 30
 COLOURS = ("#3b6fb6", "#e8833a", "#3a9a5b", "#8e5ea2", "#c0392b", "#7f7f7f", "#17becf", "#bcbd22")
@@ -36,16 +39,17 @@ def latency_vs_size_figure(records: list[dict]) -> go.Figure:
     for record in records:
         series.setdefault(series_name(record), []).append(record)
     for index, (name, group) in enumerate(series.items()):
-        group = sorted(group, key=lambda record: record["input_size"])
+        group = sorted(group, key=lambda record: math.prod(hw(record["input_size"])))
         figure.add_trace(go.Scatter(
-            x=[r["input_size"] for r in group], y=[r["median_ms"] for r in group], mode="lines+markers",
+            x=[math.sqrt(math.prod(hw(r["input_size"]))) for r in group], y=[r["median_ms"] for r in group],
+            customdata=[size_label(r["input_size"]) for r in group], mode="lines+markers",
             name=escape_html(name), line=dict(color=COLOURS[index % len(COLOURS)]),
             error_y=dict(type="data", symmetric=False, array=[r["p90_ms"] - r["median_ms"] for r in group],
                          arrayminus=[r["median_ms"] - r["p10_ms"] for r in group]),
-            hovertemplate="%{x} px: %{y:.2f} ms<extra>%{fullData.name}</extra>"))
+            hovertemplate="%{customdata} px: %{y:.2f} ms<extra>%{fullData.name}</extra>"))
     figure.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
                          title=dict(text="Latency vs input size (median; whiskers p10–p90)", font=dict(size=14)),
-                         xaxis=dict(title="input size (px)", gridcolor="#eeeeee"),
+                         xaxis=dict(title="input size (px; √(H×W) for a non-square input)", gridcolor="#eeeeee"),
                          yaxis=dict(title="ms per forward pass", gridcolor="#eeeeee", rangemode="tozero"),
                          legend=dict(orientation="h", y=-0.25))
     return figure

@@ -110,7 +110,8 @@ def test_a_bad_grid_value_is_one_line_and_keeps_the_text(home):
     app = sweeps_tab(sizes="64,<b>9x\x1b")
     start(app)
     errors = [plain(item.value) for item in app.error]
-    assert errors == ["Not started: input size: '<b>9x\\x1b' is not an integer (give a comma list such as 512,640)"]
+    assert errors == ["Not started: input size must be N or WIDTHxHEIGHT in pixels (e.g. 640 or 1333x800), got "
+                      "'<b>9x\\x1b'"]
     assert {item.label: item.value for item in app.text_input}["Input sizes (px, comma list)"] == "64,<b>9x\x1b"
     app = sweeps_tab(sizes="64", batches="1,0")
     start(app)

@@ -53,7 +53,8 @@ def test_a_sweep_refuses_a_bad_size_then_runs_and_survives_a_refresh(page, serve
     open_tab(page, "Sweeps")
     type_into(page, "sweep_sizes", "64,6<4")
     page.get_by_role("button", name="Start sweep").click()
-    expect(page.get_by_text("Not started: input size: '6<4' is not an integer")).to_be_visible()
+    expect(page.get_by_text("Not started: input size must be N or WIDTHxHEIGHT in pixels (e.g. 640 or 1333x800), "
+                            "got '6<4'")).to_be_visible()
     expect(field(page, "sweep_sizes")).to_have_value("64,6<4")
     type_into(page, "sweep_sizes", "64,96")
     for key, value in (("sweep_iters", "1"), ("sweep_warmup", "0"), ("sweep_threads", "1")):
