@@ -232,6 +232,19 @@ def threads_note() -> str:
             "thread that waits for a core busy with other work stalls each layer. Try 1 thread beside the default.")
 
 
+def run_options(prefix: str, changed: dict, threads_help: str | None = None) -> None:
+    """One row of how a run measures: device, timed and warm-up iterations, CPU threads (widgets `<prefix>_device`,
+    `_iters`, `_warmup`, `_threads`, each passing its key to `changed["on_change"]`). Shared with the Sweeps tab."""
+    cols = st.columns(4)
+    cols[0].selectbox("Device", DEVICES, key=f"{prefix}_device", args=(f"{prefix}_device",), **changed)
+    cols[1].number_input("Timed iterations", min_value=1, max_value=1000, step=1, key=f"{prefix}_iters",
+                         args=(f"{prefix}_iters",), **changed)
+    cols[2].number_input("Warm-up iterations", min_value=0, max_value=100, step=1, key=f"{prefix}_warmup",
+                         args=(f"{prefix}_warmup",), **changed)
+    cols[3].number_input("CPU threads (0 = default)", min_value=0, max_value=256, step=1, key=f"{prefix}_threads",
+                         args=(f"{prefix}_threads",), help=threads_help, **changed)
+
+
 def settings_form() -> None:
     choices = [CURRENT] + list(BUILTIN_NAMES) + [DESIGN_PREFIX + info.name for info in session.store().designs()]
     precisions = ["fp32", "bf16", "fp16"] if cuda_available() else ["fp32", "bf16"]
@@ -261,14 +274,7 @@ def settings_form() -> None:
                          **changed)
     cols[4].selectbox("Precision", precisions, key="latency_precision", args=("latency_precision",),
                       help="fp16 autocast is measured on a GPU only", **changed)
-    cols = st.columns(4)
-    cols[0].selectbox("Device", DEVICES, key="latency_device", args=("latency_device",), **changed)
-    cols[1].number_input("Timed iterations", min_value=1, max_value=1000, step=1, key="latency_iters",
-                         args=("latency_iters",), **changed)
-    cols[2].number_input("Warm-up iterations", min_value=0, max_value=100, step=1, key="latency_warmup",
-                         args=("latency_warmup",), **changed)
-    cols[3].number_input("CPU threads (0 = default)", min_value=0, max_value=256, step=1, key="latency_threads",
-                         args=("latency_threads",), help=threads_note(), **changed)
+    run_options("latency", changed, threads_help=threads_note())
     cols = st.columns(4)
     cols[0].checkbox("channels_last", key="latency_channels_last", args=("latency_channels_last",), **changed)
     cols[1].checkbox("fold batch norm into convs", key="latency_fold_bn", args=("latency_fold_bn",), **changed)

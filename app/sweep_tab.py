@@ -19,7 +19,8 @@ from analysis.latency.request import DEFAULT_TIMEOUT_S, cuda_available
 from analysis.sweep.grid import GridError, RunOptions, batches, grid_points, input_sizes
 from app import session
 from app.guard import one_line
-from app.latency_tab import CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _label, _spec_for, progress_text
+from app.latency_tab import (CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _label, _spec_for, progress_text,
+                             run_options)
 from app.markup import escape_md
 from app.sweep_view import latency_vs_size_figure, macs_vs_latency_figure, points_frame
 from app.tables import table
@@ -199,14 +200,7 @@ def settings_form(is_running: bool) -> None:
                         help="fp16 autocast is measured on a GPU only", **changed)
     cols[3].selectbox("Head", list(HEAD_CHOICES), key="sweep_head", format_func=HEAD_CHOICES.get,
                       args=("sweep_head",), **changed)
-    cols = st.columns(4)
-    cols[0].selectbox("Device", DEVICES, key="sweep_device", args=("sweep_device",), **changed)
-    cols[1].number_input("Timed iterations", min_value=1, max_value=1000, step=1, key="sweep_iters",
-                         args=("sweep_iters",), **changed)
-    cols[2].number_input("Warm-up iterations", min_value=0, max_value=100, step=1, key="sweep_warmup",
-                         args=("sweep_warmup",), **changed)
-    cols[3].number_input("CPU threads (0 = default)", min_value=0, max_value=256, step=1, key="sweep_threads",
-                         args=("sweep_threads",), **changed)
+    run_options("sweep", changed)
     cols = st.columns(4)
     cols[0].selectbox("Optimizer (training memory)", list(OPTIMIZER_CHOICES), key="sweep_optimizer",
                       format_func=OPTIMIZER_CHOICES.get, args=("sweep_optimizer",), **changed)
