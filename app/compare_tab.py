@@ -15,7 +15,7 @@ from app.graph_figure import graph_figure
 from app.guard import one_line
 from app.latency_view import latest_latency_ms
 from app.markup import escape_html, escape_md
-from app.tables import table as show_table
+from app.tables import column, table as show_table
 from app.units import ratio
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.spec import Spec
@@ -152,6 +152,28 @@ def latency_figure(frame: pd.DataFrame) -> go.Figure | None:
     return figure
 
 
+# Short labels and widths in pixels (the CSV keeps the frame's names), so that every column fits at 1366 px;
+# the caption above the table gives the units.
+COMPARE_COLUMNS = {
+    "model": st.column_config.TextColumn("model", width=118),
+    "input px": column("px", "input size (pixels, square)", width=50),
+    "backbone params (M)": column("bb params", "backbone params, millions", "%.2f", width=66),
+    "backbone MACs (B)": column("bb MACs", "backbone MACs, billions of multiply-adds", "%.2f", width=62),
+    "params with head (M)": column("params", "params with the head, millions", "%.2f", width=60),
+    "MACs with head (B)": column("MACs", "MACs with the head, billions of multiply-adds", "%.2f", width=58),
+    "FLOPs with head (B)": column("FLOPs", "FLOPs with the head (2 × MACs), billions", "%.2f", width=58),
+    "params ratio": column("× params", "params with head, as a multiple of the first row's", "%.2f", width=64),
+    "MACs ratio": column("× MACs", "MACs with head, as a multiple of the first row's", "%.2f", width=60),
+    "published params (M)": column("paper params", "published params (RetinaNet, COCO), millions", "%.2f",
+                                   width=84),
+    "published MACs (B)": column("paper MACs", "published MACs (the paper's “FLOPs”), billions", "%.2f",
+                                 width=80),
+    "published AP": column("paper AP", "published COCO AP", width=64),
+    "latency ms (measured)": column("ms", "latest measured median latency, ms (Latency tab)", "%.1f", width=56),
+}
+COMPARE_MORE = ("backbone params (M)", "backbone MACs (B)", "FLOPs with head (B)")
+
+
 def render() -> None:
     spec = session.current()
     input_size, head = sidebar.input_size(), sidebar.head()
@@ -171,13 +193,13 @@ def render() -> None:
     specs = [spec] + others
     sizes = [spec.input_size if own_sizes else input_size for spec in specs]
     head_name = "RetinaNet" if head == "retinanet" else "classification"
-    st.caption(f"Backbone and backbone + {head_name} head. MACs = multiply-adds (the paper's “FLOPs”), FLOPs = "
-               "2 × MACs. Ratios are to the current spec (first row). Published figures: RetinaNet on COCO, shown "
+    st.caption(f"Backbone (bb) and backbone + {head_name} head. Params in millions, MACs and FLOPs in billions; "
+               "MACs = multiply-adds (the paper's “FLOPs”), FLOPs = 2 × MACs. Ratios are to the current spec (first "
+               "row). Published figures: RetinaNet on COCO, shown "
                "for built-ins at their published input size.")
     frame = comparison_rows(specs, sizes, head)
-    show_table(frame, "compare_table", "comparison.csv", hide_index=True, width="stretch", column_config={
-        column: st.column_config.NumberColumn(column, format="%.2f") for column in frame.columns
-        if column.endswith("(M)") or column.endswith("(B)")})
+    show_table(frame, "compare_table", "comparison.csv", hide_index=True, width="stretch",
+               column_config=COMPARE_COLUMNS, more=COMPARE_MORE)
     per_row = 2
     for start in range(0, len(specs), per_row):
         columns = st.columns(per_row)
