@@ -70,9 +70,30 @@ def load_spec_argument(text: str) -> tuple[Spec, int | None]:
     if not Path(text).suffix:
         raise CliError(f"unknown built-in {text!r}; built-ins: {', '.join(BUILTIN_NAMES)} (or give a .json/.yaml path)")
     try:
-        return load_spec_file(text), size
+        spec = load_spec_file(text)
     except SpecError as error:
         raise CliError(f"{text}: {error}") from None
+    print_import_notes(Path(text))
+    return spec, size
+
+
+def print_import_notes(path: Path) -> None:
+    """Prints to stderr, one line each, what reading a tuple-list file changed (as the app's import says): an
+    output block at a level outside P3-P7, such as the current Model Garden's 16th block at level 2, is kept
+    without an endpoint. Prints nothing for JSON/YAML or a list read as written."""
+    from spinenet.formats import detect_format, read_spec_bytes, read_tuples, spec_text
+
+    if path.suffix.lower() not in (".py", ".txt"):
+        return
+    try:
+        text = spec_text(read_spec_bytes(path))
+        if path.suffix.lower() == ".txt" and detect_format(text) != "tuples":
+            return
+        notes = read_tuples(text, load_builtin("spinenet-49")).notes  # the base `loads` gives a bare list
+    except SpecError:
+        return  # the load that came first reported it
+    for note in notes:
+        print(f"note: {printable(path.name)}: {printable(note)}", file=sys.stderr)
 
 
 def _cmd_list(args) -> int:
@@ -95,6 +116,7 @@ def _cmd_validate(args) -> int:
             raise SpecError([f"{path.name}: unknown file type '{path.suffix}'; use .json, .yaml, .yml or .txt"])
         fmt = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".py": "tuples"}.get(path.suffix.lower())
         loads(read_spec_bytes(path), fmt)  # the size is checked before reading
+        print_import_notes(path)
     except SpecError as error:
         for problem in error.problems:
             print(f"{printable(path.name)}: {problem}", file=sys.stderr)
