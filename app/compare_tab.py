@@ -3,6 +3,7 @@ side, a metrics table with ratios and the published figures, and MACs vs params 
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -70,9 +71,6 @@ def comparison_rows(specs: list[Spec], input_sizes: list[int], head: str) -> pd.
     return pd.DataFrame(rows)
 
 
-LABEL_POSITIONS = ("top right", "bottom right", "top left", "bottom left")
-
-
 def log_ticks(low: float, high: float) -> list[float]:
     """Returns 1-2-5 tick values covering [low, high] (a log axis with readable, evenly spaced ticks)."""
     ticks, decade = [], 10 ** math.floor(math.log10(low))
@@ -86,12 +84,52 @@ def _tick_text(value: float) -> str:
     return f"{value:g}" if value < 1e4 else f"{value:,.0f}"
 
 
-def _spread_positions(xs, ys) -> list[str]:
-    """Returns a text position per point so that labels of points close together go to different sides."""
-    order = sorted(range(len(xs)), key=lambda index: (math.log10(xs[index]), math.log10(ys[index])))
-    positions = [""] * len(xs)
-    for rank, index in enumerate(order):
-        positions[index] = LABEL_POSITIONS[rank % len(LABEL_POSITIONS)]
+# Label placement for the MACs-vs-params plot: the plot area's size assumed in pixels (the chart is at least this
+# big at 1366 px), the font's average character width and line height as fractions of its size, and the sides
+# tried in order.
+PLOT_PIXELS = (780, 360)
+CHAR_WIDTH, LINE_HEIGHT = 0.62, 1.3
+PLACEMENTS = ("top right", "bottom right", "top left", "bottom left", "middle right", "middle left", "top center",
+              "bottom center")
+
+
+def _label_box(x: float, y: float, text: str, font: float, radius: float, position: str) -> tuple:
+    """Returns the (left, top, right, bottom) pixel box of a label drawn at `position` beside a marker of
+    `radius` pixels centred at pixel (x, y); y grows downwards."""
+    width, height = CHAR_WIDTH * font * len(text), LINE_HEIGHT * font
+    vertical, horizontal = position.split()
+    left = {"right": x + radius, "left": x - radius - width, "center": x - width / 2}[horizontal]
+    top = {"top": y - radius - height, "bottom": y + radius, "middle": y - height / 2}[vertical]
+    return left, top, left + width, top + height
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_labels(points: list[tuple], x_range: list[float], y_range: list[float]) -> list[str | None]:
+    """Returns a text position per point (x, y, text, font size, marker radius in pixels), or None where no side
+    is free: in the given order (the most important first), each label takes the first side where it overlaps no
+    label placed before it, no marker and stays inside the plot (log axes over `x_range` and `y_range`)."""
+    width, height = PLOT_PIXELS
+    (x0, x1), (y0, y1) = (map(math.log10, x_range)), (map(math.log10, y_range))
+
+    def pixel(x: float, y: float) -> tuple[float, float]:
+        return (math.log10(x) - x0) / (x1 - x0) * width, (y1 - math.log10(y)) / (y1 - y0) * height
+
+    centres = [pixel(x, y) for x, y, *_ in points]
+    markers = [(cx - r, cy - r, cx + r, cy + r) for (cx, cy), (*_, r) in zip(centres, points)]
+    placed, positions = [], []
+    for (cx, cy), (_, _, text, font, radius) in zip(centres, points):
+        chosen = None
+        for position in PLACEMENTS:
+            box = _label_box(cx, cy, re.sub(r"<[^>]+>", "", text), font, radius, position)
+            inside = box[0] >= 0 and box[2] <= width and box[1] >= 0 and box[3] <= height
+            if inside and not any(_overlaps(box, other) for other in placed + markers):
+                chosen = position
+                placed.append(box)
+                break
+        positions.append(chosen)
     return positions
 
 
@@ -100,28 +138,44 @@ def scatter_figure(frame: pd.DataFrame, head: str) -> go.Figure:
     of neighbouring points go to different sides; the published models are labelled only by their AP (the name
     is in the hover) so that the measured specs' labels stay readable."""
     figure = go.Figure()
-    if head == "retinanet":
-        published = [row for row in published_rows() if row.get("params_m") and row.get("macs_b")]
-        xs, ys = [row["params_m"] for row in published], [row["macs_b"] for row in published]
-        figure.add_trace(go.Scatter(
-            x=xs, y=ys, mode="markers+text", name="published (paper / zoo)",
-            marker=dict(symbol="circle-open", size=10, color="#999999"),
-            text=[f"AP {row['ap']}" if row.get("ap") is not None else "" for row in published],
-            customdata=[f"{load_builtin(row['builtin']).name}@{row['input_size']}" for row in published],
-            textposition=_spread_positions(xs, ys), textfont=dict(size=9, color="#888888"),
-            hovertemplate="%{customdata} · %{text}<br>%{x:.1f}M params, %{y:.1f}B MACs<extra>published</extra>"))
     labels = [f"<b>{escape_html(name)}</b>" + (f" (AP {ap})" if pd.notna(ap) else "")
               for name, ap in zip(frame["model"], frame["published AP"])]
     xs, ys = list(frame["params with head (M)"]), list(frame["MACs with head (B)"])
-    figure.add_trace(go.Scatter(
-        x=xs, y=ys, mode="markers+text", name="measured here",
-        marker=dict(size=13, color=["#e8833a"] + ["#3b6fb6"] * (len(frame) - 1)), text=labels,
-        textposition=_spread_positions(xs, ys) if len(xs) > 1 else "top left", textfont=dict(size=11),
-        hovertemplate="%{text}<br>%{x:.2f}M params, %{y:.2f}B MACs<extra>measured</extra>"))
-    all_x = [x for trace in figure.data for x in trace.x if x]
-    all_y = [y for trace in figure.data for y in trace.y if y]
+    published = []
+    if head == "retinanet":
+        published = [row for row in published_rows() if row.get("params_m") and row.get("macs_b")]
+    all_x = xs + [row["params_m"] for row in published]
+    all_y = ys + [row["macs_b"] for row in published]
     x_range = [min(all_x) / 1.6, max(all_x) * 2.5]
     y_range = [min(all_y) / 1.6, max(all_y) * 1.8]
+    # The measured specs are labelled first; a published model is labelled by its AP where there is room (a model
+    # measured here at the same place already says its AP), and named in its hover.
+    measured_points = [(x, y, label, 11, 7) for x, y, label in zip(xs, ys, labels)]
+    published_points = [(row["params_m"], row["macs_b"], f"AP {row['ap']}" if row.get("ap") is not None else "", 9, 5)
+                        for row in published]
+    positions = place_labels(measured_points + [point for point in published_points if point[2]], x_range, y_range)
+    measured_positions = positions[:len(xs)]
+    free = iter(positions[len(xs):])
+    published_positions = [next(free) if point[2] else None for point in published_points]
+    if published:
+        figure.add_trace(go.Scatter(
+            x=[row["params_m"] for row in published], y=[row["macs_b"] for row in published],
+            mode="markers+text", name="published (paper / zoo)",
+            marker=dict(symbol="circle-open", size=10, color="#999999"),
+            text=[point[2] if position else "" for point, position in zip(published_points, published_positions)],
+            customdata=[[f"{load_builtin(row['builtin']).name}@{row['input_size']}",
+                         f"AP {row['ap']}" if row.get("ap") is not None else "AP not published"] for row in published],
+            textposition=[position or "top right" for position in published_positions],
+            textfont=dict(size=9, color="#888888"),
+            hovertemplate="%{customdata[0]} · %{customdata[1]}<br>%{x:.1f}M params, %{y:.1f}B MACs"
+                          "<extra>published</extra>"))
+    figure.add_trace(go.Scatter(
+        x=xs, y=ys, mode="markers+text", name="measured here",
+        marker=dict(size=13, color=["#e8833a"] + ["#3b6fb6"] * (len(frame) - 1)),
+        text=[label if position else "" for label, position in zip(labels, measured_positions)],
+        customdata=labels, textposition=[position or "top right" for position in measured_positions],
+        textfont=dict(size=11),
+        hovertemplate="%{customdata}<br>%{x:.2f}M params, %{y:.2f}B MACs<extra>measured</extra>"))
     x_ticks, y_ticks = log_ticks(*x_range), log_ticks(*y_range)
     figure.update_layout(height=480, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
                          title=dict(text="MACs vs params (with head), log scales", font=dict(size=14)),

@@ -3,6 +3,7 @@ survive a run and a refresh, a refused block table keeps its edits and names the
 current Model Garden's 16-block list imports as pasted with a note; no table scrolls sideways at 1366 x 768."""
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
@@ -154,3 +155,39 @@ def test_tables_fit_the_page_at_1366_by_768(browser, server):
         assert_no_traceback(page)
     finally:
         context.close()
+
+
+# Boxes (page pixels) of the point labels, the tick labels and the plot area of the chart with key `key`.
+CHART_TEXT = """(key) => { const root = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+  if (!root || !root.querySelector('.textpoint text')) return null;
+  const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, e.textContent]; };
+  return {labels: [...root.querySelectorAll('.textpoint text')].filter(e => e.textContent).map(box),
+          xticks: [...root.querySelectorAll('.xtick text')].map(box),
+          yticks: [...root.querySelectorAll('.ytick text')].map(box),
+          canvas: box(root.querySelector('.main-svg'))}; }"""
+
+
+def _overlapping(boxes) -> list:
+    return [(a[4], b[4]) for index, a in enumerate(boxes) for b in boxes[index + 1:]
+            if a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1]
+
+
+def test_compare_plot_labels_do_not_overlap_and_its_log_ticks_read_as_numbers(page, server):
+    """Compare's MACs-vs-params plot (SpineNet-49 beside ResNet-50-FPN and the published models): no two point
+    labels overlap, every label is inside the canvas, and the log axes' ticks are plain 1-2-5 numbers that do not
+    overlap either."""
+    open_app(page, server)
+    open_tab(page, "Compare")
+    page.locator(".st-key-compare_scatter").scroll_into_view_if_needed()
+    shown = page.wait_for_function(CHART_TEXT, arg="compare_scatter").json_value()
+    labels = shown["labels"]
+    assert any(text.startswith("SpineNet-49") for *_, text in labels), labels
+    assert any(text.startswith("ResNet-50-FPN") for *_, text in labels), labels
+    assert _overlapping(labels) == []
+    left, top, right, bottom, _ = shown["canvas"]
+    assert [text for x0, y0, x1, y1, text in labels if x0 < left or x1 > right or y0 < top or y1 > bottom] == []
+    for axis in ("xticks", "yticks"):
+        ticks = [text for *_, text in shown[axis]]
+        assert len(ticks) >= 3 and _overlapping(shown[axis]) == [], ticks
+        assert all(re.fullmatch(r"[125]0*|0\.0*[125]|[125]0{0,2}(,000)+", text) for text in ticks), ticks
+    assert_no_traceback(page)
