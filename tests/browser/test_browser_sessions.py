@@ -83,3 +83,23 @@ def test_recent_workspaces_are_this_browsers_own(browser, server):
     finally:
         for context in contexts:
             context.close()
+
+
+def test_the_selected_block_and_an_opened_design_survive_a_refresh(page, server):
+    """A block chosen in Edit is still selected after a refresh, in Edit and in Explore; opening a saved design
+    says its name."""
+    open_app(page, server)
+    page.locator(".st-key-design_name input").fill("refresh check")
+    page.locator(".st-key-design_name input").press("Enter")
+    page.get_by_role("button", name="Save design").click()
+    expect(page.get_by_text("Saved design “refresh check”.")).to_be_visible()
+    page.get_by_role("button", name="Open design").click()
+    expect(page.get_by_text("Opened design “refresh check” (SpineNet-49).")).to_be_visible()
+    open_tab(page, "Edit")
+    choose(page, "edit_block_box", "b9")
+    expect(page.locator(".st-key-edit_level input")).to_have_value(level_label(SPINENET_49.block("b9").level))
+    page.reload()
+    expect(page.locator(".st-key-edit_block_box input")).to_have_value("b9", timeout=60_000)
+    open_tab(page, "Explore")
+    expect(page.locator(".st-key-explore_block_box input")).to_have_value("b9")
+    assert_no_traceback(page)
