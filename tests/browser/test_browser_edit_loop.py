@@ -131,6 +131,8 @@ def test_tables_fit_the_page_at_1366_by_768(browser, server):
         open_app(page, server)
         open_tab(page, "Edit")
         choose(page, "edit_block_box", "b7")
+        expect(page.locator(".st-key-edit_level input")).to_have_value(level_label(4))  # the rerun has finished
+        wait_until_idle(page)
         choose(page, "edit_level", level_label(5))
         expect(page.get_by_text("relevelled b7")).to_be_visible()
         seen = {}
