@@ -82,10 +82,10 @@ def _start() -> None:
     if workspace_id is None:
         requested = st.query_params.get(QUERY_KEY)
         workspace_id = requested if is_workspace_id(requested) else new_workspace_id()
-        browser = _cookie_browser_id()
+        # A browser without the cookie gets a fresh random id: never one derived from a workspace id, which is in
+        # the address and may be shared (that would let the link's reader list this browser's workspaces).
+        browser = _cookie_browser_id() or new_workspace_id()
         if not store().exists(workspace_id):
-            # A browser without the cookie yet is named after the first workspace it starts.
-            browser = browser or workspace_id
             try:
                 store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}", workspace_id,
                                owner=browser)
@@ -95,7 +95,7 @@ def _start() -> None:
                 if not store().exists(workspace_id):  # not just another tab creating the same one first
                     raise
         # Opening someone's workspace by its address never adopts their browser id (that would list their work).
-        st.session_state.browser_id = browser or new_workspace_id()
+        st.session_state.browser_id = browser
         st.session_state.workspace_id = workspace_id
         st.session_state.generation = store().generation
         st.session_state.settings = store().settings(workspace_id)
@@ -117,14 +117,15 @@ def _recover(problem: str) -> None:
     if st.session_state.get("generation", store().generation) != store().generation and store().notice \
             and store().notice not in problem:
         problem = f"{problem} ({store().notice})"
+    browser = st.session_state.get("browser_id") or _cookie_browser_id() or new_workspace_id()
     try:
         workspace_id = store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}",
-                                      owner=st.session_state.get("browser_id"))
+                                      owner=browser)
     except StorageRecovered:  # found the damage only now: the file is fresh, try once more
         workspace_id = store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}",
-                                      owner=st.session_state.get("browser_id"))
+                                      owner=browser)
     st.session_state.workspace_id = workspace_id
-    st.session_state.browser_id = st.session_state.get("browser_id") or workspace_id
+    st.session_state.browser_id = browser
     st.session_state.generation = store().generation
     st.query_params[QUERY_KEY] = workspace_id
     st.session_state.history = store().load(workspace_id)
@@ -135,9 +136,9 @@ def _recover(problem: str) -> None:
 
 
 def browser_id() -> str:
-    """Returns this browser's id (32 hex digits): from its cookie, else the one this session set (see
-    `remember_browser`). The workspaces it starts are listed under "Recent workspaces" in this browser only."""
-    return st.session_state.get("browser_id") or workspace_id()
+    """Returns this browser's id (32 hex digits, random): from its cookie, else the one this session made and sets
+    (see `remember_browser`). The workspaces it starts are listed under "Recent workspaces" in this browser only."""
+    return st.session_state.browser_id
 
 
 def remember_browser() -> None:

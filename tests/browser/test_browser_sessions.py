@@ -65,6 +65,8 @@ def test_recent_workspaces_are_this_browsers_own(browser, server):
             open_app(page, server)
             open_tab(page, "Edit")
             choose(page, "edit_block_box", block_id)
+            expect(page.locator(".st-key-edit_level input")).to_have_value(
+                level_label(SPINENET_49.block(block_id).level))  # the block's rerun has finished
             choose(page, "edit_level", level_label(level))
             expect(page.get_by_text(f"relevelled {block_id}")).to_be_visible()
         first_tab, their_tab = workspace_of(mine), workspace_of(theirs)
