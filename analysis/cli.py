@@ -67,7 +67,8 @@ def load_spec_argument(text: str, min_level: int | None = None,
                        notes: list | None = None) -> tuple[Spec, InputSize | None]:
     """Returns (spec, size) for 'NAME', 'PATH', 'NAME@SIZE' or 'PATH@SIZE' (SIZE: N or WxH); size is None without
     '@SIZE'. `min_level` (2..max_level) sets the lowest output level (see `spinenet.formats.read`); what the reader
-    changed or chose is appended to `notes`, one line each. Raises CliError with a one-line message."""
+    changed or chose is appended to `notes`, one line each, or printed on stderr without `notes`. Raises CliError
+    with a one-line message."""
     size = None
     match = re.fullmatch(r"(.+)@(\d+(?:[xX]\d+)?)", text)
     if match and not Path(text).exists():
@@ -92,7 +93,9 @@ def load_spec_argument(text: str, min_level: int | None = None,
             spec, read_notes = result.spec, result.notes
     except SpecError as error:
         raise CliError(f"{text}: {error}") from None
-    if notes is not None:
+    if notes is None:
+        _print_notes(read_notes)  # a command that does not collect them still says what the reader changed
+    else:
         notes.extend(read_notes)
     return spec, size
 

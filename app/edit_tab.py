@@ -323,9 +323,12 @@ def render() -> None:
         guarded("the block editor", block_editor, spec, input_size)
         guarded("the graph", graph_and_totals, spec, input_size, head)
         # Keyed, so that it stays open when a refused Apply puts a message above it (the pending edits stay in view).
-        with st.expander("Block table (edit the whole list)", expanded=False, key="block_table_open",
-                         on_change="rerun"):
-            guarded("the block table", table_editor, spec)
+        # Drawn only while open: the grid is rebuilt for every revision, which would cost each edit a redraw.
+        block_table = st.expander("Block table (edit the whole list)", expanded=False, key="block_table_open",
+                                  on_change="rerun")
+        if block_table.open:
+            with block_table:
+                guarded("the block table", table_editor, spec)
     has_blocks = family_of(spec).has_blocks
     with st.expander("Scaling" if has_blocks else "Stages", expanded=not has_blocks):
         guarded("the scaling editor", scaling_editor, spec)

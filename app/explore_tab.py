@@ -14,7 +14,7 @@ from app.latency_view import time_shares
 from app.guard import guarded
 from app.exports import file_stem
 from app.markup import escape_md
-from app.tables import table as show_table
+from app.tables import column, table as show_table
 from app.units import billions, millions, signed_billions, signed_millions
 from spinenet.input_size import dims_label
 from spinenet.layout import resolve
@@ -141,7 +141,12 @@ def receptive_fields(spec: Spec, input_size: int) -> None:
     if table is None:
         st.caption("Receptive fields are not available in this build.")
         return
-    show_table(table, "receptive_fields", f"{file_stem(spec)}-receptive-fields.csv", hide_index=True, width="stretch")
+    show_table(table, "receptive_fields", f"{file_stem(spec)}-receptive-fields.csv", hide_index=True, width="stretch",
+               column_config={"receptive field px": column("field px", "theoretical receptive field (pixels)"),
+                              "stride px": column("stride px", "effective stride (pixels)"),
+                              "longest path (layers)": column("longest path", "weighted layers from the input"),
+                              "scale changes on it": column("scale changes", "on the longest path"),
+                              "shortest path (layers)": column("shortest path", "weighted layers from the input")})
     st.caption("Theoretical receptive field (not clipped to the image) and effective stride; paths counted in "
                "weighted layers from the input.")
 
@@ -187,21 +192,31 @@ def graph_panel(spec: Spec, result, input_size: int) -> None:
 def block_costs_table(spec: Spec, result) -> None:
     st.markdown("##### Per-block costs")
     frame = counts.block_table(spec, result)
-    config = {"params": st.column_config.NumberColumn("params", format="compact"),
-              "MACs": st.column_config.NumberColumn("MACs", format="compact", help="multiply-adds, batch 1"),
-              "MACs %": st.column_config.NumberColumn("MACs %", format="%.2f%%", help="share of the backbone's MACs")}
-    if "resample MACs" in frame:
-        config["resample MACs"] = st.column_config.NumberColumn("resample MACs", format="compact")
+    # Narrow columns with short labels; channels in, feature size, resampling and inputs on request (fits 1366 px).
+    config = {"order": column("#", "build order", width=36), "id": st.column_config.TextColumn("id", width=60),
+              "level": column("level", width=50), "type": st.column_config.TextColumn("type", width=86),
+              "in ch": column("in ch", "input channels", width=56), "out ch": column("out ch", "output channels",
+                                                                                     width=60),
+              "size px": column("px", "feature map size (pixels, square)", width=46),
+              "params": column("params", format="compact", width=64),
+              "MACs": column("MACs", "multiply-adds, batch 1", "compact", width=64),
+              "resample MACs": column("resample", "the MACs spent resampling the inputs", "compact", width=72),
+              "MACs %": column("MACs %", "share of the backbone's MACs", "%.2f%%", width=68),
+              "output": st.column_config.TextColumn("output", width=58),
+              "inputs": st.column_config.TextColumn("inputs", width=150)}
     show_table(frame, "block_table", f"{file_stem(spec)}-blocks.csv", hide_index=True, width="stretch", height=320,
-               column_config=config)
+               column_config=config, more=("in ch", "resample MACs", "inputs"))
     st.caption("Each block's figures include the resampling that feeds it. Click a column header to sort.")
 
 
 def profile_and_fields(spec: Spec, input_size: int) -> None:
-    st.markdown("##### Scale profile")
-    st.plotly_chart(scale_profile_figure(spec, input_size), key="profile", config={"displaylogo": False})
-    st.markdown("##### Receptive fields (P3–P7)")
-    receptive_fields(spec, input_size)
+    profile, fields = st.columns(2, gap="medium")
+    with profile:
+        st.markdown("##### Scale profile")
+        st.plotly_chart(scale_profile_figure(spec, input_size), key="profile", config={"displaylogo": False})
+    with fields:
+        st.markdown("##### Receptive fields (P3–P7)")
+        receptive_fields(spec, input_size)
 
 
 def render() -> None:
@@ -217,8 +232,6 @@ def render() -> None:
     guarded("the graph", graph_panel, spec, result, input_size)
     guarded("the totals", totals, spec, result, base_result)
     guarded("the verification", verification, spec, input_size, head)
-    table_column, profile_column = st.columns([3, 2], gap="medium")
-    with table_column:
-        guarded("the per-block table", block_costs_table, spec, result)
-    with profile_column:
-        guarded("the scale profile", profile_and_fields, spec, input_size)
+    # The per-block table takes the page's width (its columns fit at 1366 px); the profile and fields share a row.
+    guarded("the per-block table", block_costs_table, spec, result)
+    guarded("the scale profile", profile_and_fields, spec, input_size)

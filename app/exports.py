@@ -90,7 +90,8 @@ def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True
     """Returns the model (spec + head, random weights, eval mode) as an ONNX file for a 1x3xSxS input, made by
     torch's TorchScript exporter (opset 17), which needs only the onnx package and works offline. Every input and
     output has its static shape, as the model computes it (the exporter alone would name some dimensions as if
-    P3-P7 shared one height); the weights are initializers, not graph inputs."""
+    P3-P7 shared one height), and so has every intermediate tensor (in the graph's value_info, as Netron shows
+    them); the weights are initializers, not graph inputs."""
     import onnx
     import torch
 
@@ -119,7 +120,12 @@ def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True
         del dims[:]
         for size in shape:
             dims.add().dim_value = int(size)
-    del exported.graph.value_info[:]  # the exporter's guesses; shape inference recomputes them from the static input
+    # Every intermediate tensor's shape, worked out from the static input: the exporter's own guesses are dropped,
+    # and ONNX's shape inference with data propagation follows the resize sizes that the graph computes from
+    # shapes (plain inference leaves those, and all that follows them, symbolic).
+    del exported.graph.value_info[:]
+    inferred = onnx.shape_inference.infer_shapes(exported, strict_mode=True, data_prop=True)
+    exported.graph.value_info.extend(inferred.graph.value_info)
     return exported.SerializeToString()
 
 

@@ -39,6 +39,7 @@ PAGE_STYLE = "<style>.stMainBlockContainer {padding-top: 2.2rem;} .stSidebar h2 
 def main() -> None:
     session.start()
     st.html(PAGE_STYLE)
+    session.remember_browser()
     sidebar.render()
     session.show_notes("global")
     tabs = st.tabs(list(TABS), key="tab", on_change="rerun", bind="query-params")

@@ -24,6 +24,10 @@ from spinenet.validate import SpecError
 
 DEFAULT_BUILTIN = "spinenet-49"
 QUERY_KEY = "ws"
+# The browser's identity: a random id in a first-party cookie (not readable by other sites, sent only to this
+# server). "Recent workspaces" lists the workspaces started with it, so one browser never sees another's.
+BROWSER_COOKIE = "spinescope_browser"
+COOKIE_DAYS = 400  # the longest lifetime browsers allow
 
 
 @st.cache_resource(show_spinner=False)
@@ -64,21 +68,35 @@ def start() -> None:
         note("global", "warning", st.session_state.storage_problem)
 
 
+def _cookie_browser_id() -> str | None:
+    """Returns the browser id sent in this session's cookie, or None (no cookie, or not a valid id)."""
+    try:
+        value = st.context.cookies.get(BROWSER_COOKIE)
+    except Exception:  # noqa: BLE001 - no request context (AppTest, bare mode): no cookie
+        return None
+    return value if is_workspace_id(value) else None
+
+
 def _start() -> None:
     workspace_id = st.session_state.get("workspace_id")
     if workspace_id is None:
         requested = st.query_params.get(QUERY_KEY)
         workspace_id = requested if is_workspace_id(requested) else new_workspace_id()
+        # A browser without the cookie gets a fresh random id: never one derived from a workspace id, which is in
+        # the address and may be shared (that would let the link's reader list this browser's workspaces).
+        browser = _cookie_browser_id() or new_workspace_id()
         if not store().exists(workspace_id):
             try:
-                store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}", workspace_id)
+                store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}", workspace_id,
+                               owner=browser)
             except StorageRecovered:
                 raise
             except WorkspaceError:
                 if not store().exists(workspace_id):  # not just another tab creating the same one first
                     raise
+        # Opening someone's workspace by its address never adopts their browser id (that would list their work).
+        st.session_state.browser_id = browser
         st.session_state.workspace_id = workspace_id
-        st.session_state.owner = store().owner(workspace_id)
         st.session_state.generation = store().generation
         st.session_state.settings = store().settings(workspace_id)
     if st.query_params.get(QUERY_KEY) != workspace_id:
@@ -99,14 +117,15 @@ def _recover(problem: str) -> None:
     if st.session_state.get("generation", store().generation) != store().generation and store().notice \
             and store().notice not in problem:
         problem = f"{problem} ({store().notice})"
-    owner = st.session_state.get("owner")
+    browser = st.session_state.get("browser_id") or _cookie_browser_id() or new_workspace_id()
     try:
         workspace_id = store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}",
-                                      owner=owner if owner and store().exists(owner) else None)
+                                      owner=browser)
     except StorageRecovered:  # found the damage only now: the file is fresh, try once more
-        workspace_id = store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}")
+        workspace_id = store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}",
+                                      owner=browser)
     st.session_state.workspace_id = workspace_id
-    st.session_state.owner = store().owner(workspace_id)
+    st.session_state.browser_id = browser
     st.session_state.generation = store().generation
     st.query_params[QUERY_KEY] = workspace_id
     st.session_state.history = store().load(workspace_id)
@@ -116,9 +135,23 @@ def _recover(problem: str) -> None:
     note("global", "warning", f"Started a new workspace: {problem}")
 
 
-def owner() -> str:
-    """Returns the owner of this session's workspace: the first workspace this browser worked in."""
-    return st.session_state.get("owner") or workspace_id()
+def browser_id() -> str:
+    """Returns this browser's id (32 hex digits, random): from its cookie, else the one this session made and sets
+    (see `remember_browser`). The workspaces it starts are listed under "Recent workspaces" in this browser only."""
+    return st.session_state.browser_id
+
+
+def remember_browser() -> None:
+    """Sets the browser-id cookie when the browser did not send it (first visit), so that its other tabs and
+    later visits list the same workspaces. Draws nothing."""
+    value = browser_id()
+    if _cookie_browser_id() == value or st.session_state.get("_cookie_set") == value:
+        return
+    if not is_workspace_id(value):  # 32 hex digits, so it needs no escaping in the script below
+        return
+    st.session_state["_cookie_set"] = value
+    st.html(f"<script>document.cookie = '{BROWSER_COOKIE}={value}; path=/; max-age={COOKIE_DAYS * 86400}; "
+            "SameSite=Strict';</script>", unsafe_allow_javascript=True)
 
 
 def history() -> EditHistory:

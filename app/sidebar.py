@@ -198,28 +198,23 @@ def render() -> None:
             st.caption("No saved designs yet.")
 
         with st.expander("Recent workspaces"):
-            st.caption("Each browser tab works in its own workspace (the `ws` in the address); those opened from "
-                       "this one are listed here, newest first (others' never are).")
-            lines = recent_lines(session.owner(), session.workspace_id())
+            st.caption("Each browser tab works in its own workspace (the `ws` in the address). Those started in "
+                       "this browser are listed here, newest first; other browsers' never are.")
+            lines = recent_lines(session.browser_id(), session.workspace_id())
             st.markdown("\n".join(lines) if lines else "Only this workspace so far.")
 
 
-def recent_lines(owner: str, this_id: str, limit: int = 8) -> list[str]:
-    """Returns one Markdown line per recent workspace of `owner`: a link named by its spec and its last change,
-    the number of steps and when. A workspace holding nothing but the untouched default start is left out (they
-    would all read alike), except the one open here."""
+def recent_lines(browser: str, this_id: str, limit: int = 8) -> list[str]:
+    """Returns one Markdown line per recent workspace started in browser `browser`: a link named by its spec, its
+    last change, the number of steps and when. A workspace holding nothing but the untouched default start is
+    left out (they would all read alike), except the one open here."""
     lines = []
-    for info in session.store().recent(limit * 3, owner=owner):
-        try:
-            history = session.store().load(info.id)
-        except WorkspaceError:
-            continue
-        entry = history.entries[history.cursor]
-        untouched = len(history.entries) == 1 and entry.description == f"open built-in {session.DEFAULT_BUILTIN}"
+    for info in session.store().recent(limit * 3, owner=browser):
+        untouched = info.entries == 1 and info.last == f"open built-in {session.DEFAULT_BUILTIN}"
         if untouched and info.id != this_id:
             continue
-        steps = len(history.entries) - 1
-        what = "opened, not edited" if untouched else f"last: {entry.description}"
+        steps = info.entries - 1
+        what = "opened, not edited" if untouched else f"last: {info.last}"
         mark = " **(this one)**" if info.id == this_id else ""
         lines.append(f"- [{escape_md(info.spec_name)}](?ws={info.id}){mark}: {escape_md(what)} · {steps} "
                      f"step{'s' if steps != 1 else ''} · {_when(info.updated)}")

@@ -74,12 +74,15 @@ class DesignInfo:
 
 @dataclass(frozen=True)
 class WorkspaceInfo:
-    """A workspace as listed: id, current spec name, number of history entries, last change (Unix seconds)."""
+    """A workspace as listed: id, current spec name, number of history entries, last change (Unix seconds), and
+    the description and kind ('load' or 'edit') of its current entry."""
 
     id: str
     spec_name: str
     entries: int
     updated: float
+    last: str = ""
+    kind: str = "load"
 
 
 def new_workspace_id() -> str:
@@ -210,20 +213,18 @@ class WorkspaceStore:
     # Workspaces -------------------------------------------------------------------------------------------------
 
     def create(self, spec: Spec, description: str, workspace_id: str | None = None, owner: str | None = None) -> str:
-        """Creates a workspace whose history starts with `spec` (a 'load' entry); returns its id. `owner`: the
-        workspace that this one was started from (its owner is inherited), so `recent` lists one browser's
+        """Creates a workspace whose history starts with `spec` (a 'load' entry); returns its id. `owner`: the id
+        of the browser that starts it (see `app.session.browser_id`), so that `recent` lists one browser's
         workspaces only; a workspace without one owns itself."""
         workspace_id = workspace_id or new_workspace_id()
         if not is_workspace_id(workspace_id):
             raise WorkspaceError("a workspace id is 32 hexadecimal digits")
+        if owner is not None and not is_workspace_id(owner):
+            raise WorkspaceError("a browser id is 32 hexadecimal digits")
         now = time.time()
         with self._write() as connection:
             if connection.execute("SELECT 1 FROM workspaces WHERE id = ?", (workspace_id,)).fetchone():
                 raise WorkspaceError(f"workspace {workspace_id} already exists")
-            if owner is not None:
-                row = connection.execute("SELECT coalesce(owner, id) FROM workspaces WHERE id = ?",
-                                         (owner,)).fetchone()
-                owner = row[0] if row else None
             connection.execute("INSERT INTO workspaces (id, created, updated, cursor, owner) VALUES (?, ?, ?, 0, ?)",
                                (workspace_id, now, now, owner or workspace_id))
             connection.execute("INSERT INTO history VALUES (?, 0, 'load', ?, ?, ?)",
@@ -308,23 +309,26 @@ class WorkspaceStore:
                                (json.dumps(settings, sort_keys=True), workspace_id))
 
     def owner(self, workspace_id: str) -> str | None:
-        """Returns the owner of a workspace (the first workspace of its browser), or None if there is none."""
+        """Returns the id of the browser that started a workspace (itself for one stored without), or None if there
+        is no such workspace."""
         with self._connection() as connection:
             row = connection.execute("SELECT coalesce(owner, id) FROM workspaces WHERE id = ?",
                                      (workspace_id,)).fetchone()
         return None if row is None else row[0]
 
     def recent(self, limit: int = 10, owner: str | None = None) -> list[WorkspaceInfo]:
-        """Returns the most recently changed workspaces of `owner` (all of them when None), newest first; names
-        that cannot be printed (stored by an older version) come back escaped."""
+        """Returns the most recently changed workspaces of browser `owner` (all of them when None), newest first,
+        each with its current entry's description and kind (one query: no history is parsed); names that cannot
+        be printed (stored by an older version) come back escaped."""
         where, arguments = ("WHERE coalesce(w.owner, w.id) = ? ", (owner, limit)) if owner else ("", (limit,))
         with self._connection() as connection:
             rows = connection.execute(
-                "SELECT w.id, h.spec, (SELECT COUNT(*) FROM history WHERE workspace = w.id), w.updated "
+                "SELECT w.id, h.spec, (SELECT COUNT(*) FROM history WHERE workspace = w.id), w.updated, "
+                "h.description, h.kind "
                 "FROM workspaces w JOIN history h ON h.workspace = w.id AND h.position = w.cursor "
                 f"{where}ORDER BY w.updated DESC LIMIT ?", arguments).fetchall()
-        return [WorkspaceInfo(workspace_id, _stored_name(text), count, updated)
-                for workspace_id, text, count, updated in rows]
+        return [WorkspaceInfo(workspace_id, _stored_name(text), count, updated, printable(description), kind)
+                for workspace_id, text, count, updated, description, kind in rows]
 
     @staticmethod
     def _cursor(connection, workspace_id: str) -> int:

@@ -11,12 +11,18 @@ Timed, from the mouse click to the moment the page shows the result:
 SpineNet-49 and SpineNet-190 (opened through the sidebar), at the app's input size (640). Prints median and
 worst of each; nothing is asserted.
 
+--baseline REV also serves the app as it was at git revision REV (exported with `git archive` into a temporary
+folder, same Python environment) and measures both in alternating rounds, so that a loaded machine slows both
+alike; it prints both and the ratio of the medians (this / baseline).
+
 Usage: .venv/bin/python benchmarks/bench_edit_loop.py [--edits 12] [--visits 6] [--models spinenet-49 spinenet-190]
+       [--baseline REV] [--rounds 2]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +35,7 @@ from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 from analysis.counting import analyze  # noqa: E402
 from app.units import billions  # noqa: E402
+import conftest  # noqa: E402
 from conftest import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
 from spinenet.builtins import load_builtin  # noqa: E402
 from spinenet.edits import set_level  # noqa: E402
@@ -114,18 +121,34 @@ def edit_loop(page: Page, name: str, edits: int, block: str = "b7") -> dict[str,
     return timings
 
 
-def first_visits(browser, url: str, visits: int) -> list[float]:
+def first_visits(browser, url: str, visits: int, warm: bool = True) -> list[float]:
+    """Returns the seconds from opening `url` in a new browser context (empty cache) until the graph's nodes are
+    drawn, `visits` times (after one untimed visit when `warm`)."""
     times = []
-    for index in range(visits + 1):
+    for index in range(visits + warm):
         context = browser.new_context(viewport=VIEWPORT)
         page = context.new_page()
         start = time.perf_counter()
         page.goto(url)
         page.locator(NODES).first.wait_for(state="visible", timeout=TIMEOUT_MS)
-        if index:  # the first visit only warms the server
+        if index or not warm:
             times.append(time.perf_counter() - start)
         context.close()
     return times
+
+
+def edit_session(browser, url: str, name: str, edits: int) -> dict[str, list[float]]:
+    """Opens the app in a new context, goes to Edit and times `edits` edits and undos of built-in `name`."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    page.goto(url)
+    page.locator(NODES).first.wait_for(state="visible", timeout=TIMEOUT_MS)
+    page.get_by_role("tab", name="Edit").click()
+    try:
+        return edit_loop(page, name, edits)
+    finally:
+        context.close()
 
 
 def summary(label: str, values: list[float]) -> str:
@@ -133,34 +156,72 @@ def summary(label: str, values: list[float]) -> str:
             f"best {min(values):6.2f} s   (n={len(values)})")
 
 
+def start_server(root: Path, home: Path) -> AppServer:
+    """Starts `streamlit run app/main.py` from the checkout at `root`."""
+    original, conftest.ROOT = conftest.ROOT, root
+    try:
+        return AppServer(home).start()
+    finally:
+        conftest.ROOT = original
+
+
+def export_revision(revision: str, folder: Path) -> Path:
+    """Writes the files of git revision `revision` into `folder` (nothing in the repository changes)."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", revision], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def measure(browser, servers: dict[str, AppServer], args) -> dict[str, dict[str, list[float]]]:
+    """Returns {server label: {measure label: seconds}}, the servers taking turns round by round."""
+    results = {label: {} for label in servers}
+    for server in servers.values():  # warm each server once, untimed
+        first_visits(browser, server.url, 0)
+    for round_index in range(args.rounds):
+        order = list(servers.items()) if round_index % 2 == 0 else list(servers.items())[::-1]
+        for label, server in order:
+            visits = max(1, args.visits // args.rounds)
+            results[label].setdefault("first visit -> graph drawn", []).extend(
+                first_visits(browser, server.url, visits, warm=False))
+            for name in args.models:
+                spec_name = load_builtin(name).name
+                timings = edit_session(browser, server.url, name, max(1, args.edits // args.rounds))
+                for kind in ("edit", "undo"):
+                    results[label].setdefault(f"{spec_name}: {kind} -> MACs + graph", []).extend(timings[kind])
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=12)
     parser.add_argument("--visits", type=int, default=6)
     parser.add_argument("--models", nargs="*", default=["spinenet-49", "spinenet-190"])
+    parser.add_argument("--baseline", help="git revision to measure beside this checkout")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (edits and visits are split)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="spinescope-bench-") as tmp:
-        server = AppServer(Path(tmp) / "home").start()
+        servers = {"this checkout": start_server(ROOT, Path(tmp) / "home")}
         try:
+            if args.baseline:
+                old = export_revision(args.baseline, Path(tmp) / "baseline")
+                servers[f"baseline {args.baseline}"] = start_server(old, Path(tmp) / "home-baseline")
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                lines = [summary("first visit -> graph drawn", first_visits(browser, server.url, args.visits))]
-                for name in args.models:
-                    context = browser.new_context(viewport=VIEWPORT)
-                    context.set_default_timeout(TIMEOUT_MS)
-                    page = context.new_page()
-                    page.goto(server.url)
-                    page.locator(NODES).first.wait_for(state="visible", timeout=TIMEOUT_MS)
-                    page.get_by_role("tab", name="Edit").click()
-                    timings = edit_loop(page, name, args.edits)
-                    label = load_builtin(name).name
-                    lines.append(summary(f"{label}: edit -> MACs + graph", timings["edit"]))
-                    lines.append(summary(f"{label}: undo -> MACs + graph", timings["undo"]))
-                    context.close()
+                results = measure(browser, servers, args)
                 browser.close()
         finally:
-            server.stop()
-    print("\n".join(lines))
+            for server in servers.values():
+                server.stop()
+    for label, measured in results.items():
+        print(label)
+        print("\n".join(summary(name, values) for name, values in measured.items()))
+    if args.baseline:
+        ours, theirs = results["this checkout"], results[f"baseline {args.baseline}"]
+        print(f"median ratio (this checkout / baseline {args.baseline})")
+        for name in ours:
+            print(f"{name:34} {statistics.median(ours[name]) / statistics.median(theirs[name]):6.2f}")
 
 
 if __name__ == "__main__":

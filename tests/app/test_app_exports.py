@@ -91,6 +91,16 @@ def test_onnx_export_checks_and_names_its_outputs():
               for output in model.graph.output]
     assert shapes == expected
     onnx.shape_inference.infer_shapes(model, strict_mode=True)  # consistent with what the graph computes
+    # Every intermediate tensor is described, with numbers only (no symbolic dimension such as 'unk__0').
+    described = {item.name: [dim.dim_value if dim.HasField("dim_value") else dim.dim_param
+                             for dim in item.type.tensor_type.shape.dim] for item in model.graph.value_info}
+    produced = {name for node in model.graph.node for name in node.output} - {o.name for o in model.graph.output}
+    assert produced <= set(described), sorted(produced - set(described))[:5]
+    assert [name for name, dims in described.items() if not all(isinstance(d, int) and d > 0 for d in dims)] == []
+    # Honest: each resampled input (the Resize before a block's Add) has the side of a level of the 128 px input.
+    sides = {-(-128 // 2 ** level) for level in range(1, 8)}
+    resized = [described[node.output[0]] for node in model.graph.node if node.op_type == "Resize"]
+    assert resized and all(dims[0] == 1 and dims[2] == dims[3] and dims[2] in sides for dims in resized), resized
 
 
 def _numel(tensor) -> int:

@@ -214,7 +214,8 @@ def test_block_operations_and_history(home):
 
 def test_table_editor_applies_a_valid_table_and_refuses_an_invalid_one(home):
     app = open_tab(start(), "Edit")
-    editor = app.data_editor[0]
+    app.session_state["block_table_open"] = True  # the table is drawn only while its expander is open
+    editor = run(app).data_editor[0]
     app.session_state[editor.key] = {"edited_rows": {5: {"level": 5}}, "added_rows": [], "deleted_rows": []}
     widget(app.button, "Apply table").click()
     run(app)
@@ -402,7 +403,8 @@ def test_a_hostile_table_state_gives_one_line_errors_and_changes_nothing(home):
     """An edit state no browser would send (row 99 of 15) breaks the table widget and the Apply callback alike:
     both failures are one line each, the rest of the page works and the spec stays."""
     app = open_tab(start(), "Edit")
-    editor = app.data_editor[0]
+    app.session_state["block_table_open"] = True  # the table is drawn only while its expander is open
+    editor = run(app).data_editor[0]
     app.session_state[editor.key] = {"edited_rows": {99: {"level": 5}}, "added_rows": [], "deleted_rows": []}
     widget(app.button, "Apply table").click()
     run(app)

@@ -156,3 +156,18 @@ def test_concurrent_writers_never_corrupt_the_file(store):
     assert len(store.designs()) == 3
     with sqlite3.connect(store.path) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_recent_lists_one_browsers_workspaces_with_what_they_hold(store):
+    browser, other = new_workspace_id(), new_workspace_id()
+    first = store.create(SPINENET_49, "open built-in spinenet-49", owner=browser)
+    store.push(first, set_level(SPINENET_49, "b7", 5), "b7: level L4 → L5")
+    second = store.create(SPINENET_49, "open design x", owner=browser)
+    theirs = store.create(SPINENET_49, "open built-in spinenet-49", owner=other)
+    listed = store.recent(10, owner=browser)
+    assert [info.id for info in listed] == [second, first]
+    assert [(info.entries, info.last, info.kind) for info in listed] == [
+        (1, "open design x", "load"), (2, "b7: level L4 → L5", "edit")]
+    assert [info.id for info in store.recent(10, owner=other)] == [theirs]
+    with pytest.raises(WorkspaceError, match="browser id"):
+        store.create(SPINENET_49, "start", owner="../x")

@@ -1,19 +1,21 @@
 """What a user must not lose or be misled by, in Debian's Chromium against a real server: the Latency settings
 survive a run and a refresh, a refused block table keeps its edits and names the column as labelled, and the
-current Model Garden's 16-block list imports as pasted with a note."""
+current Model Garden's 16-block list imports as pasted with a note; no table scrolls sideways at 1366 x 768."""
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from analysis.counting import analyze
 from app.units import billions
 from reference_counts import SPINENET_49 as SPINENET_49_TUPLES
 from spinenet.builtins import load_builtin
-from test_browser_app import (assert_no_traceback, backbone_macs, open_app, open_tab, stored_spec,
-                              wait_until_idle)
+from test_browser_app import (assert_no_traceback, backbone_macs, choose, level_label, open_app, open_tab,
+                              stored_spec, wait_until_idle)
 
 SHOTS = Path(tempfile.gettempdir())
 
@@ -104,4 +106,90 @@ def test_the_model_garden_16_block_list_imports_as_pasted(page, server):
     open_tab(page, "Explore")
     # The extra block feeds nothing: SpineNet-49's MACs, computed by the library on the 15-block built-in.
     expect(backbone_macs(page)).to_have_text(billions(analyze(load_builtin("spinenet-49"), 640).backbone_macs))
+    assert_no_traceback(page)
+
+
+# [table key, whether it scrolls sideways] for every table drawn on the page (a table's key is read from its CSV
+# button, the element after it: app.tables.table keys that button f"{key}_csv").
+# Waits (returns null) while a grid is still being drawn.
+TABLE_WIDTHS = """() => { const grids = [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+    .filter(e => e.offsetParent);
+  if (grids.some(e => !e.querySelector('.dvn-scroller'))) return null;
+  return grids.map(e => { const scroller = e.querySelector('.dvn-scroller');
+    const next = e.closest('.stElementContainer').nextElementSibling;
+    const key = next && [...next.classList].find(c => c.endsWith('_csv'));
+    return [key && key.slice(7, -4), scroller.scrollWidth > scroller.clientWidth + 1]; }); }"""
+
+
+def test_tables_fit_the_page_at_1366_by_768(browser, server):
+    """No table scrolls sideways at 1366 x 768: the per-block and receptive-field tables (also with their extra
+    columns on), the Compare table (also with its extra columns) and the Edit tab's change table."""
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        open_app(page, server)
+        open_tab(page, "Edit")
+        choose(page, "edit_block_box", "b7")
+        expect(page.locator(".st-key-edit_level input")).to_have_value(level_label(4))  # the rerun has finished
+        wait_until_idle(page)
+        choose(page, "edit_level", level_label(5))
+        expect(page.get_by_text("relevelled b7")).to_be_visible()
+        seen = {}
+        for tab, toggles in (("Edit", ()), ("Explore", ("block_table_more",)), ("Compare", ("compare_table_more",))):
+            open_tab(page, tab)
+            wait_until_idle(page)
+            for toggle in ("",) + toggles:
+                if toggle:
+                    page.locator(f".st-key-{toggle} label").click()
+                    wait_until_idle(page)
+                try:  # a grid being redrawn may scroll for a moment: give it a few seconds to settle
+                    page.wait_for_function(f"() => {{ const t = ({TABLE_WIDTHS})(); "
+                                           "return t !== null && t.every(([key, scrolls]) => !scrolls); }",
+                                           timeout=5_000)
+                except PlaywrightTimeout:
+                    pass
+                for key, scrolls in page.wait_for_function(TABLE_WIDTHS).json_value():
+                    seen[f"{key}{' +more' if toggle else ''}"] = scrolls
+        assert set(seen) >= {"diff_totals", "block_table", "block_table +more", "receptive_fields",
+                             "compare_table", "compare_table +more"}, seen
+        assert [key for key, scrolls in seen.items() if scrolls] == [], seen
+        assert_no_traceback(page)
+    finally:
+        context.close()
+
+
+# Boxes (page pixels) of the point labels, the tick labels and the plot area of the chart with key `key`.
+CHART_TEXT = """(key) => { const root = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+  if (!root || !root.querySelector('.textpoint text')) return null;
+  const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, e.textContent]; };
+  return {labels: [...root.querySelectorAll('.textpoint text')].filter(e => e.textContent).map(box),
+          xticks: [...root.querySelectorAll('.xtick text')].map(box),
+          yticks: [...root.querySelectorAll('.ytick text')].map(box),
+          canvas: box(root.querySelector('.main-svg'))}; }"""
+
+
+def _overlapping(boxes) -> list:
+    return [(a[4], b[4]) for index, a in enumerate(boxes) for b in boxes[index + 1:]
+            if a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1]
+
+
+def test_compare_plot_labels_do_not_overlap_and_its_log_ticks_read_as_numbers(page, server):
+    """Compare's MACs-vs-params plot (SpineNet-49 beside ResNet-50-FPN and the published models): no two point
+    labels overlap, every label is inside the canvas, and the log axes' ticks are plain 1-2-5 numbers that do not
+    overlap either."""
+    open_app(page, server)
+    open_tab(page, "Compare")
+    page.locator(".st-key-compare_scatter").scroll_into_view_if_needed()
+    shown = page.wait_for_function(CHART_TEXT, arg="compare_scatter").json_value()
+    labels = shown["labels"]
+    assert any(text.startswith("SpineNet-49") for *_, text in labels), labels
+    assert any(text.startswith("ResNet-50-FPN") for *_, text in labels), labels
+    assert _overlapping(labels) == []
+    left, top, right, bottom, _ = shown["canvas"]
+    assert [text for x0, y0, x1, y1, text in labels if x0 < left or x1 > right or y0 < top or y1 > bottom] == []
+    for axis in ("xticks", "yticks"):
+        ticks = [text for *_, text in shown[axis]]
+        assert len(ticks) >= 3 and _overlapping(shown[axis]) == [], ticks
+        assert all(re.fullmatch(r"[125]0*|0\.0*[125]|[125]0{0,2}(,000)+", text) for text in ticks), ticks
     assert_no_traceback(page)

@@ -108,3 +108,23 @@ def test_validate_really_loads_a_builtin(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(analysis.cli, "SPEC_DIR", specs)
     assert main(["validate", "spinenet-49"]) == 2
     assert "mbconv" in capsys.readouterr().err
+
+
+def test_a_16_block_model_garden_list_prints_the_apps_note(tmp_path):
+    """The current Model Garden list (SpineNet-49's 15 blocks and an output block at level 2) loads with the note
+    the app shows (from spinenet.formats.read_tuples), on stderr, for `validate` and for a command that counts."""
+    from reference_counts import SPINENET_49 as tuples
+
+    path = tmp_path / "garden.py"
+    path.write_text("SPINENET_BLOCK_SPECS = [\n" + "".join(f"    {t!r},\n" for t in tuples)
+                    + "    (2, 'bottleneck', (2, 13), True),\n]\n")
+    note = ("note: entry #15 (b17, level 2) is an output in the list, but this spec's outputs are P3-P7: "
+            "kept as a block without an endpoint, as the reference does with min_level 3")
+    for command in (["validate", str(path)], ["analyze", str(path)], ["memory", str(path), "--input-size", "64"]):
+        result = run(*command)
+        assert result.returncode == 0, result.stderr
+        assert [line for line in result.stderr.splitlines() if line.startswith("note:")] == [
+            note + " (it feeds nothing, so it counts its params and 0 MACs; choose min level 2 to make it P2)"]
+    # The 15-block list as published reads as written: no note.
+    path.write_text("[\n" + "".join(f"    {t!r},\n" for t in tuples) + "]\n")
+    assert "note:" not in run("validate", str(path)).stderr

@@ -184,7 +184,7 @@ def test_sidebar_lists_only_this_browsers_workspaces(tmp_path, monkeypatch):
     links = " ".join(m.value for m in mine.markdown)
     assert f"?ws={my_id}" in links and their_id not in links
     store = WorkspaceStore(tmp_path / "workspace.sqlite")
-    assert [info.id for info in store.recent(10, owner=my_id)] == [my_id]
+    assert [info.id for info in store.recent(10, owner=mine.session_state["browser_id"])] == [my_id]
 
 
 def test_a_design_name_reaches_another_sessions_undo_tooltip_escaped(tmp_path, monkeypatch):
