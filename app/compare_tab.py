@@ -211,8 +211,9 @@ def latency_figure(frame: pd.DataFrame) -> go.Figure | None:
 # Short labels and widths in pixels (the CSV keeps the frame's names), so that every column fits at 1366 px;
 # the caption above the table gives the units.
 COMPARE_COLUMNS = {
-    "model": st.column_config.TextColumn("model", width=118),
-    "input px": column("px", "input size (pixels, square)", width=50),
+    "model": st.column_config.TextColumn("model", width=110),
+    "input px": st.column_config.TextColumn("px", help="input size in pixels (width x height when not square)",
+                                            width=52),
     "backbone params (M)": column("bb params", "backbone params, millions", "%.2f", width=66),
     "backbone MACs (B)": column("bb MACs", "backbone MACs, billions of multiply-adds", "%.2f", width=62),
     "params with head (M)": column("params", "params with the head, millions", "%.2f", width=60),
@@ -220,10 +221,12 @@ COMPARE_COLUMNS = {
     "FLOPs with head (B)": column("FLOPs", "FLOPs with the head (2 × MACs), billions", "%.2f", width=58),
     "params ratio": column("× params", "params with head, as a multiple of the first row's", "%.2f", width=64),
     "MACs ratio": column("× MACs", "MACs with head, as a multiple of the first row's", "%.2f", width=60),
+    "head share of MACs %": column("head %", "the head's share of the MACs with head (SpineNet-190 at 1280: two "
+                                   "thirds)", "%.1f", width=48),
     "published params (M)": column("paper params", "published params (RetinaNet, COCO), millions", "%.2f",
-                                   width=84),
+                                   width=72),
     "published MACs (B)": column("paper MACs", "published MACs (the paper's “FLOPs”), billions", "%.2f",
-                                 width=80),
+                                 width=70),
     "published AP": column("paper AP", "published COCO AP", width=64),
     "latency ms (measured)": column("ms", "latest measured median latency, ms (Latency tab)", "%.1f", width=56),
 }
