@@ -26,7 +26,7 @@ from spinenet.validate import LIMITS, SpecError, printable
 
 # Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
 COMMAND_MODULES: list[str] = ["analysis.latency.cli", "analysis.comparison.compare",
-                              "analysis.memory.cli",
+                              "analysis.memory.cli", "analysis.architecture.cli",
                               "analysis.sweep.cli"]
 
 

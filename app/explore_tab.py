@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from functools import partial
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -16,7 +17,8 @@ from app.exports import file_stem
 from app.markup import escape_md
 from app.tables import column, table as show_table
 from app.units import billions, millions, signed_billions, signed_millions
-from spinenet.input_size import dims_label
+from spinenet.blocks import BLOCK_TYPES
+from spinenet.input_size import dims_label, hw
 from spinenet.layout import resolve
 from spinenet.spec import Spec
 
@@ -113,6 +115,33 @@ def block_details(spec: Spec, result, block_id: str, input_size: int) -> None:
     rows.append(("inputs", ", ".join(inputs) or "image"))
     rows.append(("feeds", ", ".join(children) or ("the head only" if node.output_level else "nothing")))
     st.markdown("\n".join(f"- {name}: {value}" for name, value in rows))
+    if node.block_fn in BLOCK_TYPES and st.toggle("What if it were another block type?", key="whatif_open",
+                                                  help="Its cost as each block type, and what 1x1 convolutions save"):
+        block_whatif_view(spec, block_id, input_size)
+
+
+def block_whatif_view(spec: Spec, block_id: str, input_size) -> None:
+    """The block-type what-if of one block (`analysis.architecture.block_whatif`) and the seeds' worked examples."""
+    from analysis.architecture.block_whatif import block_whatif
+    from analysis.architecture.one_by_one import worked_examples
+
+    whatif = block_whatif(spec, block_id, input_size, sidebar.head())
+    height, width = hw(whatif.size)
+    pixels = -(-height // whatif.stride) * -(-width // whatif.stride) * whatif.repeats
+    delta = {o.block_fn: o.model_macs_delta for o in whatif.as_specified}
+    frame = pd.DataFrame([{"type": o.block_fn + (" (current)" if o.current else ""),
+                           "channels": f"{o.in_channels}→{o.width}→{o.out_channels}", "params": o.params,
+                           "MACs": o.macs, "MACs / pixel": o.macs // max(pixels, 1),
+                           "model MACs Δ (in the spec)": delta.get(o.block_fn)} for o in whatif.same_channels])
+    st.dataframe(frame, hide_index=True, width="stretch", column_config={
+        "params": st.column_config.NumberColumn(format="compact"), "MACs": st.column_config.NumberColumn(
+            format="compact"), "model MACs Δ (in the spec)": st.column_config.NumberColumn(
+            format="compact", help="the whole model's MACs change when the block is retyped in the spec (the "
+                                   "family's widths); empty where the family does not allow the type")})
+    st.caption(escape_md("Same input and output channels: what the 1x1 reductions of a bottleneck save. The seeds' "
+                         "worked examples, counted the same way: " + "; ".join(
+                             f"{e.name}: {e.without:,} → {e.with_reductions:,} {e.unit} ({e.ratio:.1f}× fewer)"
+                             for e in worked_examples()) + "."))
 
 
 def scale_profile_figure(spec: Spec, input_size: int) -> go.Figure:

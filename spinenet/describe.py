@@ -10,7 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from spinenet.blocks import describe_block_group as add_group
-from spinenet.input_size import InputSize, normalize
+from spinenet.input_size import InputSize, hw, normalize
 from spinenet.layout import Layout, resolve
 from spinenet.registry import NO_HEAD, family_of, head_options, head_type
 from spinenet.spec import Spec
@@ -87,12 +87,13 @@ def model_forward(self, images):
     return features if self.head is None else self.head(features)
 
 
-def describe_block_group(block_fn: str, in_channels: int, width: int, side: int, repeats: int = 1,
+def describe_block_group(block_fn: str, in_channels: int, width: int, side: InputSize, repeats: int = 1,
                          stride: int = 1, activation: str = "relu") -> Layer:
     """Returns a standalone block group (Sequential of `repeats` blocks of type `block_fn`) described for a
-    1 x in_channels x side x side input; its children are named "0", "1", ... as in a model."""
+    1 x in_channels x side x side input (or height x width when `side` is a pair); its children are named "0",
+    "1", ... as in a model."""
     d = Describer("sequential")
-    add_group(d, "group", block_fn, in_channels, width, repeats, stride, activation, (in_channels, side, side))
+    add_group(d, "group", block_fn, in_channels, width, repeats, stride, activation, (in_channels, *hw(side)))
     group = d.root.children[0]
     for layer in group.walk():  # names relative to the group, as in a model of its own
         layer.name = layer.name.partition(".")[2]

@@ -16,9 +16,10 @@ from analysis.architecture.receptive_field import path_cost
 from analysis.counting.fast import count_layers, count_model
 from spinenet.blocks import BLOCK_TYPES
 from spinenet.describe import describe, describe_block_group
+from spinenet.input_size import InputSize
 from spinenet.registry import family_of
 from spinenet.spec import Spec
-from spinenet.structure import Layer
+from spinenet.structure import Layer, square
 from spinenet.validate import SpecError, check_spec
 
 
@@ -41,11 +42,12 @@ class BlockOption:
 
 @dataclass(frozen=True)
 class WhatIf:
-    """The options for block `id` (level, input side `size` in pixels, `stride` of its first block)."""
+    """The options for block `id` (level, input side `size` in pixels, or (height, width) for a non-square map,
+    `stride` of its first block)."""
 
     id: str
     level: int
-    size: int
+    size: int | tuple[int, int]
     stride: int
     repeats: int
     block_fn: str
@@ -76,7 +78,7 @@ def _group_cost(block_fn, in_channels, width, side, repeats, stride, activation)
     return counts.params[""], counts.macs("")
 
 
-def block_whatif(spec: Spec, block_id: str, input_size: int | None = None, head: str = "none") -> WhatIf:
+def block_whatif(spec: Spec, block_id: str, input_size: InputSize | None = None, head: str = "none") -> WhatIf:
     """Returns the block-type what-if of graph node `block_id` of `spec` at `input_size` (default: the spec's);
     model deltas are for the model with `head`. Raises KeyError for an unknown block id or a node that is not a
     block of a registered block type."""
@@ -89,7 +91,8 @@ def block_whatif(spec: Spec, block_id: str, input_size: int | None = None, head:
     if node.block_fn not in BLOCK_TYPES:
         raise KeyError(f"{block_id!r} is not a block of a block type ({', '.join(BLOCK_TYPES)})")
     blocks = _block_group(structure, block_id)
-    in_channels, side, _ = _first_input(blocks[0])
+    in_channels, map_height, map_width = _first_input(blocks[0])
+    side = square((map_height, map_width))
     stride = path_cost(blocks[0], 1)[2]
     repeats = len(blocks)
     activation = spec.activation

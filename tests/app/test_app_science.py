@@ -122,3 +122,18 @@ def test_head_share_in_explore_and_compare():
     r50_backbone_macs = resnet_fpn_counts("resnet50-fpn", 640, head=False)[1]
     assert list(frame["head share of MACs %"])[:2] == [round(100 * (macs - backbone_macs) / macs, 1),
                                                       round(100 * (r50_macs - r50_backbone_macs) / r50_macs, 1)]
+
+
+def test_the_block_type_whatif_in_explore_shows_the_seeds_numbers():
+    """Explore's selected block (b2 by default) as each block type: its MACs per output pixel are the section-13
+    figures (bottleneck 69,632; two 3x3 convs 2 x 589,824), and the worked examples are named beside them."""
+    app = started()
+    assert not any(frame.value.columns[0] == "type" for frame in app.dataframe)  # off until asked for
+    next(item for item in app.toggle if item.label.startswith("What if it were another block type")).set_value(True)
+    rerun(app)
+    frame = next(frame.value for frame in app.dataframe if "MACs / pixel" in frame.value.columns)
+    per_pixel = dict(zip(frame["type"], frame["MACs / pixel"]))
+    assert per_pixel == {"bottleneck (current)": 69_632, "residual": 2 * 589_824,
+                         "mbconv": per_pixel["mbconv"]} and per_pixel["mbconv"] > 69_632
+    text = " ".join(plain(item.value) for item in app.caption)
+    assert "387,072 → 157,184 weights" in text and "589,824 → 69,632 MACs per output pixel" in text

@@ -89,3 +89,48 @@ def test_scale_profile_of_spinenet49_and_resnet50():
     resnet = scale_profile(load_builtin("resnet50-fpn"))
     assert (resnet.level_changes, resnet.finer_steps, resnet.reversals) == (3, 0, 0)
     assert [p.id for p in resnet.points][-5:] == ["P5", "P4", "P3", "P6", "P7"]
+
+
+def test_the_seeds_worked_examples_as_the_tool_counts_them():
+    """Section 13 of the reference page: Inception 3a 387,072 -> 157,184 weights; one 3x3 conv at 256 channels
+    589,824 MACs per output pixel against the bottleneck's 69,632 (about 8.5x)."""
+    from analysis.architecture.one_by_one import bottleneck_vs_3x3, inception_3a
+
+    inception, bottleneck = inception_3a(), bottleneck_vs_3x3()
+    assert (inception.without, inception.with_reductions) == (387_072, 157_184)
+    assert (bottleneck.without, bottleneck.with_reductions) == (589_824, 69_632)
+    assert round(bottleneck.ratio, 1) == 8.5
+    # The block-type what-if of a real block reproduces the per-pixel figures: SpineNet-49's b2 (256 channels,
+    # 160 x 160 at 640 px) as a bottleneck, and as two 3x3 convs (the residual block).
+    same = by_type(block_whatif(load_builtin("spinenet-49"), "b2", 640).same_channels)
+    assert same["bottleneck"].macs == 69_632 * 160 * 160
+    assert same["residual"].macs == 2 * 589_824 * 160 * 160
+
+
+def test_whatif_cli_prints_both_views_and_the_worked_examples():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "analysis", "whatif", *args], cwd=root, capture_output=True,
+                              text=True, timeout=120)
+
+    result = run("spinenet-49", "b2")
+    assert result.returncode == 0, result.stderr
+    assert "bottleneck       256->64->256" in result.stdout and "69,632 (current)" in result.stdout
+    assert "387,072 -> 157,184 weights" in result.stdout and "589,824 -> 69,632 MACs per output pixel" in result.stdout
+    wide = run("spinenet-49", "b2", "--input-size", "1333x800", "--json")
+    assert wide.returncode == 0, wide.stderr
+    import json
+    data = json.loads(wide.stdout)
+    assert data["size"] == "334x200" and data["input_size"] == "1333x800"
+    assert by_type_dicts(data["same_channels"])["bottleneck"]["macs"] == 69_632 * 334 * 200
+    bad = run("spinenet-49", "b<99>")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no block 'b<99>' in SpineNet-49" in bad.stderr
+
+
+def by_type_dicts(options):
+    return {option["block_fn"]: option for option in options}
