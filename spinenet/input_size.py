@@ -32,6 +32,7 @@ def normalize(size: InputSize) -> InputSize:
 
 
 def is_square(size: InputSize) -> bool:
+    """Whether the size's height equals its width."""
     height, width = hw(size)
     return height == width
 
