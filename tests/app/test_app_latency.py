@@ -9,20 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.latency.history import list_results
 from analysis.latency.request import cuda_available
+from app_runs import home, run  # noqa: F401 - home is an autouse fixture
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPINESCOPE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-def run(app):
-    app.run()
-    assert not app.exception, [item.value for item in app.exception]
-    return app
 
 
 def latency_tab() -> AppTest:

@@ -12,20 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.latency.history import list_results
 from app.graph_figure import NODE_TRACE_NAME
+from app_runs import home, run  # noqa: F401 - home is an autouse fixture
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPINESCOPE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-def run(app):
-    app.run()
-    assert not app.exception, [item.value for item in app.exception]
-    return app
 
 
 def open_tab(app, name):
