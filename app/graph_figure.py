@@ -335,8 +335,9 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
 
 def _x_axis(nodes, ids_beside_nodes: bool, spacing: float) -> dict:
     """The x axis: block order; when the ids do not fit beside the nodes, the ids themselves (turned upright)."""
-    axis = dict(showgrid=False, zeroline=False, range=[-0.8, len(nodes) - 0.2], automargin=True,
-                tickfont=dict(size=10))
+    # Room on the right for the last block's "P<level>" label (about 34 px) however narrow the figure is.
+    axis = dict(showgrid=False, zeroline=False, range=[-0.8, len(nodes) - 1 + max(0.8, 34 / spacing)],
+                automargin=True, tickfont=dict(size=10))
     if ids_beside_nodes:
         axis.update(title=dict(text="block order", font=dict(size=12)), dtick=1 if len(nodes) <= 30 else 5)
         return axis
