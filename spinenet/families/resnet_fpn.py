@@ -130,7 +130,7 @@ def describe(d: Describer, layout: Layout) -> dict[str, Shape]:
         for level in (4, 3):
             lateral = d.call(fpn[level].child("lateral"), stage_outputs[level])
             upsampled = d.resize(merged[level + 1], lateral[1], lateral[2])
-            merged[level] = d.op("add", (upsampled, lateral), lateral)
+            merged[level] = d.op("add_", (lateral, upsampled), lateral)  # in place into the lateral conv's output
         pre_bn = {level: d.call(fpn[level].child("conv"), merged[level]) for level in (3, 4, 5)}
         pre_bn[6] = d.call(fpn[6].child("conv"), pre_bn[5])
         pre_bn[7] = d.call(fpn[7].child("conv"), d.op("relu", (pre_bn[6],), pre_bn[6]))
@@ -150,8 +150,9 @@ def forward(self, images):
     merged = {5: self.blocks["P5"].lateral(stage_outputs[5])}
     for level in (4, 3):
         lateral = self.blocks[f"P{level}"].lateral(stage_outputs[level])
-        # Nearest 2x upsampling, written as a resize to the lateral's size so that odd sizes work too.
-        merged[level] = resize_nearest(merged[level + 1], lateral.shape[-2:]) + lateral
+        # Nearest 2x upsampling, written as a resize to the lateral's size so that odd sizes work too; added in
+        # place into the lateral conv's output (a conv's backward needs its input, not its output).
+        merged[level] = lateral.add_(resize_nearest(merged[level + 1], lateral.shape[-2:]))
     pre_bn = {level: self.blocks[f"P{level}"].conv(merged[level]) for level in (3, 4, 5)}
     pre_bn[6] = self.blocks["P6"].conv(pre_bn[5])
     pre_bn[7] = self.blocks["P7"].conv(pre_bn[6].relu())

@@ -141,7 +141,8 @@ class ScalePermuted:
                             for index, edge in enumerate(e for e in layout.edges_into(node.id) if e.kind == "parent"):
                                 self.describe_resample(d, str(index), spec, nodes[edge.source], node, edge.plan,
                                                        shapes[edge.source])
-                        d.op("add", [target] * (len(parents) + len(merged)), target)
+                        # In place into the first resampling's output (its projection BN's, read by nothing else).
+                        d.op("add_", [target] * (len(parents) + len(merged)), target)
                         d.activation("act", act, target)
                         shapes[node.id] = describe_block_group(d, "group", node.block_fn, node.in_channels,
                                                                self.block_width(spec, node.level), repeats, 1, act,
@@ -174,8 +175,11 @@ def backbone_forward(self, images):
 
 @forward_for("permuted_block")
 def permuted_block_forward(self, parents, merged, size):
-    """Resample both parents to `size`, add them (and any 0-outdegree merges), activation, then the block group."""
-    total = self.resample[0](parents[0], size) + self.resample[1](parents[1], size)
+    """Resample both parents to `size`, add them (and any 0-outdegree merges), activation, then the block group.
+    The sum is made in place in the first resampling's output: its projection BN's output, which nothing else reads
+    (BN's backward needs its input, not its output)."""
+    total = self.resample[0](parents[0], size)
+    total.add_(self.resample[1](parents[1], size))
     for feature in merged:
-        total = total + feature
+        total.add_(feature)
     return self.group(self.act(total))

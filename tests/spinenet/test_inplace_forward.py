@@ -39,11 +39,39 @@ def old_mbconv_forward(self, x):
     return x + y if self.residual else y
 
 
+def old_permuted_block_forward(self, parents, merged, size):
+    total = self.resample[0](parents[0], size) + self.resample[1](parents[1], size)
+    for feature in merged:
+        total = total + feature
+    return self.group(self.act(total))
+
+
+def old_resnet_fpn_forward(self, images):
+    from spinenet.layers import resize_nearest
+
+    x = self.blocks["stem"](images)
+    stage_outputs = {}
+    for level, ids in self.stage_ids.items():
+        for block_id in ids:
+            x = self.blocks[block_id](x)
+        stage_outputs[level] = x
+    merged = {5: self.blocks["P5"].lateral(stage_outputs[5])}
+    for level in (4, 3):
+        lateral = self.blocks[f"P{level}"].lateral(stage_outputs[level])
+        merged[level] = resize_nearest(merged[level + 1], lateral.shape[-2:]) + lateral
+    pre_bn = {level: self.blocks[f"P{level}"].conv(merged[level]) for level in (3, 4, 5)}
+    pre_bn[6] = self.blocks["P6"].conv(pre_bn[5])
+    pre_bn[7] = self.blocks["P7"].conv(pre_bn[6].relu())
+    return {f"P{level}": self.blocks[f"P{level}"].bn(pre_bn[level]) for level in range(3, 8)}
+
+
 def use_old_forward(model, monkeypatch):
-    """Makes `model` run the old functions: out-of-place activations and adds, SAME pooling through -inf padding."""
+    """Makes `model` run the old functions: out-of-place activations and adds (residual, fusion and FPN top-down),
+    SAME pooling through -inf padding."""
     monkeypatch.setattr(spinenet.layers, "max_pool_same", old_max_pool_same)
     for kind, forward in (("bottleneck", old_bottleneck_forward), ("residual", old_residual_forward),
-                          ("mbconv", old_mbconv_forward)):
+                          ("mbconv", old_mbconv_forward), ("permuted_block", old_permuted_block_forward),
+                          ("resnet_fpn", old_resnet_fpn_forward)):
         monkeypatch.setattr(module_class(kind), "forward", forward)
     for module in model.modules():
         if isinstance(module, (torch.nn.ReLU, torch.nn.SiLU)):
@@ -89,7 +117,7 @@ def test_eval_outputs_are_bit_identical_to_the_old_forward(name, head, size, mon
         assert a.shape == b.shape and torch.equal(a, b)
 
 
-@pytest.mark.parametrize("name", ["spinenet-49s", "spinenet-mobile-49xs"])
+@pytest.mark.parametrize("name", ["spinenet-49s", "spinenet-mobile-49xs", "resnet50-fpn"])
 def test_training_loss_and_gradients_equal_the_old_forward(name, monkeypatch):
     """Autograd through the in-place ops: no error, and the same loss and gradients as the out-of-place forward."""
     torch.manual_seed(0)
