@@ -115,9 +115,10 @@ def block_details(spec: Spec, result, block_id: str, input_size: int) -> None:
     rows.append(("inputs", ", ".join(inputs) or "image"))
     rows.append(("feeds", ", ".join(children) or ("the head only" if node.output_level else "nothing")))
     st.markdown("\n".join(f"- {name}: {value}" for name, value in rows))
-    if node.block_fn in BLOCK_TYPES and st.toggle("What if it were another block type?", key="whatif_open",
-                                                  help="Its cost as each block type, and what 1x1 convolutions save"):
-        block_whatif_view(spec, block_id, input_size)
+    if node.block_fn in BLOCK_TYPES:  # the what-if itself is drawn below the graph, where its table fits
+        st.toggle("As other block types", key="whatif_open",
+                  help="What this block would cost as each block type (shown below the graph), and what 1x1 "
+                       "convolutions save")
 
 
 def block_whatif_view(spec: Spec, block_id: str, input_size) -> None:
@@ -126,18 +127,22 @@ def block_whatif_view(spec: Spec, block_id: str, input_size) -> None:
     from analysis.architecture.one_by_one import worked_examples
 
     whatif = block_whatif(spec, block_id, input_size, sidebar.head())
+    st.markdown(f"##### {escape_md(block_id)} as each block type")
     height, width = hw(whatif.size)
     pixels = -(-height // whatif.stride) * -(-width // whatif.stride) * whatif.repeats
     delta = {o.block_fn: o.model_macs_delta for o in whatif.as_specified}
     frame = pd.DataFrame([{"type": o.block_fn + (" (current)" if o.current else ""),
                            "channels": f"{o.in_channels}→{o.width}→{o.out_channels}", "params": o.params,
                            "MACs": o.macs, "MACs / pixel": o.macs // max(pixels, 1),
-                           "model MACs Δ (in the spec)": delta.get(o.block_fn)} for o in whatif.same_channels])
+                           "model MACs Δ (in the spec)": "not allowed here" if delta.get(o.block_fn) is None
+                           else signed_billions(delta[o.block_fn])} for o in whatif.same_channels])
     st.dataframe(frame, hide_index=True, width="stretch", column_config={
         "params": st.column_config.NumberColumn(format="compact"), "MACs": st.column_config.NumberColumn(
-            format="compact"), "model MACs Δ (in the spec)": st.column_config.NumberColumn(
-            format="compact", help="the whole model's MACs change when the block is retyped in the spec (the "
-                                   "family's widths); empty where the family does not allow the type")})
+            format="compact"), "MACs / pixel": st.column_config.NumberColumn(
+            format="localized", help="MACs per output pixel (all repeats of the block group)"),
+        "model MACs Δ (in the spec)": st.column_config.TextColumn(
+            help="the whole model's MACs change when the block is retyped in the spec (the family's widths); "
+                 "'not allowed here' where the family does not allow the type")})
     st.caption(escape_md("Same input and output channels: what the 1x1 reductions of a bottleneck save. The seeds' "
                          "worked examples, counted the same way: " + "; ".join(
                              f"{e.name}: {e.without:,} → {e.with_reductions:,} {e.unit} ({e.ratio:.1f}× fewer)"
@@ -216,6 +221,8 @@ def graph_panel(spec: Spec, result, input_size: int) -> None:
     with side:
         chosen = selection.selector(spec, input_size, key="explore_block_box")
         block_details(spec, result, chosen, input_size)
+    if st.session_state.get("whatif_open") and resolve(spec, input_size).node(chosen).block_fn in BLOCK_TYPES:
+        block_whatif_view(spec, chosen, input_size)
 
 
 def block_costs_table(spec: Spec, result) -> None:

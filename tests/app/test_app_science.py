@@ -129,7 +129,7 @@ def test_the_block_type_whatif_in_explore_shows_the_seeds_numbers():
     figures (bottleneck 69,632; two 3x3 convs 2 x 589,824), and the worked examples are named beside them."""
     app = started()
     assert not any(frame.value.columns[0] == "type" for frame in app.dataframe)  # off until asked for
-    next(item for item in app.toggle if item.label.startswith("What if it were another block type")).set_value(True)
+    next(item for item in app.toggle if item.label == "As other block types").set_value(True)
     rerun(app)
     frame = next(frame.value for frame in app.dataframe if "MACs / pixel" in frame.value.columns)
     per_pixel = dict(zip(frame["type"], frame["MACs / pixel"]))
