@@ -262,9 +262,9 @@ def render() -> None:
     per_row = 2
     for start in range(0, len(specs), per_row):
         columns = st.columns(per_row)
-        for offset, (column, other, size) in enumerate(zip(columns, specs[start:start + per_row],
-                                                           sizes[start:start + per_row])):
-            with column:
+        for offset, (place, other, size) in enumerate(zip(columns, specs[start:start + per_row],
+                                                          sizes[start:start + per_row])):
+            with place:
                 result = counts.analysis_of(other, size, head)
                 figure = graph_figure(other, size, counts.block_costs(other, result), height=360,
                                       title=f"{other.name} · {size}px", width_hint=360)  # half the page

@@ -322,8 +322,8 @@ def _in_table_terms(problem: str, ids: list, labels: dict) -> str:
     problem = re.sub(r"block #(\d+)", lambda match: f"row {int(match.group(1)) + 1}", problem)
     problem = re.sub(r"parents\[(\d)\]:?", lambda match: f"column \"{labels[f'parent{match.group(1)}']}\":",
                      problem)
-    for field in ("block_fn", "is_output"):
-        problem = re.sub(rf"\b{field}\b:?", f"column \"{labels[field]}\":", problem)
+    for name in ("block_fn", "is_output"):
+        problem = re.sub(rf"\b{name}\b:?", f"column \"{labels[name]}\":", problem)
     problem = re.sub(r"(row \d+(?: \('[^']*'\))?): (id|level)\b", lambda match:
                      f"{match.group(1)}: column \"{labels[match.group(2)]}\"", problem)
     return problem
