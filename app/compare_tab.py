@@ -267,8 +267,7 @@ def render() -> None:
             with place:
                 result = counts.analysis_of(other, size, head)
                 figure = graph_figure(other, size, counts.block_costs(other, result), height=360,
-                                      title=f"{other.name} · {size}px", width_hint=360)  # half the page
-                figure.update_layout(showlegend=False)
+                                      title=f"{other.name} · {size}px", width_hint=360, legend=False)  # half the page
                 st.plotly_chart(figure, key=f"compare_graph_{start + offset}",
                                 config={"displaylogo": False})
     st.plotly_chart(scatter_figure(frame, head), key="compare_scatter", config={"displaylogo": False})

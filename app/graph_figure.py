@@ -53,6 +53,13 @@ BLOCK_LEGEND_TITLES = {"off": "blocks:", "size": "blocks (area = MACs):", "colou
                        "time_size": "blocks (area = time):", "time_colour": "blocks (colour = time):"}
 COLOUR_BAR_TITLES = {"colour": "MACs share", "time_colour": "time share"}
 MAX_STACK = 4  # at most this many stacked copies drawn per node
+# Text metrics of the app's font (Streamlit's Source Sans) for the margins set in advance (see `_margins`).
+TEXT_WIDTH = 0.42  # average character width / font size
+LEGEND_FONT = 11
+UPRIGHT_TEXT_WIDTH = 0.55  # the same for block ids turned upright (letters and underscores: wider)
+LEGEND_ITEM_PX = 36  # a legend item's symbol and gaps, besides its text
+LEGEND_ROW_PX = 19
+MARGIN_SLACK_PX = 3
 
 
 def resample_category(direction: str, factor: int) -> str:
@@ -166,15 +173,16 @@ def _node_style(data: dict) -> tuple[str, str, str]:
 
 def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None = None, macs_mode: str = "off",
                  selected: str | None = None, height: int = 520, title: str | None = None,
-                 width_hint: int = WIDTH_HINT, times: dict | None = None) -> go.Figure:
+                 width_hint: int = WIDTH_HINT, times: dict | None = None, legend: bool = True) -> go.Figure:
     """Returns the plotly figure of `spec`'s backbone at `input_size` pixels.
 
     costs: optional {node id: {"params": int, "macs": int, "resample_macs": int | None, "share": float}} shown in
     the hover text and used by `macs_mode` ('off', 'size': node area by MACs share, 'colour': node colour by it).
     times: optional {node id: {"median_ms": float, "share": float (0..1)}} from a per-block latency run, shown in
     the hover text and used by the modes 'time_size' and 'time_colour' (which fall back to 'off' without it).
-    width_hint: the plot's expected width in pixels; node sizes and whether block ids fit beside the nodes (else
-    they label the x axis) follow from it.
+    width_hint: the plot's expected width in pixels; node sizes, whether block ids fit beside the nodes (else
+    they label the x axis) and the margins follow from it.
+    legend: False leaves out both legends (small multiples such as Compare's).
     The node trace is named NODE_TRACE_NAME, is the last trace (drawn on top) and carries each node's id as customdata[0] (for
     click selection); it is the only trace with customdata.
     """
@@ -300,7 +308,8 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     # Legend-only traces first (they draw nothing) and the nodes last, on top: the node trace's group is then the
     # last `.trace` of plotly's scatter layer, which is how a page (or a test) finds the nodes.
     legend_traces: list[dict] = []
-    _legend(legend_traces, nodes, macs_mode, repeats, selected is not None and selected in positions)
+    if legend:
+        _legend(legend_traces, nodes, macs_mode, repeats, selected is not None and selected in positions)
     traces = legend_traces + traces + [node_trace]
     size = graph.graph["input_size"]
     shapes = []
@@ -310,8 +319,14 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         shapes.append(dict(type="circle", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel", xanchor=x,
                            yanchor=y, x0=-radius, x1=radius, y0=-radius, y1=radius, layer="above",
                            line=dict(color=SELECTED_COLOUR, width=3)))
+    y_labels = [f"L{level} · {level_label(size, level)}px" for level in levels]
+    x_axis = _x_axis(nodes, ids_beside_nodes, spacing)
+    connection_labels = [label for label, _ in categories]
+    block_labels = [trace["name"] for trace in legend_traces]
+    margin = _margins(y_labels, x_axis, connection_labels if legend else None, block_labels if legend else None,
+                      BLOCK_LEGEND_TITLES[macs_mode], bool(title or colour_mode), width_hint)
     layout = dict(
-        height=height, margin=dict(l=10, r=10, t=52 if title or colour_mode else 10, b=10, autoexpand=True),
+        height=height, margin=dict(**margin, autoexpand=True), showlegend=legend,
         title=dict(text=html.escape(title), x=0.01, xanchor="left", y=0.99, yref="container", yanchor="top",
                    font=dict(size=15)) if title else None,
         plot_bgcolor="white", paper_bgcolor="white", dragmode="pan", clickmode="event+select", hovermode="closest",
@@ -324,13 +339,53 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
                      title=dict(text=BLOCK_LEGEND_TITLES[macs_mode], side="left"), font=dict(size=11),
                      itemclick=False, itemdoubleclick=False, itemwidth=30),
         shapes=shapes,
-        xaxis=_x_axis(nodes, ids_beside_nodes, spacing),
+        xaxis=x_axis,
         yaxis=dict(title=dict(text="feature level (size at input)", font=dict(size=12)), tickmode="array",
-                   tickvals=levels, ticktext=[f"L{level} · {level_label(size, level)}px" for level in levels],
+                   tickvals=levels, ticktext=y_labels,
                    range=[min(levels) - 0.6, max(levels) + 0.75], showgrid=True, gridcolor="#eeeeee",
                    zeroline=False, fixedrange=True, automargin=True),
     )
     return go.Figure(dict(data=traces, layout=layout))
+
+
+def _legend_rows(title: str, labels: list[str], width: float) -> int:
+    """Returns how many rows a horizontal legend of `labels` takes in `width` pixels (plotly wraps item by item)."""
+    rows, used = 1, _text_px(title, LEGEND_FONT) + 10
+    for label in labels:
+        item = LEGEND_ITEM_PX + _text_px(label, LEGEND_FONT)
+        if used + item > width and used > 0:
+            rows, used = rows + 1, 0
+        used += item
+    return rows
+
+
+def _text_px(text: str, font_size: float) -> float:
+    return TEXT_WIDTH * font_size * len(html.unescape(text))
+
+
+def _margins(y_labels: list[str], x_axis: dict, connections: list[str] | None, blocks: list[str] | None,
+             blocks_title: str, top_band: bool, width: float) -> dict:
+    """Returns the figure's margins {l, r, t, b} in pixels, estimated from its labels and legends.
+
+    Set in advance, they spare plotly a second drawing: with margins too small for them, its automargin draws the
+    figure, measures the tick labels and legends, and draws it all again (about half of every redraw). Automargin
+    stays on, so a label longer than estimated (another font) still fits, at the cost of that second drawing.
+    `top_band`: a title or a colour bar above the plot."""
+    left = 51 + _text_px(max(y_labels, key=len, default=""), 12)
+    if x_axis.get("tickangle") == -90:  # upright block ids
+        longest = max(x_axis["ticktext"], key=len, default="")
+        ticks = max(13.0, UPRIGHT_TEXT_WIDTH * x_axis["tickfont"]["size"] * len(html.unescape(longest)) + 2)
+    else:
+        ticks = 13.0
+    top = 52 if top_band else 10
+    bottom = 47 + ticks
+    room = 0.95 * width  # the width hints are rounded up: wrap a little early rather than draw twice
+    if blocks is not None:
+        top += 10 + LEGEND_ROW_PX * _legend_rows(blocks_title, blocks, room)
+    if connections is not None:
+        bottom += 10 + LEGEND_ROW_PX * _legend_rows("connections:", connections, room)
+    return {side: math.ceil(value + MARGIN_SLACK_PX) for side, value in
+            (("l", left), ("r", 14), ("t", top), ("b", bottom))}
 
 
 def _x_axis(nodes, ids_beside_nodes: bool, spacing: float) -> dict:
