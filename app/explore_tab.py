@@ -226,7 +226,6 @@ def graph_panel(spec: Spec, result, input_size: int) -> None:
 
 
 def block_costs_table(spec: Spec, result) -> None:
-    st.markdown("##### Per-block costs")
     frame = counts.block_table(spec, result)
     # Narrow columns with short labels; channels in, feature size, resampling and inputs on request (fits 1366 px).
     config = {"order": column("#", "build order", width=36), "id": st.column_config.TextColumn("id", width=60),
@@ -246,14 +245,15 @@ def block_costs_table(spec: Spec, result) -> None:
     st.caption("Each block's figures include the resampling that feeds it. Click a column header to sort.")
 
 
-def profile_and_fields(spec: Spec, input_size: int) -> None:
-    profile, fields = st.columns(2, gap="medium")
-    with profile:
-        st.markdown("##### Scale profile")
-        st.plotly_chart(scale_profile_figure(spec, input_size), key="profile", config={"displaylogo": False})
-    with fields:
-        st.markdown("##### Receptive fields (P3–P7)")
-        receptive_fields(spec, input_size)
+def scale_profile(spec: Spec, input_size: int) -> None:
+    st.plotly_chart(scale_profile_figure(spec, input_size), key="profile", config={"displaylogo": False})
+    st.caption("Feature level of each block in build order: scale-permuted (up and down) vs scale-decreased.")
+
+
+# Below the graph, one at a time: only the open one is drawn. Drawing all three delayed a first visit's graph by about
+# 0.8 s (a second plotly chart and a second grid competing with it in the browser; benchmarks/bench_edit_loop.py).
+DETAILS = {"Per-block costs": "block_costs", "Scale profile": "scale_profile",
+           "Receptive fields (P3–P7)": "receptive_fields"}
 
 
 def render() -> None:
@@ -269,6 +269,10 @@ def render() -> None:
     guarded("the graph", graph_panel, spec, result, input_size)
     guarded("the totals", totals, spec, result, base_result)
     guarded("the verification", verification, spec, input_size, head)
-    # The per-block table takes the page's width (its columns fit at 1366 px); the profile and fields share a row.
-    guarded("the per-block table", block_costs_table, spec, result)
-    guarded("the scale profile", profile_and_fields, spec, input_size)
+    views = {"block_costs": (block_costs_table, spec, result), "scale_profile": (scale_profile, spec, input_size),
+             "receptive_fields": (receptive_fields, spec, input_size)}
+    tabs = st.tabs(list(DETAILS), key="explore_details", on_change="rerun", bind="query-params")
+    for (label, name), tab in zip(DETAILS.items(), tabs):
+        if tab.open:
+            with tab:
+                guarded(label.lower(), *views[name])

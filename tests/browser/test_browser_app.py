@@ -112,7 +112,15 @@ def test_page_loads_with_one_node_per_block_and_a_click_selects_it(page, server)
     click_node(page, SPINENET_49.block_ids.index("b14") + 2)
     expect(page.locator(".st-key-explore_block_box input")).to_have_value("b14")
     expect(page.get_by_text("level: L5 (20×20 px)")).to_be_visible()
-    expect(page.get_by_text("Receptive fields (P3–P7)")).to_be_visible()
+    # Below the graph, one view at a time, drawn only when open (the scale profile is a second plotly chart).
+    expect(page.locator(".st-key-block_table_csv")).to_be_visible()
+    expect(page.locator(".st-key-profile")).to_have_count(0)
+    open_tab(page, "Scale profile")
+    expect(page.locator(".st-key-profile .js-plotly-plot")).to_be_visible()
+    expect(page.locator(".st-key-block_table_csv")).to_have_count(0)
+    open_tab(page, "Receptive fields (P3–P7)")
+    expect(page.locator(".st-key-receptive_fields_csv")).to_be_visible()
+    open_tab(page, "Per-block costs")
     page.set_viewport_size({"width": 1500, "height": 1250})
     page.mouse.move(5, 5)  # no hover label or plotly toolbar in the picture
     page.wait_for_timeout(1500)  # let plotly finish redrawing

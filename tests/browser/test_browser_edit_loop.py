@@ -136,8 +136,9 @@ def test_tables_fit_the_page_at_1366_by_768(browser, server):
         choose(page, "edit_level", level_label(5))
         expect(page.get_by_text("relevelled b7")).to_be_visible()
         seen = {}
-        for tab, toggles in (("Edit", ()), ("Explore", ("block_table_more",)), ("Compare", ("compare_table_more",))):
-            open_tab(page, tab)
+        for tab, toggles in (("Edit", ()), ("Explore", ("block_table_more",)), ("Receptive fields (P3–P7)", ()),
+                             ("Compare", ("compare_table_more",))):
+            open_tab(page, tab)  # the receptive fields: a tab below Explore's graph
             wait_until_idle(page)
             for toggle in ("",) + toggles:
                 if toggle:

@@ -126,6 +126,36 @@ def test_resnet_152_ids_are_legible_and_its_36_l4_blocks_stay_separate(fold_page
     assert min(gaps) >= 2, gaps  # visible white between neighbours: not a bar
 
 
+# The margins plotly settled on and the ones the figure set: automargin draws the figure a second time when a
+# label or legend needs more room than the figure set.
+MARGINS_JS = """(selector) => { const layout = document.querySelector(selector)._fullLayout;
+  return [['l', 'r', 't', 'b'].map((side) => layout._size[side]), ['l', 'r', 't', 'b'].map((side) => layout.margin[side])];
+}"""
+
+
+@pytest.mark.parametrize("name", ["spinenet-49", "spinenet-190", "resnet152-fpn"])
+def test_the_graph_is_drawn_once_its_margins_already_fit(fold_page, server, name):
+    """Each margin plotly needed (tick labels, axis titles, legends; automargin) is within the one the figure set in
+    advance, in Explore in both colour modes and in Edit: plotly draws an edited graph once, not twice."""
+    page = fold_page
+    open_app(page, server)
+    if name != "spinenet-49":
+        open_builtin(page, name)
+    for mode in ("off", "colour"):
+        page.get_by_text(MODE_BUTTONS[mode], exact=True).click()
+        wait_until_idle(page)
+        page.wait_for_timeout(300)
+        needed, preset = page.evaluate(MARGINS_JS, GRAPH)
+        assert all(need <= set_ for need, set_ in zip(needed, preset)), (mode, needed, preset)
+    if name.startswith("spinenet"):
+        page.get_by_role("tab", name="Edit").click()
+        page.locator(".st-key-edit_graph .js-plotly-plot").wait_for()
+        wait_until_idle(page)
+        page.wait_for_timeout(300)
+        needed, preset = page.evaluate(MARGINS_JS, ".st-key-edit_graph .js-plotly-plot")
+        assert all(need <= set_ for need, set_ in zip(needed, preset)), ("edit", needed, preset)
+
+
 def test_spinenet_190_draws_its_repeated_blocks_as_stacks(page, server):
     open_app(page, server)
     assert "repeated blocks" not in points(page)
