@@ -1,9 +1,15 @@
 """Latency: time the real model (and others, interleaved) in a worker process with a progress bar and a cancel
 button; the device is named plainly; results and the stored history as tables and plots. With "Time every block",
-each block's time too: the per-block table, the sum and hook checks, and MACs share vs time share."""
+each block's time too: the per-block table, the sum and hook checks, and MACs share vs time share.
+
+A running measurement belongs to the workspace (the `ws` address parameter), as a sweep does: a refresh of the same
+address follows it, while another workspace never sees it.
+"""
 from __future__ import annotations
 
 import os
+import threading
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -53,6 +59,27 @@ def _label(choice: str) -> str:
     return choice if choice.startswith(DESIGN_PREFIX) else load_builtin(choice).name
 
 
+@dataclass
+class LatencyRun:
+    """A measurement in progress: its job and the specs of its requests (in result order)."""
+
+    job: object
+    specs: list
+
+
+@st.cache_resource(show_spinner=False)
+def _registry() -> tuple[dict, threading.Lock]:
+    """The measurements running on this server, by workspace id (one each), and the lock that guards them."""
+    return {}, threading.Lock()
+
+
+def running() -> LatencyRun | None:
+    """Returns this workspace's running (or finished, not yet collected) measurement, or None."""
+    runs, lock = _registry()
+    with lock:
+        return runs.get(session.workspace_id())
+
+
 @session.callback("latency")
 def _start() -> None:
     state = st.session_state
@@ -64,10 +91,14 @@ def _start() -> None:
                     for choice in state.latency_models]
         if not requests:
             raise LatencyError("invalid", "choose at least one model to measure")
-        state.latency_job = start_latency_job(requests, device=state.latency_device, iters=int(state.latency_iters),
-                                              warmup=int(state.latency_warmup),
-                                              threads=int(state.latency_threads) or None,
-                                              per_block=bool(state.latency_per_block))
+        runs, lock = _registry()
+        with lock:
+            if session.workspace_id() in runs:
+                raise LatencyError("invalid", "a measurement is already running in this workspace")
+            job = start_latency_job(requests, device=state.latency_device, iters=int(state.latency_iters),
+                                    warmup=int(state.latency_warmup), threads=int(state.latency_threads) or None,
+                                    per_block=bool(state.latency_per_block))
+            runs[session.workspace_id()] = LatencyRun(job, [request.spec for request in requests])
         state.pop("latency_results", None)
     except LatencyError as error:
         session.note(AREA, "error", f"Not started: {error}")
@@ -77,23 +108,27 @@ def _start() -> None:
 
 @session.callback("latency")
 def _cancel() -> None:
-    job = st.session_state.get("latency_job")
-    if job is not None:
-        job.cancel()
+    run = running()
+    if run is not None:
+        run.job.cancel()
 
 
-def _collect(job) -> None:
-    """Moves a finished job's results (or its one-line error) into the page state and, as the job's caller, stores
-    the results in the history."""
-    st.session_state.pop("latency_job", None)
+def _collect(run: LatencyRun) -> None:
+    """Takes a finished measurement off the registry (once, whichever page sees it first), moves its results (or
+    its one-line error) into the page state and, as the job's caller, stores the results in the history."""
+    runs, lock = _registry()
+    with lock:
+        if runs.get(session.workspace_id()) is not run:
+            return
+        runs.pop(session.workspace_id())
     try:
-        results = job.result(timeout=0)
+        results = run.job.result(timeout=0)
     except LatencyError as error:
         kind = "info" if error.kind == "cancelled" else "error"
         session.note(AREA, kind, "Cancelled." if error.kind == "cancelled" else f"Latency run failed: {error}")
         return
     st.session_state.latency_results, warning = save_results(results)
-    st.session_state.latency_specs = [request.spec for request in job.requests]  # in result order
+    st.session_state.latency_specs = run.specs
     if warning:
         session.note(AREA, "warning", warning)
 
@@ -101,13 +136,13 @@ def _collect(job) -> None:
 @st.fragment(run_every=0.5)
 def job_progress() -> None:
     """Polls the running job twice a second without rerunning the page; reruns it once the job has ended."""
-    job = st.session_state.get("latency_job")
-    if job is None:
-        return
-    if job.done():
-        _collect(job)
+    run = running()
+    if run is None:  # collected by another page of this workspace
         st.rerun()
-    progress = job.progress()
+    if run.job.done():
+        _collect(run)
+        st.rerun()
+    progress = run.job.progress()
     st.progress(progress.fraction, text=progress_text(progress))
     st.button("Cancel", key="latency_cancel", on_click=_cancel, icon=":material/stop_circle:")
 
@@ -249,17 +284,17 @@ def settings_form() -> None:
     choices = [CURRENT] + list(BUILTIN_NAMES) + [DESIGN_PREFIX + info.name for info in session.store().designs()]
     precisions = ["fp32", "bf16", "fp16"] if cuda_available() else ["fp32", "bf16"]
     state = st.session_state
-    running = state.get("latency_job") is not None
+    is_running = running() is not None
     defaults, stored = _defaults(), stored_settings()
     for key in WIDGET_KEYS:
         # From the workspace whenever the widget's state is missing (another tab was open, a refresh) and while a run
         # goes (the disabled widgets show what is being measured); otherwise the widget's own state.
-        if key not in state or running:
+        if key not in state or is_running:
             value = _valid(key, stored[key], choices, precisions)
             state[key] = defaults[key] if value is None else value
     state.latency_models = [choice for choice in state.latency_models if choice in choices]
     state.latency_precision = state.latency_precision if state.latency_precision in precisions else "fp32"
-    changed = {"on_change": _setting_changed, "disabled": running}
+    changed = {"on_change": _setting_changed, "disabled": is_running}
     st.multiselect("Models (timed interleaved, A B A B …, ratios to the first)", choices, key="latency_models",
                    format_func=_label, args=("latency_models",), **changed)
     cols = st.columns(5)
@@ -281,11 +316,11 @@ def settings_form() -> None:
     cols[2].checkbox("Time every block", key="latency_per_block", args=("latency_per_block",),
                      help="Also time every block, the stem, the endpoints and the head inside the forward pass "
                           "(each iteration runs one pass without and one with the timing hooks)", **changed)
-    if not running:
+    if not is_running:
         st.markdown(estimate_line(state))
         if state.latency_device != "cuda" and not (state.latency_device == "auto" and cuda_available()):
             st.caption(escape_md(threads_note()))
-    st.button("Measure latency", key="latency_start", on_click=_start, type="primary", disabled=running,
+    st.button("Measure latency", key="latency_start", on_click=_start, type="primary", disabled=is_running,
               icon=":material/timer:")
 
 
@@ -295,7 +330,7 @@ def render() -> None:
                "time limit; a run that would not fit in memory is refused before it starts.")
     session.show_notes(AREA)
     settings_form()
-    if st.session_state.get("latency_job") is not None:
+    if running() is not None:
         job_progress()
     results = st.session_state.get("latency_results")
     if results:
@@ -304,7 +339,7 @@ def render() -> None:
         table(frame.drop(columns=["run"]), "latency_results_table", "latency-run.csv", hide_index=True,
               width="stretch", column_config=_number_columns(frame))
         st.plotly_chart(results_figure(frame), key="latency_results_plot", config={"displaylogo": False})
-    if st.session_state.get("latency_job") is None:
+    if running() is None:
         guarded("the per-block times", per_block_section, results)
     st.markdown("##### History")
     try:

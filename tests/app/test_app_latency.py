@@ -38,12 +38,17 @@ def start(app):
     return run(app)
 
 
+def measuring(app) -> bool:
+    """True while the page shows a running measurement (its progress bar and Cancel button)."""
+    return any(item.label == "Cancel" for item in app.button)
+
+
 def wait(app, limit=120):
     started = time.monotonic()
-    while "latency_job" in app.session_state and time.monotonic() - started < limit:
+    while measuring(app) and time.monotonic() - started < limit:
         time.sleep(0.5)
         run(app)
-    assert "latency_job" not in app.session_state, "the latency job did not finish in time"
+    assert not measuring(app), "the latency job did not finish in time"
 
 
 def test_device_is_stated_and_a_run_fills_results_and_history(home):

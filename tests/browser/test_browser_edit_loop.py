@@ -59,6 +59,33 @@ def test_latency_settings_survive_a_run_and_a_refresh(page, server):
     assert_no_traceback(page)
 
 
+def test_a_running_measurement_follows_a_refresh_and_stays_in_its_workspace(page, server, browser):
+    """A refresh while a latency run goes finds it still running (progress and Cancel) and then its results; a
+    browser on another workspace sees no run and may start its own."""
+    open_app(page, server)
+    open_tab(page, "Latency")
+    expect(page.get_by_text("Estimated time:")).to_be_visible()
+    for key, value in {"latency_size": 64, "latency_iters": 40, "latency_warmup": 1, "latency_threads": 1}.items():
+        set_number(page, key, value)
+    page.get_by_role("button", name="Measure latency").click()
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()
+    page.reload()
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible(timeout=60_000)  # still running after the refresh
+    expect(page.locator("[data-testid='stProgress']")).to_be_visible()
+    other = browser.new_context()
+    try:
+        elsewhere = other.new_page()
+        open_app(elsewhere, server)  # a new workspace
+        open_tab(elsewhere, "Latency")
+        expect(elsewhere.get_by_role("button", name="Measure latency")).to_be_enabled()
+        expect(elsewhere.get_by_role("button", name="Cancel")).to_have_count(0)
+    finally:
+        other.close()
+    expect(page.get_by_text("This run")).to_be_visible(timeout=180_000)
+    expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
+    assert_no_traceback(page)
+
+
 def test_a_refused_block_table_keeps_its_edits_and_names_the_column(page, server):
     open_app(page, server)
     open_tab(page, "Edit")
