@@ -22,7 +22,7 @@ from app.guard import guarded, one_line
 from app.latency_view import (history_figure, per_block_check_line, per_block_frame, results_figure, results_frame,
                               run_caption, shares_figure)
 from app.markup import escape_md
-from app.tables import table
+from app.tables import column, table
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.input_size import InputSize, normalize
 from spinenet.validate import LIMITS
@@ -336,8 +336,8 @@ def render() -> None:
     if results:
         st.markdown("##### This run")
         frame = results_frame(results)
-        table(frame.drop(columns=["run"]), "latency_results_table", "latency-run.csv", hide_index=True,
-              width="stretch", column_config=_number_columns(frame))
+        table(_shown(frame), "latency_results_table", "latency-run.csv", more=RESULT_MORE, csv_only=CSV_ONLY,
+              hide_index=True, width="stretch", column_config=_number_columns(frame))
         st.plotly_chart(results_figure(frame), key="latency_results_plot", config={"displaylogo": False})
     if running() is None:
         guarded("the per-block times", per_block_section, results)
@@ -351,16 +351,44 @@ def render() -> None:
         st.caption("No stored results yet.")
         return
     history = results_frame(entries)
-    table(history.drop(columns=["run"]), "latency_history_table", "latency-history.csv", hide_index=True,
-          width="stretch", height=min(300, 35 * len(history) + 40), column_config=_number_columns(history))
+    table(_shown(history), "latency_history_table", "latency-history.csv", more=RESULT_MORE, csv_only=CSV_ONLY,
+          hide_index=True, width="stretch", height=min(300, 35 * len(history) + 40),
+          column_config=_number_columns(history))
     st.plotly_chart(history_figure(history), key="latency_history_plot", config={"displaylogo": False})
 
 
+# Short labels and narrow columns, so that the results and history tables fit 1366 px without scrolling sideways
+# (also with "more columns" on); the CSV keeps the frame's full names and every column (the mean and the thread
+# count among them).
+RESULT_COLUMNS = {
+    "when (UTC)": st.column_config.DatetimeColumn("when (UTC)", format="MMM D HH:mm:ss", width=96),
+    "model": st.column_config.TextColumn("model", width=138),
+    "input px": st.column_config.TextColumn("px", help="input size in pixels (width x height when not square)",
+                                            width=52),
+    "batch": column("batch", width=46), "head": st.column_config.TextColumn("head", width=64),
+    "device": st.column_config.TextColumn("device", width=84),
+    "precision": st.column_config.TextColumn("precision", width=58), "threads": column("threads", width=52),
+    "median ms": column("median ms", "median time of one forward pass (the CSV also has the mean)", "%.2f",
+                        width=74),
+    "p10 ms": column("p10 ms", "10th percentile", "%.2f", width=56),
+    "p90 ms": column("p90 ms", "90th percentile", "%.2f", width=56),
+    "images/s": column("images/s", "throughput: batch / median time", "%.1f", width=62),
+    "peak memory MiB": column("peak MiB", "peak memory of the run (MiB)", "%.0f", width=62),
+    "ratio to first": column("ratio", "median time / the first model's", "%.2fx", width=52),
+}
+RESULT_MORE = ("head", "device", "peak memory MiB")
+CSV_ONLY = ("mean ms", "threads")
+
+
+def _shown(frame):
+    """The results or history frame as the tables show it: no run id, the time as a timestamp (for its format)."""
+    import pandas as pd
+
+    return frame.drop(columns=["run"]).assign(**{"when (UTC)": pd.to_datetime(frame["when (UTC)"])})
+
+
 def _number_columns(frame) -> dict:
-    formats = {"median ms": "%.2f", "p10 ms": "%.2f", "p90 ms": "%.2f", "mean ms": "%.2f", "images/s": "%.1f",
-               "peak memory MiB": "%.0f", "ratio to first": "%.2fx"}
-    return {column: st.column_config.NumberColumn(column, format=fmt) for column, fmt in formats.items()
-            if column in frame}
+    return {name: config for name, config in RESULT_COLUMNS.items() if name in frame}
 
 
 def per_block_section(results) -> None:

@@ -16,12 +16,12 @@ def column(label: str, help: str | None = None, format: str | None = None, width
     return st.column_config.NumberColumn(label, help=help, format=format, width=width)
 
 
-def table(frame, key: str, file_name: str, more=(), **options) -> None:
+def table(frame, key: str, file_name: str, more=(), csv_only=(), **options) -> None:
     """Shows `frame` (text cells that a spreadsheet would run as a formula get a leading apostrophe; empty cells
     show as '-') and a small CSV download button under it. `more`: columns hidden until the user turns on the
-    "more columns" toggle above the table."""
+    "more columns" toggle above the table; `csv_only`: columns in the CSV only."""
     extra = [name for name in more if name in frame.columns]
-    shown = list(frame.columns)
+    shown = [name for name in frame.columns if name not in csv_only]
     if extra and not st.toggle(f"{len(extra)} more column{'s' if len(extra) > 1 else ''}", key=f"{key}_more",
                                help="Also show: " + ", ".join(extra)):
         shown = [name for name in shown if name not in extra]

@@ -81,8 +81,18 @@ def test_a_running_measurement_follows_a_refresh_and_stays_in_its_workspace(page
         expect(elsewhere.get_by_role("button", name="Cancel")).to_have_count(0)
     finally:
         other.close()
-    expect(page.get_by_text("This run")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("This run", exact=True)).to_be_visible(timeout=180_000)
     expect(page.get_by_role("button", name="Cancel")).to_have_count(0)
+    # Its tables fit 1366 px without scrolling sideways, also with their extra columns on.
+    page.set_viewport_size({"width": 1366, "height": 768})
+    for toggle in ("", "latency_results_table_more", "latency_history_table_more"):
+        if toggle:
+            page.locator(f".st-key-{toggle} label").click()
+            wait_until_idle(page)
+        page.wait_for_timeout(1000)
+        widths = dict(page.wait_for_function(TABLE_WIDTHS).json_value())
+        assert {"latency_results_table", "latency_history_table"} <= set(widths), widths
+        assert not any(widths.values()), (toggle, widths)
     assert_no_traceback(page)
 
 
