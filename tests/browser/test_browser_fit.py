@@ -150,6 +150,10 @@ def test_the_history_plots_time_ticks_read_well_seconds_and_days_apart(browser, 
         assert times == sorted(set(times)), labels
         assert start - timedelta(seconds=5) <= times[0] and times[-1] <= start + timedelta(seconds=17), labels
         assert {line for lines in labels for line in lines[1:]} == {f"{start:%b} {start.day}, {start.year}"}, labels
+        # Hovering the earliest point shows its full time, to the second.
+        box = page.locator(".st-key-latency_history_plot .scatterlayer .trace path.point").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        expect(page.locator(".st-key-latency_history_plot .hoverlayer")).to_contain_text(f"{start:%Y-%m-%d %H:%M:%S}")
 
         earliest = start - timedelta(days=20)  # 2025-12-16
         seed_history([earliest, start - timedelta(days=13), start - timedelta(days=6), start - timedelta(days=2)])
