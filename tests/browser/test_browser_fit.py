@@ -134,8 +134,9 @@ def readable_ticks(page: Page, name: str) -> list[list[str]]:
 
 def test_the_history_plots_time_ticks_read_well_seconds_and_days_apart(browser, own_server):
     """Results 3 s apart: the ticks are times of day with seconds, in order, within the results' span, and name
-    the day (only that day) once. Then results days apart as well: the ticks are days (no time of day), in order,
-    one per day at most, within the span, each year named where it starts."""
+    the day (only that day) once; a point's hover label gives its time to the second. Then results days apart as
+    well: the ticks are days (no time of day), in order, one per day at most, within the span, each year named
+    where it starts. Every tick label is non-empty, overlaps no other and lies inside the plot."""
     context = browser.new_context(viewport=SMALL)
     try:
         page = context.new_page()
