@@ -56,7 +56,9 @@ def results_figure(frame: pd.DataFrame) -> go.Figure:
 
 
 def history_figure(frame: pd.DataFrame) -> go.Figure:
-    """Median latency of every stored result over time, one series per model label."""
+    """Median latency of every stored result over time, one series per model label. The time axis keeps plotly's
+    own date ticks, which suit the span (times of day with the day named once for results seconds or hours apart;
+    days with the year named where it starts for results days apart); hover shows the full UTC time."""
     figure = go.Figure()
     for (model, size), group in frame.sort_values("when (UTC)").groupby(["model", "input px"], sort=False):
         figure.add_trace(go.Scatter(
@@ -68,9 +70,7 @@ def history_figure(frame: pd.DataFrame) -> go.Figure:
                          title=dict(text="History: median latency over time", font=dict(size=14)),
                          yaxis=dict(title="ms", gridcolor="#eeeeee", rangemode="tozero"),
                          xaxis=dict(gridcolor="#eeeeee", type="date", title="when (UTC)", nticks=8,
-                                    tickformatstops=[dict(dtickrange=[None, 60_000], value="%H:%M:%S"),
-                                                     dict(dtickrange=[60_000, 86_400_000], value="%H:%M<br>%b %d"),
-                                                     dict(dtickrange=[86_400_000, None], value="%b %d<br>%Y")]),
+                                    hoverformat="%Y-%m-%d %H:%M:%S"),
                          legend=dict(orientation="h", y=-0.3))
     return figure
 

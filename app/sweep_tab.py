@@ -23,7 +23,7 @@ from app.latency_tab import (CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _lab
                              run_options)
 from app.markup import escape_md
 from app.sweep_view import latency_vs_size_figure, macs_vs_latency_figure, points_frame
-from app.tables import table
+from app.tables import column, table
 from spinenet.builtins import BUILTIN_NAMES
 
 AREA = "sweeps"
@@ -31,6 +31,27 @@ SETTING = "sweep"
 RESULTS = "sweep_last"
 MAX_POINTS = 64
 OPTIMIZER_CHOICES = {"sgd": "SGD with momentum", "adamw": "AdamW"}
+# The points table: short labels and widths in pixels (the CSV keeps the frame's names), the spread and the history
+# row on request, so that it fits at 1366 px.
+POINT_COLUMNS = {
+    "model": st.column_config.TextColumn("model", width=130),
+    "input px": st.column_config.TextColumn("px", help="input size in pixels (width x height when not square)",
+                                            width=52),
+    "batch": column("batch", width=50),
+    "precision": st.column_config.TextColumn("precision", width=70),
+    "median ms": column("median ms", "median latency of one forward pass of the batch, ms", "%.2f", width=76),
+    "p10 ms": column("p10 ms", "10th percentile of the latency, ms", "%.2f", width=62),
+    "p90 ms": column("p90 ms", "90th percentile of the latency, ms", "%.2f", width=62),
+    "images/s": column("img/s", "throughput from the median, images per second", "%.1f", width=56),
+    "GMACs per pass": column("GMACs", "billions of multiply-adds per forward pass (batch × per image)", "%.2f",
+                             width=60),
+    "inference MiB": column("infer MiB", "measured peak memory of inference, MiB", "%.0f", width=68),
+    "training GiB (est.)": column("train GiB", "estimated peak memory of a training step with the chosen optimizer, "
+                                  "GiB", "%.2f", width=70),
+    "history id": column("history", "the point's row in the latency history (Latency tab, `python -m analysis "
+                         "history`)", width=58),
+}
+POINT_MORE = ("p10 ms", "p90 ms", "history id")
 WIDGET_KEYS = ("sweep_models", "sweep_sizes", "sweep_batches", "sweep_precisions", "sweep_head", "sweep_device",
                "sweep_iters", "sweep_warmup", "sweep_threads", "sweep_per_block", "sweep_optimizer")
 
@@ -229,10 +250,7 @@ def results_section() -> None:
                 f"{last.get('seconds', 0):.0f} s)")
     frame = points_frame(records)
     table(frame, "sweep_points_table", "sweep-points.csv", hide_index=True, width="stretch",
-          height=min(360, 35 * len(frame) + 40),
-          column_config={name: st.column_config.NumberColumn(name, format=fmt) for name, fmt in (
-              ("median ms", "%.2f"), ("p10 ms", "%.2f"), ("p90 ms", "%.2f"), ("images/s", "%.1f"),
-              ("GMACs per pass", "%.2f"), ("inference MiB", "%.0f"), ("training GiB (est.)", "%.2f"))})
+          height=min(360, 35 * len(frame) + 40), column_config=POINT_COLUMNS, more=POINT_MORE)
     left, right = st.columns(2, gap="medium")
     left.plotly_chart(latency_vs_size_figure(records), key="sweep_latency_plot", config={"displaylogo": False})
     right.plotly_chart(macs_vs_latency_figure(records), key="sweep_pareto_plot", config={"displaylogo": False})
