@@ -182,6 +182,10 @@ def _collect(run: SweepRun) -> None:
     session.note(AREA, "success", f"Sweep done: {len(records)} point(s) measured and stored in the history.")
 
 
+def _points(count: int) -> str:
+    return f"{count} point{'' if count == 1 else 's'}"
+
+
 @st.fragment(run_every=0.5)
 def sweep_progress() -> None:
     """Polls the running sweep twice a second without rerunning the page; reruns it once the sweep has ended."""
@@ -192,7 +196,7 @@ def sweep_progress() -> None:
         _collect(run)
         st.rerun()
     progress = run.job.progress()
-    st.progress(progress.fraction, text=f"{len(run.points)} points · {progress_text(progress)} · "
+    st.progress(progress.fraction, text=f"{_points(len(run.points))} · {progress_text(progress)} · "
                                         f"{time.time() - run.started:.0f} s")
     st.button("Cancel sweep", key="sweep_cancel", on_click=_cancel, icon=":material/stop_circle:")
 
@@ -246,7 +250,7 @@ def results_section() -> None:
         st.caption("No sweep yet in this workspace. Every point of a sweep also goes in the latency history "
                    "(Latency tab, and `python -m analysis history`).")
         return
-    st.markdown(f"##### Last sweep ({len(records)} points, finished {escape_md(last.get('finished', '?'))} UTC, "
+    st.markdown(f"##### Last sweep ({_points(len(records))}, finished {escape_md(last.get('finished', '?'))} UTC, "
                 f"{last.get('seconds', 0):.0f} s)")
     frame = points_frame(records)
     table(frame, "sweep_points_table", "sweep-points.csv", hide_index=True, width="stretch",
