@@ -59,6 +59,10 @@ LEGEND_FONT = 11
 UPRIGHT_TEXT_WIDTH = 0.55  # the same for block ids turned upright (letters and underscores: wider)
 LEGEND_ITEM_PX = 36  # a legend item's symbol and gaps, besides its text
 LEGEND_ROW_PX = 19
+Y_TITLE_PX = 51  # left of the y tick labels: the axis title's line, the gaps around it and Streamlit's 8 px pad
+X_TITLE_PX = 47  # below the x tick labels, likewise
+TICK_LINE_PX = 13  # one line of 10 px tick labels
+RIGHT_PX = 14  # the last x tick label's half
 MARGIN_SLACK_PX = 3
 
 
@@ -371,21 +375,20 @@ def _margins(y_labels: list[str], x_axis: dict, connections: list[str] | None, b
     figure, measures the tick labels and legends, and draws it all again (about half of every redraw). Automargin
     stays on, so a label longer than estimated (another font) still fits, at the cost of that second drawing.
     `top_band`: a title or a colour bar above the plot."""
-    left = 51 + _text_px(max(y_labels, key=len, default=""), 12)
+    left = Y_TITLE_PX + _text_px(max(y_labels, key=len, default=""), 12)
+    ticks = TICK_LINE_PX
     if x_axis.get("tickangle") == -90:  # upright block ids
         longest = max(x_axis["ticktext"], key=len, default="")
-        ticks = max(13.0, UPRIGHT_TEXT_WIDTH * x_axis["tickfont"]["size"] * len(html.unescape(longest)) + 2)
-    else:
-        ticks = 13.0
+        ticks = max(ticks, UPRIGHT_TEXT_WIDTH * x_axis["tickfont"]["size"] * len(html.unescape(longest)) + 2)
     top = 52 if top_band else 10
-    bottom = 47 + ticks
+    bottom = X_TITLE_PX + ticks
     room = 0.95 * width  # the width hints are rounded up: wrap a little early rather than draw twice
     if blocks is not None:
         top += 10 + LEGEND_ROW_PX * _legend_rows(blocks_title, blocks, room)
     if connections is not None:
         bottom += 10 + LEGEND_ROW_PX * _legend_rows("connections:", connections, room)
     return {side: math.ceil(value + MARGIN_SLACK_PX) for side, value in
-            (("l", left), ("r", 14), ("t", top), ("b", bottom))}
+            (("l", left), ("r", RIGHT_PX), ("t", top), ("b", bottom))}
 
 
 def _x_axis(nodes, ids_beside_nodes: bool, spacing: float) -> dict:
