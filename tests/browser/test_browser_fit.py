@@ -58,7 +58,7 @@ def test_a_tiny_sweeps_tables_fit_the_page_at_1366_by_768(browser, server):
             type_into(page, key, value)
         expect(page.get_by_text("1 point(s), all timed interleaved")).to_be_visible()
         page.get_by_role("button", name="Start sweep").click()
-        expect(page.get_by_text("Last sweep (1 points")).to_be_visible(timeout=240_000)
+        expect(page.get_by_text("Last sweep (1 point,")).to_be_visible(timeout=240_000)
         expect(field(page, "sweep_sizes")).to_have_value("64")
         for toggle in ("", "sweep_points_table_more"):
             if toggle:
