@@ -250,10 +250,6 @@ def scale_profile(spec: Spec, input_size: int) -> None:
     st.caption("Feature level of each block in build order: scale-permuted (up and down) vs scale-decreased.")
 
 
-# Below the graph, one at a time: only the open one is drawn. Drawing all three delayed a first visit's graph by about
-# 0.8 s (a second plotly chart and a second grid competing with it in the browser; benchmarks/bench_edit_loop.py).
-DETAILS = {"Per-block costs": "block_costs", "Scale profile": "scale_profile",
-           "Receptive fields (P3–P7)": "receptive_fields"}
 
 
 def render() -> None:
@@ -269,10 +265,12 @@ def render() -> None:
     guarded("the graph", graph_panel, spec, result, input_size)
     guarded("the totals", totals, spec, result, base_result)
     guarded("the verification", verification, spec, input_size, head)
-    views = {"block_costs": (block_costs_table, spec, result), "scale_profile": (scale_profile, spec, input_size),
-             "receptive_fields": (receptive_fields, spec, input_size)}
-    tabs = st.tabs(list(DETAILS), key="explore_details", on_change="rerun", bind="query-params")
-    for (label, name), tab in zip(DETAILS.items(), tabs):
+    # Below the graph, one at a time: only the open one is drawn. Drawing all three delayed a first visit's graph by
+    # 0.5-0.8 s (a second plotly chart and a second grid competing with it in the browser).
+    views = {"Per-block costs": (block_costs_table, spec, result), "Scale profile": (scale_profile, spec, input_size),
+             "Receptive fields (P3–P7)": (receptive_fields, spec, input_size)}
+    tabs = st.tabs(list(views), key="explore_details", on_change="rerun", bind="query-params")
+    for (label, view), tab in zip(views.items(), tabs):
         if tab.open:
             with tab:
-                guarded(label.lower(), *views[name])
+                guarded(label.lower(), *view)

@@ -8,7 +8,6 @@ address follows it, while another workspace never sees it.
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 
 import streamlit as st
@@ -23,6 +22,7 @@ from app.latency_view import (history_figure, per_block_check_line, per_block_fr
                               run_caption, shares_figure)
 from app.markup import escape_md
 from app.tables import column, table
+from app.workspace_runs import workspace_runs
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.input_size import InputSize, normalize
 from spinenet.validate import LIMITS
@@ -67,17 +67,9 @@ class LatencyRun:
     specs: list
 
 
-@st.cache_resource(show_spinner=False)
-def _registry() -> tuple[dict, threading.Lock]:
-    """The measurements running on this server, by workspace id (one each), and the lock that guards them."""
-    return {}, threading.Lock()
-
-
 def running() -> LatencyRun | None:
     """Returns this workspace's running (or finished, not yet collected) measurement, or None."""
-    runs, lock = _registry()
-    with lock:
-        return runs.get(session.workspace_id())
+    return workspace_runs(AREA).current()
 
 
 @session.callback("latency")
@@ -91,14 +83,12 @@ def _start() -> None:
                     for choice in state.latency_models]
         if not requests:
             raise LatencyError("invalid", "choose at least one model to measure")
-        runs, lock = _registry()
-        with lock:
-            if session.workspace_id() in runs:
-                raise LatencyError("invalid", "a measurement is already running in this workspace")
-            job = start_latency_job(requests, device=state.latency_device, iters=int(state.latency_iters),
-                                    warmup=int(state.latency_warmup), threads=int(state.latency_threads) or None,
-                                    per_block=bool(state.latency_per_block))
-            runs[session.workspace_id()] = LatencyRun(job, [request.spec for request in requests])
+        started = workspace_runs(AREA).start(lambda: LatencyRun(start_latency_job(
+            requests, device=state.latency_device, iters=int(state.latency_iters), warmup=int(state.latency_warmup),
+            threads=int(state.latency_threads) or None, per_block=bool(state.latency_per_block)),
+            [request.spec for request in requests]))
+        if started is None:
+            raise LatencyError("invalid", "a measurement is already running in this workspace")
         state.pop("latency_results", None)
     except LatencyError as error:
         session.note(AREA, "error", f"Not started: {error}")
@@ -116,11 +106,8 @@ def _cancel() -> None:
 def _collect(run: LatencyRun) -> None:
     """Takes a finished measurement off the registry (once, whichever page sees it first), moves its results (or
     its one-line error) into the page state and, as the job's caller, stores the results in the history."""
-    runs, lock = _registry()
-    with lock:
-        if runs.get(session.workspace_id()) is not run:
-            return
-        runs.pop(session.workspace_id())
+    if not workspace_runs(AREA).take(run):
+        return
     try:
         results = run.job.result(timeout=0)
     except LatencyError as error:

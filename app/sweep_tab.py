@@ -8,7 +8,6 @@ the same address follows it, while another workspace never sees it.
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from app.latency_tab import (CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _lab
 from app.markup import escape_md
 from app.sweep_view import latency_vs_size_figure, macs_vs_latency_figure, points_frame
 from app.tables import column, table
+from app.workspace_runs import workspace_runs
 from spinenet.builtins import BUILTIN_NAMES
 
 AREA = "sweeps"
@@ -66,17 +66,9 @@ class SweepRun:
     started: float
 
 
-@st.cache_resource(show_spinner=False)
-def _registry() -> tuple[dict, threading.Lock]:
-    """The sweeps running on this server, by workspace id (one each), and the lock that guards them."""
-    return {}, threading.Lock()
-
-
 def running() -> SweepRun | None:
     """Returns this workspace's running (or finished, not yet collected) sweep, or None."""
-    runs, lock = _registry()
-    with lock:
-        return runs.get(session.workspace_id())
+    return workspace_runs(AREA).current()
 
 
 def _defaults() -> dict:
@@ -139,14 +131,11 @@ def grid_from(state) -> tuple[list, RunOptions]:
 def _start() -> None:
     from analysis.sweep.local import local_job
 
-    runs, lock = _registry()
     try:
         points, options = grid_from(st.session_state)
         job = local_job(points, options)  # checks every point's options (LatencyError) before anything starts
-        with lock:
-            if session.workspace_id() in runs:
-                raise GridError("a sweep is already running in this workspace")
-            runs[session.workspace_id()] = SweepRun(job.start(), points, options, time.time())
+        if workspace_runs(AREA).start(lambda: SweepRun(job.start(), points, options, time.time())) is None:
+            raise GridError("a sweep is already running in this workspace")
     except (GridError, LatencyError) as error:
         session.note(AREA, "error", f"Not started: {error}")
 
@@ -163,11 +152,8 @@ def _collect(run: SweepRun) -> None:
     history and keeps their records in the workspace (for the plots after a refresh)."""
     from analysis.sweep.local import local_records
 
-    runs, lock = _registry()
-    with lock:
-        if runs.get(session.workspace_id()) is not run:
-            return
-        runs.pop(session.workspace_id())
+    if not workspace_runs(AREA).take(run):
+        return
     try:
         results = run.job.result(timeout=0)
     except LatencyError as error:

@@ -1,0 +1,50 @@
+"""Background runs (a latency measurement, a sweep) that belong to a workspace, not to a browser session: kept on
+the server by workspace id (the `ws` address parameter), so a refresh of the same address follows its run while
+another workspace never sees it."""
+from __future__ import annotations
+
+import threading
+from typing import Callable, Generic, TypeVar
+
+import streamlit as st
+
+from app import session
+
+Run = TypeVar("Run")
+
+
+class WorkspaceRuns(Generic[Run]):
+    """The runs of one kind going on this server, at most one per workspace."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, Run] = {}
+        self._lock = threading.Lock()
+
+    def current(self) -> Run | None:
+        """Returns this workspace's run (going, or finished and not yet collected), or None."""
+        with self._lock:
+            return self._runs.get(session.workspace_id())
+
+    def start(self, make: Callable[[], Run]) -> Run | None:
+        """Makes and registers this workspace's run with `make()` (which starts it), unless one is already there:
+        then returns None and makes nothing."""
+        with self._lock:
+            if session.workspace_id() in self._runs:
+                return None
+            run = self._runs[session.workspace_id()] = make()
+            return run
+
+    def take(self, run: Run) -> bool:
+        """Takes `run` off the registry; True for the one caller that does (whichever page of the workspace sees
+        it finished first), False for the others."""
+        with self._lock:
+            if self._runs.get(session.workspace_id()) is not run:
+                return False
+            del self._runs[session.workspace_id()]
+            return True
+
+
+@st.cache_resource(show_spinner=False)
+def workspace_runs(kind: str) -> WorkspaceRuns:
+    """Returns the registry of the runs of `kind` ('latency', 'sweep') on this server."""
+    return WorkspaceRuns()
