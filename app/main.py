@@ -32,8 +32,10 @@ if st.get_option("server.address") not in LOOPBACK:
              "`streamlit run app/main.py --server.address 127.0.0.1`.")
     st.stop()
 
-# Less empty space above the tabs; the rest is Streamlit's own look.
-PAGE_STYLE = "<style>.stMainBlockContainer {padding-top: 2.2rem;} .stSidebar h2 {padding-top: 0;}</style>"
+# Less empty space above the tabs; Explore's detail tabs keep one height, so switching them never moves the graph
+# above (the page would scroll under the pointer); the rest is Streamlit's own look.
+PAGE_STYLE = ("<style>.stMainBlockContainer {padding-top: 2.2rem;} .stSidebar h2 {padding-top: 0;} "
+              ".st-key-explore_details [role=tabpanel] {min-height: 520px;}</style>")
 
 
 def main() -> None:

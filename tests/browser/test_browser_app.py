@@ -121,6 +121,19 @@ def test_page_loads_with_one_node_per_block_and_a_click_selects_it(page, server)
     open_tab(page, "Receptive fields (P3–P7)")
     expect(page.locator(".st-key-receptive_fields_csv")).to_be_visible()
     open_tab(page, "Per-block costs")
+    # Switching them from below the fold leaves the graph as it was (it once hid every trace: the panels' heights
+    # differed, so the page moved under the pointer).
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.wait_for_timeout(500)
+    page.locator(".st-key-explore_details").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    open_tab(page, "Scale profile")
+    expect(page.locator(".st-key-profile .js-plotly-plot")).to_be_visible()
+    page.wait_for_timeout(1500)
+    assert page.evaluate("() => document.querySelector('.st-key-graph .js-plotly-plot').data"
+                         ".filter((t) => t.visible === 'legendonly').length") == 0
+    expect(page.locator(NODES)).to_have_count(2 + len(SPINENET_49.blocks))
+    open_tab(page, "Per-block costs")
     page.set_viewport_size({"width": 1500, "height": 1250})
     page.mouse.move(5, 5)  # no hover label or plotly toolbar in the picture
     page.wait_for_timeout(1500)  # let plotly finish redrawing
