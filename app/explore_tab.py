@@ -265,8 +265,8 @@ def render() -> None:
     guarded("the graph", graph_panel, spec, result, input_size)
     guarded("the totals", totals, spec, result, base_result)
     guarded("the verification", verification, spec, input_size, head)
-    # Below the graph, one at a time: only the open one is drawn. Drawing all three delayed a first visit's graph by
-    # 0.5-0.8 s (a second plotly chart and a second grid competing with it in the browser).
+    # Below the graph, one at a time: only the open one is drawn. Drawn all at once, a second plotly chart and a
+    # second grid competed with the graph on a first visit (benchmarks/bench_edit_loop.py).
     views = {"Per-block costs": (block_costs_table, spec, result), "Scale profile": (scale_profile, spec, input_size),
              "Receptive fields (P3–P7)": (receptive_fields, spec, input_size)}
     tabs = st.tabs(list(views), key="explore_details", on_change="rerun", bind="query-params")
