@@ -3,10 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+BUNDLE := app/static/node_modules/.package-lock.json
 
 .PHONY: setup browser run test screenshot clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(BUNDLE)
+
+# plotly.js's basic bundle for the app's graph (app/graph_view.py), pinned by app/static/package-lock.json. Without npm
+# the app still runs: the graph is then drawn by Streamlit's own plotly chart, whose first visit is slower.
+$(BUNDLE): app/static/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix app/static --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the graph falls back to st.plotly_chart (install Node.js and run make setup again)"; fi
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,4 +36,4 @@ screenshot: setup browser
 	SPINESCOPE_UPDATE_SCREENSHOT=1 $(PY) -m pytest tests/browser/test_browser_app.py -k page_loads
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis app/static/node_modules

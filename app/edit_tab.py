@@ -2,13 +2,13 @@
 list as a table, scale the network; every edit is validated and a rejected one says why in one line."""
 from __future__ import annotations
 
-from functools import partial
 
 import pandas as pd
 import streamlit as st
 
 from app import counts, selection, session, sidebar
 from app.graph_figure import graph_figure
+from app.graph_view import show_graph
 from app.guard import guarded
 from app.markup import escape_md
 from app.tables import table
@@ -202,9 +202,8 @@ def graph_and_totals(spec: Spec, input_size: int, head: str) -> None:
     with graph_column:
         figure = graph_figure(spec, input_size, counts.block_costs(spec, result),
                               selected=st.session_state.get(selection.STATE_KEY), height=380, width_hint=600)
-        st.plotly_chart(figure, key="edit_graph", on_select=partial(selection.graph_clicked, "edit_graph"),
-                        selection_mode="points", config={"displaylogo": False,
-                                                         "modeBarButtonsToRemove": ["select2d", "lasso2d"]})
+        show_graph(figure, key="edit_graph", on_click=selection.graph_clicked,
+                   alt=f"Graph of {spec.name} as edited: {len(spec.blocks)} blocks by order and feature level")
     with numbers_column:
         for label, value, old, fmt, signed in (
                 ("Backbone MACs", result.backbone_macs, before.backbone_macs, billions, signed_billions),

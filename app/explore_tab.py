@@ -3,7 +3,6 @@ receptive fields, all for the current spec at the chosen input size."""
 from __future__ import annotations
 
 import time
-from functools import partial
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,6 +10,7 @@ import streamlit as st
 
 from app import counts, selection, session, sidebar, verify
 from app.graph_figure import TIME_MODES, graph_figure
+from app.graph_view import show_graph
 from app.latency_view import time_shares
 from app.guard import guarded
 from app.exports import file_stem
@@ -209,12 +209,9 @@ def graph_panel(spec: Spec, result, input_size: int) -> None:
         times = time_shares(spec) if mode in TIME_MODES else None
         figure = graph_figure(spec, input_size, counts.block_costs(spec, result), mode, chosen,
                               height=GRAPH_HEIGHT, times=times)
-        st.plotly_chart(figure, key="graph", on_select=partial(selection.graph_clicked, "graph"),
-                        selection_mode="points",
-                        config={"displaylogo": False, "scrollZoom": False,
-                                "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
-                        alt=f"Graph of {spec.name}: {len(selection.node_ids(spec, input_size))} blocks by order and "
-                            "feature level")
+        show_graph(figure, key="graph", on_click=selection.graph_clicked,
+                   alt=f"Graph of {spec.name}: {len(selection.node_ids(spec, input_size))} blocks by order and "
+                       "feature level")
         st.caption("x = block order, y = feature level. Arrows: parent connections coloured by resampling (hover "
                    "one for its operations and cost); dashed purple: merged by the 0-outdegree rule. Click a block "
                    "to select it.")

@@ -48,12 +48,6 @@ def selector(spec: Spec, input_size: int, key: str, label: str = "Selected block
 
 
 @session.callback("global")
-def graph_clicked(key: str) -> None:
-    """on_select callback of a graph (st.plotly_chart with key `key`): the clicked node becomes the selection."""
-    event = st.session_state.get(key)
-    points = (event or {}).get("selection", {}).get("points", [])
-    for point in points:
-        custom = point.get("customdata")
-        if custom:
-            select(custom[0] if isinstance(custom, list) else custom)
-            return
+def graph_clicked(block_id: str) -> None:
+    """Called when a node of a graph is clicked (app.graph_view): that block becomes the selection."""
+    select(block_id)

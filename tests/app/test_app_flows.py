@@ -7,7 +7,6 @@ what the library computes), not the numbers, whose correctness is tested against
 tests/counting/."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 import re
@@ -26,6 +25,7 @@ from app.units import billions, millions
 from spinenet.builtins import load_builtin
 from spinenet.edits import set_level
 from spinenet.formats import loads
+from app_runs import figures
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app" / "main.py"
@@ -119,7 +119,7 @@ def test_first_visit_shows_spinenet_49_with_exact_totals(home):
     assert current(app) == SPINENET_49
     # The paper's SpineNet-49 at 640 with RetinaNet: 28.5M params, 85.4B MACs; the counter's exact figures:
     assert totals(app) == expected_totals(SPINENET_49) and totals(app)["params"] == "28.54M"
-    figure = next(f for f in (json.loads(item.proto.spec) for item in app.get("plotly_chart"))
+    figure = next(f for f in figures(app)
                   if any(trace.get("name") == "blocks" for trace in f["data"]))
     nodes = next(trace for trace in figure["data"] if trace.get("name") == "blocks")
     assert [custom[0] for custom in nodes["customdata"]] == ["stem0", "stem1"] + list(SPINENET_49.block_ids)
@@ -244,7 +244,7 @@ def test_compare_defaults_to_resnet50_fpn_with_ratios_and_published_figures(home
     assert table["published params (M)"].tolist() == [28.5, 34.0]
     assert table["published AP"].tolist() == [42.8, 40.4]
     assert resnet.macs > spinenet.macs and resnet.params > spinenet.params  # the paper's claim, measured
-    graphs = [json.loads(item.proto.spec) for item in app.get("plotly_chart")]
+    graphs = figures(app)
     assert len(graphs) >= 3  # two graphs side by side and the MACs-vs-params plot
     widget(app.multiselect, "Compare the current spec with").set_value(["resnet50-fpn", "spinenet-96"])
     run(app)

@@ -2,7 +2,6 @@
 run shows the per-block table, the sum and hook checks and MACs share vs time share; Explore's time-share colour
 mode then colours the graph by that run's times (recomputed here from the stored history), and says what to do
 when the open spec has no per-block run."""
-import json
 import re
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.latency.history import list_results
 from app.graph_figure import NODE_TRACE_NAME
-from app_runs import home, run  # noqa: F401 - home is an autouse fixture
+from app_runs import figures, home, run  # noqa: F401 - home is an autouse fixture
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 
@@ -20,10 +19,6 @@ APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 def open_tab(app, name):
     app.session_state["tab"] = name
     return run(app)
-
-
-def figures(app):
-    return [json.loads(item.proto.spec) for item in app.get("plotly_chart")]
 
 
 def graph_nodes(app):
