@@ -1,11 +1,12 @@
-"""How long plotly takes to draw the app's graph from scratch in Debian's Chromium (Playwright), as the app does after
-every edit (`st.plotly_chart` gives a changed figure a new element, so the browser mounts a new chart): the figure as
-`app.graph_figure` makes it (margins set in advance from its labels and legends) beside the same figure with the
-10 px margins it had before (plotly's automargin then draws it, measures, and draws it again).
+"""How long plotly takes to draw the app's graph after an edit in Debian's Chromium (Playwright): from scratch
+(`Plotly.newPlot`), as `st.plotly_chart` does for every changed figure (it mounts a new chart; the app's fallback),
+for the figure as `app.graph_figure` makes it (margins set in advance from its labels and legends) and for the same
+figure with the 10 px margins it had before (plotly's automargin then draws it, measures, and draws it again); and
+in place (`Plotly.react` on the chart already drawn), as the app's graph component does (app/graph_view.js).
 
-Both are drawn in one page with plotly.js from the plotly package and Streamlit's own font (Source Sans, from
+All are drawn in one page with plotly.js from the plotly package and Streamlit's own font (Source Sans, from
 Streamlit's static files), alternately: the figure of a spec and of the spec with b7 one level up, as an edit does.
-Prints the median and worst `Plotly.newPlot` time of each, the ratio of the medians, and whether plotly had to
+Prints the median and worst draw time of each, the ratios of the medians to the first, and whether plotly had to
 widen any margin (it should not for the figure as made).
 
 Usage: .venv/bin/python benchmarks/bench_graph_draw.py [--draws 30] [--models spinenet-49 spinenet-190]
@@ -41,15 +42,17 @@ OLD_MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
 PAGE = f"""<style>@font-face {{font-family: 'Source Sans';
   src: url('data:font/woff2;base64,{base64.b64encode(FONT.read_bytes()).decode()}') format('woff2');}}</style>
 <div id="graph" style="width:709px;height:380px"></div>"""
-DRAW = """async ([a, b, draws]) => {
+DRAW = """async ([a, b, draws, inPlace]) => {
   await document.fonts.load("12px 'Source Sans'");
   const gd = document.getElementById('graph'), times = [];
   let widened = false;
+  Plotly.purge(gd);
+  if (inPlace) await Plotly.newPlot(gd, JSON.parse(JSON.stringify(b)).data, JSON.parse(JSON.stringify(b)).layout);
   for (let i = 0; i < draws; i++) {
     const figure = JSON.parse(JSON.stringify(i % 2 ? b : a));
-    Plotly.purge(gd);
+    if (!inPlace) Plotly.purge(gd);
     const start = performance.now();
-    await Plotly.newPlot(gd, figure.data, figure.layout, {displaylogo: false});
+    await (inPlace ? Plotly.react : Plotly.newPlot)(gd, figure.data, figure.layout, {displaylogo: false});
     times.push(performance.now() - start);
     const size = gd._fullLayout._size, margin = gd._fullLayout.margin;
     widened = widened || ['l', 'r', 't', 'b'].some((side) => size[side] > margin[side] + 0.5);
@@ -95,20 +98,24 @@ def main() -> None:
         page.add_script_tag(path=str(PLOTLY_JS))
         for name in args.models:
             figures = edit_figures(name)
-            runs = {"margins set in advance": figures, "10 px margins (before)": [with_old_margins(f) for f in figures]}
+            runs = {"newPlot, margins set": (figures, False),
+                    "newPlot, 10 px margins": ([with_old_margins(f) for f in figures], False),
+                    "react in place": (figures, True)}
             results = {label: {"times": [], "widened": False} for label in runs}
             for round_index in range(4):  # alternate, so that a busy moment slows both alike
-                for label, pair in (list(runs.items()) if round_index % 2 == 0 else list(runs.items())[::-1]):
-                    out = page.evaluate(DRAW, [*pair, max(2, args.draws // 4)])
+                for label, (pair, in_place) in (list(runs.items()) if round_index % 2 == 0
+                                                else list(runs.items())[::-1]):
+                    out = page.evaluate(DRAW, [*pair, max(2, args.draws // 4), in_place])
                     results[label]["times"] += out["times"]
                     results[label]["widened"] |= out["widened"]
             print(load_builtin(name).name)
             for label, result in results.items():
                 times = result["times"]
-                print(f"  {label:24} newPlot median {statistics.median(times):6.1f} ms   worst {max(times):6.1f} ms"
+                print(f"  {label:24} median {statistics.median(times):6.1f} ms   worst {max(times):6.1f} ms"
                       f"   (n={len(times)})   plotly widened a margin: {result['widened']}")
-            ours, before = (statistics.median(results[label]["times"]) for label in runs)
-            print(f"  median ratio (set in advance / before): {ours / before:.2f}")
+            first, *others = (statistics.median(results[label]["times"]) for label in runs)
+            print(f"  median / {list(runs)[0]}'s: " + ", ".join(f"{label} {median / first:.2f}"
+                                                                for label, median in zip(list(runs)[1:], others)))
         browser.close()
 
 

@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from app_runs import figures  # noqa: E402  (st.plotly_chart's and the graph component's)
 from spinenet.builtins import load_builtin  # noqa: E402
 from spinenet.spec import spec_to_dict  # noqa: E402
 from spinenet.validate import LIMITS, parse_spec  # noqa: E402
@@ -67,10 +68,10 @@ def main() -> int:
             times.append(time.perf_counter() - start)
         errors = imported + [item.value for item in app.exception] + [item.value for item in app.error]
         shown = any(spec.name in str(item.value).replace("\\", "") for item in app.markdown)
-        charts = len(app.get("plotly_chart"))
+        charts = len(figures(app))
         blocks = len(spec.blocks) * spec.scaling.block_repeats if spec.blocks else sum(spec.stages)
         print(f"{spec.name:20s} {blocks:4d} blocks at {spec.input_size} px: rerun median {statistics.median(times):.2f} s, "
-              f"worst {max(times):.2f} s (n={args.repeats}); name shown: {shown}, plotly charts: {charts}; errors: {errors[:1] or 'none'}")
+              f"worst {max(times):.2f} s (n={args.repeats}); name shown: {shown}, plotly figures: {charts}; errors: {errors[:1] or 'none'}")
     return 0
 
 

@@ -35,8 +35,9 @@ def free_port() -> int:
 class AppServer:
     """`streamlit run app/main.py` as the Makefile starts it, on its own port and data directory."""
 
-    def __init__(self, home: Path, port: int | None = None):
+    def __init__(self, home: Path, port: int | None = None, options: tuple[str, ...] = ()):
         self.home = home
+        self.options = options  # more `streamlit run` options, e.g. ("--server.enableStaticServing", "false")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -45,7 +46,7 @@ class AppServer:
     def start(self, timeout: float = 60) -> "AppServer":
         env = dict(os.environ, SPINESCOPE_HOME=str(self.home))
         command = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.address", "127.0.0.1",
-                   "--server.port", str(self.port), "--server.headless", "true"]
+                   "--server.port", str(self.port), "--server.headless", "true", *self.options]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)
