@@ -114,8 +114,8 @@ def main() -> None:
                 print(f"  {label:24} median {statistics.median(times):6.1f} ms   worst {max(times):6.1f} ms"
                       f"   (n={len(times)})   plotly widened a margin: {result['widened']}")
             first, *others = (statistics.median(results[label]["times"]) for label in runs)
-            print(f"  median / {list(runs)[0]}'s: " + ", ".join(f"{label} {median / first:.2f}"
-                                                                for label, median in zip(list(runs)[1:], others)))
+            print(f"  median ratio to '{list(runs)[0]}': " + ", ".join(
+                f"{label} {median / first:.2f}" for label, median in zip(list(runs)[1:], others)))
         browser.close()
 
 

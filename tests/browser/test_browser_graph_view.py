@@ -1,13 +1,18 @@
 """How the architecture graph reaches the page (app/graph_view.py), in Debian's Chromium against real `streamlit run`
 servers: plotly.js's basic bundle draws it and Streamlit's full plotly chunk is never fetched for it; a click on a
 node selects the block; a click or an edit redraws the same chart in place; with Streamlit's static file serving off,
-st.plotly_chart draws it instead, and a click still selects.
+st.plotly_chart draws it instead, and a click still selects. Static serving gives out the bundle and nothing outside
+app/static/.
 """
 from __future__ import annotations
+
+import urllib.error
+import urllib.request
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.graph_view import BUNDLE, STATIC
 from browser_settings import TIMEOUT_MS, VIEWPORT
 from conftest import AppServer
 from test_browser_app import NODES, SPINENET_49, choose, click_node, level_label, open_app, open_tab, select_for_edit
@@ -86,3 +91,21 @@ def test_without_the_bundle_streamlits_plotly_chart_draws_the_graph_and_a_click_
     click_node(page, SPINENET_49.block_ids.index("b14") + 2)
     expect(page.locator(".st-key-explore_block_box input")).to_have_value("b14")
     expect(page.get_by_text("level: L5 (20×20 px)")).to_be_visible()
+
+
+@pytest.mark.parametrize("path", ["app/static/%2e%2e/main.py", "app/static/..%2fmain.py",
+                                  "app/static/..%2F..%2FMakefile", "app/static/%2e%2e/%2e%2e/requirements.txt"])
+def test_static_serving_gives_out_nothing_outside_app_static(server, path):
+    try:
+        with urllib.request.urlopen(f"{server.url}/{path}", timeout=10) as response:
+            body = response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        assert error.code in (400, 403, 404)
+        return
+    assert "import streamlit" not in body and "pytest" not in body and "PYTHON ?=" not in body
+
+
+def test_static_serving_gives_the_bundle_as_javascript(server):
+    with urllib.request.urlopen(f"{server.url}/app/static/{BUNDLE.as_posix()}", timeout=10) as response:
+        assert response.headers["Content-Type"].split(";")[0] in ("application/javascript", "text/javascript")
+        assert response.read() == (STATIC / BUNDLE).read_bytes()
