@@ -4,7 +4,7 @@
 gives every changed figure a new element, so each edit mounts a new chart. The graph needs scatter traces only:
 this Streamlit v2 component (graph_view.js) loads the basic bundle (1.2 MB; `make setup` installs it with npm from
 app/static/package-lock.json, and Streamlit serves app/static/) and updates its one chart with `Plotly.react`.
-`benchmarks/bench_edit_loop.py` measures both. Where the bundle is not installed (`pip install .`, or no npm), the
+`benchmarks/bench_edit_loop.py` measures the first visit and the edits against an earlier commit. Where the bundle is not installed (`pip install .`, or no npm), the
 graph falls back to `st.plotly_chart` with the same figure and the same click behaviour.
 """
 from __future__ import annotations
@@ -67,17 +67,15 @@ def _figure_json(figure: go.Figure) -> str:
     return to_json_plotly(data)
 
 
-def show_graph(figure: go.Figure, key: str, on_click: Callable[[str], None], alt: str,
-               config: dict | None = None) -> None:
+def show_graph(figure: go.Figure, key: str, on_click: Callable[[str], None], alt: str) -> None:
     """Shows `figure` (app.graph_figure's) as the element with key `key`; clicking a node calls `on_click` with its
     block id before the page reruns. `alt` describes the graph in words for screen readers."""
-    config = {**PLOTLY_CONFIG, **(config or {})}
     url = bundle_url()
     if url is None:
         st.plotly_chart(figure, key=key, on_select=lambda: _chart_clicked(key, on_click), selection_mode="points",
-                        config=config, alt=alt)
+                        config=PLOTLY_CONFIG, alt=alt)
         return
-    _component()(key=key, data={"figure": _figure_json(figure), "src": url, "config": config, "alt": alt},
+    _component()(key=key, data={"figure": _figure_json(figure), "src": url, "config": PLOTLY_CONFIG, "alt": alt},
                  on_clicked_change=lambda: _component_clicked(key, on_click))
 
 
