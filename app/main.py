@@ -19,7 +19,8 @@ TABS = {"Explore": ("explore", explore_tab.render), "Edit": ("edit", edit_tab.re
         "Memory": ("memory", memory_tab.render), "Sweeps": ("sweeps", sweep_tab.render),
         "Import / export": ("import/export", io_tab.render)}
 
-st.set_page_config(page_title="SpineScope", page_icon=":material/account_tree:", layout="wide",
+# A local icon: a Material icon (":material/...") makes every page load fetch the favicon from Google's servers.
+st.set_page_config(page_title="SpineScope", page_icon=str(ROOT / "assets" / "icon.png"), layout="wide",
                    initial_sidebar_state="expanded")
 
 # The server must listen on the loopback interface only. app/.streamlit/config.toml (the project's config, found next

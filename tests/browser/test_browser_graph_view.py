@@ -2,7 +2,7 @@
 servers: plotly.js's basic bundle draws it and Streamlit's full plotly chunk is never fetched for it; a click on a
 node selects the block; a click or an edit redraws the same chart in place; with Streamlit's static file serving off,
 st.plotly_chart draws it instead, and a click still selects. Static serving gives out the bundle and nothing outside
-app/static/.
+app/static/, and a first visit asks nothing of any other host.
 """
 from __future__ import annotations
 
@@ -109,3 +109,19 @@ def test_static_serving_gives_the_bundle_as_javascript(server):
     with urllib.request.urlopen(f"{server.url}/app/static/{BUNDLE.as_posix()}", timeout=10) as response:
         assert response.headers["Content-Type"].split(";")[0] in ("application/javascript", "text/javascript")
         assert response.read() == (STATIC / BUNDLE).read_bytes()
+
+
+def test_a_first_visit_asks_nothing_of_any_other_host(browser, server):
+    """Everything the page loads comes from the app's own server (before, the favicon came from Google's servers)."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    elsewhere = []
+    page.on("request", lambda request: elsewhere.append(request.url)
+            if not request.url.startswith((server.url, "data:", "blob:")) else None)
+    try:
+        open_app(page, server)
+        page.wait_for_timeout(2000)  # the favicon and the fonts come after the page
+        assert elsewhere == []
+    finally:
+        context.close()
