@@ -4,8 +4,9 @@
 gives every changed figure a new element, so each edit mounts a new chart. The graph needs scatter traces only:
 this Streamlit v2 component (graph_view.js) loads the basic bundle (1.2 MB; `make setup` installs it with npm from
 app/static/package-lock.json, and Streamlit serves app/static/) and updates its one chart with `Plotly.react`.
-`benchmarks/bench_edit_loop.py` measures the first visit and the edits against an earlier commit. Where the bundle is not installed (`pip install .`, or no npm), the
-graph falls back to `st.plotly_chart` with the same figure and the same click behaviour.
+`benchmarks/bench_edit_loop.py` times the first visit and the edits beside an earlier commit. Where the bundle is
+not installed (`pip install .`, or no npm), the graph falls back to `st.plotly_chart` with the same figure and the
+same click behaviour.
 """
 from __future__ import annotations
 
