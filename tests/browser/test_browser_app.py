@@ -12,97 +12,21 @@ import os
 import signal
 import tempfile
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from analysis.counting import analyze
-from app.workspace import WORKSPACE_FILE, WorkspaceStore
 from app.units import billions
-from spinenet.builtins import load_builtin
 from spinenet.edits import set_level
 from spinenet.formats import loads
+
+from page_helpers import (NODES, SPINENET_49, assert_no_traceback, backbone_macs, click_node, edit_level, open_app,
+                          open_tab, select_for_edit, stored_spec, upload, workspace_of)
 
 ROOT = Path(__file__).resolve().parents[2]
 # The README's picture is refreshed only on request (`make screenshot`); otherwise it goes to the temp dir.
 SCREENSHOT = (ROOT / "docs" / "screenshot.png" if os.environ.get("SPINESCOPE_UPDATE_SCREENSHOT") == "1"
               else Path(tempfile.gettempdir()) / "spinescope-screenshot.png")
-SPINENET_49 = load_builtin("spinenet-49")
-NODES = ".st-key-graph .scatterlayer .trace:last-child path.point"  # the node trace is drawn last
-
-
-def open_app(page: Page, server, workspace: str | None = None) -> None:
-    page.goto(server.url + (f"/?ws={workspace}" if workspace else "/"))
-    expect(page.locator(NODES).first).to_be_visible(timeout=60_000)
-
-
-def workspace_of(page: Page) -> str:
-    return parse_qs(urlparse(page.url).query)["ws"][0]
-
-
-def stored_spec(server, page: Page):
-    return WorkspaceStore(server.home / WORKSPACE_FILE).load(workspace_of(page)).current
-
-
-def backbone_macs(page: Page):
-    return page.locator(".st-key-totals_backbone [data-testid='stMetricValue']").nth(1)
-
-
-def open_tab(page: Page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
-
-
-def choose(page: Page, key: str, option: str) -> None:
-    """Picks `option` in the selectbox with widget key `key`, as a user does with the mouse."""
-    page.locator(f".st-key-{key} input").click()
-    page.get_by_role("option", name=option, exact=True).click()
-
-
-def click_node(page: Page, order: int) -> None:
-    point = page.locator(NODES).nth(order)
-    box = point.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.click(x, y)
-
-
-def edit_level(page: Page, block_id: str, level: int) -> None:
-    """Changes a block's level in the Edit tab (input size 640) and returns to Explore."""
-    open_tab(page, "Edit")
-    select_for_edit(page, block_id)
-    choose(page, "edit_level", level_label(level))
-    expect(page.get_by_text(f"relevelled {block_id}")).to_be_visible()
-    open_tab(page, "Explore")
-
-
-def select_for_edit(page: Page, block_id: str) -> None:
-    """Chooses the block in the Edit tab and waits for the server's answer: the level field shows its level."""
-    choose(page, "edit_block_box", block_id)
-    expect(page.locator(".st-key-edit_level input")).to_have_value(level_label(SPINENET_49.block(block_id).level))
-
-
-def level_label(level: int) -> str:
-    return f"L{level} ({-(-640 // 2 ** level)} px)"
-
-
-def upload(page: Page, files) -> None:
-    """Puts `files` into the uploader (once the script has finished its rerun and a single uploader is drawn)."""
-    wait_until_idle(page)
-    uploader = page.locator("[data-testid='stFileUploaderDropzoneInput']")
-    expect(uploader).to_have_count(1)
-    uploader.set_input_files(files)
-
-
-def wait_until_idle(page: Page) -> None:
-    """Waits until Streamlit shows no running script (a file set during a rerun can land on a replaced widget)."""
-    page.wait_for_timeout(300)  # the running indicator appears shortly after a rerun starts
-    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0)
-
-
-def assert_no_traceback(page: Page) -> None:
-    assert page.locator("[data-testid='stException']").count() == 0
-
-
 def test_page_loads_with_one_node_per_block_and_a_click_selects_it(page, server):
     open_app(page, server)
     expect(page).to_have_title("SpineScope")

@@ -14,8 +14,8 @@ from analysis.counting import analyze
 from app.units import billions
 from reference_counts import SPINENET_49 as SPINENET_49_TUPLES
 from spinenet.builtins import load_builtin
-from test_browser_app import (assert_no_traceback, backbone_macs, choose, level_label, open_app, open_tab,
-                              stored_spec, wait_until_idle)
+from page_helpers import (TABLE_WIDTHS, assert_no_traceback, backbone_macs, choose, level_label, open_app,
+                          open_tab, overlapping, stored_spec, wait_until_idle)
 
 SHOTS = Path(tempfile.gettempdir())
 
@@ -146,18 +146,6 @@ def test_the_model_garden_16_block_list_imports_as_pasted(page, server):
     assert_no_traceback(page)
 
 
-# [table key, whether it scrolls sideways] for every table drawn on the page (a table's key is read from its CSV
-# button, the element after it: app.tables.table keys that button f"{key}_csv").
-# Waits (returns null) while a grid is still being drawn.
-TABLE_WIDTHS = """() => { const grids = [...document.querySelectorAll('[data-testid="stDataFrame"]')]
-    .filter(e => e.offsetParent);
-  if (grids.some(e => !e.querySelector('.dvn-scroller'))) return null;
-  return grids.map(e => { const scroller = e.querySelector('.dvn-scroller');
-    const next = e.closest('.stElementContainer').nextElementSibling;
-    const key = next && [...next.classList].find(c => c.endsWith('_csv'));
-    return [key && key.slice(7, -4), scroller.scrollWidth > scroller.clientWidth + 1]; }); }"""
-
-
 def test_tables_fit_the_page_at_1366_by_768(browser, server):
     """No table scrolls sideways at 1366 x 768: the per-block and receptive-field tables (also with their extra
     columns on), the Compare table (also with its extra columns) and the Edit tab's change table."""
@@ -207,11 +195,6 @@ CHART_TEXT = """(key) => { const root = document.querySelector(`.st-key-${key} .
           canvas: box(root.querySelector('.main-svg'))}; }"""
 
 
-def _overlapping(boxes) -> list:
-    return [(a[4], b[4]) for index, a in enumerate(boxes) for b in boxes[index + 1:]
-            if a[0] < b[2] - 1 and b[0] < a[2] - 1 and a[1] < b[3] - 1 and b[1] < a[3] - 1]
-
-
 def test_compare_plot_labels_do_not_overlap_and_its_log_ticks_read_as_numbers(page, server):
     """Compare's MACs-vs-params plot (SpineNet-49 beside ResNet-50-FPN and the published models): no two point
     labels overlap, every label is inside the canvas, and the log axes' ticks are plain 1-2-5 numbers that do not
@@ -223,11 +206,11 @@ def test_compare_plot_labels_do_not_overlap_and_its_log_ticks_read_as_numbers(pa
     labels = shown["labels"]
     assert any(text.startswith("SpineNet-49") for *_, text in labels), labels
     assert any(text.startswith("ResNet-50-FPN") for *_, text in labels), labels
-    assert _overlapping(labels) == []
+    assert overlapping(labels) == []
     left, top, right, bottom, _ = shown["canvas"]
     assert [text for x0, y0, x1, y1, text in labels if x0 < left or x1 > right or y0 < top or y1 > bottom] == []
     for axis in ("xticks", "yticks"):
         ticks = [text for *_, text in shown[axis]]
-        assert len(ticks) >= 3 and _overlapping(shown[axis]) == [], ticks
+        assert len(ticks) >= 3 and overlapping(shown[axis]) == [], ticks
         assert all(re.fullmatch(r"[125]0*|0\.0*[125]|[125]0{0,2}(,000)+", text) for text in ticks), ticks
     assert_no_traceback(page)

@@ -16,9 +16,9 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from analysis.latency.history import save_results
 from analysis.latency.results import LatencyResult
-from test_browser_app import assert_no_traceback, open_app, open_tab, wait_until_idle
-from test_browser_edit_loop import TABLE_WIDTHS, _overlapping
-from test_browser_memory_sweep import field, type_into
+from page_helpers import assert_no_traceback, open_app, open_tab, wait_until_idle
+from page_helpers import TABLE_WIDTHS, overlapping
+from page_helpers import field, type_into
 
 SHOTS = Path(tempfile.gettempdir())
 SMALL = {"width": 1366, "height": 768}
@@ -126,7 +126,7 @@ def readable_ticks(page: Page, name: str) -> list[list[str]]:
     ticks = sorted(shown["ticks"])
     labels = [lines for *_, lines in ticks]
     assert len(ticks) >= 3 and all(lines and all(line.strip() for line in lines) for lines in labels), labels
-    assert _overlapping([[*box, " ".join(lines)] for *box, lines in ticks]) == [], labels
+    assert overlapping([[*box, " ".join(lines)] for *box, lines in ticks]) == [], labels
     left, top, right, bottom = shown["canvas"]
     assert all(left <= x0 and x1 <= right and top <= y0 and y1 <= bottom for x0, y0, x1, y1, _ in ticks), shown
     return labels

@@ -16,7 +16,7 @@ from app.exports import graph_html, graph_image
 from app.graph_figure import SELECTED_COLOUR, SHAPE_ONLY_COLOUR, graph_figure
 from spinenet.builtins import load_builtin
 from spinenet.graph import to_graph
-from test_browser_app import choose, open_app, wait_until_idle
+from page_helpers import choose, open_app, wait_until_idle
 
 FOLD = {"width": 1366, "height": 768}
 GRAPH = ".st-key-graph .js-plotly-plot"

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from app.graph_view import BUNDLE, STATIC
 from browser_settings import TIMEOUT_MS, VIEWPORT
 from conftest import AppServer
-from test_browser_app import NODES, SPINENET_49, choose, click_node, level_label, open_app, open_tab, select_for_edit
+from page_helpers import NODES, SPINENET_49, choose, click_node, level_label, open_app, open_tab, select_for_edit
 
 CHART = ".st-key-{key} .js-plotly-plot"
 # Remembers the chart element now on the page under `key`, then tells whether it is still the same element.

@@ -6,30 +6,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from analysis.memory.estimate import estimate_training_memory
 from spinenet.builtins import load_builtin
-from test_browser_app import assert_no_traceback, open_app, open_tab, wait_until_idle
+from page_helpers import assert_no_traceback, field, open_app, open_tab, type_into
 
 SHOTS = Path(tempfile.gettempdir())
 GIB = 2 ** 30
-
-
-def field(page: Page, key: str):
-    return page.locator(f".st-key-{key} input")
-
-
-def type_into(page: Page, key: str, value: str) -> None:
-    """Types `value` into the field with widget key `key` once the page has one such field (a rerun that moves the
-    form shows the old copy until it ends), and waits for the server's rerun."""
-    box = field(page, key)
-    expect(box).to_have_count(1)
-    box.fill(value)
-    box.press("Enter")
-    wait_until_idle(page)
-    expect(box).to_have_count(1)
-    expect(box).to_have_value(value)
 
 
 def test_memory_settings_and_figures_survive_a_refresh(page, server):

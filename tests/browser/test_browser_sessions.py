@@ -9,8 +9,8 @@ from analysis.counting import analyze
 from app.units import billions
 from browser_settings import TIMEOUT_MS, VIEWPORT
 from spinenet.edits import set_level
-from test_browser_app import (SPINENET_49, assert_no_traceback, backbone_macs, choose, level_label, open_app,
-                              open_tab, stored_spec, workspace_of)
+from page_helpers import (SPINENET_49, assert_no_traceback, backbone_macs, choose, level_label, open_app,
+                          open_tab, stored_spec, workspace_of)
 
 
 def test_two_sessions_edit_at_once_without_mixing(browser, server):
