@@ -42,7 +42,6 @@ PAGE_STYLE = ("<style>.stMainBlockContainer {padding-top: 2.2rem;} .stSidebar h2
 def main() -> None:
     session.start()
     st.html(PAGE_STYLE)
-    session.remember_browser()
     sidebar.render()
     session.show_notes("global")
     tabs = st.tabs(list(TABS), key="tab", on_change="rerun", bind="query-params")
@@ -51,5 +50,8 @@ def main() -> None:
         if tab.open:
             with tab:
                 guarded(area, render)
+    # Last: its element is drawn on a session's first run only, and one that came before the tabs would move them,
+    # so the browser would mount the whole open tab again (the graph too) on the next run.
+    session.remember_browser()
 
 guarded("app", main)

@@ -15,7 +15,8 @@ from playwright.sync_api import Page, expect
 from app.graph_view import BUNDLE, STATIC
 from browser_settings import TIMEOUT_MS, VIEWPORT
 from conftest import AppServer
-from page_helpers import NODES, SPINENET_49, choose, click_node, level_label, open_app, open_tab, select_for_edit
+from page_helpers import (NODES, SPINENET_49, choose, click_node, level_label, open_app, open_tab, select_for_edit,
+                          wait_until_idle)
 
 CHART = ".st-key-{key} .js-plotly-plot"
 # Remembers the chart element now on the page under `key`, then tells whether it is still the same element.
@@ -25,6 +26,11 @@ SAME_CHART = "(key) => document.querySelector(`.st-key-${key} .js-plotly-plot`) 
 RING = "(key) => { const s = document.querySelector(`.st-key-${key} .js-plotly-plot`).layout.shapes[0]; " \
        "return [s.xanchor, s.yanchor]; }"
 # The level a block is drawn at, read from the chart's node trace.
+# The main area's top-level elements (test id and key) up to the tabs: an element drawn on one run and not the next
+# ahead of the tabs moves them, and the browser mounts the open tab again (the graph too).
+MAIN_ELEMENTS = """() => { const all = [...document.querySelector('[data-testid=stMainBlockContainer] > div').children]
+  .map((e) => [e.getAttribute('data-testid'), [...e.classList].filter((c) => c.startsWith('st-key-')).join(' ')]);
+  return all.slice(0, all.findIndex(([id, key]) => key === 'st-key-tab') + 1); }"""
 LEVEL_OF = """([key, id]) => {
   const trace = document.querySelector(`.st-key-${key} .js-plotly-plot`).data.find((t) => t.name === 'blocks');
   return trace.y[trace.customdata.findIndex((c) => c[0] === id)];
@@ -49,10 +55,13 @@ def test_the_basic_bundle_draws_the_graph_and_clicks_and_edits_redraw_it_in_plac
         expect(page.get_by_role("figure", name=f"Graph of {SPINENET_49.name}: {2 + len(SPINENET_49.blocks)} "
                                                "blocks by order and feature level")).to_be_visible()
         page.evaluate(REMEMBER, "graph")
+        first_run = page.evaluate(MAIN_ELEMENTS)
         b14 = SPINENET_49.block_ids.index("b14") + 2
         click_node(page, b14)
         expect(page.locator(".st-key-explore_block_box input")).to_have_value("b14")
         page.wait_for_function(f"(key) => ({RING})(key)[0] === {b14}", arg="graph")
+        wait_until_idle(page)
+        assert page.evaluate(MAIN_ELEMENTS) == first_run
         assert page.evaluate(SAME_CHART, "graph")
         page.get_by_text("node colour = MACs share", exact=True).click()
         expect(page.locator(".st-key-graph .colorbar")).to_be_visible()
