@@ -16,7 +16,7 @@ from app.graph_figure import graph_figure
 from app.guard import one_line
 from app.latency_view import latest_latency_ms
 from app.markup import escape_html, escape_md
-from app.tables import column, table as show_table
+from app.tables import INPUT_PX_COLUMN, column, table as show_table
 from app.units import ratio
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.input_size import size_label, size_to_json
@@ -212,8 +212,7 @@ def latency_figure(frame: pd.DataFrame) -> go.Figure | None:
 # the caption above the table gives the units.
 COMPARE_COLUMNS = {
     "model": st.column_config.TextColumn("model", width=110),
-    "input px": st.column_config.TextColumn("px", help="input size in pixels (width x height when not square)",
-                                            width=52),
+    "input px": INPUT_PX_COLUMN,
     "backbone params (M)": column("bb params", "backbone params, millions", "%.2f", width=66),
     "backbone MACs (B)": column("bb MACs", "backbone MACs, billions of multiply-adds", "%.2f", width=62),
     "params with head (M)": column("params", "params with the head, millions", "%.2f", width=60),

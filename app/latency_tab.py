@@ -21,7 +21,7 @@ from app.guard import guarded, one_line
 from app.latency_view import (history_figure, per_block_check_line, per_block_frame, results_figure, results_frame,
                               run_caption, shares_figure)
 from app.markup import escape_md
-from app.tables import column, table
+from app.tables import INPUT_PX_COLUMN, column, table
 from app.workspace_runs import workspace_runs
 from spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinenet.input_size import InputSize, normalize
@@ -350,8 +350,7 @@ def render() -> None:
 RESULT_COLUMNS = {
     "when (UTC)": st.column_config.DatetimeColumn("when (UTC)", format="MMM D HH:mm:ss", width=96),
     "model": st.column_config.TextColumn("model", width=138),
-    "input px": st.column_config.TextColumn("px", help="input size in pixels (width x height when not square)",
-                                            width=52),
+    "input px": INPUT_PX_COLUMN,
     "batch": column("batch", width=46), "head": st.column_config.TextColumn("head", width=64),
     "device": st.column_config.TextColumn("device", width=84),
     "precision": st.column_config.TextColumn("precision", width=58), "threads": column("threads", width=52),

@@ -22,7 +22,7 @@ from app.latency_tab import (CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _lab
                              run_options)
 from app.markup import escape_md
 from app.sweep_view import latency_vs_size_figure, macs_vs_latency_figure, points_frame
-from app.tables import column, table
+from app.tables import INPUT_PX_COLUMN, column, table
 from app.workspace_runs import workspace_runs
 from spinenet.builtins import BUILTIN_NAMES
 
@@ -35,8 +35,7 @@ OPTIMIZER_CHOICES = {"sgd": "SGD with momentum", "adamw": "AdamW"}
 # row on request, so that it fits at 1366 px.
 POINT_COLUMNS = {
     "model": st.column_config.TextColumn("model", width=130),
-    "input px": st.column_config.TextColumn("px", help="input size in pixels (width x height when not square)",
-                                            width=52),
+    "input px": INPUT_PX_COLUMN,
     "batch": column("batch", width=50),
     "precision": st.column_config.TextColumn("precision", width=70),
     "median ms": column("median ms", "median latency of one forward pass of the batch, ms", "%.2f", width=76),

@@ -11,6 +11,11 @@ import streamlit as st
 from app.exports import safe_frame, table_csv
 
 
+# The input size column of the result tables: a square size is one number, another is "W x H" (so it is text).
+INPUT_PX_COLUMN = st.column_config.TextColumn("px", help="input size in pixels (width x height when not square)",
+                                              width=52)
+
+
 def column(label: str, help: str | None = None, format: str | None = None, width: str = "small"):
     """Returns a narrow number column labelled `label` (the frame keeps its longer name for the CSV)."""
     return st.column_config.NumberColumn(label, help=help, format=format, width=width)
