@@ -26,7 +26,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 run: setup
-	$(PY) -m streamlit run app/main.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
+	$(PY) -m spinescope app --port $(PORT)
 
 test: setup browser
 	$(PY) -m pytest

@@ -1,4 +1,4 @@
-"""Command line: `python -m analysis {list,validate,analyze,paper} ...` from the repository root.
+"""Command line: `spinescope {list,validate,analyze,paper,...}` (or `python -m spinescope ...`).
 
 Every failure is one line on stderr and exit status 2 (bad argument, file or spec); never a traceback.
 Each subcommand lives in a `register(subparsers)` function that sets `handler` on its parser; commands from other
@@ -14,20 +14,20 @@ import re
 import sys
 from pathlib import Path
 
-from analysis.limits import ResourceLimitError
-from analysis.paths import DataDirError
-from analysis.architecture.classifier_input import summary
-from spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
-from spinenet.formats import read_spec_file
-from spinenet.input_size import InputSize, parse_size, size_text
-from spinenet.registry import head_names
-from spinenet.spec import Spec
-from spinenet.validate import LIMITS, SpecError, printable
+from spinescope.analysis.limits import ResourceLimitError
+from spinescope.analysis.paths import DataDirError
+from spinescope.analysis.architecture.classifier_input import summary
+from spinescope.spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
+from spinescope.spinenet.formats import read_spec_file
+from spinescope.spinenet.input_size import InputSize, parse_size, size_text
+from spinescope.spinenet.registry import head_names
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.validate import LIMITS, SpecError, printable
 
 # Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
-COMMAND_MODULES: list[str] = ["analysis.latency.cli", "analysis.comparison.compare",
-                              "analysis.memory.cli", "analysis.architecture.cli",
-                              "analysis.sweep.cli"]
+COMMAND_MODULES: list[str] = ["spinescope.analysis.latency.cli", "spinescope.analysis.comparison.compare",
+                              "spinescope.analysis.memory.cli", "spinescope.analysis.architecture.cli",
+                              "spinescope.analysis.sweep.cli", "spinescope.cli"]
 
 
 class CliError(Exception):
@@ -81,7 +81,7 @@ def load_spec_argument(text: str, min_level: int | None = None,
         if text.lower() in BUILTIN_NAMES:
             spec, read_notes = load_builtin(text.lower()), ()
             if min_level is not None and min_level != spec.min_level:
-                from spinenet.edits import min_level_change_note, set_min_level
+                from spinescope.spinenet.edits import min_level_change_note, set_min_level
 
                 changed = set_min_level(spec, min_level)
                 spec, read_notes = changed, (min_level_change_note(spec, changed),)
@@ -113,7 +113,7 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from spinenet.formats import read, read_spec_bytes
+    from spinescope.spinenet.formats import read, read_spec_bytes
 
     text = args.spec
     # A built-in is validated like any file: its YAML in assets/specs/ goes through the same loader.
@@ -137,8 +137,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_analyze(args) -> int:
-    from analysis.counting import analyze
-    from analysis.comparison.report import format_analysis
+    from spinescope.analysis.counting import analyze
+    from spinescope.analysis.comparison.report import format_analysis
 
     notes: list[str] = []
     spec, size = load_spec_argument(args.spec, args.min_level, notes)
@@ -188,13 +188,13 @@ def _pooling_argument(args) -> str:
 
 def _classifier_inputs(spec: Spec, size: int, pooling: str):
     """Returns the classifier input (`analysis.architecture.classifier_input`) at `size` and at a second size."""
-    from analysis.architecture.classifier_input import classifier_input, other_size
+    from spinescope.analysis.architecture.classifier_input import classifier_input, other_size
 
     return classifier_input(spec, size, pooling), classifier_input(spec, other_size(size), pooling)
 
 
 def _spp_levels_arg(text: str) -> tuple[int, ...]:
-    from spinenet.heads.classification import parse_levels
+    from spinescope.spinenet.heads.classification import parse_levels
 
     try:
         return parse_levels(text)
@@ -211,7 +211,7 @@ def _add_min_level(parser) -> None:
 
 
 def _cmd_paper(args) -> int:
-    from analysis.comparison.report import paper_table
+    from spinescope.analysis.comparison.report import paper_table
 
     print(paper_table())
     return 0
@@ -249,7 +249,10 @@ def _register_core(subparsers) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m analysis", description="SpineScope: analyze SpineNet and ResNet-FPN specs.")
+    import spinescope
+
+    parser = _Parser(prog="spinescope", description="SpineScope: analyze SpineNet and ResNet-FPN specs.")
+    parser.add_argument("--version", action="version", version=f"spinescope {spinescope.__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _register_core(subparsers)
     for module_name in COMMAND_MODULES:

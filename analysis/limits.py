@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 
-from spinenet.input_size import size_text
+from spinescope.spinenet.input_size import size_text
 
 DEFAULT_MAX_SECONDS = 600.0
 # CPU speed assumed for a forward pass (multiply-adds per second, fp32): the low end of what this 2-core machine
@@ -55,7 +55,7 @@ def estimate_cpu_seconds(macs: float, passes: int = 1) -> float:
 def check_fvcore_request(spec, input_size: int, head: str, macs: int) -> None:
     """Raises ResourceLimitError when tracing `spec` with fvcore would need more memory than is available (or
     configured) or longer than max_seconds(); `macs` is the model's multiply-adds from the fast counter."""
-    from analysis.latency.memory_guard import MEMORY_HEADROOM, available_memory_bytes, estimate_memory
+    from spinescope.analysis.latency.memory_guard import MEMORY_HEADROOM, available_memory_bytes, estimate_memory
 
     seconds = estimate_cpu_seconds(macs)
     if seconds > max_seconds():

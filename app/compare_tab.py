@@ -9,18 +9,18 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.comparison.compare import builtin_name
-from analysis.comparison.published import published_for, published_rows
-from app import counts, session, sidebar
-from app.graph_figure import graph_figure
-from app.guard import one_line
-from app.latency_view import latest_latency_ms
-from app.markup import escape_html, escape_md
-from app.tables import INPUT_PX_COLUMN, column, table as show_table
-from app.units import ratio
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.input_size import size_label, size_to_json
-from spinenet.spec import Spec
+from spinescope.analysis.comparison.compare import builtin_name
+from spinescope.analysis.comparison.published import published_for, published_rows
+from spinescope.app import counts, session, sidebar
+from spinescope.app.graph_figure import graph_figure
+from spinescope.app.guard import one_line
+from spinescope.app.latency_view import latest_latency_ms
+from spinescope.app.markup import escape_html, escape_md
+from spinescope.app.tables import INPUT_PX_COLUMN, column, table as show_table
+from spinescope.app.units import ratio
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.input_size import size_label, size_to_json
+from spinescope.spinenet.spec import Spec
 
 DESIGN_PREFIX = "design: "
 MAX_OTHERS = 4

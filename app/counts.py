@@ -8,10 +8,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis.counting import Analysis, analyze
-from spinenet.input_size import normalize
-from spinenet.layout import resolve
-from spinenet.spec import Spec, spec_hash
+from spinescope.analysis.counting import Analysis, analyze
+from spinescope.spinenet.input_size import normalize
+from spinescope.spinenet.layout import resolve
+from spinescope.spinenet.spec import Spec, spec_hash
 
 HEAD_LABELS = {"retinanet": "RetinaNet head", "classification": "classification head (1000 classes, GAP)"}
 
@@ -79,7 +79,7 @@ def receptive_field_table(spec: Spec, input_size: int) -> pd.DataFrame | None:
     """Returns one row per output P3-P7: theoretical receptive field and effective stride (pixels), and the
     longest/shortest input path in weighted layers with its scale changes; None if the module is unavailable."""
     try:
-        from analysis.architecture.receptive_field import receptive_fields
+        from spinescope.analysis.architecture.receptive_field import receptive_fields
     except ImportError:
         return None
     fields = receptive_fields(spec, input_size)

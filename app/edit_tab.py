@@ -6,18 +6,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import counts, selection, session, sidebar
-from app.graph_figure import graph_figure
-from app.graph_view import show_graph
-from app.guard import guarded
-from app.markup import escape_md
-from app.tables import table
-from app.units import billions, millions, signed_billions, signed_millions
-from spinenet import edits
-from spinenet.input_size import level_label
-from spinenet.registry import family_of
-from spinenet.spec import STEM_IDS, Spec
-from spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL
+from spinescope.app import counts, selection, session, sidebar
+from spinescope.app.graph_figure import graph_figure
+from spinescope.app.graph_view import show_graph
+from spinescope.app.guard import guarded
+from spinescope.app.markup import escape_md
+from spinescope.app.tables import table
+from spinescope.app.units import billions, millions, signed_billions, signed_millions
+from spinescope.spinenet import edits
+from spinescope.spinenet.input_size import level_label
+from spinescope.spinenet.registry import family_of
+from spinescope.spinenet.spec import STEM_IDS, Spec
+from spinescope.spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL
 
 AREA = "edit"
 

@@ -8,19 +8,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from app import counts, selection, session, sidebar, verify
-from app.graph_figure import TIME_MODES, graph_figure
-from app.graph_view import show_graph
-from app.latency_view import time_shares
-from app.guard import guarded
-from app.exports import file_stem
-from app.markup import escape_md
-from app.tables import column, table as show_table
-from app.units import billions, millions, signed_billions, signed_millions
-from spinenet.blocks import BLOCK_TYPES
-from spinenet.input_size import dims_label, hw
-from spinenet.layout import resolve
-from spinenet.spec import Spec
+from spinescope.app import counts, selection, session, sidebar, verify
+from spinescope.app.graph_figure import TIME_MODES, graph_figure
+from spinescope.app.graph_view import show_graph
+from spinescope.app.latency_view import time_shares
+from spinescope.app.guard import guarded
+from spinescope.app.exports import file_stem
+from spinescope.app.markup import escape_md
+from spinescope.app.tables import column, table as show_table
+from spinescope.app.units import billions, millions, signed_billions, signed_millions
+from spinescope.spinenet.blocks import BLOCK_TYPES
+from spinescope.spinenet.input_size import dims_label, hw
+from spinescope.spinenet.layout import resolve
+from spinescope.spinenet.spec import Spec
 
 GRAPH_HEIGHT = 500
 MACS_MODE_LABELS = {"off": "type colours", "size": "node size = MACs share", "colour": "node colour = MACs share",
@@ -123,8 +123,8 @@ def block_details(spec: Spec, result, block_id: str, input_size: int) -> None:
 
 def block_whatif_view(spec: Spec, block_id: str, input_size) -> None:
     """The block-type what-if of one block (`analysis.architecture.block_whatif`) and the seeds' worked examples."""
-    from analysis.architecture.block_whatif import block_whatif
-    from analysis.architecture.one_by_one import worked_examples
+    from spinescope.analysis.architecture.block_whatif import block_whatif
+    from spinescope.analysis.architecture.one_by_one import worked_examples
 
     whatif = block_whatif(spec, block_id, input_size, sidebar.head())
     st.markdown(f"##### {escape_md(block_id)} as each block type")
@@ -151,7 +151,7 @@ def block_whatif_view(spec: Spec, block_id: str, input_size) -> None:
 
 def scale_profile_figure(spec: Spec, input_size: int) -> go.Figure:
     """Returns the scale profile: feature level along block order, the current spec beside ResNet-50-FPN."""
-    from spinenet.builtins import load_builtin
+    from spinescope.spinenet.builtins import load_builtin
 
     figure = go.Figure()
     reference = load_builtin("resnet50-fpn")

@@ -8,16 +8,16 @@ import re
 import shutil
 import warnings
 
-from analysis.comparison.compare import builtin_name
-from analysis.counting import Analysis
-from analysis.comparison.published import published_for
-from app.graph_figure import graph_figure
-from app.markup import escape_html
-from app.units import billions, millions
-from spinenet.edits import diff_specs
-from spinenet.formats import dumps
-from spinenet.input_size import dims_label, hw, size_label
-from spinenet.spec import Spec, spec_hash
+from spinescope.analysis.comparison.compare import builtin_name
+from spinescope.analysis.counting import Analysis
+from spinescope.analysis.comparison.published import published_for
+from spinescope.app.graph_figure import graph_figure
+from spinescope.app.markup import escape_html
+from spinescope.app.units import billions, millions
+from spinescope.spinenet.edits import diff_specs
+from spinescope.spinenet.formats import dumps
+from spinescope.spinenet.input_size import dims_label, hw, size_label
+from spinescope.spinenet.spec import Spec, spec_hash
 
 SPEC_FORMATS = {"json": ("JSON", "json", "application/json"), "yaml": ("YAML", "yaml", "application/x-yaml"),
                 "tuples": ("tuple list", "txt", "text/plain")}
@@ -95,7 +95,7 @@ def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True
     import onnx
     import torch
 
-    from spinenet.build import build_model
+    from spinescope.spinenet.build import build_model
 
     model = build_model(spec, head, input_size, device="cpu")
     images = torch.zeros(1, 3, *hw(input_size))
@@ -145,7 +145,7 @@ def report_text(text) -> str:
     """Returns user text for the Markdown report: on one printable line, with only the characters that would
     change the rendering backslash-escaped (emphasis, code, links, tables, HTML, headings), so that the file reads
     cleanly as text and renders literally ('SpineNet-49', not 'SpineNet\\-49')."""
-    from spinenet.validate import printable
+    from spinescope.spinenet.validate import printable
 
     return "".join("\\" + char if char in _REPORT_SPECIAL else char for char in printable(text))
 

@@ -19,10 +19,10 @@ import math
 
 import plotly.graph_objects as go
 
-from spinenet.graph import to_graph
-from spinenet.input_size import level_label
-from spinenet.layout import resolve
-from spinenet.spec import Spec
+from spinescope.spinenet.graph import to_graph
+from spinescope.spinenet.input_size import level_label
+from spinescope.spinenet.layout import resolve
+from spinescope.spinenet.spec import Spec
 
 TYPE_STYLE = {  # block_fn -> (colour, marker symbol, legend label)
     "bottleneck": ("#3b6fb6", "circle", "bottleneck"),
@@ -109,7 +109,7 @@ def edge_costs(spec: Spec, input_size: int | None = None) -> dict[tuple[str, str
     """Returns {(source, target): {"params", "macs"}} for every connection that has modules of its own: a
     SpineNet parent's resampling (`blocks.<target>.resample.<i>`) or an FPN lateral 1x1 conv; counted by the
     fast exact counter (the same numbers as fvcore's trace of the real model)."""
-    from analysis.counting.fast import count_model
+    from spinescope.analysis.counting.fast import count_model
 
     counts = count_model(spec, input_size)
     layout = resolve(spec, input_size)

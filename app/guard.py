@@ -6,7 +6,7 @@ import logging
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
-from app.markup import escape_md
+from spinescope.app.markup import escape_md
 
 LOG = logging.getLogger("spinescope.app")
 

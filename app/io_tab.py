@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import counts, exports, session, sidebar
-from app.guard import one_line
-from app.markup import escape_md
-from spinenet.builtins import load_builtin
-from spinenet.formats import MAX_SPEC_BYTES, TUPLE_SCALINGS, detect_format, import_tuples, loads, spec_text
-from spinenet.input_size import size_label
-from spinenet.registry import family_of
-from spinenet.spec import Spec
-from spinenet.validate import SpecError
+from spinescope.app import counts, exports, session, sidebar
+from spinescope.app.guard import one_line
+from spinescope.app.markup import escape_md
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.formats import MAX_SPEC_BYTES, TUPLE_SCALINGS, detect_format, import_tuples, loads, spec_text
+from spinescope.spinenet.input_size import size_label
+from spinescope.spinenet.registry import family_of
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.validate import SpecError
 
 AREA = "import"
 UPLOAD_TYPES = ["json", "yaml", "yml", "txt", "py"]

@@ -12,20 +12,20 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from analysis.latency.errors import LatencyError
-from analysis.latency.history import list_results, save_results
-from analysis.latency.job import start_latency_job
-from analysis.latency.request import DEFAULT_ITERS, DEFAULT_WARMUP, LatencyRequest, cuda_available, describe_device
-from app import session, sidebar
-from app.guard import guarded, one_line
-from app.latency_view import (history_figure, per_block_check_line, per_block_frame, results_figure, results_frame,
+from spinescope.analysis.latency.errors import LatencyError
+from spinescope.analysis.latency.history import list_results, save_results
+from spinescope.analysis.latency.job import start_latency_job
+from spinescope.analysis.latency.request import DEFAULT_ITERS, DEFAULT_WARMUP, LatencyRequest, cuda_available, describe_device
+from spinescope.app import session, sidebar
+from spinescope.app.guard import guarded, one_line
+from spinescope.app.latency_view import (history_figure, per_block_check_line, per_block_frame, results_figure, results_frame,
                               run_caption, shares_figure)
-from app.markup import escape_md
-from app.tables import INPUT_PX_COLUMN, column, table
-from app.workspace_runs import workspace_runs
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.input_size import InputSize, normalize
-from spinenet.validate import LIMITS
+from spinescope.app.markup import escape_md
+from spinescope.app.tables import INPUT_PX_COLUMN, column, table
+from spinescope.app.workspace_runs import workspace_runs
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.input_size import InputSize, normalize
+from spinescope.spinenet.validate import LIMITS
 
 AREA = "latency"
 CURRENT = "current spec"
@@ -207,8 +207,8 @@ def estimated_seconds(choices: list[str], size: InputSize, head: str, batch: int
                       per_block: bool = False) -> float:
     """Returns the time estimate the run is checked against: every model's MACs at this size, for warm-up + timed
     passes + the memory probe, at the CPU speed `analysis.limits` assumes (pessimistic; a GPU is much faster)."""
-    from analysis.counting.fast import count_model
-    from analysis.limits import estimate_cpu_seconds
+    from spinescope.analysis.counting.fast import count_model
+    from spinescope.analysis.limits import estimate_cpu_seconds
 
     passes = timed_passes(iters, warmup, per_block)
     return sum(estimate_cpu_seconds(count_model(_spec_for(choice), size, head, 1000, "gap").macs(""), passes * batch)
@@ -381,7 +381,7 @@ def per_block_section(results) -> None:
     """Per-block times of this run (a model chosen when several were timed per block), else of the latest stored
     per-block run of the current spec: the table, the sum-vs-end-to-end check, the hooks' overhead, and each
     block's MACs share against its time share."""
-    from analysis.latency.block_shares import latest_per_block, per_block_run, time_and_macs_shares
+    from spinescope.analysis.latency.block_shares import latest_per_block, per_block_run, time_and_macs_shares
 
     specs = st.session_state.get("latency_specs") or []
     runs = [(spec, per_block_run(result)) for spec, result in zip(specs, results or [])]

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.latency.history import list_results
-from app.markup import escape_html
-from spinenet.input_size import size_text, size_to_json
-from spinenet.spec import Spec, spec_hash
+from spinescope.analysis.latency.history import list_results
+from spinescope.app.markup import escape_html
+from spinescope.spinenet.input_size import size_text, size_to_json
+from spinescope.spinenet.spec import Spec, spec_hash
 
 MIB = 2 ** 20
 
@@ -136,8 +136,8 @@ def time_shares(spec: Spec) -> dict | None:
     saying what to do, when there is none or the history cannot be read."""
     import streamlit as st
 
-    from analysis.latency.block_shares import latest_per_block, time_and_macs_shares
-    from app.markup import escape_md
+    from spinescope.analysis.latency.block_shares import latest_per_block, time_and_macs_shares
+    from spinescope.app.markup import escape_md
 
     try:
         run = latest_per_block(spec)

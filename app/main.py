@@ -1,18 +1,20 @@
-"""SpineScope: explore, edit and compare scale-permuted backbones. Run with `make run` (streamlit run app/main.py)."""
+"""SpineScope: explore, edit and compare scale-permuted backbones. Run with `spinescope app` (or `make run`)."""
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# `streamlit run` puts this file's folder first on sys.path; the app's modules are imported as `app.*` from the
-# repository root instead, so that none of them can shadow a library module of the same name.
-sys.path[:] = [str(ROOT)] + [entry for entry in sys.path
-                             if Path(entry or ".").resolve() not in (ROOT, Path(__file__).resolve().parent)]
+HERE = Path(__file__).resolve().parent
+# `streamlit run` puts this file's folder first on sys.path; the app's modules are imported as `spinescope.app.*`
+# instead, so that none of them can shadow a library module of the same name. The folder that holds the
+# `spinescope` package comes first: the repository root in a checkout, site-packages when installed.
+PACKAGE_PARENT = next(folder for folder in HERE.parents if (folder / "spinescope" / "__init__.py").is_file())
+sys.path[:] = [str(PACKAGE_PARENT)] + [entry for entry in sys.path
+                                       if Path(entry or ".").resolve() not in (PACKAGE_PARENT, HERE)]
 
 import streamlit as st  # noqa: E402
 
-from app import (compare_tab, edit_tab, explore_tab, io_tab, latency_tab, memory_tab, session, sidebar,  # noqa: E402
+from spinescope.app import (compare_tab, edit_tab, explore_tab, io_tab, latency_tab, memory_tab, session, sidebar,  # noqa: E402
                  sweep_tab)
-from app.guard import guarded  # noqa: E402
+from spinescope.app.guard import guarded  # noqa: E402
 
 TABS = {"Explore": ("explore", explore_tab.render), "Edit": ("edit", edit_tab.render),
         "Compare": ("compare", compare_tab.render), "Latency": ("latency", latency_tab.render),
@@ -20,17 +22,17 @@ TABS = {"Explore": ("explore", explore_tab.render), "Edit": ("edit", edit_tab.re
         "Import / export": ("import/export", io_tab.render)}
 
 # A local icon: a Material icon (":material/...") makes every page load fetch the favicon from Google's servers.
-st.set_page_config(page_title="SpineScope", page_icon=str(ROOT / "assets" / "icon.png"), layout="wide",
+st.set_page_config(page_title="SpineScope", page_icon=str(HERE.parent / "assets" / "icon.png"), layout="wide",
                    initial_sidebar_state="expanded")
 
-# The server must listen on the loopback interface only. app/.streamlit/config.toml (the project's config, found next
-# to this script wherever `streamlit run` is started) says so; a command-line flag or STREAMLIT_SERVER_ADDRESS can
+# The server must listen on the loopback interface only. app/.streamlit/config.toml (the project's config;
+# `spinescope app` passes it to Streamlit wherever it is started) says so; a command-line flag or STREAMLIT_SERVER_ADDRESS can
 # still override it, and then the app refuses to serve anything.
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 if st.get_option("server.address") not in LOOPBACK:
     st.error(f"SpineScope serves 127.0.0.1 only, but this server listens on "
              f"{st.get_option('server.address') or 'every interface'}. Stop it and start it with `make run` or "
-             "`streamlit run app/main.py --server.address 127.0.0.1`.")
+             "`spinescope app`.")
     st.stop()
 
 # Less empty space above the tabs; Explore's detail tabs keep one height, so switching them never moves the graph

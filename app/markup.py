@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import html
 
-from spinenet.validate import printable
+from spinescope.spinenet.validate import printable
 
 _MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$&")
 

@@ -7,16 +7,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.memory.estimate import estimate_training_memory
-from analysis.memory.fit import FIT_BATCHES, FIT_SIZES, REFERENCE, memory_vs_batch, fit_rows, reference_spec
-from app import session, sidebar
-from app.exports import file_stem
-from app.guard import guarded
-from app.markup import escape_html, escape_md
-from app.tables import table
-from spinenet.input_size import InputSize, normalize, size_to_json
-from spinenet.input_size import size_text as size_px
-from spinenet.validate import LIMITS
+from spinescope.analysis.memory.estimate import estimate_training_memory
+from spinescope.analysis.memory.fit import FIT_BATCHES, FIT_SIZES, REFERENCE, memory_vs_batch, fit_rows, reference_spec
+from spinescope.app import session, sidebar
+from spinescope.app.exports import file_stem
+from spinescope.app.guard import guarded
+from spinescope.app.markup import escape_html, escape_md
+from spinescope.app.tables import table
+from spinescope.spinenet.input_size import InputSize, normalize, size_to_json
+from spinescope.spinenet.input_size import size_text as size_px
+from spinescope.spinenet.validate import LIMITS
 
 AREA = "memory"
 SETTING = "memory"

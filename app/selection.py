@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import session
-from spinenet.layout import resolve
-from spinenet.spec import Spec
+from spinescope.app import session
+from spinescope.spinenet.layout import resolve
+from spinescope.spinenet.spec import Spec
 
 STATE_KEY = "selection"
 

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from analysis.paths import DataDirError, data_dir
-from app.guard import LOG, one_line
-from app.markup import escape_md
-from app.workspace import (WORKSPACE_FILE, StorageRecovered, WorkspaceError, WorkspaceStore, is_workspace_id,
+from spinescope.analysis.paths import DataDirError, data_dir
+from spinescope.app.guard import LOG, one_line
+from spinescope.app.markup import escape_md
+from spinescope.app.workspace import (WORKSPACE_FILE, StorageRecovered, WorkspaceError, WorkspaceStore, is_workspace_id,
                                 new_workspace_id)
-from spinenet.builtins import load_builtin
-from spinenet.edits import EditHistory
-from spinenet.spec import Spec
-from spinenet.validate import SpecError
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.edits import EditHistory
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.validate import SpecError
 
 DEFAULT_BUILTIN = "spinenet-49"
 QUERY_KEY = "ws"

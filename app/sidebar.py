@@ -5,14 +5,14 @@ import time
 
 import streamlit as st
 
-from app import session
-from app.markup import escape_md
-from app.workspace import WorkspaceError
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.input_size import InputSize, hw, normalize
-from spinenet.registry import heads
-from spinenet.spec import spec_hash
-from spinenet.validate import LIMITS
+from spinescope.app import session
+from spinescope.app.markup import escape_md
+from spinescope.app.workspace import WorkspaceError
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.input_size import InputSize, hw, normalize
+from spinescope.spinenet.registry import heads
+from spinescope.spinenet.spec import spec_hash
+from spinescope.spinenet.validate import LIMITS
 
 
 
@@ -60,7 +60,7 @@ POOLINGS = {"gap": "GAP (global average)", "spp": "SPP {4,2,1} (SPPNet, max)", "
 
 def classifier_input_line(spec, size: int, pooling: str) -> str:
     """Returns the line that shows the classifier's input length at `size` and at a second size (pixels)."""
-    from analysis.architecture.classifier_input import classifier_input, other_size, summary
+    from spinescope.analysis.architecture.classifier_input import classifier_input, other_size, summary
 
     return summary(classifier_input(spec, size, pooling), classifier_input(spec, other_size(size), pooling))
 

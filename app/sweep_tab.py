@@ -13,18 +13,18 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from analysis.latency.errors import LatencyError
-from analysis.latency.request import DEFAULT_TIMEOUT_S, cuda_available
-from analysis.sweep.grid import GridError, RunOptions, batches, grid_points, input_sizes
-from app import session
-from app.guard import one_line
-from app.latency_tab import (CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _label, _spec_for, progress_text,
+from spinescope.analysis.latency.errors import LatencyError
+from spinescope.analysis.latency.request import DEFAULT_TIMEOUT_S, cuda_available
+from spinescope.analysis.sweep.grid import GridError, RunOptions, batches, grid_points, input_sizes
+from spinescope.app import session
+from spinescope.app.guard import one_line
+from spinescope.app.latency_tab import (CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _label, _spec_for, progress_text,
                              run_options)
-from app.markup import escape_md
-from app.sweep_view import latency_vs_size_figure, macs_vs_latency_figure, points_frame
-from app.tables import INPUT_PX_COLUMN, column, table
-from app.workspace_runs import workspace_runs
-from spinenet.builtins import BUILTIN_NAMES
+from spinescope.app.markup import escape_md
+from spinescope.app.sweep_view import latency_vs_size_figure, macs_vs_latency_figure, points_frame
+from spinescope.app.tables import INPUT_PX_COLUMN, column, table
+from spinescope.app.workspace_runs import workspace_runs
+from spinescope.spinenet.builtins import BUILTIN_NAMES
 
 AREA = "sweeps"
 SETTING = "sweep"
@@ -47,7 +47,7 @@ POINT_COLUMNS = {
     "inference MiB": column("infer MiB", "measured peak memory of inference, MiB", "%.0f", width=68),
     "training GiB (est.)": column("train GiB", "estimated peak memory of a training step with the chosen optimizer, "
                                   "GiB", "%.2f", width=70),
-    "history id": column("history", "the point's row in the latency history (Latency tab, `python -m analysis "
+    "history id": column("history", "the point's row in the latency history (Latency tab, `spinescope "
                          "history`)", width=58),
 }
 POINT_MORE = ("p10 ms", "p90 ms", "history id")
@@ -128,7 +128,7 @@ def grid_from(state) -> tuple[list, RunOptions]:
 
 @session.callback(AREA)
 def _start() -> None:
-    from analysis.sweep.local import local_job
+    from spinescope.analysis.sweep.local import local_job
 
     try:
         points, options = grid_from(st.session_state)
@@ -149,7 +149,7 @@ def _cancel() -> None:
 def _collect(run: SweepRun) -> None:
     """Takes a finished sweep off the registry (once, whichever page sees it first), stores its points in the
     history and keeps their records in the workspace (for the plots after a refresh)."""
-    from analysis.sweep.local import local_records
+    from spinescope.analysis.sweep.local import local_records
 
     if not workspace_runs(AREA).take(run):
         return
@@ -233,7 +233,7 @@ def results_section() -> None:
     records = last.get("records") or []
     if not records:
         st.caption("No sweep yet in this workspace. Every point of a sweep also goes in the latency history "
-                   "(Latency tab, and `python -m analysis history`).")
+                   "(Latency tab, and `spinescope history`).")
         return
     st.markdown(f"##### Last sweep ({_points(len(records))}, finished {escape_md(last.get('finished', '?'))} UTC, "
                 f"{last.get('seconds', 0):.0f} s)")
@@ -250,7 +250,7 @@ def results_section() -> None:
 def render() -> None:
     st.caption("Latency and the training-memory estimate over a grid of models, input sizes, batches and "
                "precisions, measured in the background in one worker process (random weights, eval mode). "
-               "For a Ray cluster use the CLI: `python -m analysis sweep ... --ray ADDRESS`.")
+               "For a Ray cluster use the CLI: `spinescope sweep ... --ray ADDRESS`.")
     session.show_notes(AREA)
     run = running()
     settings_form(run is not None)

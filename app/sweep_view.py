@@ -7,9 +7,9 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.sweep.pareto import pareto_front
-from app.markup import escape_html
-from spinenet.input_size import hw, size_label
+from spinescope.analysis.sweep.pareto import pareto_front
+from spinescope.app.markup import escape_html
+from spinescope.spinenet.input_size import hw, size_label
 
 MIB, GIB = 2 ** 20, 2 ** 30
 COLOURS = ("#3b6fb6", "#e8833a", "#3a9a5b", "#8e5ea2", "#c0392b", "#7f7f7f", "#17becf", "#bcbd22")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.exports import safe_frame, table_csv
+from spinescope.app.exports import safe_frame, table_csv
 
 
 # The input size column of the result tables: a square size is one number, another is "W x H" (so it is text).

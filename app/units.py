@@ -1,7 +1,7 @@
 """Number formatting with the units spelled out: params in millions, MACs and FLOPs in billions (B)."""
 from __future__ import annotations
 
-from analysis.comparison.report import billions, millions  # noqa: F401 - re-exported for the app
+from spinescope.analysis.comparison.report import billions, millions  # noqa: F401 - re-exported for the app
 
 
 def signed_millions(count: float) -> str:

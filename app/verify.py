@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from analysis.counting import analyze
-from analysis.limits import ResourceLimitError, check_fvcore_request
-from app import counts
-from spinenet.spec import Spec
+from spinescope.analysis.counting import analyze
+from spinescope.analysis.limits import ResourceLimitError, check_fvcore_request
+from spinescope.app import counts
+from spinescope.spinenet.spec import Spec
 
 
 @dataclass

@@ -16,9 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from spinenet.edits import EditHistory, HistoryEntry
-from spinenet.spec import Spec, spec_hash, spec_to_dict
-from spinenet.validate import LIMITS, SpecError, parse_spec, printable
+from spinescope.spinenet.edits import EditHistory, HistoryEntry
+from spinescope.spinenet.spec import Spec, spec_hash, spec_to_dict
+from spinescope.spinenet.validate import LIMITS, SpecError, parse_spec, printable
 
 WORKSPACE_FILE = "workspace.sqlite"
 WORKSPACE_ID = re.compile(r"\A[0-9a-f]{32}\Z")  # \Z: `$` would accept a trailing newline
@@ -394,6 +394,6 @@ def _stored_name(text: str) -> str:
 
 def default_store() -> WorkspaceStore:
     """Returns the store in SpineScope's data directory (`$SPINESCOPE_HOME` or the per-user data folder)."""
-    from analysis.paths import data_dir
+    from spinescope.analysis.paths import data_dir
 
     return WorkspaceStore(Path(data_dir()) / WORKSPACE_FILE)

@@ -8,7 +8,7 @@ from typing import Callable, Generic, TypeVar
 
 import streamlit as st
 
-from app import session
+from spinescope.app import session
 
 Run = TypeVar("Run")
 

@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 COLD_CODE = """
 import json, sys, time
 start = time.perf_counter()
-from analysis.counting import analyze
-from spinenet.builtins import load_builtin
+from spinescope.analysis.counting import analyze
+from spinescope.spinenet.builtins import load_builtin
 spec = load_builtin(sys.argv[1])
 imported = time.perf_counter()
 analyze(spec, int(sys.argv[2]), "retinanet")
@@ -50,9 +50,9 @@ def cold_run(name: str, size: int) -> dict:
 
 def fast_warm(spec, size: int, repeats: int) -> tuple[float, float, int]:
     """Returns (median uncached seconds, median cached seconds, peak traced Python bytes of one uncached call)."""
-    from analysis.architecture import receptive_field
-    from analysis.counting import fast as fast_count
-    from analysis.counting import analyze
+    from spinescope.analysis.architecture import receptive_field
+    from spinescope.analysis.counting import fast as fast_count
+    from spinescope.analysis.counting import analyze
 
     def clear():
         fast_count.clear_cache()
@@ -78,7 +78,7 @@ def fast_warm(spec, size: int, repeats: int) -> tuple[float, float, int]:
 
 
 def main(argv=None) -> int:
-    from spinenet.builtins import BUILTIN_NAMES, load_builtin
+    from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", choices=BUILTIN_NAMES, help="built-ins to measure (default: all)")
@@ -100,8 +100,8 @@ def main(argv=None) -> int:
     rows = [header, "|---|---|---|---|---|---|---|---|---|---|"]
     summary = []
     for name in names:
-        from analysis.counting import analyze, count_with_fvcore
-        from analysis.counting.fast import count_differences, count_model
+        from spinescope.analysis.counting import analyze, count_with_fvcore
+        from spinescope.analysis.counting.fast import count_differences, count_model
 
         spec = load_builtin(name)
         size = spec.input_size

@@ -33,12 +33,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "browser")]
 
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
-from analysis.counting import analyze  # noqa: E402
-from app.units import billions  # noqa: E402
+from spinescope.analysis.counting import analyze  # noqa: E402
+from spinescope.app.units import billions  # noqa: E402
 import conftest  # noqa: E402
 from conftest import CHROMIUM, CHROMIUM_ARGS, AppServer  # noqa: E402
-from spinenet.builtins import load_builtin  # noqa: E402
-from spinenet.edits import set_level  # noqa: E402
+from spinescope.spinenet.builtins import load_builtin  # noqa: E402
+from spinescope.spinenet.edits import set_level  # noqa: E402
 
 VIEWPORT = {"width": 1366, "height": 768}
 NODES = ".st-key-graph .scatterlayer .trace:last-child path.point"  # the node trace is drawn last

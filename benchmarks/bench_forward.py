@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER_CODE = r"""
 import json, sys, time
 import torch
-from spinenet.build import build_model
-from spinenet.builtins import load_builtin
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import load_builtin
 
 models = {}
 

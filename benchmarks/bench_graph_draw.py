@@ -29,11 +29,11 @@ import plotly.io as pio  # noqa: E402
 import streamlit  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from analysis.counting import analyze  # noqa: E402
-from app.graph_figure import graph_figure  # noqa: E402
+from spinescope.analysis.counting import analyze  # noqa: E402
+from spinescope.app.graph_figure import graph_figure  # noqa: E402
 from conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from spinenet.builtins import load_builtin  # noqa: E402
-from spinenet.edits import set_level  # noqa: E402
+from spinescope.spinenet.builtins import load_builtin  # noqa: E402
+from spinescope.spinenet.edits import set_level  # noqa: E402
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 FONT = next((Path(streamlit.__file__).parent / "static" / "static" / "media").glob("SourceSansVF-Upright*.woff2"))

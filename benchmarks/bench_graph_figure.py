@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analysis.counting import analyze  # noqa: E402
-from spinenet.builtins import load_builtin  # noqa: E402
-from spinenet.validate import LIMITS, parse_spec  # noqa: E402
-from spinenet.spec import spec_to_dict  # noqa: E402
+from spinescope.analysis.counting import analyze  # noqa: E402
+from spinescope.spinenet.builtins import load_builtin  # noqa: E402
+from spinescope.spinenet.validate import LIMITS, parse_spec  # noqa: E402
+from spinescope.spinenet.spec import spec_to_dict  # noqa: E402
 
 
 def block_costs(result) -> dict:
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--only", nargs="*", help="model names (prefix match)")
     args = parser.parse_args()
-    from app.graph_figure import graph_figure
+    from spinescope.app.graph_figure import graph_figure
 
     print(f"{'model':34} {'nodes':>5} {'edges':>5} {'build median':>13} {'build worst':>12} {'to_json median':>15} "
           f"{'JSON':>9}")
@@ -63,7 +63,7 @@ def main() -> None:
             text = figure.to_json()
             dumps.append(time.perf_counter() - built)
             builds.append(built - start)
-        from spinenet.graph import to_graph
+        from spinescope.spinenet.graph import to_graph
         graph = to_graph(spec, size)
         print(f"{name + f' @{size}':34} {graph.number_of_nodes():5d} {graph.number_of_edges():5d} "
               f"{1000 * statistics.median(builds):10.1f} ms {1000 * max(builds):9.1f} ms "

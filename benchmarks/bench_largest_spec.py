@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from app_runs import figures  # noqa: E402  (st.plotly_chart's and the graph component's)
-from spinenet.builtins import load_builtin  # noqa: E402
-from spinenet.spec import spec_to_dict  # noqa: E402
-from spinenet.validate import LIMITS, parse_spec  # noqa: E402
+from spinescope.spinenet.builtins import load_builtin  # noqa: E402
+from spinescope.spinenet.spec import spec_to_dict  # noqa: E402
+from spinescope.spinenet.validate import LIMITS, parse_spec  # noqa: E402
 
 
 def largest_spinenet() -> dict:

@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 from torch.utils.benchmark import Timer  # noqa: E402
 
-from analysis.latency.job import LatencyJob  # noqa: E402
-from analysis.latency.request import LatencyRequest  # noqa: E402
-from spinenet.build import build_model  # noqa: E402
-from spinenet.builtins import load_builtin  # noqa: E402
+from spinescope.analysis.latency.job import LatencyJob  # noqa: E402
+from spinescope.analysis.latency.request import LatencyRequest  # noqa: E402
+from spinescope.spinenet.build import build_model  # noqa: E402
+from spinescope.spinenet.builtins import load_builtin  # noqa: E402
 
 
 def timer_figures_ms(model, images, threads: int, min_run_time: float) -> tuple[float, float]:

@@ -33,9 +33,9 @@ def fake_tensor_peak(name, head, size, batch, optimizer):
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 
-    from analysis.memory.measure import training_step
-    from spinenet.build import build_model
-    from spinenet.builtins import load_builtin
+    from spinescope.analysis.memory.measure import training_step
+    from spinescope.spinenet.build import build_model
+    from spinescope.spinenet.builtins import load_builtin
 
     with FakeTensorMode():
         model = build_model(load_builtin(name), head, size).train()
@@ -52,11 +52,11 @@ def fake_tensor_peak(name, head, size, batch, optimizer):
 
 
 def main() -> None:
-    from analysis.memory.estimate import estimate_training_memory
-    from analysis.memory.measure import measure_in_subprocess
+    from spinescope.analysis.memory.estimate import estimate_training_memory
+    from spinescope.analysis.memory.measure import measure_in_subprocess
     from memory.test_estimate import saved_for_backward
-    from spinenet.builtins import load_builtin
-    from spinenet.describe import clear_cache
+    from spinescope.spinenet.builtins import load_builtin
+    from spinescope.spinenet.describe import clear_cache
 
     spec = load_builtin("spinenet-49")
     clear_cache()

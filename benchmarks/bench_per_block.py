@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis.latency.job import LatencyJob  # noqa: E402
-from analysis.latency.request import LatencyRequest  # noqa: E402
-from spinenet.builtins import load_builtin  # noqa: E402
+from spinescope.analysis.latency.job import LatencyJob  # noqa: E402
+from spinescope.analysis.latency.request import LatencyRequest  # noqa: E402
+from spinescope.spinenet.builtins import load_builtin  # noqa: E402
 
 
 def main() -> None:

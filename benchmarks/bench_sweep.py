@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis.sweep.grid import RunOptions, grid_points  # noqa: E402
-from spinenet.builtins import load_builtin  # noqa: E402
+from spinescope.analysis.sweep.grid import RunOptions, grid_points  # noqa: E402
+from spinescope.spinenet.builtins import load_builtin  # noqa: E402
 
 SPECS = ["spinenet-mobile-49xs", "spinenet-49s"]
 
@@ -40,7 +40,7 @@ def main() -> None:
         for workers in (1, 2):
             import ray
 
-            from analysis.sweep.ray_runner import run_on_ray
+            from spinescope.analysis.sweep.ray_runner import run_on_ray
 
             started = time.perf_counter()
             ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
@@ -53,7 +53,7 @@ def main() -> None:
             print(f"round {round_index + 1}: Ray with {workers} worker(s): {wall:6.1f} s for {len(records)} points "
                   f"({len(failures)} failed; Ray start {init_s:.1f} s apart); median point latency "
                   f"{statistics.median(r['median_ms'] for r in records):.2f} ms")
-        from analysis.sweep.local import run_local
+        from spinescope.analysis.sweep.local import run_local
 
         started = time.perf_counter()
         records, _ = run_local(points, options, save=False)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spinenet.describe import describe
-from spinenet.modules import instantiate
-from spinenet.registry import NO_HEAD
-from spinenet.spec import Spec
+from spinescope.spinenet.describe import describe
+from spinescope.spinenet.modules import instantiate
+from spinescope.spinenet.registry import NO_HEAD
+from spinescope.spinenet.spec import Spec
 
 
 def build_model(spec: Spec, head: str = NO_HEAD, input_size: int | None = None, device: str | torch.device = "cpu",

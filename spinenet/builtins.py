@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from spinenet.spec import Spec
+from spinescope.spinenet.spec import Spec
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "assets" / "specs"
 
@@ -13,7 +13,7 @@ SPEC_DIR = Path(__file__).resolve().parent.parent / "assets" / "specs"
 def builtin_names() -> tuple[str, ...]:
     """Returns the names of the built-ins (the files in `assets/specs/` without `.yaml`), by family in registration
     order, then smallest first (trainable params of the backbone)."""
-    from spinenet.registry import families
+    from spinescope.spinenet.registry import families
 
     order = list(families())
     specs = {path.stem: load_builtin(path.stem) for path in SPEC_DIR.glob("*.yaml")}
@@ -22,7 +22,7 @@ def builtin_names() -> tuple[str, ...]:
 
 
 def _backbone_params(spec: Spec) -> int:
-    from analysis.counting.fast import count_model
+    from spinescope.analysis.counting.fast import count_model
 
     return count_model(spec).params["backbone"]
 
@@ -36,7 +36,7 @@ def __getattr__(name: str):
 @lru_cache(maxsize=None)
 def load_builtin(name: str) -> Spec:
     """Returns the built-in Spec called `name` (see `builtin_names()`); raises KeyError for an unknown name."""
-    from spinenet.formats import load_spec_file
+    from spinescope.spinenet.formats import load_spec_file
 
     key = name.lower()
     path = SPEC_DIR / f"{key}.yaml"

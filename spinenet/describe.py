@@ -9,12 +9,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from spinenet.blocks import describe_block_group as add_group
-from spinenet.input_size import InputSize, hw, normalize
-from spinenet.layout import Layout, resolve
-from spinenet.registry import NO_HEAD, family_of, head_options, head_type
-from spinenet.spec import Spec
-from spinenet.structure import Describer, Layer, Shape, check_tree, forward_for
+from spinescope.spinenet.blocks import describe_block_group as add_group
+from spinescope.spinenet.input_size import InputSize, hw, normalize
+from spinescope.spinenet.layout import Layout, resolve
+from spinescope.spinenet.registry import NO_HEAD, family_of, head_options, head_type
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.structure import Describer, Layer, Shape, check_tree, forward_for
 
 CACHE_SIZE = 256
 

@@ -10,9 +10,9 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 
-from spinenet.registry import family_of
-from spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
-from spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL, SpecError, check_spec, describe_value, parse_spec
+from spinescope.spinenet.registry import family_of
+from spinescope.spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
+from spinescope.spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL, SpecError, check_spec, describe_value, parse_spec
 
 _NUMBERED_ID = re.compile(r"^b(\d+)$")
 
@@ -155,7 +155,7 @@ def min_level_options(spec: Spec) -> list[tuple[int, str | None]]:
 def min_level_change_note(old: Spec, new: Spec) -> str:
     """Returns one line saying what a min_level change did: the outputs now, and the blocks (ids) that gained or
     lost an endpoint; a block that lost it and reaches no output any more is said to cost params and 0 MACs."""
-    from spinenet.layout import live_nodes, resolve
+    from spinescope.spinenet.layout import live_nodes, resolve
 
     lost = [b.id for b in old.blocks if b.is_output and not new.block(b.id).is_output]
     gained = [b.id for b in new.blocks if b.is_output and not old.block(b.id).is_output]

@@ -17,9 +17,9 @@ try:
 except ImportError:  # pragma: no cover - PyYAML built without libyaml
     _CParser = None
 
-from spinenet.registry import family_of
-from spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
-from spinenet.validate import LIMITS, SpecError, check_spec, parse_spec, printable
+from spinescope.spinenet.registry import family_of
+from spinescope.spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
+from spinescope.spinenet.validate import LIMITS, SpecError, check_spec, parse_spec, printable
 
 MAX_SPEC_BYTES = 1 << 20
 FORMATS = ("json", "yaml", "tuples")
@@ -378,7 +378,7 @@ def read(text: str | bytes, fmt: str | None = None, base: Spec | None = None,
     fmt = fmt or detect_format(text)
     if fmt == "tuples":
         if base is None:
-            from spinenet.builtins import load_builtin
+            from spinescope.spinenet.builtins import load_builtin
             base = load_builtin("spinenet-49")
         return read_tuples(text, base, min_level)
     if fmt not in ("json", "yaml"):
@@ -387,7 +387,7 @@ def read(text: str | bytes, fmt: str | None = None, base: Spec | None = None,
     spec = parse_spec(data)
     if min_level is None or min_level == spec.min_level:
         return TupleImport(spec)
-    from spinenet.edits import min_level_change_note, set_min_level
+    from spinescope.spinenet.edits import min_level_change_note, set_min_level
 
     changed = set_min_level(spec, min_level)
     return TupleImport(changed, (min_level_change_note(spec, changed),))

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import networkx as nx
 
-from spinenet.input_size import InputSize
-from spinenet.layout import resolve
-from spinenet.spec import Spec
-from spinenet.structure import square
+from spinescope.spinenet.input_size import InputSize
+from spinescope.spinenet.layout import resolve
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.structure import square
 
 
 def to_graph(spec: Spec, input_size: InputSize | None = None) -> nx.DiGraph:

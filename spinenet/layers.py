@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spinenet.structure import pair, same_padding, same_pool_arguments
+from spinescope.spinenet.structure import pair, same_padding, same_pool_arguments
 
 
 class ConvBnAct(nn.Sequential):

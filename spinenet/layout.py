@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from spinenet.input_size import InputSize, normalize
-from spinenet.spec import Spec
+from spinescope.spinenet.input_size import InputSize, normalize
+from spinescope.spinenet.spec import Spec
 
 
 Side = tuple[int, int]  # (height, width) in pixels
@@ -170,7 +170,7 @@ class Layout:
 
 def resolve(spec: Spec, input_size: InputSize | None = None) -> Layout:
     """Returns the Layout of a valid spec at `input_size` (default: the spec's; a side or (height, width))."""
-    from spinenet.registry import family_of
+    from spinescope.spinenet.registry import family_of
 
     return family_of(spec).resolve(spec, normalize(input_size or spec.input_size))
 

@@ -11,8 +11,8 @@ from collections import OrderedDict
 
 from torch import nn
 
-from spinenet.layers import ConvBnAct, MaxPoolSame
-from spinenet.structure import FORWARDS, Layer
+from spinescope.spinenet.layers import ConvBnAct, MaxPoolSame
+from spinescope.spinenet.structure import FORWARDS, Layer
 
 # TF's batch-norm momentum 0.99 is PyTorch's 0.01; epsilon as in the TF2 Model Garden.
 BN_MOMENTUM = 0.01

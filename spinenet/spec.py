@@ -91,7 +91,7 @@ def feature_size(input_size: int, level: int) -> int:
 
 def spec_to_dict(spec: Spec) -> dict:
     """Returns the spec as JSON-ready data (the file format). Only the fields of its family are written."""
-    from spinenet.registry import family_of
+    from spinescope.spinenet.registry import family_of
 
     data = {
         "name": spec.name,
@@ -114,7 +114,7 @@ def spec_to_dict(spec: Spec) -> dict:
 
 def spec_from_dict(data: dict) -> Spec:
     """Returns a Spec from already validated data (see `spinenet.validate.parse_spec` for untrusted input)."""
-    from spinenet.registry import family
+    from spinescope.spinenet.registry import family
 
     common = dict(
         name=data["name"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import re
 
-from spinenet.spec import ACTIVATIONS, STEM_IDS, Spec, spec_from_dict, spec_to_dict
+from spinescope.spinenet.spec import ACTIVATIONS, STEM_IDS, Spec, spec_from_dict, spec_to_dict
 
 LIMITS = {
     "max_blocks": 64,
@@ -103,7 +103,7 @@ def find_problems(data) -> list[str]:
     if not isinstance(data, dict):
         return [f"spec: must be a mapping of fields, got {type(data).__name__}"]
     problems: list[str] = []
-    from spinenet.registry import families
+    from spinescope.spinenet.registry import families
 
     family = families().get(data.get("family")) if isinstance(data.get("family"), str) else None
     if family is None:
@@ -162,7 +162,7 @@ def _check_scaling(problems, scaling):
 
 
 def _check_blocks(problems, blocks, family, allowed_fns, min_level, max_level, levels_ok):
-    from spinenet.blocks import BLOCK_TYPES
+    from spinescope.spinenet.blocks import BLOCK_TYPES
 
     if not isinstance(blocks, list):
         problems.append(f"blocks: must be a list of blocks, got {describe_value(blocks)}")

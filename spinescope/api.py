@@ -8,14 +8,14 @@ from typing import NamedTuple
 
 from torch import nn
 
-from spinenet.build import build_model
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.describe import describe
-from spinenet.formats import load_spec_file
-from spinenet.input_size import InputSize
-from spinenet.registry import NO_HEAD
-from spinenet.spec import Spec
-from spinenet.validate import SpecError, check_spec
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.describe import describe
+from spinescope.spinenet.formats import load_spec_file
+from spinescope.spinenet.input_size import InputSize
+from spinescope.spinenet.registry import NO_HEAD
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.validate import SpecError, check_spec
 
 
 class ShapeSpec(NamedTuple):

@@ -1,40 +1,41 @@
-"""The `spinescope` command: `spinescope app [--port N]` starts the Streamlit app; every other subcommand is the
-CLI's (`python -m analysis ...`: list, validate, analyze, paper, compare, latency, history)."""
+"""The `spinescope` command: the CLI's subcommands (list, validate, analyze, compare, latency, ...) and
+`spinescope app [--port N]`, which serves the Streamlit app on 127.0.0.1."""
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
 
-APP = Path(__file__).resolve().parents[1] / "app" / "main.py"
+
+def register(subparsers) -> None:
+    """Adds the `app` subcommand."""
+    from spinescope.analysis.cli import int_in_range
+
+    sub = subparsers.add_parser("app", help="serve the app on http://127.0.0.1:PORT (headless; Ctrl+C stops it)")
+    sub.add_argument("--port", type=int_in_range(1, 65535, "--port"), default=8501, help="default 8501")
+    sub.set_defaults(handler=lambda args: run_app(args.port))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Runs the command; returns the exit status."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["app"]:
-        return run_app(argv[1:])
-    if argv[:1] in (["-h"], ["--help"]):
-        print("spinescope app [--port N]    the Streamlit app on http://127.0.0.1:N (default 8501)")
-    from analysis.cli import main as cli_main
+def run_app(port: int) -> int:
+    """Runs `streamlit run` on the app's main.py, bound to 127.0.0.1; returns Streamlit's exit status. The app's
+    settings are its own `.streamlit/config.toml` beside main.py, which Streamlit reads wherever it is started;
+    the settings that keep it local and private are also given as flags, so no other config file can undo them."""
+    import spinescope.app
 
-    return cli_main(argv)
-
-
-def run_app(argv: list[str]) -> int:
-    """Runs `streamlit run app/main.py` on 127.0.0.1, headless; `--port N` picks the port."""
-    port = "8501"
-    if argv[:1] == ["--port"] and len(argv) == 2 and argv[1].isascii() and argv[1].isdigit():
-        port = argv[1]
-    elif argv:
-        print(f"error: spinescope app takes only --port N, got {ascii(' '.join(argv))}", file=sys.stderr)
-        return 2
-    command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1",
-               "--server.port", port, "--server.headless", "true"]
+    main_script = Path(spinescope.app.__file__).resolve().parent / "main.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(main_script), "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command; returns the exit status (0 ok, 1 a check failed, 2 bad input)."""
+    from spinescope.analysis.cli import main as cli_main
+
+    return cli_main(sys.argv[1:] if argv is None else list(argv))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from spinenet.build import build_model
+from spinescope.spinenet.build import build_model
 
 
 def expected_shapes(spec, size):

@@ -2,8 +2,8 @@
 min_level 2 (P2) read it: text and specs built from the tuple list, not from the code under test's own writer."""
 from __future__ import annotations
 
-from spinenet.builtins import load_builtin
-from spinenet.formats import read_tuples
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.formats import read_tuples
 
 # Section 2 and 11 of the reference page, written out by hand.
 MODEL_GARDEN_TEXT = """SPINENET_BLOCK_SPECS = [

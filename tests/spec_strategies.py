@@ -1,9 +1,9 @@
 """Hypothesis strategies for random valid specs (every one passes `spinenet.validate.parse_spec`)."""
 from hypothesis import strategies as st
 
-from spinenet import registry
-from spinenet.spec import STEM_IDS
-from spinenet.validate import LIMITS, parse_spec
+from spinescope.spinenet import registry
+from spinescope.spinenet.spec import STEM_IDS
+from spinescope.spinenet.validate import LIMITS, parse_spec
 
 
 @st.composite

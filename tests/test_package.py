@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 
 import spinescope
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.edits import set_block_fn, set_scaling
-from spinenet.validate import SpecError
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.edits import set_block_fn, set_scaling
+from spinescope.spinenet.validate import SpecError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from analysis.architecture.receptive_field import path_cost
-from analysis.counting.fast import count_layers, count_model
-from spinenet.blocks import BLOCK_TYPES
-from spinenet.describe import describe, describe_block_group
-from spinenet.input_size import InputSize
-from spinenet.registry import family_of
-from spinenet.spec import Spec
-from spinenet.structure import Layer, square
-from spinenet.validate import SpecError, check_spec
+from spinescope.analysis.architecture.receptive_field import path_cost
+from spinescope.analysis.counting.fast import count_layers, count_model
+from spinescope.spinenet.blocks import BLOCK_TYPES
+from spinescope.spinenet.describe import describe, describe_block_group
+from spinescope.spinenet.input_size import InputSize
+from spinescope.spinenet.registry import family_of
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.structure import Layer, square
+from spinescope.spinenet.validate import SpecError, check_spec
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spinenet.input_size import InputSize, size_text, size_to_json
-from spinenet.spec import Spec
+from spinescope.spinenet.input_size import InputSize, size_text, size_to_json
+from spinescope.spinenet.spec import Spec
 
 # The second input size shown beside the current one: ImageNet's 224, or the paper's 640 when the current is 224.
 OTHER_SIZES = (224, 640)
@@ -38,8 +38,8 @@ def classifier_input(spec: Spec, input_size: InputSize, pooling: str = "gap") ->
     """Returns the classification head's pooled map and input length for `spec` at `input_size` (a side or
     (height, width), pixels) with
     `pooling` ('gap', 'spp', 'spp:6,3,2,1', 'spp_avg', ...). Raises ValueError (one line) for a bad pooling."""
-    from spinenet.describe import describe
-    from spinenet.heads.classification import classifier_inputs, parse_pooling, sppnet_window
+    from spinescope.spinenet.describe import describe
+    from spinescope.spinenet.heads.classification import classifier_inputs, parse_pooling, sppnet_window
 
     kind, levels = parse_pooling(pooling)
     structure = describe(spec, input_size, "classification", pooling=pooling)

@@ -1,13 +1,13 @@
-"""CLI: `python -m analysis whatif SPEC BLOCK [--input-size N|WxH] [--head H] [--json]`: what one block would cost
+"""CLI: `spinescope whatif SPEC BLOCK [--input-size N|WxH] [--head H] [--json]`: what one block would cost
 as each block type (`block_whatif`), with the seeds' worked examples of what 1x1 convolutions save."""
 from __future__ import annotations
 
 import json
 
-from analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, load_spec_argument
-from spinenet.input_size import hw, size_label, size_to_json
-from spinenet.registry import head_names
-from spinenet.validate import printable
+from spinescope.analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, load_spec_argument
+from spinescope.spinenet.input_size import hw, size_label, size_to_json
+from spinescope.spinenet.registry import head_names
+from spinescope.spinenet.validate import printable
 
 
 def register(subparsers) -> None:
@@ -21,8 +21,8 @@ def register(subparsers) -> None:
 
 
 def _cmd_whatif(args) -> int:
-    from analysis.architecture.block_whatif import block_whatif
-    from analysis.architecture.one_by_one import worked_examples
+    from spinescope.analysis.architecture.block_whatif import block_whatif
+    from spinescope.analysis.architecture.one_by_one import worked_examples
 
     spec, size = load_spec_argument(args.spec)
     size = args.input_size or size or spec.input_size

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analysis.counting.fast import count_layers
-from spinenet.describe import describe_block_group
-from spinenet.structure import Describer, Layer
+from spinescope.analysis.counting.fast import count_layers
+from spinescope.spinenet.describe import describe_block_group
+from spinescope.spinenet.structure import Describer, Layer
 
 
 @dataclass(frozen=True)

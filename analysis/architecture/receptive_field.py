@@ -26,10 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from spinenet.describe import Structure, describe
-from spinenet.input_size import InputSize, is_square, size_to_json
-from spinenet.spec import Spec
-from spinenet.structure import Layer, pair
+from spinescope.spinenet.describe import Structure, describe
+from spinescope.spinenet.input_size import InputSize, is_square, size_to_json
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.structure import Layer, pair
 
 
 @dataclass(frozen=True)

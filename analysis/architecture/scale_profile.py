@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spinenet.layout import resolve
-from spinenet.spec import Spec
+from spinescope.spinenet.layout import resolve
+from spinescope.spinenet.spec import Spec
 
 
 @dataclass(frozen=True)

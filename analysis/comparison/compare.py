@@ -1,4 +1,4 @@
-"""`python -m analysis compare SPEC_A SPEC_B [...]`: models side by side with ratios to the first.
+"""`spinescope compare SPEC_A SPEC_B [...]`: models side by side with ratios to the first.
 
 For each spec: params, MACs (multiply-adds, the paper's "FLOPs") and FLOPs (2 x MACs), backbone and head, output
 shapes, receptive fields of P3-P7 and, for built-ins, the published figures at that input size. Counted with the
@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from analysis.counting import analyze
-from analysis.comparison.published import published_for
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.input_size import InputSize, size_to_json
-from spinenet.registry import head_names
-from spinenet.spec import Spec, spec_hash
+from spinescope.analysis.counting import analyze
+from spinescope.analysis.comparison.published import published_for
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.input_size import InputSize, size_to_json
+from spinescope.spinenet.registry import head_names
+from spinescope.spinenet.spec import Spec, spec_hash
 
 
 @lru_cache(maxsize=1)
@@ -98,7 +98,7 @@ def format_comparison(rows: list[dict]) -> str:
 
 
 def _cmd_compare(args) -> int:
-    from analysis.cli import CliError, load_spec_argument
+    from spinescope.analysis.cli import CliError, load_spec_argument
 
     if len(args.specs) < 2:
         raise CliError("compare needs at least two specs (e.g. spinenet-49 resnet50-fpn)")
@@ -113,7 +113,7 @@ def _cmd_compare(args) -> int:
 
 def register(subparsers) -> None:
     """Adds the `compare` subcommand."""
-    from analysis.cli import INPUT_SIZE_HELP, input_size_arg
+    from spinescope.analysis.cli import INPUT_SIZE_HELP, input_size_arg
 
     sub = subparsers.add_parser("compare", help="several specs side by side, ratios to the first, published figures")
     sub.add_argument("specs", nargs="+", metavar="SPEC",

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.counting import Analysis, analyze
-from analysis.comparison.published import classification_rows, inaturalist_classes, published_rows
-from spinenet.builtins import load_builtin
-from spinenet.formats import load_spec_file
-from spinenet.input_size import dims_label
-from spinenet.spec import Spec
-from spinenet.validate import parse_spec
+from spinescope.analysis.counting import Analysis, analyze
+from spinescope.analysis.comparison.published import classification_rows, inaturalist_classes, published_rows
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.formats import load_spec_file
+from spinescope.spinenet.input_size import dims_label
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.validate import parse_spec
 
 IMAGENET_CLASSES = 1000  # torchvision's ImageNet-1k; the authors' TPU config has 1001 (a background class)
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from analysis.architecture.receptive_field import output_receptive_fields
-from analysis.counting.fast import MAC_OPS, ModelCounts, count_differences, count_model
-from analysis.counting.fvcore_trace import count_with_fvcore
-from spinenet.describe import describe
-from spinenet.input_size import InputSize, normalize, size_to_json
-from spinenet.layout import live_nodes
-from spinenet.spec import Spec
+from spinescope.analysis.architecture.receptive_field import output_receptive_fields
+from spinescope.analysis.counting.fast import MAC_OPS, ModelCounts, count_differences, count_model
+from spinescope.analysis.counting.fvcore_trace import count_with_fvcore
+from spinescope.spinenet.describe import describe
+from spinescope.spinenet.input_size import InputSize, normalize, size_to_json
+from spinescope.spinenet.layout import live_nodes
+from spinescope.spinenet.spec import Spec
 
 PARTS = ("stem", "blocks", "fpn", "endpoints", "head")
 

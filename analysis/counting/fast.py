@@ -25,10 +25,10 @@ from math import prod
 from types import MappingProxyType
 from typing import Mapping
 
-from spinenet.describe import describe, describe_block_group
-from spinenet.registry import NO_HEAD
-from spinenet.spec import Spec
-from spinenet.structure import Call, Layer, same_pool_arguments
+from spinescope.spinenet.describe import describe, describe_block_group
+from spinescope.spinenet.registry import NO_HEAD
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.structure import Call, Layer, same_pool_arguments
 
 # Operators whose counts are multiply-adds (the paper's "FLOPs"); the others are reported apart.
 MAC_OPS = frozenset({"conv", "linear", "addmm", "matmul", "bmm", "einsum"})
@@ -158,7 +158,7 @@ def count_model(spec: Spec, input_size: int | None = None, head: str = NO_HEAD, 
 
 def clear_cache() -> None:
     """Empties the caches of `count_model` and of the structures (for benchmarks that time the uncached path)."""
-    from spinenet.describe import clear_cache as clear_structures
+    from spinescope.spinenet.describe import clear_cache as clear_structures
 
     with _cache_lock:
         _counts_cache.clear()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import warnings
 
-from analysis.counting.fast import ModelCounts, count_model
-from analysis.limits import check_fvcore_request
-from spinenet.input_size import hw
-from spinenet.registry import NO_HEAD
-from spinenet.spec import Spec
+from spinescope.analysis.counting.fast import ModelCounts, count_model
+from spinescope.analysis.limits import check_fvcore_request
+from spinescope.spinenet.input_size import hw
+from spinescope.spinenet.registry import NO_HEAD
+from spinescope.spinenet.spec import Spec
 
 
 def count_params(module) -> int:
@@ -25,7 +25,7 @@ def count_with_fvcore(spec: Spec, input_size: int | None = None, head: str = NO_
     import torch
     from fvcore.nn import FlopCountAnalysis
 
-    from spinenet.build import build_model
+    from spinescope.spinenet.build import build_model
 
     input_size = input_size or spec.input_size
     check_fvcore_request(spec, input_size, head, count_model(spec, input_size, head, num_classes, pooling).macs(""))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spinenet.input_size import InputSize, normalize
+from spinescope.spinenet.input_size import InputSize, normalize
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ def per_block_run(result) -> PerBlockRun | None:
 def latest_per_block(spec, path=None, limit: int = 200) -> PerBlockRun | None:
     """Returns the most recent stored per-block result of this architecture (its content hash; any input size,
     head, batch or device), or None when there is none among the last `limit` results of the spec."""
-    from analysis.latency.history import list_results
-    from spinenet.spec import spec_hash
+    from spinescope.analysis.latency.history import list_results
+    from spinescope.spinenet.spec import spec_hash
 
     for entry in list_results(limit=limit, spec_hash=spec_hash(spec), path=path):
         run = per_block_run(entry)
@@ -64,7 +64,7 @@ def latest_per_block(spec, path=None, limit: int = 200) -> PerBlockRun | None:
 def time_and_macs_shares(spec, run: PerBlockRun) -> list[dict]:
     """Returns one row per timed graph node, in the run's order: {node, median_ms, macs, time_share, macs_share};
     shares are fractions (0..1) of the sums over these nodes, MACs of one image at the run's input size."""
-    from analysis.counting import analyze
+    from spinescope.analysis.counting import analyze
 
     macs = {block.id: block.macs for block in analyze(spec, run.input_size).blocks}
     rows = [row for row in run.blocks if row.get("node") and row["node"] in macs]

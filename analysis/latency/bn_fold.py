@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spinenet.layers import ConvBnAct
+from spinescope.spinenet.layers import ConvBnAct
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""CLI: `python -m analysis latency SPEC [SPEC ...]` and `python -m analysis history`.
+"""CLI: `spinescope latency SPEC [SPEC ...]` and `spinescope history`.
 
 Exit status: 0 with figures; 2 for a bad argument or a run refused before it starts (memory guard); 1 when the
 run itself failed (out of memory, worker crash, time-out). Every failure is one line on stderr.
@@ -9,9 +9,9 @@ import argparse
 import json
 import sys
 
-from analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, int_in_range, load_spec_argument
-from spinenet.input_size import size_label
-from spinenet.registry import head_names
+from spinescope.analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, int_in_range, load_spec_argument
+from spinescope.spinenet.input_size import size_label
+from spinescope.spinenet.registry import head_names
 
 MIB = 2 ** 20
 
@@ -28,7 +28,7 @@ def _seconds(text: str) -> float:
 
 def register(subparsers) -> None:
     """Adds the `latency` and `history` subcommands."""
-    from analysis.latency.request import DEFAULT_ITERS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP, DEVICES, MAX_BATCH, \
+    from spinescope.analysis.latency.request import DEFAULT_ITERS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP, DEVICES, MAX_BATCH, \
         MAX_ITERS, PRECISIONS
 
     sub = subparsers.add_parser("latency", help="time the real model(s) in a worker process, interleaved")
@@ -86,10 +86,10 @@ def _progress_printer():
 
 
 def _cmd_latency(args) -> int:
-    from analysis.latency.errors import LatencyError
-    from analysis.latency.history import save_results
-    from analysis.latency.job import LatencyJob, wait_for
-    from analysis.latency.request import LatencyRequest
+    from spinescope.analysis.latency.errors import LatencyError
+    from spinescope.analysis.latency.history import save_results
+    from spinescope.analysis.latency.job import LatencyJob, wait_for
+    from spinescope.analysis.latency.request import LatencyRequest
 
     requests = []
     for text in args.specs:
@@ -148,7 +148,7 @@ def format_latency(results) -> str:
             lines.append(format_blocks(r))
     saved = [r.history_id for r in results if r.history_id is not None]
     if saved:
-        lines.append(f"saved to history as id {', '.join(map(str, saved))} (python -m analysis history)")
+        lines.append(f"saved to history as id {', '.join(map(str, saved))} (spinescope history)")
     return "\n".join(lines)
 
 
@@ -170,7 +170,7 @@ def format_blocks(result) -> str:
 def _cmd_history(args) -> int:
     import sqlite3
 
-    from analysis.latency.history import history_path
+    from spinescope.analysis.latency.history import history_path
 
     try:
         return _print_history(args)
@@ -179,8 +179,8 @@ def _cmd_history(args) -> int:
 
 
 def _print_history(args) -> int:
-    from analysis.latency.history import compare_results, history_path, list_results
-    from spinenet.spec import spec_hash
+    from spinescope.analysis.latency.history import compare_results, history_path, list_results
+    from spinescope.spinenet.spec import spec_hash
 
     if args.compare:
         try:

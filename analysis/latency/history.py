@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from analysis.paths import data_dir
+from spinescope.analysis.paths import data_dir
 
 FILE_NAME = "history.sqlite"
 SCHEMA_VERSION = 1

@@ -23,12 +23,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from analysis.latency.errors import LatencyError
-from analysis.latency.request import (DEFAULT_ITERS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP, LatencyRequest,
+from spinescope.analysis.latency.errors import LatencyError
+from spinescope.analysis.latency.request import (DEFAULT_ITERS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP, LatencyRequest,
                                       check_per_block, check_request, check_run_options, resolve_device, unique_labels,
                                       worker_payload)
-from analysis.latency.results import LatencyResult, build_results, run_order, worker_phase_times
-from analysis.latency.worker_process import WorkerProcess
+from spinescope.analysis.latency.results import LatencyResult, build_results, run_order, worker_phase_times
+from spinescope.analysis.latency.worker_process import WorkerProcess
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class LatencyJob:
         per_block: also time every block, the stem, the endpoints and the head inside the forward pass (each
         iteration then runs one pass without and one with the timing hooks; see `analysis.latency.worker`).
         Invalid options raise LatencyError('invalid') here; everything else is reported by `result()`."""
-        from analysis.limits import ResourceLimitError, max_memory_bytes
+        from spinescope.analysis.limits import ResourceLimitError, max_memory_bytes
 
         requests = list(requests)
         if not requests:
@@ -175,7 +175,7 @@ class LatencyJob:
             self._finished.set()
 
     def _execute(self) -> list[LatencyResult]:
-        from analysis.latency.memory_guard import MEMORY_HEADROOM, check_memory, check_time
+        from spinescope.analysis.latency.memory_guard import MEMORY_HEADROOM, check_memory, check_time
 
         # The worker starts (imports take seconds) while this thread estimates memory on the meta device; it
         # instantiates nothing before it receives the payload, and is stopped if the run is refused.
@@ -244,7 +244,7 @@ def run_latency(requests: list[LatencyRequest], *, on_progress=None, history: bo
     without `history_id`). Returns the results in request order; raises LatencyError with a one-line message."""
     results = wait_for(start_latency_job(requests, **options), on_progress)
     if history:
-        from analysis.latency.history import save_results
+        from spinescope.analysis.latency.history import save_results
 
         results, _ = save_results(results, history_path)
     return results

@@ -19,11 +19,11 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from analysis.latency.errors import LatencyError
-from analysis.latency.request import LatencyRequest
-from spinenet.build import build_model
-from spinenet.input_size import hw
-from spinenet.spec import Spec
+from spinescope.analysis.latency.errors import LatencyError
+from spinescope.analysis.latency.request import LatencyRequest
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.input_size import hw
+from spinescope.spinenet.spec import Spec
 
 # A run is refused when its estimate exceeds this share of the memory available (the rest is slack for allocator
 # rounding, library workspaces and everything else on the machine).
@@ -153,8 +153,8 @@ def check_memory(requests: list[LatencyRequest], device: str,
 def check_time(requests: list[LatencyRequest], iters: int, warmup: int, timeout: float) -> None:
     """Raises LatencyError('time') when a CPU run of `requests` (`warmup` + `iters` passes each, plus the worker's
     memory probe) would, by a pessimistic estimate, outlast its `timeout` seconds."""
-    from analysis.counting.fast import count_model
-    from analysis.limits import estimate_cpu_seconds
+    from spinescope.analysis.counting.fast import count_model
+    from spinescope.analysis.limits import estimate_cpu_seconds
 
     passes = warmup + iters + 1  # the extra pass is the worker's memory probe
     seconds = sum(estimate_cpu_seconds(count_model(r.spec, r.size, r.head, 1000, "gap").macs(""), passes * r.batch)

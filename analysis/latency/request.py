@@ -10,11 +10,11 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from analysis.latency.errors import LatencyError
-from spinenet.input_size import InputSize, normalize, sides_within, size_label
-from spinenet.registry import head_names
-from spinenet.spec import Spec, spec_to_dict
-from spinenet.validate import LIMITS
+from spinescope.analysis.latency.errors import LatencyError
+from spinescope.spinenet.input_size import InputSize, normalize, sides_within, size_label
+from spinescope.spinenet.registry import head_names
+from spinescope.spinenet.spec import Spec, spec_to_dict
+from spinescope.spinenet.validate import LIMITS
 
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "fp16", "bf16")
@@ -81,7 +81,7 @@ def describe_device(device: str = "auto") -> str:
     or 'GPU: NVIDIA H100 80GB HBM3'."""
     import torch
 
-    from analysis.latency.worker import cpu_name
+    from spinescope.analysis.latency.worker import cpu_name
 
     resolved = resolve_device(device)
     if resolved == "cuda":

@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from analysis.latency.request import LatencyRequest
-from spinenet.input_size import InputSize, size_to_json
-from spinenet.spec import spec_hash
+from spinescope.analysis.latency.request import LatencyRequest
+from spinescope.spinenet.input_size import InputSize, size_to_json
+from spinescope.spinenet.spec import spec_hash
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The latency worker: a separate process (`python -m analysis.latency.worker`) that builds the models and times
+"""The latency worker: a separate process (`spinescope.latency.worker`) that builds the models and times
 them, so that a crash, an out-of-memory error or a hang never takes the caller down. Its caller's side (spawn,
 time limit, kill) is `analysis.latency.worker_process`.
 
@@ -34,7 +34,7 @@ import sys
 import time
 import traceback
 
-from spinenet.input_size import hw
+from spinescope.spinenet.input_size import hw
 
 # Test hook: makes the worker die or fail in a chosen way once measuring starts (see tests/latency/test_job.py).
 FAULT_VARIABLE = "SPINESCOPE_LATENCY_FAULT"
@@ -383,9 +383,9 @@ def build_runner(request: dict, device, emit: Emitter):
     compiles it if asked (timing the compiling first call). Returns (runner, figures so far)."""
     import torch
 
-    from analysis.latency.bn_fold import count_batch_norms, fold_batch_norms
-    from spinenet.build import build_model
-    from spinenet.spec import spec_from_dict
+    from spinescope.analysis.latency.bn_fold import count_batch_norms, fold_batch_norms
+    from spinescope.spinenet.build import build_model
+    from spinescope.spinenet.spec import spec_from_dict
 
     started = time.perf_counter()
     model = build_model(spec_from_dict(request["spec"]), request["head"], request["input_size"], device=device)
@@ -504,7 +504,7 @@ def main() -> int:
         # Import first: the caller estimates memory while this runs, then sends the payload.
         import torch  # noqa: F401
 
-        import spinenet.build  # noqa: F401
+        import spinescope.spinenet.build  # noqa: F401
 
         payload = json.loads(sys.stdin.read())
         measure(payload, emit)

@@ -1,4 +1,4 @@
-"""The latency worker as seen from the caller: spawning `python -m analysis.latency.worker`, the line protocol, the
+"""The latency worker as seen from the caller: spawning `spinescope.latency.worker`, the line protocol, the
 time limit, cancel and kill. Nothing here knows what the figures mean or where results are stored.
 
 Protocol: one JSON object on the worker's stdin (`send`), JSON lines back on its stdout, one event each: ready,
@@ -25,10 +25,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from analysis.latency.errors import LatencyError
+from spinescope import PACKAGE_PARENT
+from spinescope.analysis.latency.errors import LatencyError
 
-ROOT = Path(__file__).resolve().parents[2]
-WORKER_MODULE = "analysis.latency.worker"
+ROOT = PACKAGE_PARENT
+WORKER_MODULE = "spinescope.analysis.latency.worker"
 STDERR_LINES_KEPT = 20
 
 _PHASE_WORDS = {"starting": "while the worker started", "build": "while building", "compile": "while compiling",

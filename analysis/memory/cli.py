@@ -1,4 +1,4 @@
-"""CLI: `python -m analysis memory SPEC [--head H] [--input-size N] [--batch B] [--optimizer sgd|adamw]
+"""CLI: `spinescope memory SPEC [--head H] [--input-size N] [--batch B] [--optimizer sgd|adamw]
 [--precision fp32|bf16|fp16] [--device cuda|cpu] [--fit 16GiB] [--json]`: the estimated peak memory of one
 training step, split into weights, gradients, optimizer state and activations kept for backward (per block);
 with --fit, the largest batch that fits at each input size for the spec and for ResNet-50-FPN, and memory vs
@@ -10,9 +10,9 @@ import argparse
 import json
 import re
 
-from analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, int_in_range, load_spec_argument
-from analysis.memory.fit import FIT_BATCHES, FIT_SIZES, MAX_BATCH, REFERENCE
-from spinenet.registry import head_names
+from spinescope.analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, int_in_range, load_spec_argument
+from spinescope.analysis.memory.fit import FIT_BATCHES, FIT_SIZES, MAX_BATCH, REFERENCE
+from spinescope.spinenet.registry import head_names
 
 MIB, GIB = 2 ** 20, 2 ** 30
 UNITS = {"b": 1, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12,
@@ -32,7 +32,7 @@ def memory_size(text: str) -> int:
 
 
 def register(subparsers) -> None:
-    from analysis.memory.estimate import DEVICES, OPTIMIZERS, PRECISIONS
+    from spinescope.analysis.memory.estimate import DEVICES, OPTIMIZERS, PRECISIONS
 
     sub = subparsers.add_parser("memory", help="estimated peak memory of one training step, and the largest batch "
                                                "that fits")
@@ -52,8 +52,8 @@ def register(subparsers) -> None:
 
 
 def _cmd_memory(args) -> int:
-    from analysis.memory.estimate import estimate_training_memory, max_batch
-    from analysis.memory.fit import fit_rows, memory_vs_batch
+    from spinescope.analysis.memory.estimate import estimate_training_memory, max_batch
+    from spinescope.analysis.memory.fit import fit_rows, memory_vs_batch
 
     spec, size = load_spec_argument(args.spec)
     size = args.input_size or size or spec.input_size

@@ -27,10 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from math import prod
 
-from spinenet.describe import describe
-from spinenet.input_size import InputSize, hw, normalize, size_to_json
-from spinenet.registry import NO_HEAD
-from spinenet.spec import Spec
+from spinescope.spinenet.describe import describe
+from spinescope.spinenet.input_size import InputSize, hw, normalize, size_to_json
+from spinescope.spinenet.registry import NO_HEAD
+from spinescope.spinenet.spec import Spec
 
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("fp32", "bf16", "fp16")

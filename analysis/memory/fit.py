@@ -3,9 +3,9 @@ size, and the estimated peak against the batch, for a spec beside the reference 
 (`memory --fit`) and the app's Memory tab. Bytes everywhere."""
 from __future__ import annotations
 
-from analysis.memory.estimate import estimate_training_memory, max_batch
-from spinenet.input_size import InputSize, hw, normalize, size_to_json
-from spinenet.spec import Spec
+from spinescope.analysis.memory.estimate import estimate_training_memory, max_batch
+from spinescope.spinenet.input_size import InputSize, hw, normalize, size_to_json
+from spinescope.spinenet.spec import Spec
 
 FIT_SIZES = (384, 512, 640, 896, 1024, 1280)
 FIT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
@@ -15,7 +15,7 @@ MAX_BATCH = 1 << 20
 
 def reference_spec() -> Spec:
     """Returns ResNet-50-FPN, the reference every fit is shown beside."""
-    from spinenet.builtins import load_builtin
+    from spinescope.spinenet.builtins import load_builtin
 
     return load_builtin(REFERENCE)
 

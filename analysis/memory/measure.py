@@ -11,7 +11,7 @@ estimate describes); the second is measured:
   as the latency worker measures). The RSS includes the CPU allocator's own overhead (glibc arenas,
   oneDNN scratch space), which no tensor count sees.
 
-Run it in a fresh process for a clean resident set: `python -m analysis.memory.measure '{"spec": "spinenet-49s",
+Run it in a fresh process for a clean resident set: `spinescope.memory.measure '{"spec": "spinenet-49s",
 "input_size": 64, "batch": 2, ...}'` prints one JSON object (`measure_in_subprocess` does this).
 """
 from __future__ import annotations
@@ -22,9 +22,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from spinenet.input_size import hw
+from spinescope import PACKAGE_PARENT
+from spinescope.spinenet.input_size import hw
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = PACKAGE_PARENT
 
 
 def _state_bytes(optimizer) -> int:
@@ -61,9 +62,9 @@ def measure_training_step(spec: str, input_size: int, head: str = "none", batch:
     """Runs two training steps in this process and returns the measured figures of the second (bytes)."""
     import torch
 
-    from analysis.latency.worker import CpuMemoryProbe
-    from spinenet.build import build_model
-    from spinenet.builtins import load_builtin
+    from spinescope.analysis.latency.worker import CpuMemoryProbe
+    from spinescope.spinenet.build import build_model
+    from spinescope.spinenet.builtins import load_builtin
 
     if threads:
         torch.set_num_threads(threads)
@@ -105,7 +106,7 @@ def measure_in_subprocess(timeout: float = 600, **options) -> dict:
     """`measure_training_step(**options)` in a fresh Python process (clean resident set); returns its figures.
     Raises RuntimeError with the last line of its stderr when it fails."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    run = subprocess.run([sys.executable, "-m", "analysis.memory.measure", json.dumps(options)], cwd=ROOT, env=env,
+    run = subprocess.run([sys.executable, "-m", "spinescope.analysis.memory.measure", json.dumps(options)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=timeout)
     if run.returncode != 0:
         lines = [line for line in run.stderr.splitlines() if line.strip()]

@@ -4,5 +4,5 @@
     local.py       every point in one latency worker process on this machine (timed interleaved)
     ray_runner.py  every point as a Ray task with its own worker process (one per GPU or per CPU worker),
                    results streamed back as they finish, lost points retried once then reported
-    cli.py         `python -m analysis sweep ...`
+    cli.py         `spinescope sweep ...`
 """

@@ -1,4 +1,4 @@
-"""CLI: `python -m analysis sweep SPEC [SPEC ...] --input-size 512,640,1024 --batch 1,8 --precision fp32,bf16
+"""CLI: `spinescope sweep SPEC [SPEC ...] --input-size 512,640,1024 --batch 1,8 --precision fp32,bf16
 [--per-block] [--ray ADDRESS] [--json]` and the latency command's other options: latency and the training-memory
 estimate for every grid point, each stored in the history, one table (or one JSON object with `points`).
 
@@ -13,15 +13,15 @@ import json
 import os
 import sys
 
-from analysis.cli import CliError, int_in_range, load_spec_argument
-from spinenet.registry import head_names
+from spinescope.analysis.cli import CliError, int_in_range, load_spec_argument
+from spinescope.spinenet.registry import head_names
 
 MIB, GIB = 2 ** 20, 2 ** 30
 
 
 def _grid_type(parse):
     def wrapped(text: str):
-        from analysis.sweep.grid import GridError
+        from spinescope.analysis.sweep.grid import GridError
 
         try:
             return parse(text)
@@ -31,10 +31,10 @@ def _grid_type(parse):
 
 
 def register(subparsers) -> None:
-    from analysis.latency.cli import _seconds
-    from analysis.latency.request import DEFAULT_ITERS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP, DEVICES, MAX_ITERS
-    from analysis.memory.estimate import OPTIMIZERS
-    from analysis.sweep.grid import batches, input_sizes, precisions
+    from spinescope.analysis.latency.cli import _seconds
+    from spinescope.analysis.latency.request import DEFAULT_ITERS, DEFAULT_TIMEOUT_S, DEFAULT_WARMUP, DEVICES, MAX_ITERS
+    from spinescope.analysis.memory.estimate import OPTIMIZERS
+    from spinescope.analysis.sweep.grid import batches, input_sizes, precisions
 
     sub = subparsers.add_parser("sweep", help="latency and training memory over a grid of sizes, batches and "
                                               "precisions (locally, or on a Ray cluster)")
@@ -64,10 +64,10 @@ def register(subparsers) -> None:
 
 
 def _cmd_sweep(args) -> int:
-    from analysis.latency.errors import LatencyError
-    from analysis.latency.job import LatencyJob
-    from analysis.latency.request import check_request, resolve_device
-    from analysis.sweep.grid import RunOptions, grid_points, request_for
+    from spinescope.analysis.latency.errors import LatencyError
+    from spinescope.analysis.latency.job import LatencyJob
+    from spinescope.analysis.latency.request import check_request, resolve_device
+    from spinescope.analysis.sweep.grid import RunOptions, grid_points, request_for
 
     specs = [(text, *load_spec_argument(text)) for text in args.specs]
     points = grid_points(specs, args.input_size, args.batch, args.precision)
@@ -88,7 +88,7 @@ def _cmd_sweep(args) -> int:
         print(_header())
     try:
         if args.ray:
-            from analysis.sweep.ray_runner import run_on_ray
+            from spinescope.analysis.sweep.ray_runner import run_on_ray
 
             try:
                 records, failures = run_on_ray(points, options, address=args.ray, on_point=stream,
@@ -96,7 +96,7 @@ def _cmd_sweep(args) -> int:
             except (ConnectionError, RuntimeError) as error:
                 raise CliError(f"cannot use the Ray cluster {args.ray!r}: {str(error).splitlines()[0]}") from None
         else:
-            from analysis.sweep.local import run_local
+            from spinescope.analysis.sweep.local import run_local
 
             records, failures = run_local(points, options, on_point=stream, save=not args.no_save)
     except LatencyError as error:

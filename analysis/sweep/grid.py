@@ -4,10 +4,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass
 
-from analysis.latency.request import MAX_BATCH, PRECISIONS, LatencyRequest
-from spinenet.input_size import InputSize, normalize, parse_size, size_label, size_to_json
-from spinenet.spec import Spec
-from spinenet.validate import LIMITS, printable
+from spinescope.analysis.latency.request import MAX_BATCH, PRECISIONS, LatencyRequest
+from spinescope.spinenet.input_size import InputSize, normalize, parse_size, size_label, size_to_json
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.validate import LIMITS, printable
 
 
 class GridError(ValueError):
@@ -117,8 +117,8 @@ def point_record(point: Point, result, options: RunOptions) -> dict:
     """The JSON-ready record of one measured point: the grid coordinates, the latency figures (ms), the per-block
     medians (with per_block), the MACs of one image with the head at this input size (`macs`; a forward pass does
     batch x macs) and the training-memory estimate at this point (bytes)."""
-    from analysis.counting.fast import count_model
-    from analysis.memory.estimate import estimate_training_memory
+    from spinescope.analysis.counting.fast import count_model
+    from spinescope.analysis.memory.estimate import estimate_training_memory
 
     train = estimate_training_memory(point.spec, point.input_size, options.head, point.batch, options.optimizer,
                                      point.precision, device="cuda" if result.device == "cuda" else "cpu")

@@ -6,8 +6,8 @@ or, blocking: `run_local(points, options)`.
 """
 from __future__ import annotations
 
-from analysis.latency.job import LatencyJob, wait_for
-from analysis.sweep.grid import Point, RunOptions, point_record, request_for
+from spinescope.analysis.latency.job import LatencyJob, wait_for
+from spinescope.analysis.sweep.grid import Point, RunOptions, point_record, request_for
 
 
 def local_job(points: list[Point], options: RunOptions) -> LatencyJob:
@@ -23,7 +23,7 @@ def local_records(points: list[Point], results, options: RunOptions, *, on_point
     """Stores the job's results in the history (when `save`) and returns one record per point (grid order),
     calling `on_point(record)` per point."""
     if save:
-        from analysis.latency.history import save_results
+        from spinescope.analysis.latency.history import save_results
 
         results, _ = save_results(results)
     records = []

@@ -6,24 +6,25 @@ back as tasks finish (`ray.wait`). Ray retries a task once when its worker proce
     ray.init(address)  # or let `run_on_ray` connect: address "auto", "ray://host:10001", or "local"
     records, failures = run_on_ray(points, options, address=...)
 
-Connecting to a cluster (an address other than "local") ships this repository as the job's working directory
-(`runtime_env={"working_dir": ...}`), so the nodes need only the same Python packages (requirements.txt).
+Connecting to a cluster (an address other than "local") ships SpineScope with the job (`runtime_env`: the
+repository as its working directory from a checkout, the installed package as a module otherwise), so the nodes
+need only the same Python packages (requirements.txt).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.sweep.grid import Point, RunOptions, point_record, request_for
-from spinenet.input_size import size_to_json
+import spinescope
+from spinescope.analysis.sweep.grid import Point, RunOptions, point_record, request_for
+from spinescope.spinenet.input_size import size_to_json
 
-ROOT = Path(__file__).resolve().parents[2]
 ADDRESS_VARIABLE = "SPINESCOPE_RAY"
 EXCLUDES = [".git", ".venv", "**/__pycache__", "docs", "tests/browser", "*.sqlite"]
 
 
 def _measure_point(point: Point, options: RunOptions):
     """Runs in a Ray worker: one latency job for one point; returns its LatencyResult (not saved here)."""
-    from analysis.latency.job import LatencyJob
+    from spinescope.analysis.latency.job import LatencyJob
 
     threads = options.threads or (None if options.device == "cuda" else 1)
     job = LatencyJob([request_for(point, options)], device=options.device, threads=threads, iters=options.iters,
@@ -40,9 +41,15 @@ def connect(address: str | None):
     if address in (None, "", "local"):
         ray.init(include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     else:
-        ray.init(address=address, log_to_driver=False,
-                 runtime_env={"working_dir": str(ROOT), "excludes": EXCLUDES})
+        ray.init(address=address, log_to_driver=False, runtime_env=runtime_env())
     return ray
+
+
+def runtime_env() -> dict:
+    """Returns the Ray runtime_env that ships SpineScope to a cluster's nodes."""
+    if spinescope.CHECKOUT:
+        return {"working_dir": str(spinescope.PACKAGE_PARENT), "excludes": EXCLUDES}
+    return {"py_modules": [str(Path(spinescope.__file__).parent)], "excludes": ["**/__pycache__"]}
 
 
 def run_on_ray(points: list[Point], options: RunOptions, *, address: str | None = None, on_point=None,
@@ -76,7 +83,7 @@ def run_on_ray(points: list[Point], options: RunOptions, *, address: str | None 
                 failures.append(_failure(point, error))
                 continue
             if save:
-                from analysis.latency.history import save_results
+                from spinescope.analysis.latency.history import save_results
 
                 result = save_results([result])[0][0]
             done[point.key] = point_record(point, result, options)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from spinenet.structure import Describer, Shape
+from spinescope.spinenet.structure import Describer, Shape
 
 
 @dataclass(frozen=True)
@@ -67,4 +67,4 @@ def describe_shortcut(d: Describer, in_channels: int, out_channels: int, stride:
 
 
 # The block types (imported for their registration).
-from spinenet.blocks import bottleneck, residual, mbconv  # noqa: E402,F401,I001 - registration order
+from spinescope.spinenet.blocks import bottleneck, residual, mbconv  # noqa: E402,F401,I001 - registration order

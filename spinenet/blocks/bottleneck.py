@@ -2,8 +2,8 @@
 shortcut, then the activation. Output 4 x width channels."""
 from __future__ import annotations
 
-from spinenet.blocks import describe_shortcut, register_block
-from spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.blocks import describe_shortcut, register_block
+from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 
 @register_block("bottleneck", expansion=4, summary="1x1 -> 3x3 -> 1x1 (4x), residual")

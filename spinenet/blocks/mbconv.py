@@ -3,8 +3,8 @@
 match. Output `width` channels."""
 from __future__ import annotations
 
-from spinenet.blocks import register_block
-from spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.blocks import register_block
+from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 EXPAND_RATIO = 6
 SE_RATIO = 0.2

@@ -2,8 +2,8 @@
 channels."""
 from __future__ import annotations
 
-from spinenet.blocks import describe_shortcut, register_block
-from spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.blocks import describe_shortcut, register_block
+from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 
 @register_block("residual", expansion=1, summary="3x3 -> 3x3, residual")

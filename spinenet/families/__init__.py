@@ -1,2 +1,2 @@
 """The backbone families, each in a module of its own that registers it (`spinenet.registry.register_family`)."""
-from spinenet.families import spinenet, mobile, resnet_fpn, resnet  # noqa: F401,I001 - registration order
+from spinescope.spinenet.families import spinenet, mobile, resnet_fpn, resnet  # noqa: F401,I001 - registration order

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from functools import partial
 
-from spinenet.families.scale_permuted import ScalePermuted, describe_upsample_and_project
-from spinenet.layout import Node, ResamplePlan, mobile_resample_plan
-from spinenet.registry import Family, register_family
-from spinenet.spec import Spec
-from spinenet.validate import check_block_list
-from spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.families.scale_permuted import ScalePermuted, describe_upsample_and_project
+from spinescope.spinenet.layout import Node, ResamplePlan, mobile_resample_plan
+from spinescope.spinenet.registry import Family, register_family
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.validate import check_block_list
+from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 # Width of a block (C) per feature level, before filter_size_scale; level 0 is the stem conv.
 FILTER_SIZE_MAP = {0: 8, 1: 16, 2: 24, 3: 40, 4: 80, 5: 112, 6: 112, 7: 112}
@@ -32,7 +32,7 @@ def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target:
 
 @forward_for("mobile_resample")
 def resample_forward(self, x, size):
-    from spinenet.layers import resize_nearest, upsample_nearest
+    from spinescope.spinenet.layers import resize_nearest, upsample_nearest
 
     plan = mobile_resample_plan((int(x.shape[-2]), int(x.shape[-1])), tuple(size))
     if len(self.downsample):

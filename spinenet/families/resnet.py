@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from spinenet.blocks import BLOCK_TYPES
-from spinenet.families import resnet_fpn
-from spinenet.input_size import InputSize
-from spinenet.layout import Layout
-from spinenet.registry import Family, register_family
-from spinenet.spec import Scaling, Spec
-from spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.blocks import BLOCK_TYPES
+from spinescope.spinenet.families import resnet_fpn
+from spinescope.spinenet.input_size import InputSize
+from spinescope.spinenet.layout import Layout
+from spinescope.spinenet.registry import Family, register_family
+from spinescope.spinenet.spec import Scaling, Spec
+from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 OUTPUT_LEVEL = 5
 C5_CHANNELS = BLOCK_TYPES["bottleneck"].out_channels(resnet_fpn.STAGE_WIDTHS[-1])  # 2048

@@ -2,13 +2,13 @@
 convs on P3-P5, P6 from P5, P7 from ReLU(P6), then a separate BN (no activation) on each of P3-P7."""
 from __future__ import annotations
 
-from spinenet.blocks import BLOCK_TYPES
-from spinenet.layout import Edge, Layout, Node, ResamplePlan, fpn_upsample_plan, reference_resample_plan
-from spinenet.registry import Family, register_family
-from spinenet.input_size import InputSize, feature_hw, hw
-from spinenet.spec import Scaling, Spec
-from spinenet.structure import Describer, Shape, forward_for
-from spinenet.validate import LIMITS, check_int, describe_value
+from spinescope.spinenet.blocks import BLOCK_TYPES
+from spinescope.spinenet.layout import Edge, Layout, Node, ResamplePlan, fpn_upsample_plan, reference_resample_plan
+from spinescope.spinenet.registry import Family, register_family
+from spinescope.spinenet.input_size import InputSize, feature_hw, hw
+from spinescope.spinenet.spec import Scaling, Spec
+from spinescope.spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.validate import LIMITS, check_int, describe_value
 
 STAGE_WIDTHS = (64, 128, 256, 512)  # the 3x3 width of each stage's bottlenecks (C2..C5)
 STEM_CHANNELS = 64
@@ -139,7 +139,7 @@ def describe(d: Describer, layout: Layout) -> dict[str, Shape]:
 
 @forward_for("resnet_fpn")
 def forward(self, images):
-    from spinenet.layers import resize_nearest
+    from spinescope.spinenet.layers import resize_nearest
 
     x = self.blocks["stem"](images)
     stage_outputs = {}

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from spinenet.blocks import BLOCK_TYPES, describe_block_group
-from spinenet.layout import Edge, Layout, Node, ResamplePlan, live_nodes
-from spinenet.input_size import InputSize, feature_hw, hw
-from spinenet.spec import STEM_IDS, Block, Scaling, Spec
-from spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.blocks import BLOCK_TYPES, describe_block_group
+from spinescope.spinenet.layout import Edge, Layout, Node, ResamplePlan, live_nodes
+from spinescope.spinenet.input_size import InputSize, feature_hw, hw
+from spinescope.spinenet.spec import STEM_IDS, Block, Scaling, Spec
+from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 
 def describe_upsample_and_project(d: Describer, x: Shape, plan: ResamplePlan, target: Node, channels: int) -> None:

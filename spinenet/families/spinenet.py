@@ -4,15 +4,15 @@ reduce the parent to alpha x C with a 1x1, downsample with one 3x3/2 conv and at
 by nearest neighbour, and project with a 1x1 (BN, no activation) to the target block's input channels."""
 from __future__ import annotations
 
-from spinenet.blocks import BLOCK_TYPES
+from spinescope.spinenet.blocks import BLOCK_TYPES
 from functools import partial
 
-from spinenet.families.scale_permuted import ScalePermuted, describe_upsample_and_project
-from spinenet.layout import Node, ResamplePlan, reference_resample_plan
-from spinenet.registry import Family, register_family
-from spinenet.spec import Spec
-from spinenet.validate import check_block_list
-from spinenet.structure import Describer, Shape, forward_for, same_output_side, square
+from spinescope.spinenet.families.scale_permuted import ScalePermuted, describe_upsample_and_project
+from spinescope.spinenet.layout import Node, ResamplePlan, reference_resample_plan
+from spinescope.spinenet.registry import Family, register_family
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.validate import check_block_list
+from spinescope.spinenet.structure import Describer, Shape, forward_for, same_output_side, square
 
 # Width of a block's 3x3 conv (C) per feature level, before filter_size_scale.
 FILTER_SIZE_MAP = {1: 32, 2: 64, 3: 128, 4: 256, 5: 256, 6: 256, 7: 256}
@@ -44,7 +44,7 @@ def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target:
 
 @forward_for("reference_resample")
 def resample_forward(self, x, size):
-    from spinenet.layers import max_pool_same, resize_nearest, upsample_nearest
+    from spinescope.spinenet.layers import max_pool_same, resize_nearest, upsample_nearest
 
     plan = reference_resample_plan((int(x.shape[-2]), int(x.shape[-1])), tuple(size))
     x = self.reduce(x)

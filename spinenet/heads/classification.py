@@ -14,9 +14,9 @@ Poolings (the `pooling` option; `:LEVELS` sets the pyramid, e.g. 'spp:6,3,2,1'):
 """
 from __future__ import annotations
 
-from spinenet.registry import HeadType, register_head
-from spinenet.spec import Spec
-from spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.registry import HeadType, register_head
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 POOLINGS = ("gap", "spp", "spp_avg")
 SPP_LEVELS = (4, 2, 1)  # SPPNet's classification pyramid; its detection pyramid is 6, 3, 2, 1
@@ -94,7 +94,7 @@ def describe(d: Describer, spec: Spec, features: dict[str, Shape], num_classes: 
 def forward(self, features):
     import torch
 
-    from spinenet.layers import resize_nearest
+    from spinescope.spinenet.layers import resize_nearest
 
     maps = list(features.values())
     size = maps[0].shape[-2:]

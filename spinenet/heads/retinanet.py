@@ -5,9 +5,9 @@ Separable (Mobile): each 3x3 conv is a 3x3 depthwise (no bias) then a 1x1 pointw
 SeparableConv2D)."""
 from __future__ import annotations
 
-from spinenet.registry import HeadType, register_head
-from spinenet.spec import Spec
-from spinenet.structure import Describer, Layer, Shape, forward_for
+from spinescope.spinenet.registry import HeadType, register_head
+from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.structure import Describer, Layer, Shape, forward_for
 
 
 def _add_head_conv(d: Describer, name: str, in_channels: int, out_channels: int, separable: bool) -> Layer:

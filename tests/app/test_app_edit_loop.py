@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.counting import analyze
-from analysis.limits import CPU_MACS_PER_SECOND
-from app.exports import table_csv
+from spinescope.analysis.counting import analyze
+from spinescope.analysis.limits import CPU_MACS_PER_SECOND
+from spinescope.app.exports import table_csv
 from reference_counts import SPINENET_49 as SPINENET_49_TUPLES
-from spinenet.builtins import load_builtin
-from spinenet.edits import diff_specs, set_scaling
-from spinenet.formats import import_tuples
-from spinenet.spec import Block
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.edits import diff_specs, set_scaling
+from spinescope.spinenet.formats import import_tuples
+from spinescope.spinenet.spec import Block
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 MODEL_GARDEN_16 = SPINENET_49_TUPLES + [(2, "bottleneck", (2, 13), True)]

@@ -4,12 +4,12 @@ rendered by Chromium, and a figure with one node per block and one arrow per con
 import onnx
 import pytest
 
-from app.exports import graph_html, graph_image, markdown_report, onnx_bytes, onnx_output_names
-from app.graph_figure import ARROW_TRACE_NAME, NODE_TRACE_NAME, edge_colour, graph_figure
-from analysis.counting import analyze
-from spinenet.builtins import load_builtin
-from spinenet.edits import rename, set_level
-from spinenet.graph import to_graph
+from spinescope.app.exports import graph_html, graph_image, markdown_report, onnx_bytes, onnx_output_names
+from spinescope.app.graph_figure import ARROW_TRACE_NAME, NODE_TRACE_NAME, edge_colour, graph_figure
+from spinescope.analysis.counting import analyze
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.edits import rename, set_level
+from spinescope.spinenet.graph import to_graph
 
 HOSTILE = "</script><script>alert('x')</script> | **bold** [link](http://x)"
 

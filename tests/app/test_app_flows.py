@@ -19,12 +19,12 @@ import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from analysis.counting import analyze
-from app.workspace import WORKSPACE_FILE, WorkspaceStore
-from app.units import billions, millions
-from spinenet.builtins import load_builtin
-from spinenet.edits import set_level
-from spinenet.formats import loads
+from spinescope.analysis.counting import analyze
+from spinescope.app.workspace import WORKSPACE_FILE, WorkspaceStore
+from spinescope.app.units import billions, millions
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.edits import set_level
+from spinescope.spinenet.formats import loads
 from app_runs import figures
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.latency.history import list_results
-from analysis.latency.request import cuda_available
+from spinescope.analysis.latency.history import list_results
+from spinescope.analysis.latency.request import cuda_available
 from app_runs import home, run  # noqa: F401 - home is an autouse fixture
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"

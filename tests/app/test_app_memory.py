@@ -9,8 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import spinescope
-from analysis.memory.estimate import estimate_training_memory
-from spinenet.builtins import load_builtin
+from spinescope.analysis.memory.estimate import estimate_training_memory
+from spinescope.spinenet.builtins import load_builtin
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 MIB, GIB = 2 ** 20, 2 ** 30
@@ -95,7 +95,7 @@ def test_the_split_matches_the_real_module_and_the_fit_is_the_last_batch_that_fi
 
 
 def test_stored_settings_that_are_no_longer_valid_fall_back_to_the_defaults():
-    from app import memory_tab as tab
+    from spinescope.app import memory_tab as tab
 
     assert tab._valid("memory_budget_gib", "abc") is None and tab._valid("memory_budget_gib", float("nan")) is None
     assert tab._valid("memory_size", 10 ** 9) is None and tab._valid("memory_batch", True) is None
@@ -104,9 +104,9 @@ def test_stored_settings_that_are_no_longer_valid_fall_back_to_the_defaults():
 
 def test_a_height_by_width_estimate():
     """The Memory tab's height field: the split and the fit row are those of the (height, width) input."""
-    from analysis.memory.estimate import estimate_training_memory
-    from app.memory_tab import size_text
-    from spinenet.builtins import load_builtin
+    from spinescope.analysis.memory.estimate import estimate_training_memory
+    from spinescope.app.memory_tab import size_text
+    from spinescope.spinenet.builtins import load_builtin
 
     app = memory_tab()
     next(item for item in app.number_input if item.label == "Input size (px)").set_value(320)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import onnx
 
-from spinenet.builtins import load_builtin
+from spinescope.spinenet.builtins import load_builtin
 
 from test_app_flows import (RecordingMediaStorage, SPINENET_49, errors, expected_totals, home, open_tab,  # noqa: F401
                             run, start, totals, widget)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.latency.history import list_results
-from app.graph_figure import NODE_TRACE_NAME
+from spinescope.analysis.latency.history import list_results
+from spinescope.app.graph_figure import NODE_TRACE_NAME
 from app_runs import figures, home, run  # noqa: F401 - home is an autouse fixture
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"

@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 
 from p2_specs import MODEL_GARDEN_TEXT, model_garden_spec
 from reference_counts import resnet_fpn_counts, spinenet_counts
-from spinenet.builtins import load_builtin
-from spinenet.formats import import_tuples
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.formats import import_tuples
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.counting import count_model
-from analysis.latency.history import list_results
-from spinenet.builtins import load_builtin
+from spinescope.analysis.counting import count_model
+from spinescope.analysis.latency.history import list_results
+from spinescope.spinenet.builtins import load_builtin
 from app_runs import home, run  # noqa: F401 - home is an autouse fixture
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"

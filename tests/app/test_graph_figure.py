@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.counting import analyze
-from app.graph_figure import (ARROW_TRACE_NAME, CONNECTION_HOVER_NAME, NODE_TRACE_NAME, REPEAT_TRACE_NAME, SELECTED_COLOUR,
+from spinescope.analysis.counting import analyze
+from spinescope.app.graph_figure import (ARROW_TRACE_NAME, CONNECTION_HOVER_NAME, NODE_TRACE_NAME, REPEAT_TRACE_NAME, SELECTED_COLOUR,
                               SHAPE_ONLY_COLOUR, TYPE_STYLE, edge_costs, graph_figure)
-from spinenet.builtins import load_builtin
-from spinenet.graph import to_graph
-from spinenet.spec import spec_to_dict
-from spinenet.validate import LIMITS, parse_spec
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.graph import to_graph
+from spinescope.spinenet.spec import spec_to_dict
+from spinescope.spinenet.validate import LIMITS, parse_spec
 
 SPINENET_49 = load_builtin("spinenet-49")
 

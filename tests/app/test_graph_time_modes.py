@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.counting import analyze, count_model
-from analysis.latency.block_shares import PerBlockRun, time_and_macs_shares
-from analysis.sweep.pareto import pareto_front
-from app.graph_figure import NODE_TRACE_NAME, SELECTED_COLOUR, SHAPE_ONLY_COLOUR, TYPE_STYLE, graph_figure
-from spinenet.builtins import load_builtin
+from spinescope.analysis.counting import analyze, count_model
+from spinescope.analysis.latency.block_shares import PerBlockRun, time_and_macs_shares
+from spinescope.analysis.sweep.pareto import pareto_front
+from spinescope.app.graph_figure import NODE_TRACE_NAME, SELECTED_COLOUR, SHAPE_ONLY_COLOUR, TYPE_STYLE, graph_figure
+from spinescope.spinenet.builtins import load_builtin
 
 SPEC = load_builtin("spinenet-49s")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from plotly.offline import get_plotlyjs_version
 
-from app.graph_view import BUNDLE, STATIC
+from spinescope.app.graph_view import BUNDLE, STATIC
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import app.workspace as workspace_module
-from app.workspace import WorkspaceError, WorkspaceStore, is_workspace_id, new_workspace_id
-from spinenet.builtins import load_builtin
-from spinenet.edits import set_block_fn, set_level
+import spinescope.app.workspace as workspace_module
+from spinescope.app.workspace import WorkspaceError, WorkspaceStore, is_workspace_id, new_workspace_id
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.edits import set_block_fn, set_level
 
 ROOT = Path(__file__).resolve().parents[2]
 SPINENET_49 = load_builtin("spinenet-49")

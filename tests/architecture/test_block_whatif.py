@@ -5,13 +5,13 @@ import pytest
 import torch
 from fvcore.nn import FlopCountAnalysis
 
-from analysis.architecture.block_whatif import block_whatif
-from analysis.counting import analyze, count_params
-from analysis.architecture.scale_profile import scale_profile
-from spinenet.describe import describe_block_group
-from spinenet.modules import instantiate
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.validate import check_spec
+from spinescope.analysis.architecture.block_whatif import block_whatif
+from spinescope.analysis.counting import analyze, count_params
+from spinescope.analysis.architecture.scale_profile import scale_profile
+from spinescope.spinenet.describe import describe_block_group
+from spinescope.spinenet.modules import instantiate
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.validate import check_spec
 
 
 def by_type(options):
@@ -94,7 +94,7 @@ def test_scale_profile_of_spinenet49_and_resnet50():
 def test_the_seeds_worked_examples_as_the_tool_counts_them():
     """Section 13 of the reference page: Inception 3a 387,072 -> 157,184 weights; one 3x3 conv at 256 channels
     589,824 MACs per output pixel against the bottleneck's 69,632 (about 8.5x)."""
-    from analysis.architecture.one_by_one import bottleneck_vs_3x3, inception_3a
+    from spinescope.analysis.architecture.one_by_one import bottleneck_vs_3x3, inception_3a
 
     inception, bottleneck = inception_3a(), bottleneck_vs_3x3()
     assert (inception.without, inception.with_reductions) == (387_072, 157_184)
@@ -115,7 +115,7 @@ def test_whatif_cli_prints_both_views_and_the_worked_examples():
     root = Path(__file__).resolve().parents[2]
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "analysis", "whatif", *args], cwd=root, capture_output=True,
+        return subprocess.run([sys.executable, "-m", "spinescope", "whatif", *args], cwd=root, capture_output=True,
                               text=True, timeout=120)
 
     result = run("spinenet-49", "b2")

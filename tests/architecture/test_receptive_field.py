@@ -1,9 +1,9 @@
 """Receptive fields, strides and paths against derivations by hand (see each test's comments)."""
 import pytest
 
-from analysis.architecture.receptive_field import output_receptive_fields, receptive_fields
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.validate import parse_spec
+from spinescope.analysis.architecture.receptive_field import output_receptive_fields, receptive_fields
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.validate import parse_spec
 
 # Stem, by hand: 7x7/2 conv (r = 1 + 6 = 7, stride 2), 3x3/2 max-pool (r = 7 + 2 * 2 = 11, stride 4).
 # A bottleneck at level l adds 2 * 2**l (its 3x3); a residual 4 * 2**l; a resampling from level p that goes down

@@ -6,8 +6,8 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import Page, expect
 
-from app.workspace import WORKSPACE_FILE, WorkspaceStore
-from spinenet.builtins import load_builtin
+from spinescope.app.workspace import WORKSPACE_FILE, WorkspaceStore
+from spinescope.spinenet.builtins import load_builtin
 
 SPINENET_49 = load_builtin("spinenet-49")
 NODES = ".st-key-graph .scatterlayer .trace:last-child path.point"  # the node trace is drawn last

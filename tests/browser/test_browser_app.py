@@ -15,10 +15,10 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from analysis.counting import analyze
-from app.units import billions
-from spinenet.edits import set_level
-from spinenet.formats import loads
+from spinescope.analysis.counting import analyze
+from spinescope.app.units import billions
+from spinescope.spinenet.edits import set_level
+from spinescope.spinenet.formats import loads
 
 from page_helpers import (NODES, SPINENET_49, assert_no_traceback, backbone_macs, click_node, edit_level, open_app,
                           open_tab, select_for_edit, stored_spec, upload, workspace_of)

@@ -10,10 +10,10 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from analysis.counting import analyze
-from app.units import billions
+from spinescope.analysis.counting import analyze
+from spinescope.app.units import billions
 from reference_counts import SPINENET_49 as SPINENET_49_TUPLES
-from spinenet.builtins import load_builtin
+from spinescope.spinenet.builtins import load_builtin
 from page_helpers import (TABLE_WIDTHS, assert_no_traceback, backbone_macs, choose, level_label, open_app,
                           open_tab, overlapping, stored_spec, wait_until_idle)
 

@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from analysis.latency.history import save_results
-from analysis.latency.results import LatencyResult
+from spinescope.analysis.latency.history import save_results
+from spinescope.analysis.latency.results import LatencyResult
 from page_helpers import assert_no_traceback, open_app, open_tab, wait_until_idle
 from page_helpers import TABLE_WIDTHS, overlapping
 from page_helpers import field, type_into

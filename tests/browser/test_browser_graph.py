@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from app.exports import graph_html, graph_image
-from app.graph_figure import SELECTED_COLOUR, SHAPE_ONLY_COLOUR, graph_figure
-from spinenet.builtins import load_builtin
-from spinenet.graph import to_graph
+from spinescope.app.exports import graph_html, graph_image
+from spinescope.app.graph_figure import SELECTED_COLOUR, SHAPE_ONLY_COLOUR, graph_figure
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.graph import to_graph
 from page_helpers import choose, open_app, wait_until_idle
 
 FOLD = {"width": 1366, "height": 768}

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import Page, expect
 
-from app.graph_view import BUNDLE, STATIC
+from spinescope.app.graph_view import BUNDLE, STATIC
 from browser_settings import TIMEOUT_MS, VIEWPORT
 from conftest import AppServer
 from page_helpers import (NODES, SPINENET_49, choose, click_node, level_label, open_app, open_tab, select_for_edit,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from analysis.memory.estimate import estimate_training_memory
-from spinenet.builtins import load_builtin
+from spinescope.analysis.memory.estimate import estimate_training_memory
+from spinescope.spinenet.builtins import load_builtin
 from page_helpers import assert_no_traceback, field, open_app, open_tab, type_into
 
 SHOTS = Path(tempfile.gettempdir())

@@ -5,10 +5,10 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
 
-from analysis.counting import analyze
-from app.units import billions
+from spinescope.analysis.counting import analyze
+from spinescope.app.units import billions
 from browser_settings import TIMEOUT_MS, VIEWPORT
-from spinenet.edits import set_level
+from spinescope.spinenet.edits import set_level
 from page_helpers import (SPINENET_49, assert_no_traceback, backbone_macs, choose, level_label, open_app,
                           open_tab, stored_spec, workspace_of)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from analysis.architecture.classifier_input import classifier_input, other_size, summary
-from spinenet.build import build_model
-from spinenet.builtins import load_builtin
+from spinescope.analysis.architecture.classifier_input import classifier_input, other_size, summary
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import load_builtin
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def test_summary_line_and_the_second_size():
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
 
 

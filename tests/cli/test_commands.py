@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.formats import dumps
-from spinenet.spec import spec_to_dict
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.formats import dumps
+from spinescope.spinenet.spec import spec_to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
 
 
@@ -97,15 +97,15 @@ def test_validate_really_loads_a_builtin(tmp_path, monkeypatch, capsys):
     """`validate NAME` reads the built-in's file: a broken copy of assets/specs/ makes it fail."""
     import shutil
 
-    import analysis.cli
-    import spinenet.builtins
-    from analysis.cli import main
+    import spinescope.analysis.cli
+    import spinescope.spinenet.builtins
+    from spinescope.analysis.cli import main
 
     specs = tmp_path / "specs"
     shutil.copytree(ROOT / "assets" / "specs", specs)
     text = (specs / "spinenet-49.yaml").read_text()
     (specs / "spinenet-49.yaml").write_text(text.replace("block_fn: residual", "block_fn: mbconv", 1))
-    monkeypatch.setattr(analysis.cli, "SPEC_DIR", specs)
+    monkeypatch.setattr(spinescope.analysis.cli, "SPEC_DIR", specs)
     assert main(["validate", "spinenet-49"]) == 2
     assert "mbconv" in capsys.readouterr().err
 

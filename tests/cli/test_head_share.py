@@ -15,7 +15,7 @@ def test_spinenet_190_head_is_two_thirds_of_the_macs_at_1280():
     backbone_params, backbone_macs, _ = spinenet_counts("spinenet-190", 1280, head=False)
     head_macs, head_params = macs - backbone_macs, params - backbone_params
     assert 0.66 < head_macs / macs < 0.68
-    command = [sys.executable, "-m", "analysis", "analyze", "spinenet-190@1280", "--head", "retinanet"]
+    command = [sys.executable, "-m", "spinescope", "analyze", "spinenet-190@1280", "--head", "retinanet"]
     data = json.loads(subprocess.run(command + ["--json"], cwd=ROOT, capture_output=True, text=True,
                                      timeout=300).stdout)
     assert data["head_macs_share"] == head_macs / macs and data["head_params_share"] == head_params / params

@@ -1,4 +1,4 @@
-"""`python -m analysis analyze/validate` with min_level 2: a tuple list with --min-level 2 or 3, a spec file with
+"""`spinescope analyze/validate` with min_level 2: a tuple list with --min-level 2 or 3, a spec file with
 min_level 2, and the refusals (one line, exit 2)."""
 import json
 import math
@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 from p2_specs import FIFTEEN_TEXT, MODEL_GARDEN_TEXT, model_garden_spec
-from spinenet.formats import dumps_yaml
+from spinescope.spinenet.formats import dumps_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
 
 

@@ -1,4 +1,4 @@
-"""`python -m analysis compare`: real subprocesses; the paper's claim in numbers; NAME@SIZE; bad arguments."""
+"""`spinescope compare`: real subprocesses; the paper's claim in numbers; NAME@SIZE; bad arguments."""
 import json
 import re
 import subprocess
@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from analysis.comparison.compare import builtin_name, compare
-from analysis.counting import analyze
-from spinenet.builtins import load_builtin
-from spinenet.formats import dumps
+from spinescope.analysis.comparison.compare import builtin_name, compare
+from spinescope.analysis.counting import analyze
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.formats import dumps
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
 
 

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from analysis.counting import analyze, count_params
+from spinescope.analysis.counting import analyze, count_params
 from reference_counts import reference_counts, resnet_fpn_counts, spinenet_counts
-from spinenet.build import build_model
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 
 # torchvision's weight metadata minus the 1000-class fc layer (2048 * 1000 + 1000 params).
 TORCHVISION_RESNET_NO_FC = {"resnet50-fpn": 25_557_032 - 2_049_000, "resnet101-fpn": 44_549_160 - 2_049_000,

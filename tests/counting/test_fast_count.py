@@ -9,16 +9,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from analysis.counting import analyze, count_params, count_with_fvcore
-from analysis.counting.fast import (MAC_OPS, ModelCounts, clear_cache, count_block_group, count_differences,
+from spinescope.analysis.counting import analyze, count_params, count_with_fvcore
+from spinescope.analysis.counting.fast import (MAC_OPS, ModelCounts, clear_cache, count_block_group, count_differences,
                                  count_model)
 from spec_strategies import resnet_fpn_specs, spinenet_specs
-from spinenet.describe import describe_block_group
-from spinenet.modules import instantiate
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.build import build_model
-from spinenet.spec import feature_size
-from spinenet.validate import LIMITS
+from spinescope.spinenet.describe import describe_block_group
+from spinescope.spinenet.modules import instantiate
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.spec import feature_size
+from spinescope.spinenet.validate import LIMITS
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from analysis.counting import analyze
+from spinescope.analysis.counting import analyze
 from p2_specs import model_garden_spec
 from reference_counts import MODEL_GARDEN_49, spinenet_counts
 

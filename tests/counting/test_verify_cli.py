@@ -1,4 +1,4 @@
-"""`python -m analysis analyze` with the fast counter, --counter and --verify: real subprocesses, exit codes."""
+"""`spinescope analyze` with the fast counter, --counter and --verify: real subprocesses, exit codes."""
 import json
 import os
 import subprocess
@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from analysis import cli
-from analysis.counting import fast as fast_count
-from spinenet.builtins import load_builtin
+from spinescope.analysis import cli
+from spinescope.analysis.counting import fast as fast_count
+from spinescope.spinenet.builtins import load_builtin
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # fvcore's real forward pass, on a machine shared with others
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=300, env=env)
 
 

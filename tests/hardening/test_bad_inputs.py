@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from spinenet.builtins import load_builtin
-from spinenet.formats import dumps, load_spec_file, loads
-from spinenet.validate import SpecError
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.formats import dumps, load_spec_file, loads
+from spinescope.spinenet.validate import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "corpus" / "bad"

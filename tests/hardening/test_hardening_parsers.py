@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from spinenet.builtins import load_builtin
-from spinenet.formats import MAX_SPEC_BYTES, dumps, loads
-from spinenet.validate import SpecError
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.formats import MAX_SPEC_BYTES, dumps, loads
+from spinescope.spinenet.validate import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
 NEAR_LIMIT = MAX_SPEC_BYTES - 1000
@@ -145,7 +145,7 @@ def test_size_is_checked_before_reading(tmp_path):
 def test_a_device_is_not_read_without_end(tmp_path):
     """/dev/zero is not a regular file; it is refused, not read forever."""
     with pytest.raises(SpecError) as info:
-        from spinenet.formats import read_spec_bytes
+        from spinescope.spinenet.formats import read_spec_bytes
         read_spec_bytes("/dev/zero")
     assert "no such file" in str(info.value)
 
@@ -154,7 +154,7 @@ def test_yaml_limits_do_not_depend_on_libyaml():
     """The same checks run on PyYAML's pure-Python loader (used where PyYAML is built without libyaml)."""
     import yaml
 
-    from spinenet import formats
+    from spinescope.spinenet import formats
 
     for text, message in [("a: 1\na: 2\n", "duplicate key"), ("a: !!int '1'\n", "tags"), ("<<: {a: 1}\n", "merge"),
                           ("a: " + "[" * 30 + "]" * 30, "nested more than 20"),

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analysis.limits import ResourceLimitError, max_memory_bytes, max_seconds
-from analysis.paths import DataDirError, data_dir
-from app.workspace import StorageRecovered, WorkspaceError, WorkspaceStore
-from app.exports import csv_cell, table_csv
-from app.markup import escape_md
-from spinenet.builtins import load_builtin
+from spinescope.analysis.limits import ResourceLimitError, max_memory_bytes, max_seconds
+from spinescope.analysis.paths import DataDirError, data_dir
+from spinescope.app.workspace import StorageRecovered, WorkspaceError, WorkspaceStore
+from spinescope.app.exports import csv_cell, table_csv
+from spinescope.app.markup import escape_md
+from spinescope.spinenet.builtins import load_builtin
 
 ROOT = Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "app" / "main.py")
@@ -43,7 +43,7 @@ def test_bad_memory_and_time_limits_are_one_line(monkeypatch, value):
 
 def test_cli_with_infinite_memory_limit_is_one_line(tmp_path):
     env = dict(os.environ, SPINESCOPE_MAX_MEMORY_MIB="inf", SPINESCOPE_HOME=str(tmp_path))
-    result = subprocess.run([sys.executable, "-m", "analysis", "analyze", "spinenet-49s", "--counter", "fvcore",
+    result = subprocess.run([sys.executable, "-m", "spinescope", "analyze", "spinenet-49s", "--counter", "fvcore",
                              "--input-size", "64"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines() == [
@@ -62,7 +62,7 @@ def test_home_that_cannot_be_created_is_one_line(tmp_path, monkeypatch, kind):
     assert str(info.value).startswith(f"cannot use SPINESCOPE_HOME={home} (")
     assert str(info.value).endswith("; set SPINESCOPE_HOME to a writable directory")
     env = dict(os.environ, SPINESCOPE_HOME=str(home))
-    result = subprocess.run([sys.executable, "-m", "analysis", "history"], cwd=ROOT, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "spinescope", "history"], cwd=ROOT, capture_output=True,
                             text=True, timeout=120, env=env)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [f"error: {info.value}"]
 

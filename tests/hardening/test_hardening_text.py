@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spinenet.builtins import load_builtin
-from spinenet.formats import dumps, loads
-from spinenet.spec import spec_to_dict
-from spinenet.validate import BLOCK_ID_PATTERN, SpecError, find_problems, printable
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.formats import dumps, loads
+from spinescope.spinenet.spec import spec_to_dict
+from spinescope.spinenet.validate import BLOCK_ID_PATTERN, SpecError, find_problems, printable
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = spec_to_dict(load_builtin("spinenet-49"))
@@ -79,7 +79,7 @@ def test_any_name_is_accepted_only_if_printable(name):
 
 def _run_cli(*args, cwd=ROOT):
     env = dict(os.environ, PYTHONIOENCODING="ascii:strict")  # anything raw and non-ASCII would crash the print
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120, env=env)
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.counting import analyze
-from analysis.limits import ResourceLimitError, max_memory_bytes, max_seconds
-from spinenet.builtins import load_builtin
+from spinescope.analysis.counting import analyze
+from spinescope.analysis.limits import ResourceLimitError, max_memory_bytes, max_seconds
+from spinescope.spinenet.builtins import load_builtin
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,7 @@ def test_fast_counter_needs_no_limit(monkeypatch):
 
 def test_cli_refusal_is_one_line():
     env = {"SPINESCOPE_MAX_SECONDS": "1", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-m", "analysis", "analyze", "spinenet-96", "--verify"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "spinescope", "analyze", "spinenet-96", "--verify"], cwd=ROOT,
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("error: refused: an fvcore trace of SpineNet-96")
@@ -54,13 +54,13 @@ def test_cli_refusal_is_one_line():
 
 
 def test_broken_pipe_is_quiet():
-    result = subprocess.run(f"{sys.executable} -m analysis analyze spinenet-49 | head -1", shell=True, cwd=ROOT,
+    result = subprocess.run(f"{sys.executable} -m spinescope analyze spinenet-49 | head -1", shell=True, cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.stdout.startswith("SpineNet-49 at 640x640") and "Traceback" not in result.stderr
 
 
 def test_cpu_latency_run_refused_for_time():
-    from analysis.latency import LatencyError, LatencyRequest, run_latency
+    from spinescope.analysis.latency import LatencyError, LatencyRequest, run_latency
 
     # SpineNet-190 backbone at 1280 px, 12 passes (2 warm-up, 9 timed, 1 memory probe) of about 620B MACs each.
     with pytest.raises(LatencyError, match=r"refused: the run would take about [\d,]+ s on this CPU, over its 30 s"):

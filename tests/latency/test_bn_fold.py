@@ -3,10 +3,10 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.latency.bn_fold import count_batch_norms, fold_batch_norms, fold_conv_bn
-from spinenet.build import build_model
-from spinenet.builtins import load_builtin
-from spinenet.layers import ConvBnAct
+from spinescope.analysis.latency.bn_fold import count_batch_norms, fold_batch_norms, fold_conv_bn
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.layers import ConvBnAct
 
 
 def _randomize_batch_norms(model: nn.Module, seed: int = 0) -> None:

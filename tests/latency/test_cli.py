@@ -1,4 +1,4 @@
-"""`python -m analysis latency` and `python -m analysis history`: JSON fields, the table, bad arguments, and the
+"""`spinescope latency` and `spinescope history`: JSON fields, the table, bad arguments, and the
 history rows the command (not the job) writes."""
 import json
 import os
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.cli import main
-from analysis.latency.history import count_results, list_results
-from analysis.latency.request import cuda_available
+from spinescope.analysis.cli import main
+from spinescope.analysis.latency.history import count_results, list_results
+from spinescope.analysis.latency.request import cuda_available
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["--input-size", "64", "--iters", "3", "--warmup", "1", "--threads", "1", "--device", "cpu"]
@@ -24,7 +24,7 @@ def spinescope_home(tmp_path, monkeypatch):
 
 def _cli(*args, home):
     env = {**os.environ, "SPINESCOPE_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "analysis", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from analysis.latency.history import (compare_results, connect, count_results, get_results, list_results,
+from spinescope.analysis.latency.history import (compare_results, connect, count_results, get_results, list_results,
                                      save_results, store_results)
-from analysis.paths import data_dir
+from spinescope.analysis.paths import data_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
 # A result as the latency job makes it (figures chosen by hand so that ratios are checkable).
 RESULT_CODE = textwrap.dedent("""
-    from analysis.latency.results import LatencyResult
+    from spinescope.analysis.latency.results import LatencyResult
 
     def make_result(label, median_ms, input_size=64, threads=1, run_id="run-a"):
         return LatencyResult(
@@ -83,7 +83,7 @@ def test_store_list_get_and_compare(spinescope_home):
 
 def test_history_survives_across_processes(spinescope_home):
     writer = _python(RESULT_CODE + textwrap.dedent("""
-        from analysis.latency.history import store_results
+        from spinescope.analysis.latency.history import store_results
         print(store_results([make_result("written-elsewhere", 12.5)]))
     """), spinescope_home)
     out, err = writer.communicate(timeout=120)
@@ -91,7 +91,7 @@ def test_history_survives_across_processes(spinescope_home):
     assert out.strip() == "[1]"
     reader = _python(textwrap.dedent("""
         import json
-        from analysis.latency.history import list_results
+        from spinescope.analysis.latency.history import list_results
         print(json.dumps([entry.to_dict() for entry in list_results()]))
     """), spinescope_home)
     out, err = reader.communicate(timeout=120)
@@ -106,7 +106,7 @@ def test_concurrent_writers_do_not_corrupt_the_file(spinescope_home):
     start_at = time.time() + 5.0  # every writer waits for the same instant, then writes as fast as it can
     code = RESULT_CODE + textwrap.dedent(f"""
         import sys, time
-        from analysis.latency.history import store_results
+        from spinescope.analysis.latency.history import store_results
         while time.time() < {start_at}:
             time.sleep(0.001)
         for index in range({rows_each}):

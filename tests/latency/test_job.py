@@ -9,14 +9,14 @@ import numpy as np
 import psutil
 import pytest
 
-from analysis.latency.errors import LatencyError
-from analysis.latency.history import list_results, save_results
-from analysis.latency.job import LatencyJob, run_latency, start_latency_job
-from analysis.latency.request import LatencyRequest, cuda_available
-from analysis.latency.worker import FAULT_VARIABLE
-from spinenet.build import build_model
-from spinenet.builtins import load_builtin
-from spinenet.spec import spec_hash
+from spinescope.analysis.latency.errors import LatencyError
+from spinescope.analysis.latency.history import list_results, save_results
+from spinescope.analysis.latency.job import LatencyJob, run_latency, start_latency_job
+from spinescope.analysis.latency.request import LatencyRequest, cuda_available
+from spinescope.analysis.latency.worker import FAULT_VARIABLE
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.spec import spec_hash
 
 SIZE = 64
 FAST = dict(device="cpu", threads=1, iters=4, warmup=1, timeout=240)

@@ -4,11 +4,11 @@ import psutil
 import pytest
 from torch import nn
 
-from analysis.latency.errors import LatencyError
-from analysis.latency.memory_guard import check_time, estimate_memory, peak_activation_bytes
-from analysis.latency.request import LatencyRequest
-from spinenet.build import build_model
-from spinenet.builtins import load_builtin
+from spinescope.analysis.latency.errors import LatencyError
+from spinescope.analysis.latency.memory_guard import check_time, estimate_memory, peak_activation_bytes
+from spinescope.analysis.latency.request import LatencyRequest
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import load_builtin
 
 
 def test_peak_of_a_small_stack_matches_hand_count():

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.cli import main
-from analysis.latency.history import get_results
-from analysis.latency.request import LatencyRequest, cuda_available
-from analysis.latency.results import block_rows, blocks_check, build_results, graph_node
-from analysis.latency.worker import make_block_timer, timed_units
-from spinenet.build import build_model
-from spinenet.builtins import load_builtin
-from spinenet.describe import describe
+from spinescope.analysis.cli import main
+from spinescope.analysis.latency.history import get_results
+from spinescope.analysis.latency.request import LatencyRequest, cuda_available
+from spinescope.analysis.latency.results import block_rows, blocks_check, build_results, graph_node
+from spinescope.analysis.latency.worker import make_block_timer, timed_units
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.describe import describe
 
 CPU = ["--input-size", "64", "--iters", "3", "--warmup", "1", "--threads", "1", "--device", "cpu"]
 

@@ -3,10 +3,10 @@ import json
 
 import torch
 
-from analysis.latency.request import LatencyRequest, cuda_available, describe_device, unique_labels, worker_payload
-from analysis.latency.worker import cpu_name
-from spinenet.builtins import load_builtin
-from spinenet.spec import spec_from_dict
+from spinescope.analysis.latency.request import LatencyRequest, cuda_available, describe_device, unique_labels, worker_payload
+from spinescope.analysis.latency.worker import cpu_name
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.spec import spec_from_dict
 
 
 def test_device_description_on_this_machine():

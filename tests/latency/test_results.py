@@ -4,11 +4,11 @@ import json
 import numpy as np
 import pytest
 
-from analysis.latency.request import LatencyRequest
-from analysis.latency.results import (LatencyResult, build_results, dtype_name, percentile, run_order,
+from spinescope.analysis.latency.request import LatencyRequest
+from spinescope.analysis.latency.results import (LatencyResult, build_results, dtype_name, percentile, run_order,
                                       worker_phase_times)
-from spinenet.builtins import load_builtin
-from spinenet.spec import spec_hash
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.spec import spec_hash
 
 ENVIRONMENT = {"torch_version": "2.99.0+test", "device_name": "Test CPU", "threads": 3, "python": "3.11.7",
                "platform": "Linux"}

@@ -1,5 +1,5 @@
 """Code that runs inside the latency worker process: CPU name, one-line out-of-memory messages."""
-from analysis.latency.worker import cpu_name, oom_message
+from spinescope.analysis.latency.worker import cpu_name, oom_message
 
 
 def test_cpu_name_from_proc_cpuinfo():

@@ -9,8 +9,8 @@ import time
 import psutil
 import pytest
 
-from analysis.latency.errors import LatencyError
-from analysis.latency.worker_process import WORKER_MODULE, WorkerProcess
+from spinescope.analysis.latency.errors import LatencyError
+from spinescope.analysis.latency.worker_process import WORKER_MODULE, WorkerProcess
 
 PREAMBLE = textwrap.dedent("""
     import json, os, signal, subprocess, sys, time
@@ -42,7 +42,7 @@ def fake_worker(tmp_path, monkeypatch):
 def test_constructing_spawns_nothing():
     children = psutil.Process().children(recursive=True)
     worker = WorkerProcess()
-    assert worker.module == WORKER_MODULE == "analysis.latency.worker"
+    assert worker.module == WORKER_MODULE == "spinescope.analysis.latency.worker"
     assert worker.pid is None and worker.poll() is None and worker.started_at is None
     assert psutil.Process().children(recursive=True) == children
 

@@ -1,11 +1,11 @@
-"""`python -m analysis memory`: JSON fields, --fit, the table's units, and bad arguments as one escaped line."""
+"""`spinescope memory`: JSON fields, --fit, the table's units, and bad arguments as one escaped line."""
 import json
 
 import pytest
 
-from analysis.cli import main
-from analysis.memory.estimate import estimate_training_memory
-from spinenet.builtins import load_builtin
+from spinescope.analysis.cli import main
+from spinescope.analysis.memory.estimate import estimate_training_memory
+from spinescope.spinenet.builtins import load_builtin
 
 
 @pytest.fixture(autouse=True)

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch.multiprocessing.reductions import StorageWeakRef
 
-from analysis.latency.request import cuda_available
-from analysis.memory.estimate import estimate_training_memory, max_batch
-from analysis.memory.measure import measure_in_subprocess
-from spinenet.build import build_model
-from spinenet.builtins import load_builtin
+from spinescope.analysis.latency.request import cuda_available
+from spinescope.analysis.memory.estimate import estimate_training_memory, max_batch
+from spinescope.analysis.memory.measure import measure_in_subprocess
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import load_builtin
 
 CASES = [("spinenet-49s", "retinanet"), ("resnet50-fpn", "retinanet"), ("spinenet-mobile-49xs", "classification"),
          ("spinenet-49", "none")]

@@ -7,15 +7,15 @@ import math
 import pytest
 import torch
 
-from analysis.comparison.published import classification_rows, inaturalist_classes
-from analysis.comparison.report import IMAGENET_CLASSES, classification_spec, paper_table
-from analysis.counting import analyze, count_params, count_with_fvcore
-from analysis.counting.fast import PARAMS, count_differences, count_model
+from spinescope.analysis.comparison.published import classification_rows, inaturalist_classes
+from spinescope.analysis.comparison.report import IMAGENET_CLASSES, classification_spec, paper_table
+from spinescope.analysis.counting import analyze, count_params, count_with_fvcore
+from spinescope.analysis.counting.fast import PARAMS, count_differences, count_model
 from reference_counts import Tally, _bottleneck, side, spinenet_counts
-from spinenet.build import build_model
-from spinenet.builtins import load_builtin
-from spinenet.describe import describe
-from spinenet.validate import find_problems
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.describe import describe
+from spinescope.spinenet.validate import find_problems
 
 # torchvision's weight metadata (reference page, section 10): resnet with its 1000-class fc layer.
 TORCHVISION = {"ResNet-50": 25_557_032, "ResNet-101": 44_549_160, "ResNet-152": 60_192_808}

@@ -3,12 +3,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from spinenet.builtins import load_builtin
-from spinenet.edits import (EditHistory, children_of, delete_block, diff_specs, insert_block, move_block,
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.edits import (EditHistory, children_of, delete_block, diff_specs, insert_block, move_block,
                             new_block_id, output_block, rename, replace_blocks, set_block_fn, set_level, set_output,
                             set_parents, set_scaling, set_stages)
-from spinenet.spec import spec_to_dict
-from spinenet.validate import SpecError, check_spec
+from spinescope.spinenet.spec import spec_to_dict
+from spinescope.spinenet.validate import SpecError, check_spec
 
 SPINENET_49 = load_builtin("spinenet-49")
 
@@ -240,8 +240,8 @@ def test_random_edits_with_undo_redo_match_replaying_the_accepted_edits(steps):
 
 
 def test_a_scaling_edit_keeps_a_head_narrower_than_the_endpoints():
-    from spinenet.formats import load_spec_file
-    from spinenet.builtins import SPEC_DIR
+    from spinescope.spinenet.formats import load_spec_file
+    from spinescope.spinenet.builtins import SPEC_DIR
 
     variant = load_spec_file(SPEC_DIR.parent / "variants" / "spinenet-49s-256-128.yaml")
     assert (variant.scaling.endpoints_num_filters, variant.head.width) == (256, 128)

@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.formats import dumps, dumps_tuples, load_spec_file, loads, parse_tuples
-from spinenet.spec import spec_hash, spec_to_dict
-from spinenet.validate import SpecError
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.formats import dumps, dumps_tuples, load_spec_file, loads, parse_tuples
+from spinescope.spinenet.spec import spec_hash, spec_to_dict
+from spinescope.spinenet.validate import SpecError
 from reference_counts import MOBILE_49, SPINENET_49
 
 

@@ -1,8 +1,8 @@
 """spec -> networkx graph: nodes, connections, resampling and the 0-outdegree merges."""
-from spinenet.builtins import load_builtin
-from spinenet.graph import to_graph
-from spinenet.layout import mobile_resample_plan, reference_resample_plan
-from spinenet.spec import STEM_IDS
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.graph import to_graph
+from spinescope.spinenet.layout import mobile_resample_plan, reference_resample_plan
+from spinescope.spinenet.spec import STEM_IDS
 from reference_counts import SPINENET_49, spinenet_counts
 
 

@@ -5,11 +5,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import spinenet.layers
-from spinenet.build import build_model
-from spinenet.builtins import load_builtin
-from spinenet.modules import module_class
-from spinenet.structure import same_output_side, same_pool_arguments
+import spinescope.spinenet.layers
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.modules import module_class
+from spinescope.spinenet.structure import same_output_side, same_pool_arguments
 
 
 # -- the functions as they were before the change (the reference) -------------------------------------------------
@@ -47,7 +47,7 @@ def old_permuted_block_forward(self, parents, merged, size):
 
 
 def old_resnet_fpn_forward(self, images):
-    from spinenet.layers import resize_nearest
+    from spinescope.spinenet.layers import resize_nearest
 
     x = self.blocks["stem"](images)
     stage_outputs = {}
@@ -68,7 +68,7 @@ def old_resnet_fpn_forward(self, images):
 def use_old_forward(model, monkeypatch):
     """Makes `model` run the old functions: out-of-place activations and adds (residual, fusion and FPN top-down),
     SAME pooling through -inf padding."""
-    monkeypatch.setattr(spinenet.layers, "max_pool_same", old_max_pool_same)
+    monkeypatch.setattr(spinescope.spinenet.layers, "max_pool_same", old_max_pool_same)
     for kind, forward in (("bottleneck", old_bottleneck_forward), ("residual", old_residual_forward),
                           ("mbconv", old_mbconv_forward), ("permuted_block", old_permuted_block_forward),
                           ("resnet_fpn", old_resnet_fpn_forward)):
@@ -149,7 +149,7 @@ def test_max_pool_same_is_the_old_padded_pool(kernel, stride):
     for height in range(1, 41):
         for width in (height, height + 1, max(1, height - 3)):
             x = torch.randn(1, 2, height, width, generator=generator)
-            new = spinenet.layers.max_pool_same(x, kernel, stride)
+            new = spinescope.spinenet.layers.max_pool_same(x, kernel, stride)
             assert new.shape[-2:] == (same_output_side(height, stride), same_output_side(width, stride))
             assert torch.equal(new, old_max_pool_same(x, kernel, stride)), (height, width)
 

@@ -7,15 +7,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from analysis.counting import analyze, count_with_fvcore
-from analysis.counting.fast import count_differences, count_model
-from analysis.comparison.report import paper_table
+from spinescope.analysis.counting import analyze, count_with_fvcore
+from spinescope.analysis.counting.fast import count_differences, count_model
+from spinescope.analysis.comparison.report import paper_table
 from reference_counts import spinenet_counts
-from spinenet.build import build_model
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.formats import load_spec_file
-from spinenet.spec import spec_from_dict, spec_to_dict
-from spinenet.validate import find_problems
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.formats import load_spec_file
+from spinescope.spinenet.spec import spec_from_dict, spec_to_dict
+from spinescope.spinenet.validate import find_problems
 
 from pathlib import Path
 

@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
-from analysis.architecture.receptive_field import receptive_fields
-from analysis.counting import analyze
-from analysis.counting.fast import count_model
-from spinenet.builtins import load_builtin
-from spinenet.build import build_model
-from spinenet.describe import describe
-from spinenet.input_size import hw, normalize, parse_size, size_label, size_to_json
-from spinenet.layout import resolve
+from spinescope.analysis.architecture.receptive_field import receptive_fields
+from spinescope.analysis.counting import analyze
+from spinescope.analysis.counting.fast import count_model
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.describe import describe
+from spinescope.spinenet.input_size import hw, normalize, parse_size, size_label, size_to_json
+from spinescope.spinenet.layout import resolve
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -107,7 +107,7 @@ def test_the_api_describes_height_and_width_per_level():
 
 
 def test_spp_classifier_input_length_is_the_same_at_height_x_width():
-    from analysis.architecture.classifier_input import classifier_input
+    from spinescope.analysis.architecture.classifier_input import classifier_input
 
     spec = load_builtin("spinenet-49")
     wide, square = classifier_input(spec, (800, 1333), "spp"), classifier_input(spec, 224, "spp")

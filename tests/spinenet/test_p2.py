@@ -12,11 +12,11 @@ import torch
 
 import spinescope
 from p2_specs import FIFTEEN_TEXT, MODEL_GARDEN_TEXT, model_garden_spec
-from spinenet import edits
-from spinenet.builtins import load_builtin
-from spinenet.formats import dumps_yaml, import_tuples, loads, read, read_tuples
-from spinenet.graph import to_graph
-from spinenet.validate import SpecError, check_spec
+from spinescope.spinenet import edits
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.formats import dumps_yaml, import_tuples, loads, read, read_tuples
+from spinescope.spinenet.graph import to_graph
+from spinescope.spinenet.validate import SpecError, check_spec
 
 
 def test_min_level_3_keeps_the_level_2_output_as_a_block_without_endpoint_with_a_note():
@@ -137,7 +137,7 @@ def test_graph_marks_p2_only_with_min_level_2():
 def test_receptive_field_of_p2_is_p3s_plus_one_3x3_at_stride_4():
     """P2 comes from b17, fed by b13 (the P3 block, upsampled by nearest neighbour: no growth) and b2; its
     bottleneck adds one 3x3 at stride 4 (+2 x 4 px), the 1x1s add nothing: RF(P2) = RF(P3) + 8."""
-    from analysis.architecture.receptive_field import receptive_fields
+    from spinescope.analysis.architecture.receptive_field import receptive_fields
 
     fields = receptive_fields(model_garden_spec(2), 256).outputs
     fifteen = receptive_fields(load_builtin("spinenet-49"), 256).outputs

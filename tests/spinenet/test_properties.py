@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from forward_checks import check_real_forward
 from spec_strategies import resnet_fpn_specs, spinenet_specs
-from spinenet.build import build_model
-from spinenet.formats import dumps, loads, parse_tuples
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.formats import dumps, loads, parse_tuples
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -3,14 +3,14 @@ exactly as fvcore measures it, and has receptive fields; heads and families come
 import pytest
 import torch
 
-from analysis.architecture.receptive_field import receptive_fields
-from analysis.counting import count_differences, count_model, count_with_fvcore
-from spinenet import registry
-from spinenet.blocks import BLOCK_TYPES, register_block
-from spinenet.build import build_model
-from spinenet.builtins import BUILTIN_NAMES, SPEC_DIR
-from spinenet.structure import FORWARDS, forward_for
-from spinenet.validate import parse_spec
+from spinescope.analysis.architecture.receptive_field import receptive_fields
+from spinescope.analysis.counting import count_differences, count_model, count_with_fvcore
+from spinescope.spinenet import registry
+from spinescope.spinenet.blocks import BLOCK_TYPES, register_block
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import BUILTIN_NAMES, SPEC_DIR
+from spinescope.spinenet.structure import FORWARDS, forward_for
+from spinescope.spinenet.validate import parse_spec
 
 
 @pytest.fixture

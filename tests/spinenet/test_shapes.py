@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from spinenet.build import build_model
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 
 from forward_checks import check_real_forward, expected_shapes
 

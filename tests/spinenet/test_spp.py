@@ -11,13 +11,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from analysis.counting import count_with_fvcore
-from analysis.counting.fast import count_differences, count_model
-from spinenet.build import build_model
-from spinenet.builtins import load_builtin
-from spinenet.describe import describe
-from spinenet.heads.classification import parse_pooling, sppnet_window
-from spinenet.registry import head_options
+from spinescope.analysis.counting import count_with_fvcore
+from spinescope.analysis.counting.fast import count_differences, count_model
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.describe import describe
+from spinescope.spinenet.heads.classification import parse_pooling, sppnet_window
+from spinescope.spinenet.registry import head_options
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,19 +105,19 @@ def test_bad_poolings_are_refused_in_one_line(bad):
 def test_cli_prints_the_classifier_input_length_at_two_sizes():
     lines = {}
     for size in (224, 320):
-        result = subprocess.run([sys.executable, "-m", "analysis", "analyze", "spinenet-49s", "--input-size",
+        result = subprocess.run([sys.executable, "-m", "spinescope", "analyze", "spinenet-49s", "--input-size",
                                  str(size), "--head", "classification", "--pooling", "spp", "--spp-levels", "4,2,1"],
                                 cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
         lines[size] = next(line for line in result.stdout.splitlines() if "classifier input" in line)
     assert "128 channels x 21 bins = 2,688 values at 224 px from a 128x28x28 map" in lines[224]
     assert "128 channels x 21 bins = 2,688 values at 320 px from a 128x40x40 map" in lines[320]
-    result = subprocess.run([sys.executable, "-m", "analysis", "analyze", "spinenet-49s@200", "--head",
+    result = subprocess.run([sys.executable, "-m", "spinescope", "analyze", "spinenet-49s@200", "--head",
                              "classification", "--pooling", "spp_avg", "--spp-levels", "6,3,2,1", "--json"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     data = json.loads(result.stdout)["classifier_input"]
     assert (data["length"], data["levels"], data["pooled_map"]) == (128 * 50, [6, 3, 2, 1], [128, 25, 25])
-    bad = subprocess.run([sys.executable, "-m", "analysis", "analyze", "spinenet-49s", "--head", "classification",
+    bad = subprocess.run([sys.executable, "-m", "spinescope", "analyze", "spinenet-49s", "--head", "classification",
                           "--pooling", "spp", "--spp-levels", "4,\x1b2"], cwd=ROOT, capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "\x1b" not in bad.stderr

@@ -3,12 +3,12 @@ the descriptions's shapes are the shapes the real forward pass produces."""
 import pytest
 import torch
 
-from analysis.counting.fast import PARAMS
-from spinenet.build import build_model
-from spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinenet.describe import describe
-from spinenet.registry import head_names
-from spinenet.structure import Describer
+from spinescope.analysis.counting.fast import PARAMS
+from spinescope.spinenet.build import build_model
+from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+from spinescope.spinenet.describe import describe
+from spinescope.spinenet.registry import head_names
+from spinescope.spinenet.structure import Describer
 
 TORCH_KINDS = {"conv": torch.nn.Conv2d, "batch_norm": torch.nn.BatchNorm2d, "linear": torch.nn.Linear,
                "adaptive_avg_pool": torch.nn.AdaptiveAvgPool2d, "adaptive_max_pool": torch.nn.AdaptiveMaxPool2d,
@@ -62,7 +62,7 @@ def test_a_kind_without_forward_is_refused():
     d = Describer()
     with d.module("backbone", "no_such_block"):
         d.conv("0", 3, 8, 3, (3, 32, 32))
-    from spinenet.structure import check_tree
+    from spinescope.spinenet.structure import check_tree
 
     with pytest.raises(ValueError, match="no_such_block"):
         check_tree(d.root)

@@ -3,9 +3,9 @@ import copy
 
 import pytest
 
-from spinenet.builtins import load_builtin
-from spinenet.spec import spec_to_dict
-from spinenet.validate import SpecError, find_problems, parse_spec
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.spec import spec_to_dict
+from spinescope.spinenet.validate import SpecError, find_problems, parse_spec
 
 BASE = spec_to_dict(load_builtin("spinenet-49"))
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.sweep.grid import RunOptions, grid_points
-from analysis.sweep.ray_runner import _measure_point, run_on_ray
-from spinenet.builtins import load_builtin
+from spinescope.analysis.sweep.grid import RunOptions, grid_points
+from spinescope.analysis.sweep.ray_runner import _measure_point, run_on_ray
+from spinescope.spinenet.builtins import load_builtin
 
 OPTIONS = RunOptions(device="cpu", iters=1, warmup=0, threads=1, timeout=120)
 

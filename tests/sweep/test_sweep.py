@@ -1,14 +1,14 @@
-"""`python -m analysis sweep`: the grid, the local run (one worker process), the same sweep on a local Ray cluster
+"""`spinescope sweep`: the grid, the local run (one worker process), the same sweep on a local Ray cluster
 (same points, same structure), failures reported per point, and bad arguments as one line."""
 import json
 import re
 
 import pytest
 
-from analysis.cli import main
-from analysis.latency.history import count_results, get_results
-from analysis.sweep.grid import GridError, batches, grid_points, input_sizes, precisions
-from spinenet.builtins import load_builtin
+from spinescope.analysis.cli import main
+from spinescope.analysis.latency.history import count_results, get_results
+from spinescope.analysis.sweep.grid import GridError, batches, grid_points, input_sizes, precisions
+from spinescope.spinenet.builtins import load_builtin
 
 SMALL = ["spinenet-mobile-49xs", "spinenet-49s", "--input-size", "64", "--batch", "1,2", "--iters", "2",
          "--warmup", "1", "--threads", "1", "--device", "cpu", "--json"]

@@ -1,0 +1,5 @@
+import sys
+
+from spinescope.cli import main
+
+sys.exit(main())
