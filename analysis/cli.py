@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from spinescope.analysis.limits import ResourceLimitError
+from spinescope.extras import MissingExtra
 from spinescope.analysis.paths import DataDirError
 from spinescope.analysis.architecture.classifier_input import summary
 from spinescope.spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (CliError, ResourceLimitError, SpecError, DataDirError) as error:
+    except (CliError, ResourceLimitError, SpecError, DataDirError, MissingExtra) as error:
         # printable(): a path or value from the user never reaches the terminal raw (no ANSI escapes, one line)
         print(f"error: {printable(error)}", file=sys.stderr)
         return 2

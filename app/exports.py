@@ -66,7 +66,7 @@ def graph_image(spec: Spec, input_size: int, fmt: str, costs: dict | None = None
     try:
         import kaleido  # noqa: F401 - plotly's image export needs it
     except ImportError:
-        raise ExportError("image export needs the kaleido package (pip install kaleido)") from None
+        raise ExportError("image export needs the kaleido package: pip install 'spinescope[app]'") from None
     _browser_for_kaleido()
     figure = graph_figure(spec, input_size, costs, title=f"{spec.name} at {size_label(input_size)}px", height=height)
     try:

@@ -21,7 +21,9 @@ def run_app(port: int) -> int:
     settings are its own `.streamlit/config.toml` beside main.py, which Streamlit reads wherever it is started;
     the settings that keep it local and private are also given as flags, so no other config file can undo them."""
     import spinescope.app
+    from spinescope.extras import require
 
+    require("streamlit")
     main_script = Path(spinescope.app.__file__).resolve().parent / "main.py"
     command = [sys.executable, "-m", "streamlit", "run", str(main_script), "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]

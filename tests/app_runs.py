@@ -1,15 +1,7 @@
-"""What the AppTest-driven tests share: a private SPINESCOPE_HOME per test and a run that fails on any exception
+"""What the AppTest-driven tests share (tests/app/conftest.py gives each a private SPINESCOPE_HOME): a run that fails on any exception
 the page shows."""
 import json
 
-import pytest
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    """A fresh SPINESCOPE_HOME (workspace and history files) per test; returns its path."""
-    monkeypatch.setenv("SPINESCOPE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
 
 
 def run(app):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+from spinescope.extras import require
 from spinescope.analysis.counting.fast import ModelCounts, count_model
 from spinescope.analysis.limits import check_fvcore_request
 from spinescope.spinenet.input_size import hw
@@ -23,7 +24,8 @@ def count_with_fvcore(spec: Spec, input_size: int | None = None, head: str = NO_
     to minutes), the reference that `analysis.counting.fast` must equal. Raises ResourceLimitError before building
     anything when the trace would exceed the memory or time limits (`analysis.limits`)."""
     import torch
-    from fvcore.nn import FlopCountAnalysis
+
+    FlopCountAnalysis = require("fvcore.nn").FlopCountAnalysis
 
     from spinescope.spinenet.build import build_model
 

@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from spinescope import PACKAGE_PARENT
 from spinescope.spinenet.input_size import hw

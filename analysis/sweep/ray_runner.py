@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import spinescope
+from spinescope.extras import require
 from spinescope.analysis.sweep.grid import Point, RunOptions, point_record, request_for
 from spinescope.spinenet.input_size import size_to_json
 
@@ -34,7 +35,7 @@ def _measure_point(point: Point, options: RunOptions):
 
 def connect(address: str | None):
     """Connects to Ray unless already connected: `address` 'local' starts a local cluster on this machine."""
-    import ray
+    ray = require("ray")
 
     if ray.is_initialized():
         return ray

@@ -26,12 +26,6 @@ APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 MODEL_GARDEN_16 = SPINENET_49_TUPLES + [(2, "bottleneck", (2, 13), True)]
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPINESCOPE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def run(app: AppTest) -> AppTest:
     app.run()
     assert not app.exception, [item.value for item in app.exception]

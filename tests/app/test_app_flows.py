@@ -43,12 +43,10 @@ class RecordingMediaStorage(MemoryMediaFileStorage):
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    """A fresh SPINESCOPE_HOME per test; AppTest's media storage kept reachable for download checks."""
-    monkeypatch.setenv("SPINESCOPE_HOME", str(tmp_path / "home"))
+def recorded_media(monkeypatch):
+    """AppTest's media storage kept reachable for download checks."""
     RecordingMediaStorage.instances.clear()
     monkeypatch.setattr(app_test_module, "MemoryMediaFileStorage", RecordingMediaStorage)
-    return tmp_path / "home"
 
 
 def start(query: dict | None = None) -> AppTest:

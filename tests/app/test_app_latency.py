@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from spinescope.analysis.latency.history import list_results
 from spinescope.analysis.latency.request import cuda_available
-from app_runs import home, run  # noqa: F401 - home is an autouse fixture
+from app_runs import run
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 

@@ -16,11 +16,6 @@ APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 MIB, GIB = 2 ** 20, 2 ** 30
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPINESCOPE_HOME", str(tmp_path / "home"))
-
-
 def run(app):
     app.run()
     assert not app.exception, [item.value for item in app.exception]

@@ -6,7 +6,7 @@ import onnx
 
 from spinescope.spinenet.builtins import load_builtin
 
-from test_app_flows import (RecordingMediaStorage, SPINENET_49, errors, expected_totals, home, open_tab,  # noqa: F401
+from test_app_flows import (RecordingMediaStorage, SPINENET_49, errors, expected_totals, open_tab, recorded_media,  # noqa: F401
                             run, start, totals, widget)
 
 

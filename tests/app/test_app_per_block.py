@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from spinescope.analysis.latency.history import list_results
 from spinescope.app.graph_figure import NODE_TRACE_NAME
-from app_runs import figures, home, run  # noqa: F401 - home is an autouse fixture
+from app_runs import figures, run
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 

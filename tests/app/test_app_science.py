@@ -9,7 +9,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from p2_specs import MODEL_GARDEN_TEXT, model_garden_spec
@@ -18,11 +17,6 @@ from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.formats import import_tuples
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
-
-
-@pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPINESCOPE_HOME", str(tmp_path / "home"))
 
 
 def rerun(app: AppTest, tab: str | None = None) -> AppTest:

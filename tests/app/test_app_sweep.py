@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from spinescope.analysis.counting import count_model
 from spinescope.analysis.latency.history import list_results
 from spinescope.spinenet.builtins import load_builtin
-from app_runs import home, run  # noqa: F401 - home is an autouse fixture
+from app_runs import run
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 

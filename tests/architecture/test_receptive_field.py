@@ -98,7 +98,7 @@ def test_resnet_fpn_smallest():
     assert path(p3.longest) == (15, 5, ("stem", "c2_0", "c3_0", "c4_0", "c5_0", "P3"))
     assert path(p3.shortest) == (9, 1, ("stem", "c2_0", "c3_0", "P3"))
     assert path(fields.outputs["P7"].longest) == (17, 5, ("stem", "c2_0", "c3_0", "c4_0", "c5_0", "P5", "P6", "P7"))
-    assert [fields.outputs[f"P{l}"].stride for l in range(3, 8)] == [8, 16, 32, 64, 128]
+    assert [fields.outputs[f"P{level}"].stride for level in range(3, 8)] == [8, 16, 32, 64, 128]
 
 
 def test_resnet50_c5_has_the_known_427_pixels():

@@ -18,11 +18,8 @@ from playwright.sync_api import expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[2]
 # Screenshots of failing tests go outside the repository (tests never write into it).
 ARTIFACTS = Path(os.environ.get("SPINESCOPE_TEST_ARTIFACTS", Path(tempfile.gettempdir()) / "spinescope-test-artifacts"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 # A loaded 2-core machine can take many seconds for a rerun; assertions wait for it (the default is 5 s).
-from browser_settings import TIMEOUT_MS, VIEWPORT  # noqa: E402
+from browser_settings import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, VIEWPORT  # noqa: E402
 expect.set_options(timeout=TIMEOUT_MS)
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spinescope.spinenet.builtins import load_builtin
-from spinescope.spinenet.formats import dumps, loads
+from spinescope.spinenet.formats import dumps
 from spinescope.spinenet.spec import spec_to_dict
 from spinescope.spinenet.validate import BLOCK_ID_PATTERN, SpecError, find_problems, printable
 

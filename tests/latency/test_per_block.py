@@ -4,7 +4,6 @@ hooked exactly once, the pure aggregation (medians, p10/p90, shares, the sum che
 import json
 import time
 
-import numpy as np
 import pytest
 import torch
 

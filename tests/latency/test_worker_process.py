@@ -1,6 +1,5 @@
 """The worker subprocess from the caller's side, with small stand-in workers (no torch, so each runs in a fraction of
 a second): spawn, payload, the line protocol, an error event, a worker that dies, the time limit, cancel and kill."""
-import os
 import signal
 import textwrap
 import threading

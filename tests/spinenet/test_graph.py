@@ -63,7 +63,7 @@ def test_resnet_fpn_graph_is_scale_decreased_then_pyramid():
     assert len(blocks) == 3 + 4 + 6 + 3
     levels = [graph.nodes[n]["level"] for n in sorted(blocks, key=lambda n: graph.nodes[n]["order"])]
     assert levels == sorted(levels)
-    assert {graph.nodes[f"P{l}"]["output_level"] for l in range(3, 8)} == {3, 4, 5, 6, 7}
+    assert {graph.nodes[f"P{level}"]["output_level"] for level in range(3, 8)} == {3, 4, 5, 6, 7}
     assert graph.edges["P5", "P4"]["kind"] == "top_down" and graph.edges["c4_5", "P4"]["kind"] == "lateral"
 
 
