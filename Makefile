@@ -1,11 +1,12 @@
-# The two commands a new user needs: `make run` (the app on http://127.0.0.1:8501) and `make test`.
+# The two commands a new user needs: `make run` (the app on http://127.0.0.1:8501) and `make test` (what CI runs).
+# `make test-fast` is the unit tier for a developer's loop (no app, browser, wheel, subprocess or training tests).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 BUNDLE := app/static/node_modules/.package-lock.json
 
-.PHONY: setup browser run test screenshot clean
+.PHONY: setup browser run test test-fast lint screenshot clean
 
 setup: $(VENV)/.installed $(BUNDLE)
 
@@ -28,8 +29,14 @@ browser:
 run: setup
 	$(PY) -m spinescope app --port $(PORT)
 
-test: setup browser
+test: setup browser lint
 	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m unit
+
+lint: setup
+	$(PY) -m ruff check .
 
 # Refreshes docs/screenshot.png (the README's picture) from the real-browser test; tests never write it otherwise.
 screenshot: setup browser

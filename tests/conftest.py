@@ -16,3 +16,22 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# Tiers: every test gets the marker of the part of the suite it belongs to, by folder; `make test-fast` runs the
+# unit tier (`-m unit`), `make test` everything.
+FOLDER_TIERS = {"browser": "browser", "app": "app", "package": "package", "sweep": "slow", "latency": "slow",
+                "memory": "slow", "hardening": "slow"}
+SLOW_FILES = {"test_fast_count.py", "test_verify_cli.py", "test_spp.py", "test_classification_paper.py",
+              "test_narrow_head.py", "test_training_loop.py", "test_reference_init.py", "test_detection.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        tier = FOLDER_TIERS.get(parts[0]) if len(parts) > 1 else None
+        if tier is None and parts[-1] in SLOW_FILES:
+            tier = "slow"
+        if not any(item.get_closest_marker(name) for name in ("browser", "app", "package", "slow")):
+            item.add_marker(tier or "unit")
