@@ -1,4 +1,4 @@
-"""An independent count of params and MACs, written from ../shared/reference/spinenet-architecture.md alone.
+"""An independent count of params and MACs, written from docs/spinenet-facts.md alone.
 
 It shares no code with `spinenet/` or `analysis/`: it walks the reference tuple lists with the document's formulas
 (conv params k*k*Cin/g*Cout (+Cout bias), BN 2*C, conv MACs k*k*Cin/g*Cout*Hout*Wout), so a bug in the builders
