@@ -16,10 +16,11 @@ $(BUNDLE): app/static/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix app/static --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the graph falls back to st.plotly_chart (install Node.js and run make setup again)"; fi
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $@
 
 # Debian's Chromium for the real-browser tests (Playwright drives it; it never downloads a browser).
