@@ -18,7 +18,7 @@ from spinescope.analysis.limits import ResourceLimitError
 from spinescope.extras import MissingExtra
 from spinescope.analysis.paths import DataDirError
 from spinescope.analysis.architecture.classifier_input import summary
-from spinescope.spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
+from spinescope.spinenet.builtins import SPEC_DIR, builtin_names, is_builtin, load_builtin
 from spinescope.spinenet.formats import read_spec_file
 from spinescope.spinenet.input_size import InputSize, parse_size, size_text
 from spinescope.spinenet.registry import head_names
@@ -79,7 +79,7 @@ def load_spec_argument(text: str, min_level: int | None = None,
         except argparse.ArgumentTypeError as error:
             raise CliError(f"{text}@{size_arg}: {error}") from None
     try:
-        if text.lower() in BUILTIN_NAMES:
+        if is_builtin(text):
             spec, read_notes = load_builtin(text.lower()), ()
             if min_level is not None and min_level != spec.min_level:
                 from spinescope.spinenet.edits import min_level_change_note, set_min_level
@@ -87,7 +87,7 @@ def load_spec_argument(text: str, min_level: int | None = None,
                 changed = set_min_level(spec, min_level)
                 spec, read_notes = changed, (min_level_change_note(spec, changed),)
         elif not Path(text).suffix:
-            raise CliError(f"unknown built-in {text!r}; built-ins: {', '.join(BUILTIN_NAMES)} (or give a .json/.yaml "
+            raise CliError(f"unknown built-in {text!r}; built-ins: {', '.join(builtin_names())} (or give a .json/.yaml "
                            "path)")
         else:
             result = read_spec_file(text, min_level=min_level)
@@ -107,7 +107,7 @@ def _print_notes(notes) -> None:
 
 
 def _cmd_list(args) -> int:
-    for name in BUILTIN_NAMES:
+    for name in builtin_names():
         spec = load_builtin(name)
         print(f"{name:22s} {spec.name:22s} {spec.family:16s} input {spec.input_size}")
     return 0
@@ -118,7 +118,7 @@ def _cmd_validate(args) -> int:
 
     text = args.spec
     # A built-in is validated like any file: its YAML in assets/specs/ goes through the same loader.
-    path = SPEC_DIR / f"{text.lower()}.yaml" if text.lower() in BUILTIN_NAMES else Path(text)
+    path = SPEC_DIR / f"{text.lower()}.yaml" if is_builtin(text) else Path(text)
     try:
         if not path.is_file():
             raise SpecError([f"{text}: no such file (and not a built-in name)"])

@@ -21,6 +21,12 @@ def builtin_names() -> tuple[str, ...]:
                                                  name)))
 
 
+def is_builtin(name: str) -> bool:
+    """Returns whether `name` (any case) is a built-in, without loading or sorting them."""
+    key = name.lower()
+    return key.replace("-", "").isalnum() and key.isascii() and (SPEC_DIR / f"{key}.yaml").is_file()
+
+
 def _backbone_params(spec: Spec) -> int:
     from spinescope.analysis.counting.fast import count_model
 

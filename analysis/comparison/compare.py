@@ -9,17 +9,18 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
+from spinescope.analysis.architecture.receptive_field import receptive_fields
 from spinescope.analysis.counting import analyze
 from spinescope.analysis.comparison.published import published_for
-from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinescope.spinenet.input_size import InputSize, size_to_json
+from spinescope.spinenet.builtins import builtin_names, load_builtin
+from spinescope.spinenet.input_size import InputSize, hw, size_to_json
 from spinescope.spinenet.registry import head_names
 from spinescope.spinenet.spec import Spec, spec_hash
 
 
 @lru_cache(maxsize=1)
 def _builtin_hashes() -> dict[str, str]:
-    return {spec_hash(load_builtin(name)): name for name in BUILTIN_NAMES}
+    return {spec_hash(load_builtin(name)): name for name in builtin_names()}
 
 
 def builtin_name(spec: Spec) -> str | None:
@@ -27,10 +28,20 @@ def builtin_name(spec: Spec) -> str | None:
     return _builtin_hashes().get(spec_hash(spec))
 
 
+def relative_receptive_fields(spec: Spec, input_size: InputSize | None = None) -> dict[str, float]:
+    """Returns {"P3": multiple, ...}: each output's theoretical receptive field as a multiple of the input side.
+    Per axis the field (pixels) over that side (pixels); for a non-square input the smaller of the two, which is
+    the multiple of its longer side (how many times the field spans the whole image along both axes)."""
+    height, width = hw(input_size or spec.input_size)
+    return {level: min(field.receptive_field_hw[0] / height, field.receptive_field_hw[1] / width)
+            for level, field in receptive_fields(spec, input_size).outputs.items()}
+
+
 def compare(models: list[tuple[Spec, InputSize | None]], head: str = "retinanet") -> list[dict]:
     """Returns one dict per (spec, input size or None for the spec's own): name, builtin, input_size, head,
     params, macs, flops, backbone_*/head_* params and MACs, outputs ("P3" -> [C, H, W]), receptive_field
-    ("P3" -> pixels), published (the paper's row at that size, for built-ins with the RetinaNet head, else None)
+    ("P3" -> pixels), receptive_field_relative ("P3" -> the field as a multiple of the input side,
+    `relative_receptive_fields`), published (the paper's row at that size, for built-ins with the RetinaNet head, else None)
     and params_ratio / macs_ratio to the first model."""
     rows = []
     for spec, size in models:
@@ -43,6 +54,7 @@ def compare(models: list[tuple[Spec, InputSize | None]], head: str = "retinanet"
             "backbone_params": result.backbone_params, "backbone_macs": result.backbone_macs,
             "head_params": result.head_params, "head_macs": result.head_macs,
             "outputs": result.outputs, "receptive_field": result.receptive_field,
+            "receptive_field_relative": relative_receptive_fields(spec, result.input_size),
             "published": None if published is None else {
                 key: published.get(key) for key in ("params_m", "macs_b", "ap", "ap_protocol_c", "source")},
         })
