@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from spinescope.app import counts, selection, session, sidebar
-from spinescope.app.graph_figure import graph_figure
+from spinescope.app.graph_figure import dead_blocks, dead_blocks_note, feeds_text, graph_figure
 from spinescope.app.graph_view import show_graph
 from spinescope.app.guard import guarded
 from spinescope.app.markup import escape_md
@@ -15,6 +15,7 @@ from spinescope.app.tables import table
 from spinescope.app.units import billions, millions, signed_billions, signed_millions
 from spinescope.spinenet import edits
 from spinescope.spinenet.input_size import level_label
+from spinescope.spinenet.layout import resolve
 from spinescope.spinenet.registry import family_of
 from spinescope.spinenet.spec import STEM_IDS, Spec
 from spinescope.spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL
@@ -189,8 +190,11 @@ def block_editor(spec: Spec, input_size: int) -> None:
     cols[4].button("Delete + rewire", key="delete_rewire", icon=":material/call_split:", on_click=_delete,
                    args=(block.id, True, revision), width="stretch", disabled=not children,
                    help="Delete and give each child one of this block's parents instead")
-    st.caption(f"Feeds: {', '.join(escape_md(child) for child in children) or 'nothing'}. "
-               "Parents must be earlier blocks; each level P3–P7 needs exactly one output block.")
+    layout = resolve(spec, input_size)
+    dead = dead_blocks(layout).get(block.id)
+    st.caption(f"Feeds: {escape_md(feeds_text(layout, block.id))}."
+               + (f" **Dead**, reaches no output: {escape_md(dead)} (built, params count, 0 MACs)." if dead else "")
+               + " Parents must be earlier blocks; each level P3–P7 needs exactly one output block.")
 
 
 def graph_and_totals(spec: Spec, input_size: int, head: str) -> None:
@@ -204,6 +208,9 @@ def graph_and_totals(spec: Spec, input_size: int, head: str) -> None:
                               selected=st.session_state.get(selection.STATE_KEY), height=380, width_hint=600)
         show_graph(figure, key="edit_graph", on_click=selection.graph_clicked,
                    alt=f"Graph of {spec.name} as edited: {len(spec.blocks)} blocks by order and feature level")
+        note = dead_blocks_note(resolve(spec, input_size))
+        if note:
+            st.caption(f":material/block: {escape_md(note)}")
     with numbers_column:
         for label, value, old, fmt, signed in (
                 ("Backbone MACs", result.backbone_macs, before.backbone_macs, billions, signed_billions),

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from spinescope.app import counts, selection, session, sidebar, verify
-from spinescope.app.graph_figure import TIME_MODES, graph_figure
+from spinescope.app.graph_figure import TIME_MODES, dead_blocks, dead_blocks_note, feeds_text, graph_figure
 from spinescope.app.graph_view import show_graph
 from spinescope.app.latency_view import time_shares
 from spinescope.app.guard import guarded
@@ -111,9 +111,11 @@ def block_details(spec: Spec, result, block_id: str, input_size: int) -> None:
                                    f"{billions(cost['resample_macs'])} MACs"))
     inputs = [f"{escape_md(edge.source)} ({'0-outdegree merge' if edge.kind == 'merge' else edge.resample_label})"
               for edge in layout.edges_into(block_id)]
-    children = [escape_md(edge.target) for edge in layout.edges if edge.source == block_id]
     rows.append(("inputs", ", ".join(inputs) or "image"))
-    rows.append(("feeds", ", ".join(children) or ("the head only" if node.output_level else "nothing")))
+    rows.append(("feeds", escape_md(feeds_text(layout, block_id))))
+    dead = dead_blocks(layout).get(block_id)
+    if dead:
+        rows.append(("**dead**", f"reaches no output: {escape_md(dead)} (built, params count, 0 MACs)"))
     st.markdown("\n".join(f"- {name}: {value}" for name, value in rows))
     if node.block_fn in BLOCK_TYPES:  # the what-if itself is drawn below the graph, where its table fits
         st.toggle("As other block types", key="whatif_open",
@@ -215,6 +217,9 @@ def graph_panel(spec: Spec, result, input_size: int) -> None:
         st.caption("x = block order, y = feature level. Arrows: parent connections coloured by resampling (hover "
                    "one for its operations and cost); dashed purple: merged by the 0-outdegree rule. Click a block "
                    "to select it.")
+        note = dead_blocks_note(resolve(spec, input_size))
+        if note:
+            st.caption(f":material/block: {escape_md(note)}")
     with side:
         chosen = selection.selector(spec, input_size, key="explore_block_box")
         block_details(spec, result, chosen, input_size)

@@ -5,7 +5,11 @@ connection is a line coloured by its resampling (same level, up xN, down xN) end
 of its target; connections added by the 0-outdegree rule are dashed. Hovering a connection shows its resampling and
 what it costs. Optionally the MACs share of each block, or its share of the time measured per block
 (`analysis.latency.block_shares`), sets the node size or colour. When SpineNet's blocks are
-repeated (`scaling.block_repeats`), every node is drawn as a stack of that many blocks.
+repeated (`scaling.block_repeats`), every node is drawn as a stack of that many blocks. A dead block (one whose
+output reaches no output level, e.g. the Model Garden's 16th block with min level 3) is hollow, with the reason in
+its hover and a legend entry; `feeds_text` and `dead_blocks` give Explore, Edit and the hover the same words.
+Block ids sit on the side of their block that no connection, block or stacked copy crosses (when one is free),
+with a white halo.
 
 The figure is built from a handful of traces whatever the size of the graph (one line trace per kind of
 connection, one arrowhead trace, one node trace, a few text and legend traces) and a single shape for the
@@ -21,7 +25,7 @@ import plotly.graph_objects as go
 
 from spinescope.spinenet.graph import to_graph
 from spinescope.spinenet.input_size import level_label
-from spinescope.spinenet.layout import resolve
+from spinescope.spinenet.layout import Layout, live_nodes, resolve
 from spinescope.spinenet.spec import Spec
 
 TYPE_STYLE = {  # block_fn -> (colour, marker symbol, legend label)
@@ -37,6 +41,8 @@ DOWN_COLOURS = ("#f4a259", "#e0672b", "#b8401b", "#7a2410")  # x2, x4, x8, x16+
 UP_COLOURS = ("#7fb3d5", "#3f88c5", "#1d5c99", "#0b3461")
 MERGE_COLOUR = "#7b3fa0"
 SELECTED_COLOUR = "#e7298a"  # magenta: in no type colour and not in the Viridis scale of the MACs colour mode
+DEAD_COLOUR = "#9a9a9a"  # dead blocks (reach no output): hollow, in this grey where colour means type
+DEAD_LABEL = "dead: reaches no output"
 SHAPE_ONLY_COLOUR = "#b0b0b0"  # legend markers in the MACs colour mode, where colour means MACs, not type
 MACS_MODES = ("off", "size", "colour", "time_size", "time_colour")
 TIME_MODES = ("time_size", "time_colour")  # the share comes from a per-block latency run, not from the MACs
@@ -48,6 +54,10 @@ CONNECTION_HOVER_NAME = "connection hover"  # invisible markers at the connectio
 REPEAT_TRACE_NAME = "repeated blocks"
 WIDTH_HINT = 560  # expected plot width in pixels (the Explore tab at 1366 x 768); sets node and label sizes
 LABEL_FONT = 10
+# A white halo around the block ids, so that a connection passing behind one never hides it.
+LABEL_HALO = "0 0 2px #ffffff, 0 0 2px #ffffff, 0 0 3px #ffffff"
+LABEL_SIDES = ("bottom center", "top center", "bottom right", "top right", "bottom left", "top left", "middle right",
+               "middle left")  # where a block's id may go, tried in this order
 CHAR_WIDTH = 0.56 * LABEL_FONT  # average width of a label character in pixels (ids are mostly digits)
 BLOCK_LEGEND_TITLES = {"off": "blocks:", "size": "blocks (area = MACs):", "colour": "blocks (colour = MACs):",
                        "time_size": "blocks (area = time):", "time_colour": "blocks (colour = time):"}
@@ -88,6 +98,49 @@ def _format_count(value: float | None, unit: str = "") -> str:
         if abs(value) >= scale:
             return f"{value / scale:.2f}{suffix}{unit}"
     return f"{value:.0f}{unit}"
+
+
+def feeds_text(layout: Layout, node_id: str) -> str:
+    """Returns what a block's output feeds, in words (plain text: escape it for Markdown or HTML): the blocks
+    that read it ('b14, b15 (0-outdegree merge)'), then its output level ('the P3 output'), or 'nothing' (a dead
+    block: `dead_blocks` says why). Explore, Edit and the graph's hover all say it this way."""
+    targets = [edge.target + (" (0-outdegree merge)" if edge.kind == "merge" else "")
+               for edge in layout.edges if edge.source == node_id]
+    stems = [node.id for node in layout.stems]
+    if node_id in stems[:-1]:  # a stem feeds the next one directly
+        targets.insert(0, stems[stems.index(node_id) + 1])
+    node = layout.node(node_id)
+    if node.output_level is not None:
+        targets.append(f"the P{node.output_level} output")
+    return ", ".join(targets) or "nothing"
+
+
+def dead_blocks(layout: Layout) -> dict[str, str]:
+    """Returns {block id: why it is dead} for every block whose output reaches no output level, in build order,
+    e.g. {'b17': 'b17 feeds no block and is not an output'} (plain text). A dead block is built and run and its
+    params count, but nothing uses its result: fvcore's trace drops it, so it counts 0 MACs."""
+    live = live_nodes(layout)
+    reasons = {}
+    for node in layout.nodes:
+        if node.id in live:
+            continue
+        targets = list(dict.fromkeys(edge.target for edge in layout.edges if edge.source == node.id))
+        if not targets:
+            reasons[node.id] = f"{node.id} feeds no block and is not an output"
+        else:
+            reasons[node.id] = (f"{node.id} feeds only {', '.join(targets)}, which "
+                                f"{'reaches' if len(targets) == 1 else 'reach'} no output")
+    return reasons
+
+
+def dead_blocks_note(layout: Layout) -> str | None:
+    """Returns one line naming the dead blocks and why (plain text), or None when every block reaches an output."""
+    reasons = dead_blocks(layout)
+    if not reasons:
+        return None
+    return (f"Dead block{'s' if len(reasons) > 1 else ''} (hollow grey in the graph): " + "; ".join(reasons.values())
+            + ". A dead block reaches no output: it is built and its params count, but nothing uses its result, "
+              "so it counts 0 MACs.")
 
 
 def _curve(x0, y0, x1, y1):
@@ -198,6 +251,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         macs_mode = "off"
     size_mode, colour_mode = macs_mode in ("size", "time_size"), macs_mode in ("colour", "time_colour")
     connection_costs = edge_costs(spec, graph.graph["input_size"])
+    dead = dead_blocks(resolve(spec, graph.graph["input_size"]))
     nodes = sorted(graph.nodes(data=True), key=lambda item: item[1]["order"])
     levels = sorted({data["level"] for _, data in nodes})
     positions = {node: (data["order"], data["level"]) for node, data in nodes}
@@ -223,6 +277,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     categories: dict[tuple[str, bool], dict] = {}
     middle_x, middle_y, middle_text = [], [], []
     arrow_x, arrow_y, arrow_colours, arrow_sizes, arrow_standoff = [], [], [], [], []
+    polylines = []  # every connection's points, for placing the block ids clear of them
     for source, target, data in graph.edges(data=True):
         key = ("0-outdegree merge" if data["merge"] else resample_category(data["direction"], data["factor"]),
                data["merge"])
@@ -231,6 +286,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
                                             "sort": (data["merge"], data["direction"] != "same",
                                                      data["direction"], data["factor"])})
         points = _curve(*positions[source], *positions[target])
+        polylines.append(points)
         text = _edge_hover(source, target, data, connection_costs.get((source, target)))
         entry["x"] += [x for x, _ in points] + [None]
         entry["y"] += [y for _, y in points] + [None]
@@ -257,6 +313,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
 
     # Repeated blocks: every node drawn as a small stack (up to MAX_STACK copies) behind it.
+    ghosts = []  # (x, y, marker size) of every copy, for placing the block ids clear of them
     if repeats > 1:
         stack_x, stack_y, stack_symbols, stack_sizes = [], [], [], []
         for copy in range(min(repeats, MAX_STACK) - 1, 0, -1):
@@ -265,28 +322,33 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
                 stack_y.append(data["level"] + copy * 0.06)
                 stack_symbols.append(_node_style(data)[1])
                 stack_sizes.append(size)
+                ghosts.append((stack_x[-1], stack_y[-1], size))
         traces.append(dict(type="scatter",
             x=stack_x, y=stack_y, mode="markers", name=REPEAT_TRACE_NAME, showlegend=False, hoverinfo="skip",
             marker=dict(color="#f2f2f2", symbol=stack_symbols, size=stack_sizes, line=dict(color="#7a7a7a", width=1)),
             selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
 
     xs, ys, colours, symbols, texts, hovers, ids, outlines, widths = [], [], [], [], [], [], [], [], []
+    text_colours = []
     for (node, data), share in zip(nodes, shares):
         colour, symbol, _ = _node_style(data)
         xs.append(data["order"])
         ys.append(data["level"])
         ids.append([node])
-        colours.append(share if colour_mode else colour)
-        symbols.append(symbol)
+        # A dead block is hollow (its type's shape, open), grey where colour means the type.
+        colours.append(share if colour_mode else DEAD_COLOUR if node in dead else colour)
+        symbols.append(symbol + "-open" if node in dead else symbol)
         label = html.escape(node)
         texts.append((f"<b>{label}</b>" if node == selected else label) if ids_beside_nodes else "")
+        text_colours.append("#777777" if node in dead else "#333333")
         outlines.append("#222222" if data["output_level"] is not None or node == selected else "white")
-        widths.append(2.5 if node == selected else 1.5)
-        hovers.append(_hover_text(graph, node, data, costs.get(node, {}), repeats, times.get(node)))
+        widths.append(2.5 if node == selected else 2.0 if node in dead else 1.5)
+        hovers.append(_hover_text(graph, node, data, costs.get(node, {}), repeats, times.get(node),
+                                  dead.get(node)))
     node_trace = dict(type="scatter",
         x=xs, y=ys, mode="markers+text", name=NODE_TRACE_NAME, showlegend=False,
         customdata=ids, text=texts, textposition="bottom center",
-        textfont=dict(size=LABEL_FONT, color="#333333"), hovertext=hovers, hoverinfo="text",
+        textfont=dict(size=LABEL_FONT, color=text_colours, shadow=LABEL_HALO), hovertext=hovers, hoverinfo="text",
         marker=dict(
             color=colours, symbol=symbols, size=sizes, opacity=1.0, line=dict(color=outlines, width=widths),
             **({"colorscale": "Viridis", "cmin": 0, "cmax": max_share,
@@ -313,7 +375,7 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     # last `.trace` of plotly's scatter layer, which is how a page (or a test) finds the nodes.
     legend_traces: list[dict] = []
     if legend:
-        _legend(legend_traces, nodes, macs_mode, repeats, selected is not None and selected in positions)
+        _legend(legend_traces, nodes, macs_mode, repeats, selected is not None and selected in positions, bool(dead))
     traces = legend_traces + traces + [node_trace]
     size = graph.graph["input_size"]
     shapes = []
@@ -329,6 +391,11 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     block_labels = [trace["name"] for trace in legend_traces]
     margin = _margins(y_labels, x_axis, connection_labels if legend else None, block_labels if legend else None,
                       BLOCK_LEGEND_TITLES[macs_mode], bool(title or colour_mode), width_hint)
+    y_range = [min(levels) - 0.6, max(levels) + 0.75]
+    if ids_beside_nodes:
+        plot = (width_hint, max(height - margin["t"] - margin["b"], 50))
+        node_trace["textposition"] = _label_sides(nodes, size_of, polylines, ghosts, outputs, x_axis["range"],
+                                                  y_range, plot)
     layout = dict(
         height=height, margin=dict(**margin, autoexpand=True), showlegend=legend,
         title=dict(text=html.escape(title), x=0.01, xanchor="left", y=0.99, yref="container", yanchor="top",
@@ -346,10 +413,92 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         xaxis=x_axis,
         yaxis=dict(title=dict(text="feature level (size at input)", font=dict(size=12)), tickmode="array",
                    tickvals=levels, ticktext=y_labels,
-                   range=[min(levels) - 0.6, max(levels) + 0.75], showgrid=True, gridcolor="#eeeeee",
+                   range=y_range, showgrid=True, gridcolor="#eeeeee",
                    zeroline=False, fixedrange=True, automargin=True),
     )
     return go.Figure(dict(data=traces, layout=layout))
+
+
+def _segment_crosses(p: tuple, q: tuple, box: tuple) -> bool:
+    """Whether the segment p-q (pixels) passes through the box (left, top, right, bottom): Liang-Barsky clipping."""
+    low, high = 0.0, 1.0
+    dx, dy = q[0] - p[0], q[1] - p[1]
+    for step, room in ((-dx, p[0] - box[0]), (dx, box[2] - p[0]), (-dy, p[1] - box[1]), (dy, box[3] - p[1])):
+        if step == 0:
+            if room < 0:
+                return False
+            continue
+        t = room / step
+        if step < 0:
+            low = max(low, t)
+        else:
+            high = min(high, t)
+        if low > high:
+            return False
+    return True
+
+
+def _label_sides(nodes, size_of: dict, polylines: list, ghosts: list, outputs: list, x_range: list, y_range: list,
+                 plot: tuple) -> list[str]:
+    """Returns a text position per node (LABEL_SIDES) for its id: below it unless a connection, another block, a
+    stacked copy, an output label or an id placed before crosses the label there, else the first side with the
+    fewest such crossings, weighted (the halo keeps an id readable where no side is free: with SpineNet-190's
+    stacks, b10's every side has a connection or a copy). Pixels from the plot's expected size `plot` (width,
+    height)."""
+    width, height = plot
+
+    def pixel(x: float, y: float) -> tuple[float, float]:
+        return ((x - x_range[0]) / (x_range[1] - x_range[0]) * width,
+                (y_range[1] - y) / (y_range[1] - y_range[0]) * height)
+
+    segments = [(pixel(*a), pixel(*b)) for line in polylines for a, b in zip(line, line[1:])]
+    centres = {node: pixel(data["order"], data["level"]) for node, data in nodes}
+    blocks = {node: (x - size_of[node] / 2, y - size_of[node] / 2, x + size_of[node] / 2, y + size_of[node] / 2)
+              for node, (x, y) in centres.items()}
+    copies = []
+    for x, y, size in ghosts:
+        (cx, cy), half = pixel(x, y), size / 2
+        copies.append((cx - half, cy - half, cx + half, cy + half))
+    others = []
+    for x, y, level in outputs:  # "P<level>" right of its block
+        cx, cy = pixel(x, y)
+        others.append((cx, cy - 8, cx + 2 + 8 * len(str(level)), cy + 7))
+    placed, sides = [], []
+    for node, data in nodes:
+        (cx, cy), radius = centres[node], size_of[node] / 2
+        label_width = CHAR_WIDTH * len(node) + 2
+        # plotly puts a text at 1.25 x the marker's radius + 1 from its centre on the chosen sides.
+        offset = radius / 0.8 + 1
+        boxes = {}
+        for side in LABEL_SIDES:
+            vertical, horizontal = side.split()
+            left = {"left": cx - offset - label_width, "center": cx - label_width / 2, "right": cx + offset}[horizontal]
+            top = {"top": cy - offset - 1.05 * LABEL_FONT, "middle": cy - 0.55 * LABEL_FONT,
+                   "bottom": cy + offset - 0.1 * LABEL_FONT}[vertical]
+            boxes[side] = (left, top, left + label_width, top + 1.15 * LABEL_FONT)
+        best = None
+        for side in LABEL_SIDES:
+            if side == "middle right" and data["output_level"] is not None:
+                continue  # its "P<level>" is there
+            box = boxes[side]
+            # A connection through the id counts twice a stacked copy under it (both are drawn below the ids, and
+            # a copy is pale); another block, an output label or another id, or leaving the plot, three times.
+            faults = 2 * sum(_segment_crosses(p, q, box) for p, q in segments)
+            faults += sum(_overlaps(box, other) for other in copies)
+            faults += 3 * sum(_overlaps(box, other) for key, other in blocks.items() if key != node)
+            faults += 3 * sum(_overlaps(box, other) for other in others + placed)
+            faults += 0 if box[0] >= 0 and box[2] <= width and box[1] >= 0 and box[3] <= height else 3
+            if best is None or faults < best[0]:
+                best = (faults, side, box)
+            if faults == 0:
+                break
+        placed.append(best[2])
+        sides.append(best[1])
+    return sides
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _legend_rows(title: str, labels: list[str], width: float) -> int:
@@ -407,7 +556,8 @@ def _x_axis(nodes, ids_beside_nodes: bool, spacing: float) -> dict:
     return axis
 
 
-def _legend(traces: list[dict], nodes, macs_mode: str, repeats: int, has_selection: bool) -> None:
+def _legend(traces: list[dict], nodes, macs_mode: str, repeats: int, has_selection: bool,
+            has_dead: bool = False) -> None:
     """Legend-only entries that say what the marks mean in the current mode (never clickable)."""
     styles = {}
     for _, data in nodes:
@@ -417,6 +567,8 @@ def _legend(traces: list[dict], nodes, macs_mode: str, repeats: int, has_selecti
                for label, (colour, symbol) in styles.items()]
     if repeats > 1:
         entries.append((f"stack: ×{repeats} repeats", "#f2f2f2", "square", "#7a7a7a"))
+    if has_dead:
+        entries.append((DEAD_LABEL, "rgba(0,0,0,0)", "circle-open", DEAD_COLOUR))
     if has_selection:
         entries.append(("selected block", "rgba(0,0,0,0)", "circle-open", SELECTED_COLOUR))
     for label, colour, symbol, line in entries:
@@ -427,8 +579,9 @@ def _legend(traces: list[dict], nodes, macs_mode: str, repeats: int, has_selecti
                         line=dict(color=line, width=2.5 if open_ring else 1))))
 
 
-def _hover_text(graph, node, data, cost, repeats: int = 1, time: dict | None = None) -> str:
-    """Returns the HTML hover text of one node; user-supplied strings (ids) are escaped."""
+def _hover_text(graph, node, data, cost, repeats: int = 1, time: dict | None = None, dead: str | None = None) -> str:
+    """Returns the HTML hover text of one node; user-supplied strings (ids) are escaped. `dead`: why the block
+    reaches no output (`dead_blocks`), for a dead one."""
     safe = html.escape(node)
     kind = data["block_fn"] if repeats == 1 or data["role"] == "fpn" else f"{repeats} × {data['block_fn']}"
     lines = [f"<b>{safe}</b>" + (f"  (P{data['output_level']} output)" if data["output_level"] is not None else ""),
@@ -450,4 +603,6 @@ def _hover_text(graph, node, data, cost, repeats: int = 1, time: dict | None = N
         inputs.append(f"{html.escape(source)} ({label})")
     if inputs:
         lines.append("inputs: " + ", ".join(inputs))
+    if dead:
+        lines.append(f"<b>{DEAD_LABEL}</b>: {html.escape(dead)} (built, params count, 0 MACs)")
     return "<br>".join(lines)

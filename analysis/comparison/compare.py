@@ -41,8 +41,8 @@ def compare(models: list[tuple[Spec, InputSize | None]], head: str = "retinanet"
     """Returns one dict per (spec, input size or None for the spec's own): name, builtin, input_size, head,
     params, macs, flops, backbone_*/head_* params and MACs, outputs ("P3" -> [C, H, W]), receptive_field
     ("P3" -> pixels), receptive_field_relative ("P3" -> the field as a multiple of the input side,
-    `relative_receptive_fields`), published (the paper's row at that size, for built-ins with the RetinaNet head, else None)
-    and params_ratio / macs_ratio to the first model."""
+    `relative_receptive_fields`), published (the paper's row at that size, for built-ins with the RetinaNet head,
+    else None) and params_ratio / macs_ratio to the first model."""
     rows = []
     for spec, size in models:
         result = analyze(spec, size or spec.input_size, head)

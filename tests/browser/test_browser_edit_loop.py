@@ -185,11 +185,11 @@ def test_tables_fit_the_page_at_1366_by_768(browser, server):
         context.close()
 
 
-# Boxes (page pixels) of the point labels, the tick labels and the plot area of the chart with key `key`.
+# Boxes (page pixels) of the point labels (annotations or point texts), the tick labels and the plot area of the chart with key `key`.
 CHART_TEXT = """(key) => { const root = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-  if (!root || !root.querySelector('.textpoint text')) return null;
+  if (!root || !root.querySelector('.annotation-text, .textpoint text')) return null;
   const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom, e.textContent]; };
-  return {labels: [...root.querySelectorAll('.textpoint text')].filter(e => e.textContent).map(box),
+  return {labels: [...root.querySelectorAll('.annotation-text, .textpoint text')].filter(e => e.textContent).map(box),
           xticks: [...root.querySelectorAll('.xtick text')].map(box),
           yticks: [...root.querySelectorAll('.ytick text')].map(box),
           canvas: box(root.querySelector('.main-svg'))}; }"""
