@@ -20,7 +20,7 @@ from spinescope.analysis.paths import DataDirError
 from spinescope.analysis.architecture.classifier_input import summary
 from spinescope.spinenet.builtins import SPEC_DIR, builtin_names, is_builtin, load_builtin
 from spinescope.spinenet.formats import read_spec_file
-from spinescope.spinenet.input_size import InputSize, parse_size, size_text
+from spinescope.spinenet.input_size import InputSize, non_ascii_digit_problem, parse_size, size_text
 from spinescope.spinenet.registry import head_names
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.validate import LIMITS, SpecError, printable
@@ -43,10 +43,12 @@ class _Parser(argparse.ArgumentParser):
 def int_in_range(low: int, high: int, what: str):
     """Returns an argparse type that accepts integers in [low, high]; `what` names the value in its errors."""
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
+        problem = non_ascii_digit_problem(text, what)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        if not re.fullmatch(r"\s*[-+]?[0-9]{1,40}\s*", text):  # ASCII digits, as every number read from text
+            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {printable(repr(text[:60]))}")
+        value = int(text)
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{what} {value} is out of range [{low}, {high}]")
         return value
@@ -62,6 +64,40 @@ def input_size_arg(text: str) -> InputSize:
 
 
 INPUT_SIZE_HELP = "input size in pixels: N (square) or WIDTHxHEIGHT such as 1333x800"
+NAME_MAX, PATH_MAX = 255, 4096  # bytes in one file-name component and in a whole path (Linux, macOS)
+
+
+def _shown(text: str) -> str:
+    """The argument for a message: escaped, and cut after 60 characters."""
+    return ascii(text[:60]) + (f"... ({len(text):,} characters)" if len(text) > 60 else "")
+
+
+def check_spec_path(text: str) -> None:
+    """Raises CliError (one line, the argument escaped and cut) when `text` cannot name a file on this system: a
+    component over NAME_MAX bytes, a path over PATH_MAX bytes, a NUL byte or text the file system cannot encode.
+    Without it the operating system's OSError ('File name too long') would end the command with a traceback."""
+    if "\x00" in text:
+        raise CliError(f"spec argument {_shown(text)} contains a NUL byte; give a built-in name or a file path")
+    try:
+        encoded = os.fsencode(text)
+    except UnicodeError:
+        raise CliError(f"spec argument {_shown(text)} cannot be a file name here (it cannot be encoded); give a "
+                       "built-in name or a file path") from None
+    longest = max(len(part) for part in encoded.split(os.fsencode(os.sep)))
+    if longest > NAME_MAX:
+        raise CliError(f"spec argument {_shown(text)} is too long: a file name has at most {NAME_MAX} bytes, this "
+                       f"one has {longest:,}")
+    if len(encoded) > PATH_MAX:
+        raise CliError(f"spec argument {_shown(text)} is too long: a path has at most {PATH_MAX:,} bytes, this one "
+                       f"has {len(encoded):,}")
+
+
+def _is_file_path(text: str) -> bool:
+    """Whether `text` names an existing file system entry; False for text that cannot be a path at all."""
+    try:
+        return Path(text).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def load_spec_argument(text: str, min_level: int | None = None,
@@ -72,12 +108,14 @@ def load_spec_argument(text: str, min_level: int | None = None,
     with a one-line message."""
     size = None
     match = re.fullmatch(r"(.+)@(\d+(?:[xX]\d+)?)", text)
-    if match and not Path(text).exists():
+    if match and not _is_file_path(text):
         text, size_arg = match.groups()
+        check_spec_path(text)
         try:
             size = input_size_arg(size_arg)
         except argparse.ArgumentTypeError as error:
-            raise CliError(f"{text}@{size_arg}: {error}") from None
+            raise CliError(f"{ascii(text[:60] + '@' + size_arg)[1:-1]}: {error}") from None
+    check_spec_path(text)
     try:
         if is_builtin(text):
             spec, read_notes = load_builtin(text.lower()), ()
@@ -117,6 +155,7 @@ def _cmd_validate(args) -> int:
     from spinescope.spinenet.formats import read, read_spec_bytes
 
     text = args.spec
+    check_spec_path(text)
     # A built-in is validated like any file: its YAML in assets/specs/ goes through the same loader.
     path = SPEC_DIR / f"{text.lower()}.yaml" if is_builtin(text) else Path(text)
     try:

@@ -25,6 +25,9 @@ def _positive_env(name: str) -> float | None:
     text = os.environ.get(name)
     if text is None or not text.strip():
         return None
+    if any(char.isdigit() and not "0" <= char <= "9" for char in text):  # one rule: ASCII digits only
+        raise ResourceLimitError(f"{name}={ascii(text)} has a digit other than 0-9; write the number with the ASCII "
+                                 "digits 0-9 or unset it for the default")
     try:
         value = float(text)
     except ValueError:

@@ -329,11 +329,16 @@ def render() -> None:
     if running() is None:
         guarded("the per-block times", per_block_section, results)
     st.markdown("##### History")
+    skipped: list[str] = []
     try:
-        entries = list_results(limit=200)
+        entries = list_results(limit=200, skipped=skipped)
     except Exception as error:  # noqa: BLE001 - the rest of the tab still works
         st.error(escape_md(f"History unavailable: {one_line(error)}"))
         return
+    if skipped:  # the readable rows are shown; the damaged ones are named
+        more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        st.warning(escape_md(one_line(f"Skipped {len(skipped)} damaged history row(s): {'; '.join(skipped[:3])}"
+                                      f"{more}")))
     if not entries:
         st.caption("No stored results yet.")
         return

@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from spinescope.analysis.paths import DataDirError, data_dir
+from spinescope.app import browser_cookie
 from spinescope.app.guard import LOG, one_line
 from spinescope.app.markup import escape_md
 from spinescope.app.workspace import (WORKSPACE_FILE, StorageRecovered, WorkspaceError, WorkspaceStore, is_workspace_id,
@@ -25,9 +26,10 @@ from spinescope.spinenet.validate import SpecError
 DEFAULT_BUILTIN = "spinenet-49"
 QUERY_KEY = "ws"
 # The browser's identity: a random id in a first-party cookie (not readable by other sites, sent only to this
-# server). "Recent workspaces" lists the workspaces started with it, so one browser never sees another's.
-BROWSER_COOKIE = "spinescope_browser"
-COOKIE_DAYS = 400  # the longest lifetime browsers allow
+# server). "Recent workspaces" lists the workspaces started with it, so one browser never sees another's. Served
+# through app/serve.py the server sets it, HttpOnly (app.browser_cookie); otherwise `remember_browser` sets it from
+# a script, which cannot make it HttpOnly. COOKIE_DAYS: the longest lifetime browsers allow.
+BROWSER_COOKIE, COOKIE_DAYS = browser_cookie.BROWSER_COOKIE, browser_cookie.COOKIE_DAYS
 
 
 @st.cache_resource(show_spinner=False)
@@ -81,7 +83,15 @@ def _start() -> None:
     workspace_id = st.session_state.get("workspace_id")
     if workspace_id is None:
         requested = st.query_params.get(QUERY_KEY)
-        workspace_id = requested if is_workspace_id(requested) else new_workspace_id()
+        # Only an id this server issued (one in the store) opens a workspace; any other, even well formed (a
+        # client-chosen '000...0' shared as a link), gets a fresh random one, so nobody can pick the id another
+        # person's work will be saved under.
+        issued = is_workspace_id(requested) and store().exists(requested)
+        workspace_id = requested if issued else new_workspace_id()
+        if requested is not None and not issued:
+            shown = ascii(str(requested)[:40]) + ("..." if len(str(requested)) > 40 else "")
+            note("global", "warning", f"The workspace in the address ({shown}) is not one this server started, or "
+                                      "it was removed; this is a new workspace.")
         # A browser without the cookie gets a fresh random id: never one derived from a workspace id, which is in
         # the address and may be shared (that would let the link's reader list this browser's workspaces).
         browser = _cookie_browser_id() or new_workspace_id()

@@ -15,7 +15,8 @@ import streamlit as st
 
 from spinescope.analysis.latency.errors import LatencyError
 from spinescope.analysis.latency.request import DEFAULT_TIMEOUT_S, cuda_available
-from spinescope.analysis.sweep.grid import GridError, RunOptions, batches, grid_points, input_sizes
+from spinescope.analysis.sweep.grid import (MAX_TEXT, GridError, RunOptions, batches, count_points, grid_points,
+                                            input_sizes)
 from spinescope.app import session
 from spinescope.app.guard import one_line
 from spinescope.app.latency_tab import (CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _label, _spec_for, progress_text,
@@ -83,13 +84,15 @@ def _precisions() -> list[str]:
 def _valid(key: str, value, choices: list[str]):
     """Returns a stored value the widget can show, or None (an option that no longer exists, a wrong type)."""
     lists = {"sweep_models": choices, "sweep_precisions": _precisions()}
-    if key in lists:
-        return [item for item in value if item in lists[key]] if isinstance(value, list) else None
+    if key in lists:  # a set and no repeats: linear in the stored list, whatever its length
+        allowed = set(lists[key])
+        return list(dict.fromkeys(item for item in value if isinstance(item, str) and item in allowed)) \
+            if isinstance(value, list) else None
     options = {"sweep_head": HEAD_CHOICES, "sweep_device": DEVICES, "sweep_optimizer": OPTIMIZER_CHOICES}
     if key in options:
         return value if value in options[key] else None
-    if key in ("sweep_sizes", "sweep_batches"):
-        return value if isinstance(value, str) else None
+    if key in ("sweep_sizes", "sweep_batches"):  # a text over the form's bound is not shown (nor parsed) again
+        return value if isinstance(value, str) and len(value) <= MAX_TEXT else None
     if key == "sweep_per_block":
         return value if isinstance(value, bool) else None
     ranges = {"sweep_iters": (1, 1000), "sweep_warmup": (0, 100), "sweep_threads": (0, 256)}
@@ -100,6 +103,8 @@ def _valid(key: str, value, choices: list[str]):
 @session.callback(AREA)
 def _setting_changed(key: str) -> None:
     value = st.session_state.get(key)
+    if isinstance(value, str) and len(value) > MAX_TEXT:  # the browser stops at max_chars; never stored longer
+        return
     settings = dict(session.setting(SETTING) or {})
     settings[key] = list(value) if isinstance(value, (list, tuple)) else value
     session.set_setting(SETTING, settings)
@@ -114,11 +119,12 @@ def grid_from(state) -> tuple[list, RunOptions]:
         raise GridError("choose at least one precision")
     sizes = input_sizes(state.sweep_sizes)
     batch_list = batches(state.sweep_batches)
-    specs = [(choice, _spec_for(choice), None) for choice in state.sweep_models]
-    points = grid_points(specs, sizes, batch_list, list(state.sweep_precisions))
-    if len(points) > MAX_POINTS:
-        raise GridError(f"{len(points)} points is more than {MAX_POINTS}; use fewer models, sizes, batches or "
-                        "precisions (or the CLI's `sweep`)")
+    models, precision_list = list(dict.fromkeys(state.sweep_models)), list(dict.fromkeys(state.sweep_precisions))
+    # Counted as a product before any spec is loaded or any point built.
+    count_points(len(models), len(sizes), len(batch_list), len(precision_list), MAX_POINTS,
+                 " (or the CLI's `sweep`)")
+    specs = [(choice, _spec_for(choice), None) for choice in models]
+    points = grid_points(specs, sizes, batch_list, precision_list, MAX_POINTS)
     options = RunOptions(head=state.sweep_head, device=state.sweep_device, iters=int(state.sweep_iters),
                          warmup=int(state.sweep_warmup), threads=int(state.sweep_threads) or None,
                          timeout=DEFAULT_TIMEOUT_S, per_block=bool(state.sweep_per_block),
@@ -203,9 +209,9 @@ def settings_form(is_running: bool) -> None:
                    args=("sweep_models",), **changed)
     cols = st.columns(4)
     cols[0].text_input("Input sizes (px, comma list)", key="sweep_sizes", args=("sweep_sizes",),
-                       placeholder="128,192,256", **changed)
+                       placeholder="128,192,256", max_chars=MAX_TEXT, **changed)
     cols[1].text_input("Batches (comma list)", key="sweep_batches", args=("sweep_batches",), placeholder="1,2",
-                       **changed)
+                       max_chars=MAX_TEXT, **changed)
     cols[2].multiselect("Precisions", _precisions(), key="sweep_precisions", args=("sweep_precisions",),
                         help="fp16 autocast is measured on a GPU only", **changed)
     cols[3].selectbox("Head", list(HEAD_CHOICES), key="sweep_head", format_func=HEAD_CHOICES.get,

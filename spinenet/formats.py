@@ -184,7 +184,7 @@ def _parse_yaml(text: str):
 
 
 # Numbers have at most 6 digits here: a longer one does not match and is reported, never converted.
-_TUPLE = re.compile(r"\(\s*(-?\d{1,6})\s*,\s*(['\"])([A-Za-z_]{1,32})\2\s*,\s*\(\s*(-?\d{1,6})\s*,\s*(-?\d{1,6})\s*\)\s*,"
+_TUPLE = re.compile(r"\(\s*(-?[0-9]{1,6})\s*,\s*(['\"])([A-Za-z_]{1,32})\2\s*,\s*\(\s*(-?[0-9]{1,6})\s*,\s*(-?[0-9]{1,6})\s*\)\s*,"
                     r"\s*(True|False)\s*,?\s*\)")
 
 
@@ -277,7 +277,12 @@ def _tuple_blocks(text: str) -> list[Block]:
     while position < len(inner):
         match = _TUPLE.match(inner, position)
         if not match:
-            long_number = re.search(r"\d{7,}", inner[position:position + 200])
+            digit = next((char for char in inner[position:position + 200]
+                          if char.isdigit() and not "0" <= char <= "9"), None)
+            if digit is not None:
+                raise SpecError([f"tuple list: entry #{len(blocks)} has the digit {ascii(digit)}; write numbers with "
+                                 "the ASCII digits 0-9"])
+            long_number = re.search(r"[0-9]{7,}", inner[position:position + 200])
             if long_number:
                 raise SpecError([f"tuple list: entry #{len(blocks)} has a number of more than 6 digits "
                                  f"({long_number.group()[:12]}...); levels and offsets are small integers"])
@@ -350,12 +355,17 @@ def dumps(spec: Spec, fmt: str) -> str:
     return writers[fmt](spec)
 
 
+_TUPLE_START = re.compile(r"([A-Za-z_][A-Za-z0-9_]*\s*=\s*\[|\[\s*[(\]])")
+
+
 def detect_format(text: str) -> str:
-    """Returns 'json', 'tuples' or 'yaml' from the text's first characters."""
+    """Returns 'json', 'tuples' or 'yaml' from the text's first characters. A tuple list is `[(`, `NAME = [` or an
+    empty `[]`, with `#` comments anywhere (also right after `[`); JSON has no comments."""
     stripped = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")).lstrip()
     if stripped.startswith("{"):
         return "json"
-    if re.match(r"^([A-Za-z_][A-Za-z0-9_]*\s*=\s*)?\[\s*\(", stripped):
+    uncommented = "\n".join(line.split("#", 1)[0] for line in stripped[:2000].splitlines()).lstrip()
+    if _TUPLE_START.match(uncommented):
         return "tuples"
     if stripped.startswith("["):
         return "json"

@@ -11,7 +11,19 @@ import re
 
 InputSize = int | tuple[int, int]
 
-_SIZE = re.compile(r"\s*([-+]?\d{1,12})\s*(?:[x×X]\s*([-+]?\d{1,12})\s*)?")
+_SIZE = re.compile(r"\s*([-+]?[0-9]{1,12})\s*(?:[x×X]\s*([-+]?[0-9]{1,12})\s*)?")
+
+
+def non_ascii_digit_problem(text, what: str) -> str | None:
+    """Returns a one-line message when `text` writes a digit other than ASCII 0-9 ('６', '٤', '²'), else None.
+    One rule for every number read from text (sizes, batches, memory sizes, time limits): ASCII digits only, as
+    Python's int() and float() alone would take some of those digits and refuse others."""
+    text = str(text)
+    for char in text:
+        if char.isdigit() and not "0" <= char <= "9":
+            shown = ascii(text[:40]) + ("..." if len(text) > 40 else "")
+            return f"{what} {shown} has the digit {ascii(char)}; write numbers with the ASCII digits 0-9"
+    return None
 
 
 def hw(size: InputSize) -> tuple[int, int]:
@@ -74,6 +86,9 @@ def parse_size(text: str, low: int, high: int, what: str = "input size") -> Inpu
     """Returns the size written as "640" (square) or "1333x800" (width x height) with both sides in [low, high].
     Raises ValueError with a one-line message naming the text (escaped) otherwise."""
     match = _SIZE.fullmatch(str(text))
+    problem = non_ascii_digit_problem(text, what)
+    if problem:
+        raise ValueError(problem)
     if not match:
         raise ValueError(f"{what} must be N or WIDTHxHEIGHT in pixels (e.g. 640 or 1333x800), got {str(text)[:40]!r}")
     width = int(match.group(1))

@@ -10,17 +10,22 @@ import json
 import sys
 
 from spinescope.analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, int_in_range, load_spec_argument
-from spinescope.spinenet.input_size import size_label
+from spinescope.spinenet.input_size import non_ascii_digit_problem, size_label
 from spinescope.spinenet.registry import head_names
+from spinescope.spinenet.validate import printable
 
 MIB = 2 ** 20
 
 
 def _seconds(text: str) -> float:
+    problem = non_ascii_digit_problem(text, "time limit")
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"time limit must be a number of seconds, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"time limit must be a number of seconds, got {printable(repr(text[:60]))}") \
+            from None
     if not 0 < value <= 86_400:
         raise argparse.ArgumentTypeError(f"time limit {text} s is out of range (0, 86400]")
     return value
@@ -189,9 +194,14 @@ def _print_history(args) -> int:
             raise CliError(error.args[0]) from None
     else:
         wanted = spec_hash(load_spec_argument(args.spec)[0]) if args.spec else None
-        rows = [entry.to_dict() for entry in list_results(args.limit, wanted)]
+        skipped: list[str] = []
+        rows = [entry.to_dict() for entry in list_results(args.limit, wanted, skipped=skipped)]
         for row in rows:
             row["differs"] = []
+        if skipped:  # the other rows are shown; the damaged ones are named, on one line
+            more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+            print(f"note: skipped {len(skipped)} damaged row(s) of {printable(history_path())}: "
+                  f"{printable('; '.join(skipped[:3]))}{more}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

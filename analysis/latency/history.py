@@ -11,6 +11,8 @@ A latency job stores nothing itself: its caller (the CLI, the app, `run_latency`
 from __future__ import annotations
 
 import json
+import math
+import re
 import sqlite3
 import time
 from dataclasses import dataclass, replace
@@ -187,28 +189,79 @@ def save_results(results, path: str | Path | None = None) -> tuple[list, str | N
     return [replace(result, history_id=id_) for result, id_ in zip(results, ids)], None
 
 
-def _entry(row: sqlite3.Row) -> HistoryEntry:
-    data = dict(row)
+class DamagedRow(KeyError):
+    """A stored row that cannot be read back (a field cut off or of the wrong type, e.g. a file truncated or edited
+    mid-row, which SQLite's integrity check does not see). args[0] is one line naming the row and the field."""
+
+
+_TEXT = ("created_at", "run_id", "label", "spec_name", "spec_hash", "head", "device", "device_name", "precision",
+         "torch_version")
+_INTEGER = ("batch", "threads", "peak_memory_bytes")
+_REAL = ("median_ms", "p10_ms", "p90_ms", "mean_ms", "throughput", "ratio_to_first")
+_SIZE_TEXT = re.compile(r"[0-9]{1,6}x[0-9]{1,6}")
+
+
+def _row_problem(data: dict) -> str | None:
+    """Returns what is wrong with a stored row's fields (one line), or None; decodes its JSON fields in place."""
+    for name in _TEXT:
+        if not isinstance(data.get(name), str):
+            return f"{name} is {type(data.get(name)).__name__}, not text"
+    for name in _INTEGER:
+        if not isinstance(data.get(name), int):
+            return f"{name} is {type(data.get(name)).__name__}, not an integer"
+    for name in _REAL:
+        value = data.get(name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or (name == "median_ms" and value <= 0):
+            return f"{name} is {ascii(value)[:40] if isinstance(value, (str, float)) else type(value).__name__}, " \
+                   "not a finite number" + (" over 0" if name == "median_ms" else "")
+    size = data.get("input_size")
+    if not (isinstance(size, int) and size > 0) and not (isinstance(size, str) and _SIZE_TEXT.fullmatch(size)):
+        return f"input_size is {ascii(size)[:40]}, not N or WxH"
     for name in ("settings", "environment", "figures"):
-        data[name] = json.loads(data[name])
+        text = data.get(name)
+        try:
+            value = json.loads(text) if isinstance(text, (str, bytes)) else None
+        except (ValueError, RecursionError):
+            value = None
+        if not isinstance(value, dict):
+            return f"{name} is not a JSON object (cut off?)"
+        data[name] = value
+    return None
+
+
+def _entry(row: sqlite3.Row) -> HistoryEntry:
+    """The row as a HistoryEntry; raises DamagedRow (one line) when a field cannot be read back."""
+    data = dict(row)
+    problem = _row_problem(data)
+    if problem is not None:
+        raise DamagedRow(f"history row {data.get('id')} is damaged: {problem}")
     return HistoryEntry(**data)
 
 
-def list_results(limit: int = 50, spec_hash: str | None = None,
-                 path: str | Path | None = None) -> list[HistoryEntry]:
-    """Returns up to `limit` stored results, newest first, optionally only those of one spec content hash."""
+def list_results(limit: int = 50, spec_hash: str | None = None, path: str | Path | None = None,
+                 skipped: list | None = None) -> list[HistoryEntry]:
+    """Returns up to `limit` stored results, newest first, optionally only those of one spec content hash. A row
+    that cannot be read back is left out; its one-line reason (DamagedRow) is appended to `skipped` when given."""
     connection = connect(path)
     try:
         where, arguments = ("WHERE spec_hash = ?", [spec_hash]) if spec_hash else ("", [])
         rows = connection.execute(f"SELECT * FROM latency {where} ORDER BY id DESC LIMIT ?",
                                   [*arguments, int(limit)]).fetchall()
-        return [_entry(row) for row in rows]
     finally:
         connection.close()
+    entries = []
+    for row in rows:
+        try:
+            entries.append(_entry(row))
+        except DamagedRow as error:
+            if skipped is not None:
+                skipped.append(error.args[0])
+    return entries
 
 
 def get_results(ids: list[int], path: str | Path | None = None) -> list[HistoryEntry]:
-    """Returns the stored results with these ids, in the order given; raises KeyError naming a missing id."""
+    """Returns the stored results with these ids, in the order given; raises KeyError naming a missing id, or
+    DamagedRow (a KeyError) naming a row that cannot be read back."""
     connection = connect(path)
     try:
         entries = []

@@ -12,22 +12,31 @@ import re
 
 from spinescope.analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, int_in_range, load_spec_argument
 from spinescope.analysis.memory.fit import FIT_BATCHES, FIT_SIZES, MAX_BATCH, REFERENCE
+from spinescope.spinenet.input_size import non_ascii_digit_problem
 from spinescope.spinenet.registry import head_names
+from spinescope.spinenet.validate import printable
 
 MIB, GIB = 2 ** 20, 2 ** 30
-UNITS = {"b": 1, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12,
-         "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+UNITS = {"b": 1, "kb": 10 ** 3, "mb": 10 ** 6, "gb": 10 ** 9, "tb": 10 ** 12, "pb": 10 ** 15, "eb": 10 ** 18,
+         "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40, "pib": 2 ** 50, "eib": 2 ** 60}
+MAX_MEMORY_SIZE = 2 ** 60  # 1 EiB; the message's range and the units name the same bounds
+_MEMORY_SIZE = re.compile(r"\s*([0-9]{1,20}(?:\.[0-9]{1,20})?(?:[eE][+-]?[0-9]{1,3})?)\s*([A-Za-z]{0,3})\s*")
 
 
 def memory_size(text: str) -> int:
-    """Parses '16GiB', '512 MiB', '8GB', '1e9B' or a plain number of bytes; returns bytes (argparse type)."""
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*", text)
+    """Parses '16GiB', '512 MiB', '8GB', '1e9B', '1EiB' or a plain number of bytes (ASCII digits); returns bytes
+    in [1 B, 1 EiB] (argparse type)."""
+    problem = non_ascii_digit_problem(text, "memory size")
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    match = _MEMORY_SIZE.fullmatch(text)
     unit = match.group(2).lower() if match else None
     if match is None or (unit or "b") not in UNITS:
-        raise argparse.ArgumentTypeError(f"cannot read {text!r} as a memory size; use e.g. 16GiB, 512MiB or 8GB")
+        raise argparse.ArgumentTypeError(f"cannot read {printable(repr(text[:60]))} as a memory size; use e.g. "
+                                         "16GiB, 512MiB or 8GB (units B, kB-EB, KiB-EiB)")
     value = float(match.group(1)) * UNITS[unit or "b"]
-    if not 1 <= value <= 2 ** 60:
-        raise argparse.ArgumentTypeError(f"memory size {text!r} is out of range [1 B, 1 EiB]")
+    if not 1 <= value <= MAX_MEMORY_SIZE:
+        raise argparse.ArgumentTypeError(f"memory size {printable(repr(text))} is out of range [1 B, 1 EiB]")
     return int(value)
 
 

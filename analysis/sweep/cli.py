@@ -17,6 +17,7 @@ from spinescope.analysis.cli import CliError, int_in_range, load_spec_argument
 from spinescope.spinenet.registry import head_names
 
 MIB, GIB = 2 ** 20, 2 ** 30
+RAY_VARIABLE = "SPINESCOPE_RAY"
 
 
 def _grid_type(parse):
@@ -56,8 +57,10 @@ def register(subparsers) -> None:
     sub.add_argument("--per-block", action="store_true", help="also time every block at every point")
     sub.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="for the training-memory estimate")
     sub.add_argument("--ray", metavar="ADDRESS", default=os.environ.get("SPINESCOPE_RAY") or None,
-                     help="run every point as a Ray task on this cluster ('auto', 'ray://host:10001', or 'local' "
-                          "for a Ray instance on this machine); default SPINESCOPE_RAY, else no Ray")
+                     help="run every point as a Ray task on this cluster ('auto', HOST:PORT of its head, "
+                          "'ray://HOST:10001' with pip install 'ray[client]', or 'local' for a Ray instance on this "
+                          "machine); checked and answering within 5 s, else one line; default SPINESCOPE_RAY, else "
+                          "no Ray")
     sub.add_argument("--no-save", action="store_true", help="do not store the points in the history")
     sub.add_argument("--json", action="store_true", help="print one JSON object with `points`")
     sub.set_defaults(handler=_cmd_sweep)
@@ -67,10 +70,21 @@ def _cmd_sweep(args) -> int:
     from spinescope.analysis.latency.errors import LatencyError
     from spinescope.analysis.latency.job import LatencyJob
     from spinescope.analysis.latency.request import check_request, resolve_device
-    from spinescope.analysis.sweep.grid import RunOptions, grid_points, request_for
+    from spinescope.analysis.sweep.grid import GridError, RunOptions, count_points, grid_points, request_for
 
-    specs = [(text, *load_spec_argument(text)) for text in args.specs]
-    points = grid_points(specs, args.input_size, args.batch, args.precision)
+    if args.ray:  # the address is checked before anything else (its connection is bounded, see ray_runner)
+        from spinescope.analysis.sweep.ray_runner import RayAddressError, check_address
+
+        try:
+            check_address(args.ray)
+        except RayAddressError as error:
+            raise CliError(f"--ray (or {RAY_VARIABLE}): {error}") from None
+    try:  # counted as a product before any spec is loaded or any point built
+        count_points(len(args.specs), len(args.input_size or ()), len(args.batch), len(args.precision))
+        specs = [(text, *load_spec_argument(text)) for text in args.specs]
+        points = grid_points(specs, args.input_size, args.batch, args.precision)
+    except GridError as error:
+        raise CliError(str(error)) from None
     options = RunOptions(args.head, args.device, args.iters, args.warmup, args.threads, args.timeout,
                          args.channels_last, args.fold_bn, args.per_block, args.optimizer)
     try:  # every point's options are checked here, before anything runs (locally or on the cluster)
@@ -82,6 +96,20 @@ def _cmd_sweep(args) -> int:
                        iters=args.iters, warmup=args.warmup, timeout=args.timeout, per_block=args.per_block)
     except LatencyError as error:
         raise CliError(str(error)) from None
+    if args.ray:
+        from spinescope.analysis.sweep.ray_runner import RayClusterError, check_cluster, connect
+
+        already = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+        try:  # connected (and the cluster checked) before anything is printed or submitted
+            ray = connect(args.ray)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise CliError(_ray_problem(args.ray, error)) from None
+        try:
+            check_cluster(ray, args.device)
+        except RayClusterError as error:
+            if not already:
+                ray.shutdown()
+            raise CliError(_ray_problem(args.ray, error)) from None
     stream = None if args.json else (lambda record: print(_row(record), flush=True))
     if not args.json:
         print(f"sweep: {len(points)} point(s), " + (f"Ray at {args.ray}" if args.ray else "local worker process"))
@@ -94,7 +122,7 @@ def _cmd_sweep(args) -> int:
                 records, failures = run_on_ray(points, options, address=args.ray, on_point=stream,
                                                save=not args.no_save)
             except (ConnectionError, RuntimeError) as error:
-                raise CliError(f"cannot use the Ray cluster {args.ray!r}: {str(error).splitlines()[0]}") from None
+                raise CliError(_ray_problem(args.ray, error)) from None
         else:
             from spinescope.analysis.sweep.local import run_local
 
@@ -114,6 +142,11 @@ def _cmd_sweep(args) -> int:
         print(f"error: {failure['spec']}@{failure['input_size']} batch {failure['batch']} {failure['precision']}: "
               f"{failure['error']}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _ray_problem(address: str, error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"cannot use the Ray cluster {ascii(address)}: {lines[0] if lines else type(error).__name__}"
 
 
 def _header() -> str:

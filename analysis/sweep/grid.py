@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import asdict, dataclass
 
 from spinescope.analysis.latency.request import MAX_BATCH, PRECISIONS, LatencyRequest
-from spinescope.spinenet.input_size import InputSize, normalize, parse_size, size_label, size_to_json
+from spinescope.spinenet.input_size import (InputSize, non_ascii_digit_problem, normalize, parse_size, size_label,
+                                            size_to_json)
 from spinescope.spinenet.spec import Spec
-from spinescope.spinenet.validate import LIMITS, printable
+from spinescope.spinenet.validate import LIMITS
 
 
 class GridError(ValueError):
@@ -51,34 +53,62 @@ class RunOptions:
         return asdict(self)
 
 
+# Bounds on what a grid may ask for, checked before anything is built: the length of one comma list's text, the
+# number of items in it, and the number of points (specs x sizes x batches x precisions, counted as a product). The
+# app's form allows fewer points (its own limit, see app/sweep_tab.py).
+MAX_TEXT = 2000
+MAX_ITEMS = 128
+MAX_POINTS = 4096
+
+
+def comma_items(text: str, what: str) -> list[str]:
+    """Returns the items of a comma list, stripped; raises GridError (one line) for a text longer than MAX_TEXT
+    characters or more than MAX_ITEMS items, before splitting more than that."""
+    text = str(text)
+    if len(text) > MAX_TEXT:
+        raise GridError(f"{what}: the text is {len(text):,} characters, more than {MAX_TEXT:,}; give at most "
+                        f"{MAX_ITEMS} values")
+    items = text.split(",", MAX_ITEMS)  # at most MAX_ITEMS + 1 pieces, whatever the text
+    if len(items) > MAX_ITEMS:
+        raise GridError(f"{what}: more than {MAX_ITEMS} values in the comma list; give at most {MAX_ITEMS}")
+    return [item.strip() for item in items]
+
+
+def _distinct(values: list) -> list:
+    """The values without repeats, first occurrence kept, in linear time."""
+    return list(dict.fromkeys(values))
+
+
+_ASCII_INT = re.compile(r"[-+]?[0-9]{1,12}")
+
+
 def int_list(text: str, what: str, low: int, high: int) -> list[int]:
-    """Parses '512,640,1024' into distinct ints in [low, high], in the order given; raises GridError."""
+    """Parses '512,640,1024' into distinct ints in [low, high], in the order given (ASCII digits only); raises
+    GridError."""
     values = []
-    for item in text.split(","):
-        item = item.strip()
-        try:
-            value = int(item)
-        except ValueError:
-            raise GridError(f"{what}: {printable(repr(item))} is not an integer (give a comma list such as "
-                            "512,640)") from None
+    for item in comma_items(text, what):
+        problem = non_ascii_digit_problem(item, what)
+        if problem:
+            raise GridError(problem)
+        if not _ASCII_INT.fullmatch(item):
+            raise GridError(f"{what}: {ascii(item[:40])} is not an integer (ASCII digits 0-9; give a comma "
+                            "list such as 512,640)")
+        value = int(item)
         if not low <= value <= high:
             raise GridError(f"{what} {value} is out of range [{low}, {high}]")
-        if value not in values:
-            values.append(value)
-    return values
+        values.append(value)
+    return _distinct(values)
 
 
 def input_sizes(text: str) -> list[InputSize]:
     """Returns the sizes of a comma list such as "512,640,1333x800" (N square, or WIDTHxHEIGHT), without repeats."""
     values = []
-    for item in text.split(","):
+    for item in comma_items(text, "input sizes"):
         try:
-            value = parse_size(item, LIMITS["min_input_size"], LIMITS["max_input_size"])
+            values.append(parse_size(item, LIMITS["min_input_size"], LIMITS["max_input_size"]))
         except ValueError as error:
             raise GridError(str(error)) from None
-        if value not in values:
-            values.append(value)
-    return values
+    return _distinct(values)
 
 
 def batches(text: str) -> list[int]:
@@ -87,20 +117,32 @@ def batches(text: str) -> list[int]:
 
 def precisions(text: str) -> list[str]:
     values = []
-    for item in text.split(","):
-        item = item.strip()
+    for item in comma_items(text, "precisions"):
         if item not in PRECISIONS:
-            raise GridError(f"unknown precision {printable(repr(item))}; use a comma list of "
+            raise GridError(f"unknown precision {ascii(item[:40])}; use a comma list of "
                             f"{', '.join(PRECISIONS)}")
-        if item not in values:
-            values.append(item)
-    return values
+        values.append(item)
+    return _distinct(values)
+
+
+def count_points(specs: int, sizes: int, batch_count: int, precision_count: int, limit: int = MAX_POINTS,
+                 hint: str = "") -> int:
+    """Returns the number of grid points, specs x sizes x batches x precisions, counted before anything is built;
+    raises GridError (one line) when it is over `limit`."""
+    count = specs * max(sizes, 1) * batch_count * precision_count
+    if count > limit:
+        raise GridError(f"{count:,} points ({specs} model(s) x {max(sizes, 1)} size(s) x {batch_count} batch(es) x "
+                        f"{precision_count} precision(s)) is more than {limit:,}; use fewer models, sizes, batches "
+                        f"or precisions{hint}")
+    return count
 
 
 def grid_points(specs: list[tuple[str, Spec, int | None]], sizes: list[int] | None, batch_list: list[int],
-                precision_list: list[str]) -> list[Point]:
+                precision_list: list[str], limit: int = MAX_POINTS) -> list[Point]:
     """Every point of the grid, specs outermost. `specs`: (argument, spec, size from NAME@SIZE or None); without
-    `sizes` each spec runs at its NAME@SIZE or its own input size."""
+    `sizes` each spec runs at its NAME@SIZE or its own input size. Raises GridError, before building any point,
+    when there would be more than `limit`."""
+    count_points(len(specs), len(sizes or ()), len(batch_list), len(precision_list), limit)
     points = []
     for (arg, spec, own_size), size, batch, precision in itertools.product(
             specs, sizes or [None], batch_list, precision_list):
