@@ -2,7 +2,6 @@
 PNG, SVG), a Markdown report and the instantiated model as ONNX. No Streamlit here."""
 from __future__ import annotations
 
-import io
 import os
 import re
 import shutil
@@ -88,30 +87,29 @@ def onnx_output_names(spec: Spec, head: str) -> list[str]:
 
 def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True) -> bytes:
     """Returns the model (spec + head, random weights, eval mode) as an ONNX file for a 1x3xSxS input, made by
-    torch's TorchScript exporter (opset 17), which needs only the onnx package and works offline. Every input and
-    output has its static shape, as the model computes it (the exporter alone would name some dimensions as if
-    P3-P7 shared one height), and so has every intermediate tensor (in the graph's value_info, as Netron shows
-    them); the weights are initializers, not graph inputs."""
+    `spinescope.export_onnx` with the size fixed (torch's TorchScript exporter, opset 17, which needs only the onnx
+    package and works offline). Every input and output has its static shape, as the model computes it (the exporter
+    alone would name some dimensions as if P3-P7 shared one height), and so has every intermediate tensor (in the
+    graph's value_info, as Netron shows them); the weights are initializers, not graph inputs."""
     import onnx
     import torch
 
+    from spinescope.onnx_export import export_onnx
     from spinescope.spinenet.build import build_model
 
     model = build_model(spec, head, input_size, device="cpu")
     images = torch.zeros(1, 3, *hw(input_size))
     names = onnx_output_names(spec, head)
-    buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
             shapes = [tuple(tensor.shape) for tensor in _flat_outputs(model(images))]
-            torch.onnx.export(model, (images,), buffer, dynamo=False, opset_version=17, input_names=["images"],
-                              output_names=names, export_params=with_weights, do_constant_folding=True,
-                              keep_initializers_as_inputs=False)
+            data = export_onnx(model, input_size=input_size, dynamic=False, opset=17, output_names=names,
+                               export_params=with_weights)
         except Exception as error:  # noqa: BLE001 - exporter errors are many kinds; the user gets one line
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             raise ExportError(f"ONNX export failed: {first[:200]}") from None
-    exported = onnx.load_from_string(buffer.getvalue())
+    exported = onnx.load_from_string(data)
     if len(shapes) != len(exported.graph.output):
         raise ExportError(f"ONNX export failed: {len(exported.graph.output)} outputs, the model returns "
                           f"{len(shapes)}")

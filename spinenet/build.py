@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from spinescope.spinenet.describe import describe
+from spinescope.spinenet.init import initialize
 from spinescope.spinenet.modules import instantiate
 from spinescope.spinenet.registry import NO_HEAD
 from spinescope.spinenet.spec import Spec
@@ -12,7 +13,8 @@ from spinescope.spinenet.spec import Spec
 
 def build_model(spec: Spec, head: str = NO_HEAD, input_size: int | None = None, device: str | torch.device = "cpu",
                 **head_options) -> nn.Module:
-    """Returns the model in eval mode on `device` ('meta' allocates no memory) with random weights.
+    """Returns the model in eval mode on `device` ('meta' allocates no memory) with random weights drawn as the
+    authors' code draws them (`spinenet.init`).
 
     head: "none" (backbone only: returns {"P3": tensor, ...}) or a registered head ('retinanet' uses the spec's
     head; 'classification' takes num_classes and pooling 'gap' or 'spp'). The structure is described for
@@ -20,9 +22,11 @@ def build_model(spec: Spec, head: str = NO_HEAD, input_size: int | None = None, 
     `head` (None without one). Raises ValueError for an unknown head or option.
     """
     structure = describe(spec, input_size, head, **head_options)
-    with torch.device(device):
+    with torch.device("meta"):  # no memory and no PyTorch default init: every tensor is set once, below
         model = instantiate(structure.root)
-    return model.eval()
+    if torch.device(device).type == "meta":
+        return model.eval()
+    return initialize(structure.root, model.to_empty(device=device)).eval()
 
 
 def build_backbone(spec: Spec, input_size: int | None = None, device: str | torch.device = "cpu") -> nn.Module:

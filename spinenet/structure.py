@@ -104,7 +104,8 @@ class Call:
 class Layer:
     """One module: full dotted `name` ("" is the model), `kind`, constructor `attrs`, `children` in registration
     order, the `calls` its own forward makes, and `role` for the path analyses ("main", or "side" for a branch
-    that does not lie on a feature's path such as squeeze-excite)."""
+    that does not lie on a feature's path such as squeeze-excite). A leaf's `attrs` may also say how its weights
+    start (`init`, `std`, `prior`; absent means the kind's default), which `spinenet.init` applies."""
 
     name: str
     kind: str
@@ -226,26 +227,31 @@ class Describer:
 
     # -- leaves ---------------------------------------------------------------------------------------------
     def conv(self, local_name: str, in_channels: int, out_channels: int, kernel: int, x: Shape, stride: int = 1,
-             groups: int = 1, bias: bool = False, padding: int | None = None) -> Shape:
-        """A k x k convolution (padding k // 2 unless given); returns its output shape."""
+             groups: int = 1, bias: bool = False, padding: int | None = None, init: str | None = None) -> Shape:
+        """A k x k convolution (padding k // 2 unless given); returns its output shape. `init` names its kernel's
+        initializer in `spinenet.init` where it is not the default (variance scaling)."""
         layer = self.add(local_name, "conv", in_channels=in_channels, out_channels=out_channels, kernel=kernel,
                          stride=stride, padding=kernel // 2 if padding is None else padding, groups=groups,
-                         bias=bias)
+                         bias=bias, **({"init": init} if init else {}))
         return self.call(layer, x)
 
-    def batch_norm(self, local_name: str, x: Shape) -> Shape:
-        return self.call(self.add(local_name, "batch_norm", channels=x[0]), x)
+    def batch_norm(self, local_name: str, x: Shape, zero_gamma: bool = False) -> Shape:
+        """A batch norm; `zero_gamma`: its scale starts at 0 (the last BN of a residual branch)."""
+        layer = self.add(local_name, "batch_norm", channels=x[0], **({"init": "zeros"} if zero_gamma else {}))
+        return self.call(layer, x)
 
     def activation(self, local_name: str, function: str, x: Shape) -> Shape:
         """An activation module ('relu' or 'swish'); returns `x`."""
         return self.call(self.add(local_name, "activation", function=function), x)
 
     def conv_bn_act(self, local_name: str, in_channels: int, out_channels: int, kernel: int, x: Shape,
-                    stride: int = 1, activation: str | None = "relu", groups: int = 1) -> Shape:
-        """Sequential(conv without bias, BN, optional activation) as `spinenet.modules` builds it."""
+                    stride: int = 1, activation: str | None = "relu", groups: int = 1, zero_gamma: bool = False,
+                    conv_init: str | None = None) -> Shape:
+        """Sequential(conv without bias, BN, optional activation) as `spinenet.modules` builds it; `zero_gamma` and
+        `conv_init` as for `batch_norm` and `conv`."""
         with self.module(local_name, "conv_bn_act"):
-            x = self.conv("0", in_channels, out_channels, kernel, x, stride, groups)
-            x = self.batch_norm("1", x)
+            x = self.conv("0", in_channels, out_channels, kernel, x, stride, groups, init=conv_init)
+            x = self.batch_norm("1", x, zero_gamma)
             if activation:
                 x = self.activation("2", activation, x)
         return x

@@ -28,7 +28,7 @@ PACKAGE_PARENT = _HERE.parent
 
 __version__ = "0.2.0"  # the package's version (pyproject.toml reads it from here)
 
-_API = {"Backbone": "api", "FeatureInfo": "api", "ShapeSpec": "api", "create_backbone": "api",
+_API = {"Backbone": "api", "Classifier": "api", "FeatureInfo": "api", "ShapeSpec": "api", "create_backbone": "api",
         "create_model": "api", "load_spec": "api", "export_onnx": "onnx_export", "SpecError": "spinenet.validate",
         "detection": None}
 

@@ -19,7 +19,7 @@ def test_backbone_outputs_are_described_like_feature_info_and_shapespec(name):
     spec = load_builtin(name)
     backbone = spinescope.create_backbone(name, 96)
     width = spec.scaling.endpoints_num_filters
-    assert backbone.feature_info.channels() == [width] * 5
+    assert backbone.feature_info.channels() == [width] * 5 and backbone.out_channels == width
     assert backbone.feature_info.reduction() == [8, 16, 32, 64, 128]
     modules = dict(backbone.named_modules())
     assert all(module in modules for module in backbone.feature_info.module_name())

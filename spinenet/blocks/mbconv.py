@@ -16,9 +16,13 @@ def describe(d: Describer, name: str, in_channels: int, width: int, stride: int,
     expanded = in_channels * EXPAND_RATIO
     with d.module(name, "mbconv", residual=in_channels == width and stride == 1):
         y = d.conv_bn_act("expand", in_channels, expanded, 1, x, activation=activation) if EXPAND_RATIO > 1 else x
-        y = d.conv_bn_act("depthwise", expanded, expanded, 3, y, stride, activation, groups=expanded)
+        # The authors' depthwise conv takes Keras's default kernel initializer (glorot uniform), not variance scaling.
+        y = d.conv_bn_act("depthwise", expanded, expanded, 3, y, stride, activation, groups=expanded,
+                          conv_init="glorot_uniform")
         if SE_RATIO > 0:
             describe_squeeze_excite(d, expanded, max(1, int(in_channels * SE_RATIO)), y)
+        # The projection's BN keeps scale 1, as in the authors' mbconv block: where there is no residual add, a zero
+        # scale would make the block's output 0.
         y = d.conv_bn_act("project", expanded, width, 1, y, activation=None)
         if in_channels == width and stride == 1:
             d.op("add_", (y, x), y)  # in place into the projection's output

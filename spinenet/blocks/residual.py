@@ -11,7 +11,8 @@ def describe(d: Describer, name: str, in_channels: int, width: int, stride: int,
              x: Shape) -> Shape:
     with d.module(name, "residual"):
         y = d.conv_bn_act("conv1", in_channels, width, 3, x, stride, activation)
-        y = d.conv_bn_act("conv2", width, width, 3, y, activation=None)
+        # The residual branch starts at zero (its BN's scale 0): the block starts as its shortcut.
+        y = d.conv_bn_act("conv2", width, width, 3, y, activation=None, zero_gamma=True)
         describe_shortcut(d, in_channels, width, stride, x)
         d.op("add_", (y, y), y)  # in place into the last BN's output
         return d.activation("act", activation, y)

@@ -31,15 +31,16 @@ def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target:
 
 
 @forward_for("mobile_resample")
-def resample_forward(self, x, size):
-    from spinescope.spinenet.layers import resize_nearest, upsample_nearest
+def resample_forward(self, x, size, source=None):
+    from spinescope.spinenet.layers import resize_nearest, shapes_are_dynamic, upsample_nearest
 
-    plan = mobile_resample_plan((int(x.shape[-2]), int(x.shape[-1])), tuple(size))
-    if len(self.downsample):
-        x = self.downsample(x)
-    elif plan.upsampled:
-        x = upsample_nearest(x, plan.scale)
-    return self.project(resize_nearest(x, size))
+    if len(self.downsample):  # every depthwise conv the module was built with
+        x, source = self.downsample(x), None
+    elif not shapes_are_dynamic():  # under dynamic_shapes() the resize below alone: the same indices
+        plan = mobile_resample_plan((int(x.shape[-2]), int(x.shape[-1])), tuple(size))
+        if plan.upsampled:
+            x = upsample_nearest(x, plan.scale)
+    return self.project(resize_nearest(x, size, source))
 
 
 MOBILE = ScalePermuted(

@@ -90,16 +90,28 @@ def describe(d: Describer, spec: Spec, features: dict[str, Shape], num_classes: 
         d.call(fc, (sum(p[0] * p[1] * p[2] for p in pooled), 1, 1))
 
 
-@forward_for("classification_head")
-def forward(self, features):
+def merge_levels(features):
+    """Returns the map the pooling reads: every output resized (nearest) to the first (finest) one's size and
+    averaged, [N, C, H, W] (timm's `forward_features`)."""
     import torch
 
     from spinescope.spinenet.layers import resize_nearest
 
     maps = list(features.values())
     size = maps[0].shape[-2:]
-    x = torch.stack([resize_nearest(m, size) for m in maps]).mean(0)
-    return self.fc(torch.cat([pool(x).flatten(1) for pool in self.pool], dim=1))
+    return torch.stack([resize_nearest(m, size) for m in maps]).mean(0)
+
+
+def pool_map(pools, x):
+    """Returns the classifier's input [N, C x sum(n^2)]: each pyramid level's bins flattened, concatenated."""
+    import torch
+
+    return torch.cat([pool(x).flatten(1) for pool in pools], dim=1)
+
+
+@forward_for("classification_head")
+def forward(self, features):
+    return self.fc(pool_map(self.pool, merge_levels(features)))
 
 
 register_head(HeadType("classification", "classification, 1000 classes", describe,

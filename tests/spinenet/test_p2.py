@@ -121,7 +121,7 @@ def test_api_feature_info_and_shape_spec_include_p2_with_stride_4():
     backbone = spinescope.create_backbone(model_garden_spec(2), 100)
     assert backbone.feature_info.reduction() == [4, 8, 16, 32, 64, 128]
     assert backbone.feature_info.channels() == [256] * 6
-    assert backbone.feature_info.module_name()[0] == "body.endpoints.P2"
+    assert backbone.feature_info.module_name()[0] == "endpoints.P2"
     assert backbone.output_shape()["P2"] == spinescope.api.ShapeSpec(256, 4, 25, 25)
 
 
