@@ -11,7 +11,7 @@ from spinescope.analysis.comparison.compare import builtin_name
 from spinescope.analysis.counting import Analysis
 from spinescope.analysis.comparison.published import published_for
 from spinescope.app.graph_figure import graph_figure
-from spinescope.app.markup import escape_html
+from spinescope.app.markup import break_autolinks, escape_html
 from spinescope.app.units import billions, millions
 from spinescope.spinenet.edits import diff_specs
 from spinescope.spinenet.formats import dumps
@@ -145,7 +145,7 @@ def report_text(text) -> str:
     cleanly as text and renders literally ('SpineNet-49', not 'SpineNet\\-49')."""
     from spinescope.spinenet.validate import printable
 
-    return "".join("\\" + char if char in _REPORT_SPECIAL else char for char in printable(text))
+    return break_autolinks("".join("\\" + char if char in _REPORT_SPECIAL else char for char in printable(text)))
 
 
 def markdown_report(spec: Spec, result: Analysis, base: Spec | None = None, base_result: Analysis | None = None,

@@ -72,6 +72,12 @@ def side(x: torch.Tensor, dim: int):
     return value if isinstance(value, torch.Tensor) else torch.tensor(value)
 
 
+def on(condition: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Returns a 0-dim condition computed from sizes (CPU tensors) on `like`'s device, for torch.where (as it is
+    on the CPU: no copy, and no node in a trace)."""
+    return condition if condition.device == like.device else condition.to(like.device)
+
+
 def ceil_div(value, divisor: int):
     """Returns ceil(value / divisor) for a non-negative int or int64 tensor (no negative floor division, which
     exporters translate inconsistently)."""
@@ -123,7 +129,7 @@ def max_pool_same_varying(x: torch.Tensor, kernels, strides, lengths=None) -> to
         padding = (1, 0) if axis == 0 else (0, 1)
         max3 = F.max_pool2d(x, window, 1, padding)
         max5 = F.max_pool2d(max3, window, 1, padding)  # a 5-window is a 3-window of 3-windows
-        centred = torch.where(kernel == 5, max5, torch.where(kernel == 3, max3, x))
+        centred = torch.where(on(kernel == 5, x), max5, torch.where(on(kernel == 3, x), max3, x))
         length = side(x, dim) if lengths is None else lengths[axis]
         x = centred.index_select(dim, shared(f"pool {x.device}", (length, kernel, stride),
                                              lambda: _pool_index(length, kernel, stride, x.device)))

@@ -70,7 +70,7 @@ def resample_as_data(self, x, size, source=None):
     as the eager branch."""
     import torch
 
-    from spinescope.spinenet.layers import gather_nearest, max_pool_same_varying, shared, side
+    from spinescope.spinenet.layers import gather_nearest, max_pool_same_varying, on, shared, side
 
     x = self.reduce(x)
     if not hasattr(self, "downsample"):  # built for a connection that does not go down
@@ -81,7 +81,7 @@ def resample_as_data(self, x, size, source=None):
     kernels, strides, convolved, pooled = zip(*axes)
     down = gather_nearest(max_pool_same_varying(self.downsample(x), kernels, strides, convolved), size, pooled)
     same = (sources[0] == size[0]) & (sources[1] == size[1])  # 1-pixel maps: no conv
-    return torch.where(same, gather_nearest(x, size, sources), down)
+    return torch.where(on(same, down), gather_nearest(x, size, sources), down)
 
 
 def _pool_axis(source, target):

@@ -70,8 +70,6 @@ def test_another_sessions_url_names_render_as_text_in_the_sidebar_and_the_undo_t
     assert any(f"Opened design “{DESIGN}” ({SPEC_NAME})." == rendered_text(text) for text in with_names)
 
 
-@pytest.mark.xfail(strict=True, reason="app/exports.py's report_text must apply spinescope.app.markup."
-                                       "break_autolinks (that file is edited by another engineer; see the report)")
 def test_the_markdown_report_keeps_url_names_as_text():
     from spinescope.analysis.counting import analyze
     from spinescope.app.exports import markdown_report
