@@ -94,7 +94,7 @@ def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True
     import onnx
     import torch
 
-    from spinescope.onnx_export import export_onnx
+    from spinescope.onnx_export import flat_outputs, export_onnx
     from spinescope.spinenet.build import build_model
 
     model = build_model(spec, head, input_size, device="cpu")
@@ -103,7 +103,7 @@ def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         warnings.simplefilter("ignore")
         try:
-            shapes = [tuple(tensor.shape) for tensor in _flat_outputs(model(images))]
+            shapes = [tuple(tensor.shape) for tensor in flat_outputs(model(images))]
             data = export_onnx(model, input_size=input_size, dynamic=False, opset=17, output_names=names,
                                export_params=with_weights)
         except Exception as error:  # noqa: BLE001 - exporter errors are many kinds; the user gets one line
@@ -125,15 +125,6 @@ def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True
     inferred = onnx.shape_inference.infer_shapes(exported, strict_mode=True, data_prop=True)
     exported.graph.value_info.extend(inferred.graph.value_info)
     return exported.SerializeToString()
-
-
-def _flat_outputs(value) -> list:
-    """Returns a model's outputs in the order torch.onnx flattens them (dicts by insertion, then lists/tuples)."""
-    if isinstance(value, dict):
-        return [tensor for item in value.values() for tensor in _flat_outputs(item)]
-    if isinstance(value, (list, tuple)):
-        return [tensor for item in value for tensor in _flat_outputs(item)]
-    return [value]
 
 
 _REPORT_SPECIAL = set("\\`*_[]<>|#~$&")

@@ -60,7 +60,7 @@ def export_onnx(module, path_or_file=None, *, input_size=None, dynamic: bool = T
         with torch.no_grad(), _eval(module):
             sample = module(images)
         names = output_names or _output_names(module, sample)
-        flat = _flat_outputs(sample)
+        flat = flat_outputs(sample)
         if len(names) != len(flat):
             raise ValueError(f"{len(names)} output names for the module's {len(flat)} outputs")
         if dynamic:
@@ -120,12 +120,12 @@ def _check_dynamic(module) -> None:
                                  f"that follows the input size; export with dynamic=False (the example's size)")
 
 
-def _flat_outputs(value) -> list:
+def flat_outputs(value) -> list:
     """A model's outputs in the order torch.onnx flattens them (dicts by insertion, then lists and tuples)."""
     if isinstance(value, dict):
-        return [tensor for item in value.values() for tensor in _flat_outputs(item)]
+        return [tensor for item in value.values() for tensor in flat_outputs(item)]
     if isinstance(value, (list, tuple)):
-        return [tensor for item in value for tensor in _flat_outputs(item)]
+        return [tensor for item in value for tensor in flat_outputs(item)]
     return [value]
 
 
