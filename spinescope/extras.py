@@ -2,6 +2,7 @@
 everything else comes with an extra, `pip install 'spinescope[EXTRA]'`."""
 from __future__ import annotations
 
+import warnings
 from importlib import import_module
 from types import ModuleType
 
@@ -19,7 +20,11 @@ def require(module: str) -> ModuleType:
     """Returns the imported `module`, or raises MissingExtra: "fvcore is not installed: pip install
     'spinescope[verify]'"."""
     try:
-        return import_module(module)
+        with warnings.catch_warnings():
+            # fvcore scripts a function with torch.jit.script on import, which torch 2.14 deprecates with a
+            # FutureWarning on stderr: not the user's concern, and a CLI's error must stay one line.
+            warnings.simplefilter("ignore", FutureWarning)
+            return import_module(module)
     except ImportError:
         top = module.split(".")[0]
         raise MissingExtra(f"{top} is not installed: pip install 'spinescope[{EXTRA_OF.get(top, 'all')}]'") from None
