@@ -7,6 +7,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, one for the whole run (tests/browser and the installed wheel's app
+    share it: a second sync Playwright in the same run would find the first one's event loop)."""
+    from browser_settings import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """fvcore runs the real forward pass; with one thread it does not stall on a machine other work shares."""

@@ -13,13 +13,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 # Screenshots of failing tests go outside the repository (tests never write into it).
 ARTIFACTS = Path(os.environ.get("SPINESCOPE_TEST_ARTIFACTS", Path(tempfile.gettempdir()) / "spinescope-test-artifacts"))
 # A loaded 2-core machine can take many seconds for a rerun; assertions wait for it (the default is 5 s).
-from browser_settings import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, VIEWPORT  # noqa: E402
+from browser_settings import TIMEOUT_MS, VIEWPORT  # noqa: E402
 expect.set_options(timeout=TIMEOUT_MS)
 
 
@@ -76,14 +76,6 @@ def server(tmp_path_factory):
     app = AppServer(tmp_path_factory.mktemp("spinescope") / "home").start()
     yield app
     app.stop()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -4,6 +4,7 @@ The browser-id cookie set by the server (app/serve.py, `app.browser_cookie`) is 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import os
 import signal
 import socket
@@ -84,7 +85,9 @@ def _asgi_call(middleware_app, path="/", headers=(), content_type=b"text/html; c
         return {"type": "http.request"}
 
     scope = {"type": kind, "path": path, "headers": list(headers)}
-    asyncio.run(BrowserIdCookie(inner)(scope, receive, send))
+    # In a thread of its own: the real-browser tests' Playwright may hold this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, BrowserIdCookie(inner)(scope, receive, send)).result()
     return [header for message in sent if message["type"] == "http.response.start" for header in message["headers"]]
 
 

@@ -165,14 +165,10 @@ def installed_app(venv, workdir, tmp_path):
 
 
 @pytest.fixture
-def page():
-    from browser_settings import CHROMIUM, CHROMIUM_ARGS
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser.new_context(viewport={"width": 1366, "height": 768}).new_page()
-        browser.close()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    yield context.new_page()
+    context.close()
 
 
 def test_spinescope_app_from_the_wheel_is_the_same_app_and_asks_no_other_host(installed_app, page):
