@@ -101,23 +101,59 @@ def test_history_survives_across_processes(spinescope_home):
     assert list_results()[0].label == "written-elsewhere"  # and this process reads it too
 
 
-def test_concurrent_writers_do_not_corrupt_the_file(spinescope_home):
+def _wait_for_files(paths: list[Path], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(path.exists() for path in paths):
+        assert time.monotonic() < deadline, f"{sum(not p.exists() for p in paths)} writers never got ready"
+        time.sleep(0.01)
+
+
+def test_concurrent_writers_do_not_corrupt_the_file(spinescope_home, tmp_path):
     writers, rows_each = 8, 25
-    start_at = time.time() + 5.0  # every writer waits for the same instant, then writes as fast as it can
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    # Two barriers make the writers overlap however slowly each starts: all wait for `go`, write one row, then wait
+    # until every writer has written one before writing the rest. Each reports when it wrote its first and last row.
     code = RESULT_CODE + textwrap.dedent(f"""
-        import sys, time
+        import json, sys, time
+        from pathlib import Path
         from spinescope.analysis.latency.history import store_results
-        while time.time() < {start_at}:
-            time.sleep(0.001)
-        for index in range({rows_each}):
-            store_results([make_result(f"w{{sys.argv[1]}}-{{index}}", 1.0 + index)])
+
+        signals, writer, writers = Path({str(signals)!r}), sys.argv[1], {writers}
+
+        def wait_for(prefix):
+            while len(list(signals.glob(prefix + "-*"))) < writers and not (signals / "abort").exists():
+                time.sleep(0.005)
+
+        (signals / f"ready-{{writer}}").touch()
+        while not (signals / "go").exists():
+            time.sleep(0.005)
+        store_results([make_result(f"w{{writer}}-0", 1.0)])
+        first_done = time.time()
+        (signals / f"first-{{writer}}").touch()
+        wait_for("first")
+        for index in range(1, {rows_each}):
+            store_results([make_result(f"w{{writer}}-{{index}}", 1.0 + index)])
+        print(json.dumps([first_done, time.time()]))
     """)
     env = {**os.environ, "SPINESCOPE_HOME": str(spinescope_home), "PYTHONPATH": str(ROOT)}
-    processes = [subprocess.Popen([sys.executable, "-c", code, str(n)], env=env, cwd=ROOT, stderr=subprocess.PIPE,
-                                  text=True) for n in range(writers)]
-    for process in processes:
-        _, err = process.communicate(timeout=180)
-        assert process.returncode == 0, err
+    processes = [subprocess.Popen([sys.executable, "-c", code, str(n)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for n in range(writers)]
+    try:
+        _wait_for_files([signals / f"ready-{n}" for n in range(writers)])
+        (signals / "go").touch()
+        spans = []
+        for process in processes:
+            out, err = process.communicate(timeout=180)
+            assert process.returncode == 0, err
+            spans.append(json.loads(out))
+    finally:
+        (signals / "abort").touch()
+        for process in processes:
+            process.kill()
+            process.wait()
+    # Every writer still had rows to write after every other writer had written its first: they overlapped.
+    assert max(first for first, _ in spans) < min(last for _, last in spans)
     assert count_results() == writers * rows_each
     labels = {entry.label for entry in list_results(limit=1000)}
     assert labels == {f"w{n}-{i}" for n in range(writers) for i in range(rows_each)}

@@ -77,8 +77,11 @@ def test_request_options_and_worker_figures_carried_over(requests):
 
 def test_building_is_pure(requests):
     message = json.loads(json.dumps(MESSAGE))
-    assert _build(requests, message) == _build(requests, message)
-    assert message == MESSAGE  # the message is not modified
+    options = dict(device="cpu", warmup=2, run_id="run-1", created_at="2026-01-02T03:04:05+00:00")
+    first = build_results(requests, message, [6000, 700], **options)
+    assert message == MESSAGE  # the message the results were built from is not modified
+    second = build_results(requests, json.loads(json.dumps(MESSAGE)), [6000, 700], **options)
+    assert first == second  # no clock, no randomness: the same message gives the same results
 
 
 def test_order_and_phase_times():
