@@ -355,6 +355,8 @@ def render() -> None:
 RESULT_COLUMNS = {
     "when (UTC)": st.column_config.DatetimeColumn("when (UTC)", format="MMM D HH:mm:ss", width=96),
     "model": st.column_config.TextColumn("model", width=138),
+    "spec": st.column_config.TextColumn("spec", "the spec's content hash (first 8 hex digits): the same name "
+                                        "with another hash is another architecture", width=72),
     "input px": INPUT_PX_COLUMN,
     "batch": column("batch", width=46), "head": st.column_config.TextColumn("head", width=64),
     "device": st.column_config.TextColumn("device", width=84),
@@ -368,7 +370,7 @@ RESULT_COLUMNS = {
     "ratio to first": column("ratio", "median time / the first model's", "%.2fx", width=52),
 }
 RESULT_MORE = ("head", "device", "peak memory MiB")
-CSV_ONLY = ("mean ms", "threads")
+CSV_ONLY = ("mean ms", "threads", "spec hash")
 
 
 def _shown(frame):

@@ -10,6 +10,7 @@ from spinescope.spinenet.input_size import size_text, size_to_json
 from spinescope.spinenet.spec import Spec, spec_hash
 
 MIB = 2 ** 20
+SHORT_HASH = 8  # hex digits of a spec's content hash shown in tables and legends (the CSV keeps all 16)
 
 
 def latest_latency_ms(spec: Spec, input_size: int, head: str | None = None) -> float | None:
@@ -25,13 +26,20 @@ def latest_latency_ms(spec: Spec, input_size: int, head: str | None = None) -> f
     return None
 
 
+def short_hash(spec_hash: str) -> str:
+    """Returns the first SHORT_HASH hex digits of a spec's content hash ('' for a row stored without one)."""
+    return (spec_hash or "")[:SHORT_HASH]
+
+
 def results_frame(results) -> pd.DataFrame:
-    """Returns a table of LatencyResult or HistoryEntry objects: one row each, times in ms, memory in MiB."""
+    """Returns a table of LatencyResult or HistoryEntry objects: one row each, times in ms, memory in MiB, the
+    spec's content hash in full ("spec hash") and short ("spec")."""
     rows = []
     for result in results:
         rows.append({
             "when (UTC)": result.created_at.replace("T", " ")[:19],
-            "model": result.label, "input px": size_to_json(result.input_size), "batch": result.batch, "head": result.head,
+            "model": result.label, "spec": short_hash(result.spec_hash), "spec hash": result.spec_hash,
+            "input px": size_to_json(result.input_size), "batch": result.batch, "head": result.head,
             "device": result.device_name, "precision": result.precision, "threads": result.threads,
             "median ms": result.median_ms, "p10 ms": result.p10_ms, "p90 ms": result.p90_ms,
             "mean ms": result.mean_ms, "images/s": result.throughput,
@@ -56,13 +64,16 @@ def results_figure(frame: pd.DataFrame) -> go.Figure:
 
 
 def history_figure(frame: pd.DataFrame) -> go.Figure:
-    """Median latency of every stored result over time, one series per model label. The time axis keeps plotly's
-    own date ticks, which suit the span (times of day with the day named once for results seconds or hours apart;
-    days with the year named where it starts for results days apart); hover shows the full UTC time."""
+    """Median latency (ms) of every stored result over time, one series per architecture (the spec's content hash,
+    so an edited spec and the built-in it started from are two lines even under one label), input size and head.
+    A series is named by its newest label and short hash. The time axis keeps plotly's own date ticks, which suit
+    the span (times of day with the day named once for results seconds or hours apart; days with the year named
+    where it starts for results days apart); hover shows the full UTC time."""
     figure = go.Figure()
-    for (model, size), group in frame.sort_values("when (UTC)").groupby(["model", "input px"], sort=False):
+    ordered = frame.sort_values("when (UTC)").assign(series=series_keys)
+    for _, group in ordered.groupby("series", sort=False):
         figure.add_trace(go.Scatter(
-            x=group["when (UTC)"], y=group["median ms"], mode="lines+markers", name=f"{escape_html(model)} @{size}",
+            x=group["when (UTC)"], y=group["median ms"], mode="lines+markers", name=series_name(group.iloc[-1]),
             error_y=dict(type="data", symmetric=False, array=group["p90 ms"] - group["median ms"],
                          arrayminus=group["median ms"] - group["p10 ms"]),
             hovertemplate="%{x}<br>%{y:.2f} ms<extra>%{fullData.name}</extra>"))
@@ -73,6 +84,20 @@ def history_figure(frame: pd.DataFrame) -> go.Figure:
                                     hoverformat="%Y-%m-%d %H:%M:%S"),
                          legend=dict(orientation="h", y=-0.3))
     return figure
+
+
+def series_keys(frame: pd.DataFrame) -> pd.Series:
+    """Returns each history row's series: its spec hash (its label for a row stored without one), input size and
+    head."""
+    identity = frame["spec hash"].where(frame["spec hash"].astype(bool), "label:" + frame["model"])
+    return identity + "|" + frame["input px"].astype(str) + "|" + frame["head"]
+
+
+def series_name(row) -> str:
+    """Returns a history series' legend name, e.g. 'SpineNet-49 #3fa2c1d0 @640 + retinanet' (HTML-escaped)."""
+    name = f"{row['model']} #{row['spec']}" if row["spec"] else row["model"]
+    head = f" + {row['head']}" if row["head"] != "none" else ""
+    return escape_html(f"{name} @{row['input px']}{head}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
