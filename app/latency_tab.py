@@ -157,9 +157,9 @@ WIDGET_KEYS = ("latency_models", "latency_size", "latency_height", "latency_head
 
 
 def _defaults() -> dict:
-    return {"latency_models": [CURRENT, "resnet50-fpn"], "latency_size": min(sidebar.input_side(), 512),
-            "latency_height": None,
-            "latency_head": "none", "latency_batch": 1, "latency_precision": "fp32", "latency_device": "auto",
+    """The form's values before the user sets them: the sidebar's input size and head, one image, fp32."""
+    return {"latency_models": [CURRENT, "resnet50-fpn"], "latency_size": sidebar.input_side(),
+            "latency_height": sidebar.input_height(), "latency_head": sidebar.head(), "latency_batch": 1, "latency_precision": "fp32", "latency_device": "auto",
             "latency_iters": DEFAULT_ITERS, "latency_warmup": DEFAULT_WARMUP, "latency_threads": 0,
             "latency_channels_last": False, "latency_fold_bn": False, "latency_per_block": False}
 
@@ -272,11 +272,12 @@ def settings_form() -> None:
     precisions = ["fp32", "bf16", "fp16"] if cuda_available() else ["fp32", "bf16"]
     state = st.session_state
     is_running = running() is not None
-    defaults, stored = _defaults(), stored_settings()
+    defaults, stored, chosen = _defaults(), stored_settings(), session.setting(SETTING) or {}
     for key in WIDGET_KEYS:
         # From the workspace whenever the widget's state is missing (another tab was open, a refresh) and while a run
-        # goes (the disabled widgets show what is being measured); otherwise the widget's own state.
-        if key not in state or is_running:
+        # goes (the disabled widgets show what is being measured); the sidebar's choice while the user has not set
+        # one here; otherwise the widget's own state.
+        if key not in state or is_running or key not in chosen:
             value = _valid(key, stored[key], choices, precisions)
             state[key] = defaults[key] if value is None else value
     state.latency_models = [choice for choice in state.latency_models if choice in choices]
@@ -355,8 +356,8 @@ def render() -> None:
 RESULT_COLUMNS = {
     "when (UTC)": st.column_config.DatetimeColumn("when (UTC)", format="MMM D HH:mm:ss", width=96),
     "model": st.column_config.TextColumn("model", width=138),
-    "spec": st.column_config.TextColumn("spec", "the spec's content hash (first 8 hex digits): the same name "
-                                        "with another hash is another architecture", width=72),
+    "spec": st.column_config.TextColumn("spec", help="the spec's content hash (first 8 hex digits): the same name "
+                                             "with another hash is another architecture", width=72),
     "input px": INPUT_PX_COLUMN,
     "batch": column("batch", width=46), "head": st.column_config.TextColumn("head", width=64),
     "device": st.column_config.TextColumn("device", width=84),

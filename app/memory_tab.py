@@ -9,6 +9,7 @@ import streamlit as st
 
 from spinescope.analysis.memory.estimate import estimate_training_memory
 from spinescope.analysis.memory.fit import FIT_BATCHES, FIT_SIZES, REFERENCE, memory_vs_batch, fit_rows, reference_spec
+from spinescope.analysis import defaults
 from spinescope.app import session, sidebar
 from spinescope.app.exports import file_stem
 from spinescope.app.guard import guarded
@@ -24,7 +25,7 @@ MIB, GIB = 2 ** 20, 2 ** 30
 HEAD_CHOICES = {"none": "backbone only", "retinanet": "with RetinaNet head",
                 "classification": "with classification head"}
 PRECISION_CHOICES = {"fp32": "fp32", "bf16": "bf16 autocast", "fp16": "fp16 autocast"}
-DEVICE_CHOICES = {"cuda": "GPU (foreach AdamW step)", "cpu": "CPU (per-tensor AdamW step)"}
+DEVICE_CHOICES = {"cuda": "GPU", "cpu": "CPU"}
 OPTIMIZER_CHOICES = {"sgd": "SGD with momentum", "adamw": "AdamW"}
 WIDGET_KEYS = ("memory_head", "memory_size", "memory_height", "memory_batch", "memory_optimizer", "memory_precision",
                "memory_device", "memory_budget_gib")
@@ -32,9 +33,11 @@ MAX_BUDGET_GIB = 4096.0
 
 
 def _defaults() -> dict:
-    return {"memory_head": "retinanet", "memory_size": sidebar.input_side(), "memory_height": None, "memory_batch": 8,
-            "memory_optimizer": "sgd", "memory_precision": "fp32", "memory_device": "cuda",
-            "memory_budget_gib": 16.0}
+    """The form's values before the user sets them: the sidebar's head and input size, the shared defaults."""
+    return {"memory_head": sidebar.head(), "memory_size": sidebar.input_side(), "memory_height": sidebar.input_height(),
+            "memory_batch": defaults.TRAINING_BATCH, "memory_optimizer": defaults.OPTIMIZER,
+            "memory_precision": defaults.PRECISION, "memory_device": defaults.TRAINING_DEVICE,
+            "memory_budget_gib": defaults.MEMORY_BUDGET_GIB}
 
 
 def _valid(key: str, value):
@@ -61,12 +64,13 @@ def _setting_changed(key: str) -> None:
 
 
 def settings_form() -> dict:
-    """The form; its values are kept in the workspace (they survive other tabs and a refresh). Returns them."""
-    state, stored, defaults = st.session_state, session.setting(SETTING) or {}, _defaults()
+    """The form; the values the user set are kept in the workspace (they survive other tabs and a refresh), the
+    others follow the sidebar. Returns them."""
+    state, stored, start = st.session_state, session.setting(SETTING) or {}, _defaults()
     for key in WIDGET_KEYS:
-        if key not in state:
-            value = _valid(key, stored.get(key, defaults[key]))
-            state[key] = defaults[key] if value is None else value
+        if key not in state or key not in stored:
+            value = _valid(key, stored.get(key, start[key]))
+            state[key] = start[key] if value is None else value
     changed = {"on_change": _setting_changed}
     cols = st.columns(5)
     cols[0].selectbox("Head", list(HEAD_CHOICES), key="memory_head", format_func=HEAD_CHOICES.get,
@@ -87,7 +91,9 @@ def settings_form() -> dict:
     cols[1].selectbox("Precision", list(PRECISION_CHOICES), key="memory_precision",
                       format_func=PRECISION_CHOICES.get, args=("memory_precision",), **changed)
     cols[2].selectbox("Training on", list(DEVICE_CHOICES), key="memory_device", format_func=DEVICE_CHOICES.get,
-                      args=("memory_device",), help="Only AdamW's step temporaries differ", **changed)
+                      args=("memory_device",), **changed,
+                      help="Only AdamW's step temporaries differ: foreach on a GPU (one fp32 copy of all the "
+                           "parameters), per tensor on the CPU. With SGD the device changes nothing.")
     return {key: state[key] for key in WIDGET_KEYS}
 
 
@@ -113,7 +119,7 @@ def breakdown(spec, values: dict) -> None:
               "activations." if estimate.autocast_copies_bytes else "")
     st.caption(escape_md(
         f"{spec.name} ({HEAD_CHOICES[values['memory_head']]}) at {size_px(estimate.input_size)}, batch {estimate.batch}, "
-        f"{OPTIMIZER_CHOICES[estimate.optimizer]}, {estimate.precision}: estimated from the structure, nothing "
+        f"{OPTIMIZER_CHOICES[estimate.optimizer]}{_step_text(estimate)}, {estimate.precision}: estimated from the structure, nothing "
         f"allocated. The peak ({estimate.peak_bytes / MIB:,.0f} MiB) is reached during the {estimate.peak_phase} "
         f"and includes {estimate.transient_bytes / MIB:,.1f} MiB of transient tensors.{copies}"
         " MiB = 2^20 bytes, GiB = 2^30 bytes."))
@@ -131,6 +137,14 @@ def breakdown(spec, values: dict) -> None:
                              "params": st.column_config.NumberColumn("params", format="compact")})
     with right:
         st.plotly_chart(blocks_figure(frame), key="memory_blocks_plot", config={"displaylogo": False})
+
+
+def _step_text(estimate) -> str:
+    """How AdamW's step runs on the chosen device (' (foreach step on the GPU)'); '' for SGD, whose step needs no
+    temporaries."""
+    if estimate.optimizer != "adamw":
+        return ""
+    return f" ({'foreach' if estimate.device == 'cuda' else 'per-tensor'} step on the {DEVICE_CHOICES[estimate.device]})"
 
 
 def size_text(count: int) -> str:

@@ -5,6 +5,7 @@ import time
 
 import streamlit as st
 
+from spinescope.analysis import defaults
 from spinescope.app import session
 from spinescope.app.markup import escape_md
 from spinescope.app.workspace import WorkspaceError
@@ -13,7 +14,6 @@ from spinescope.spinenet.input_size import InputSize, hw, normalize
 from spinescope.spinenet.registry import heads
 from spinescope.spinenet.spec import spec_hash
 from spinescope.spinenet.validate import LIMITS
-
 
 
 def builtin_label(name: str) -> str:
@@ -125,9 +125,16 @@ def input_side() -> int:
     return hw(input_size())[1]
 
 
+def input_height() -> int | None:
+    """Returns the height (pixels) of the chosen input when it is not square, else None (the tabs' empty
+    "Height" field)."""
+    height, width = hw(input_size())
+    return None if height == width else height
+
+
 def head() -> str:
     """Returns the head chosen for the 'backbone + head' figures: 'retinanet' or 'classification'."""
-    return st.session_state.get("head") or session.setting("head", "retinanet")
+    return st.session_state.get("head") or session.setting("head", defaults.HEAD)
 
 
 def render() -> None:
@@ -164,7 +171,7 @@ def render() -> None:
         if "input_height" not in st.session_state:
             st.session_state.input_height = session.setting("input_height")
         if "head" not in st.session_state:
-            st.session_state.head = session.setting("head", "retinanet")
+            st.session_state.head = session.setting("head", defaults.HEAD)
         width, height = st.columns(2)
         width.number_input("Input size (pixels)", min_value=LIMITS["min_input_size"],
                            max_value=LIMITS["max_input_size"], step=32, key="input_size", on_change=_input_size_changed,

@@ -10,6 +10,7 @@ import argparse
 import json
 import re
 
+from spinescope.analysis import defaults
 from spinescope.analysis.cli import INPUT_SIZE_HELP, CliError, input_size_arg, int_in_range, load_spec_argument
 from spinescope.analysis.memory.fit import FIT_BATCHES, FIT_SIZES, MAX_BATCH, REFERENCE
 from spinescope.spinenet.input_size import non_ascii_digit_problem
@@ -46,14 +47,19 @@ def register(subparsers) -> None:
     sub = subparsers.add_parser("memory", help="estimated peak memory of one training step, and the largest batch "
                                                "that fits")
     sub.add_argument("spec", metavar="SPEC", help="built-in name or spec path, optionally NAME@SIZE")
-    sub.add_argument("--head", choices=head_names(), default="none")
+    sub.add_argument("--head", choices=head_names(), default=defaults.HEAD,
+                     help=f"the head trained with the backbone (default {defaults.HEAD}, as the app's)")
     sub.add_argument("--input-size", type=input_size_arg, help=INPUT_SIZE_HELP + " (default: NAME@SIZE "
                                                                "or the spec's)")
-    sub.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "batch"), default=1, help="images per step")
-    sub.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="sgd (momentum) or adamw")
-    sub.add_argument("--precision", choices=PRECISIONS, default="fp32", help="fp32, or bf16/fp16 autocast")
-    sub.add_argument("--device", choices=DEVICES, default="cuda",
-                     help="the optimizer step's temporaries differ (foreach on a GPU); default cuda")
+    sub.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "batch"), default=defaults.TRAINING_BATCH,
+                     help=f"images per step (default {defaults.TRAINING_BATCH})")
+    sub.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.OPTIMIZER,
+                     help=f"sgd (momentum) or adamw (default {defaults.OPTIMIZER})")
+    sub.add_argument("--precision", choices=PRECISIONS, default=defaults.PRECISION,
+                     help=f"fp32, or bf16/fp16 autocast (default {defaults.PRECISION})")
+    sub.add_argument("--device", choices=DEVICES, default=defaults.TRAINING_DEVICE,
+                     help="only AdamW's step temporaries differ (foreach on a GPU, per tensor on the CPU); "
+                          f"default {defaults.TRAINING_DEVICE}")
     sub.add_argument("--fit", type=memory_size, metavar="SIZE",
                      help="memory budget such as 16GiB: print the largest batch that fits at each input size")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
