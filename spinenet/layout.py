@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from spinescope.spinenet.input_size import InputSize, normalize
+from spinescope.spinenet.registry import family_of
 from spinescope.spinenet.spec import Spec
 
 
@@ -170,8 +171,6 @@ class Layout:
 
 def resolve(spec: Spec, input_size: InputSize | None = None) -> Layout:
     """Returns the Layout of a valid spec at `input_size` (default: the spec's; a side or (height, width))."""
-    from spinescope.spinenet.registry import family_of
-
     return family_of(spec).resolve(spec, normalize(input_size or spec.input_size))
 
 

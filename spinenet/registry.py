@@ -77,8 +77,6 @@ def register_head(head: HeadType) -> HeadType:
 
 def families() -> dict[str, Family]:
     """Returns every registered family by name, in registration order."""
-    import spinescope.spinenet.families  # noqa: F401 - registers them
-
     return _FAMILIES
 
 
@@ -97,8 +95,6 @@ def family_of(spec) -> Family:
 
 def heads() -> dict[str, HeadType]:
     """Returns every registered head by name (not "none"), in registration order."""
-    import spinescope.spinenet.heads  # noqa: F401 - registers them
-
     return _HEADS
 
 

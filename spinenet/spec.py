@@ -11,6 +11,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 
+from spinescope.spinenet.registry import family, family_of
+
 ACTIVATIONS = ("relu", "swish")
 # Ids of the two stem outputs that the blocks of a block-list spec may take as parents.
 STEM_IDS = ("stem0", "stem1")
@@ -91,8 +93,6 @@ def feature_size(input_size: int, level: int) -> int:
 
 def spec_to_dict(spec: Spec) -> dict:
     """Returns the spec as JSON-ready data (the file format). Only the fields of its family are written."""
-    from spinescope.spinenet.registry import family_of
-
     data = {
         "name": spec.name,
         "family": spec.family,
@@ -114,8 +114,6 @@ def spec_to_dict(spec: Spec) -> dict:
 
 def spec_from_dict(data: dict) -> Spec:
     """Returns a Spec from already validated data (see `spinenet.validate.parse_spec` for untrusted input)."""
-    from spinescope.spinenet.registry import family
-
     common = dict(
         name=data["name"],
         family=data["family"],

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 import re
 
+from spinescope.spinenet.blocks import BLOCK_TYPES
+from spinescope.spinenet.registry import families
 from spinescope.spinenet.spec import ACTIVATIONS, STEM_IDS, Spec, spec_from_dict, spec_to_dict
 
 LIMITS = {
@@ -103,8 +105,6 @@ def find_problems(data) -> list[str]:
     if not isinstance(data, dict):
         return [f"spec: must be a mapping of fields, got {type(data).__name__}"]
     problems: list[str] = []
-    from spinescope.spinenet.registry import families
-
     family = families().get(data.get("family")) if isinstance(data.get("family"), str) else None
     if family is None:
         problems.append(f"family: must be one of {', '.join(families())}, got {describe_value(data.get('family'))}")
@@ -162,8 +162,6 @@ def _check_scaling(problems, scaling):
 
 
 def _check_blocks(problems, blocks, family, allowed_fns, min_level, max_level, levels_ok):
-    from spinescope.spinenet.blocks import BLOCK_TYPES
-
     if not isinstance(blocks, list):
         problems.append(f"blocks: must be a list of blocks, got {describe_value(blocks)}")
         return

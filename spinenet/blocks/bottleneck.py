@@ -2,7 +2,7 @@
 shortcut, then the activation. Output 4 x width channels."""
 from __future__ import annotations
 
-from spinescope.spinenet.blocks import describe_shortcut, register_block
+from spinescope.spinenet.blocks.base import describe_shortcut, register_block
 from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 

@@ -3,7 +3,7 @@
 match. Output `width` channels."""
 from __future__ import annotations
 
-from spinescope.spinenet.blocks import register_block
+from spinescope.spinenet.blocks.base import register_block
 from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 EXPAND_RATIO = 6

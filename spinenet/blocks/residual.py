@@ -2,7 +2,7 @@
 channels."""
 from __future__ import annotations
 
-from spinescope.spinenet.blocks import describe_shortcut, register_block
+from spinescope.spinenet.blocks.base import describe_shortcut, register_block
 from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 
