@@ -2,35 +2,28 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
+from spinescope.spinenet.formats import SPEC_DIR, load_spec_file
 from spinescope.spinenet.spec import Spec
 
-SPEC_DIR = Path(__file__).resolve().parent.parent / "assets" / "specs"
+# By family in registration order, then smallest first (trainable params of the backbone), as
+# tests/spinenet/test_registry.py checks by counting them.
+ORDER = ("spinenet-49s", "spinenet-49", "spinenet-96", "spinenet-143", "spinenet-190", "spinenet-mobile-49xs",
+         "spinenet-mobile-49s", "spinenet-mobile-49", "resnet50-fpn", "resnet101-fpn", "resnet152-fpn")
 
 
 @lru_cache(maxsize=1)
 def builtin_names() -> tuple[str, ...]:
-    """Returns the names of the built-ins (the files in `assets/specs/` without `.yaml`), by family in registration
-    order, then smallest first (trainable params of the backbone)."""
-    from spinescope.spinenet.registry import families
-
-    order = list(families())
-    specs = {path.stem: load_builtin(path.stem) for path in SPEC_DIR.glob("*.yaml")}
-    return tuple(sorted(specs, key=lambda name: (order.index(specs[name].family), _backbone_params(specs[name]),
-                                                 name)))
+    """Returns the names of the built-ins (the files in `assets/specs/` without `.yaml`): those in ORDER in its
+    order, then any other file's by name. Reads no spec."""
+    names = {path.stem for path in SPEC_DIR.glob("*.yaml")}
+    return tuple(name for name in ORDER if name in names) + tuple(sorted(names - set(ORDER)))
 
 
 def is_builtin(name: str) -> bool:
     """Returns whether `name` (any case) is a built-in, without loading or sorting them."""
     key = name.lower()
     return key.replace("-", "").isalnum() and key.isascii() and (SPEC_DIR / f"{key}.yaml").is_file()
-
-
-def _backbone_params(spec: Spec) -> int:
-    from spinescope.analysis.counting.fast import count_model
-
-    return count_model(spec).params["backbone"]
 
 
 def __getattr__(name: str):
@@ -42,8 +35,6 @@ def __getattr__(name: str):
 @lru_cache(maxsize=None)
 def load_builtin(name: str) -> Spec:
     """Returns the built-in Spec called `name` (see `builtin_names()`); raises KeyError for an unknown name."""
-    from spinescope.spinenet.formats import load_spec_file
-
     key = name.lower()
     path = SPEC_DIR / f"{key}.yaml"
     if not key.replace("-", "").isalnum() or not path.is_file():

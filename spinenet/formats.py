@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -23,6 +24,8 @@ from spinescope.spinenet.validate import LIMITS, SpecError, check_spec, parse_sp
 
 MAX_SPEC_BYTES = 1 << 20
 FORMATS = ("json", "yaml", "tuples")
+SPEC_DIR = Path(__file__).resolve().parent.parent / "assets" / "specs"  # the built-ins' files (spinenet.builtins)
+TUPLE_BASE = "spinenet-49"  # the built-in whose scaling a tuple list takes when it is given none
 
 
 # What a spec can need, with a wide margin (64 blocks of 5 fields are about 1,000 YAML nodes, nested 5 deep); beyond
@@ -387,10 +390,7 @@ def read(text: str | bytes, fmt: str | None = None, base: Spec | None = None,
     text = spec_text(text)
     fmt = fmt or detect_format(text)
     if fmt == "tuples":
-        if base is None:
-            from spinescope.spinenet.builtins import load_builtin
-            base = load_builtin("spinenet-49")
-        return read_tuples(text, base, min_level)
+        return read_tuples(text, base or default_tuple_base(), min_level)
     if fmt not in ("json", "yaml"):
         raise SpecError([f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}"])
     data = _parse_json(text) if fmt == "json" else _parse_yaml(text)
@@ -401,6 +401,12 @@ def read(text: str | bytes, fmt: str | None = None, base: Spec | None = None,
 
     changed = set_min_level(spec, min_level)
     return TupleImport(changed, (min_level_change_note(spec, changed),))
+
+
+@lru_cache(maxsize=1)
+def default_tuple_base() -> Spec:
+    """Returns the Spec whose scaling a tuple list takes when it is given none: the built-in TUPLE_BASE."""
+    return load_spec_file(SPEC_DIR / f"{TUPLE_BASE}.yaml")
 
 
 def spec_text(text: str | bytes) -> str:

@@ -5,10 +5,10 @@ import torch
 
 from spinescope.analysis.architecture.receptive_field import receptive_fields
 from spinescope.analysis.counting import count_differences, count_model, count_with_fvcore
-from spinescope.spinenet import registry
+from spinescope.spinenet import builtins, registry
 from spinescope.spinenet.blocks import BLOCK_TYPES, register_block
 from spinescope.spinenet.build import build_model
-from spinescope.spinenet.builtins import BUILTIN_NAMES, SPEC_DIR
+from spinescope.spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
 from spinescope.spinenet.structure import FORWARDS, forward_for
 from spinescope.spinenet.validate import parse_spec
 
@@ -50,6 +50,27 @@ def test_a_new_block_type_is_one_describe_function_and_its_forward(plain_block_t
     out = build_model(spec, "none", 96)(torch.zeros(1, 3, 96, 96))
     assert tuple(out["P3"].shape) == (1, 16, 12, 12)
     assert receptive_fields(spec, 96).nodes["a"].receptive_field > receptive_fields(spec, 96).nodes["stem1"].receptive_field
+
+
+def test_builtins_come_by_family_then_smallest_backbone_first():
+    order = list(registry.families())
+    specs = {name: load_builtin(name) for name in BUILTIN_NAMES}
+    counted = sorted(specs, key=lambda name: (order.index(specs[name].family),
+                                              count_model(specs[name]).params["backbone"]))
+    assert list(BUILTIN_NAMES) == counted
+
+
+def test_a_builtin_file_outside_the_stored_order_comes_last(tmp_path, monkeypatch):
+    for name in ("resnet50-fpn", "spinenet-49s"):
+        (tmp_path / f"{name}.yaml").write_bytes((SPEC_DIR / f"{name}.yaml").read_bytes())
+    (tmp_path / "b-extra.yaml").write_bytes((SPEC_DIR / "spinenet-49s.yaml").read_bytes())
+    (tmp_path / "a-extra.yaml").write_bytes((SPEC_DIR / "spinenet-49s.yaml").read_bytes())
+    monkeypatch.setattr(builtins, "SPEC_DIR", tmp_path)
+    builtins.builtin_names.cache_clear()
+    try:
+        assert builtins.builtin_names() == ("spinenet-49s", "resnet50-fpn", "a-extra", "b-extra")
+    finally:
+        builtins.builtin_names.cache_clear()
 
 
 def test_builtins_are_the_files_in_assets_and_heads_come_from_the_registry():
