@@ -13,6 +13,7 @@ from spinescope.analysis.comparison.published import published_for, published_ro
 from spinescope.app import counts, session, sidebar
 from spinescope.app.graph_figure import graph_figure
 from spinescope.app.guard import one_line
+from spinescope.app.identity import display_name
 from spinescope.app.latency_view import latest_latency_ms
 from spinescope.app.markup import escape_html, escape_md
 from spinescope.app.tables import INPUT_PX_COLUMN, column, table as show_table
@@ -48,17 +49,19 @@ def _others_changed() -> None:
     session.set_setting("compare_with", list(st.session_state.compare_with))
 
 
-def comparison_rows(specs: list[Spec], input_sizes: list[int], head: str) -> pd.DataFrame:
+def comparison_rows(specs: list[Spec], input_sizes: list[int], head: str,
+                    names: list[str] | None = None) -> pd.DataFrame:
     """Returns one row per spec: measured params/MACs (backbone and with head), ratios to the first spec,
-    published figures for built-ins at that input size, and the latest measured latency if any."""
+    published figures for built-ins at that input size, and the latest measured latency if any. `names`: the
+    model column (default: each spec's `display_name`)."""
     rows, first = [], None
-    for spec, size in zip(specs, input_sizes):
+    for spec, size, name in zip(specs, input_sizes, names or [display_name(spec) for spec in specs]):
         result = counts.analysis_of(spec, size, head)
         first = first or result
         builtin = builtin_name(spec)
         published = published_for(builtin, size) if builtin else None
         rows.append({
-            "model": spec.name, "input px": size_to_json(size),
+            "model": name, "input px": size_to_json(size),
             "backbone params (M)": result.backbone_params / 1e6, "backbone MACs (B)": result.backbone_macs / 1e9,
             "params with head (M)": result.params / 1e6, "MACs with head (B)": result.macs / 1e9,
             "FLOPs with head (B)": result.flops / 1e9,
@@ -72,16 +75,16 @@ def comparison_rows(specs: list[Spec], input_sizes: list[int], head: str) -> pd.
     return pd.DataFrame(rows)
 
 
-def output_rows(specs: list[Spec], input_sizes: list, head: str) -> pd.DataFrame:
+def output_rows(specs: list[Spec], input_sizes: list, head: str, names: list[str] | None = None) -> pd.DataFrame:
     """Returns one row per spec and output level (P3..P7): the output's shape (channels x height x width) and its
     theoretical receptive field in pixels and as a multiple of the input side, as `spinescope compare` prints
-    them (`analysis.comparison.compare`)."""
+    them (`analysis.comparison.compare`). `names`: the model column (default: each spec's `display_name`)."""
     rows = []
-    for spec, size in zip(specs, input_sizes):
+    for spec, size, name in zip(specs, input_sizes, names or [display_name(spec) for spec in specs]):
         result = counts.analysis_of(spec, size, head)
         relative = relative_receptive_fields(spec, result.input_size)
         for level in sorted(result.outputs, key=lambda level: int(level[1:])):
-            rows.append({"model": spec.name, "input px": size_to_json(size), "output": level,
+            rows.append({"model": name, "input px": size_to_json(size), "output": level,
                          "shape (C×H×W)": "×".join(map(str, result.outputs[level])),
                          "receptive field px": result.receptive_field.get(level),
                          "receptive field × input side": relative.get(level)})
@@ -375,29 +378,31 @@ def render() -> None:
                            help=f"Off: everything at {size_label(input_size)} px (the sidebar's input size)")
     others = [other for other in (_spec_for(choice) for choice in st.session_state.compare_with) if other]
     specs = [spec] + others
+    names = [session.current_name()] + [display_name(other) for other in others]
     sizes = [spec.input_size if own_sizes else input_size for spec in specs]
     head_name = "RetinaNet" if head == "retinanet" else "classification"
     st.caption(f"Backbone (bb) and backbone + {head_name} head. Params in millions, MACs and FLOPs in billions; "
                "MACs = multiply-adds (the paper's “FLOPs”), FLOPs = 2 × MACs. Ratios are to the current spec (first "
                "row). Published figures: RetinaNet on COCO, shown "
                "for built-ins at their published input size.")
-    frame = comparison_rows(specs, sizes, head)
+    frame = comparison_rows(specs, sizes, head, names)
     show_table(frame, "compare_table", "comparison.csv", hide_index=True, width="stretch",
                column_config=COMPARE_COLUMNS, more=COMPARE_MORE)
     st.caption("Outputs: the shape of each output level (channels × height × width, pixels) and its theoretical "
                "receptive field in pixels and as a multiple of the input side (of its longer side when not "
                "square), as `spinescope compare` prints them.")
-    show_table(output_rows(specs, sizes, head), "compare_outputs", "comparison-outputs.csv", hide_index=True,
+    show_table(output_rows(specs, sizes, head, names), "compare_outputs", "comparison-outputs.csv", hide_index=True,
                width="stretch", column_config=OUTPUT_COLUMNS)
     per_row = 2
     for start in range(0, len(specs), per_row):
         columns = st.columns(per_row)
-        for offset, (place, other, size) in enumerate(zip(columns, specs[start:start + per_row],
-                                                          sizes[start:start + per_row])):
+        for offset, (place, other, size, name) in enumerate(zip(columns, specs[start:start + per_row],
+                                                                sizes[start:start + per_row],
+                                                                names[start:start + per_row])):
             with place:
                 result = counts.analysis_of(other, size, head)
                 figure = graph_figure(other, size, counts.block_costs(other, result), height=360,
-                                      title=f"{other.name} · {size_text(size)}", width_hint=360,
+                                      title=f"{name} · {size_text(size)}", width_hint=360,
                                       legend=False)  # half the page
                 st.plotly_chart(figure, key=f"compare_graph_{start + offset}",
                                 config={"displaylogo": False})

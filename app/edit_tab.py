@@ -312,6 +312,11 @@ def history_view() -> None:
 
 def name_editor(spec: Spec) -> None:
     session.sync_widgets("name", {"spec_name": spec.name})
+    shown = session.current_name()
+    if shown != spec.name:
+        st.caption(f"Shown as “{escape_md(shown)}”: the name is still that of the spec these edits started from, so "
+                   "the app adds “edited” and the first digits of its content hash. Rename it to give it a name of "
+                   "its own.")
     st.text_input("Spec name", key="spec_name", max_chars=LIMITS["max_name_length"])
     st.button("Rename", key="rename", on_click=_apply_name)
 
@@ -319,7 +324,7 @@ def name_editor(spec: Spec) -> None:
 def render() -> None:
     spec = session.current()
     input_size, head = sidebar.input_size(), sidebar.head()
-    st.markdown(f"#### Editing {escape_md(spec.name)}")
+    st.markdown(f"#### Editing {escape_md(session.current_name())}")
     session.show_notes(AREA)
     # Each part is guarded on its own: one failing part shows its one-line error and the others keep working.
     if not family_of(spec).has_blocks:

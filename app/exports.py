@@ -11,6 +11,7 @@ from spinescope.analysis.comparison.compare import builtin_name
 from spinescope.analysis.counting import Analysis
 from spinescope.analysis.comparison.published import published_for
 from spinescope.app.graph_figure import graph_figure
+from spinescope.app.identity import display_name
 from spinescope.app.markup import break_autolinks, escape_html
 from spinescope.app.units import billions, millions
 from spinescope.spinenet.edits import diff_specs
@@ -28,9 +29,10 @@ class ExportError(Exception):
     """An export that cannot be produced here; the message is one line for the user."""
 
 
-def file_stem(spec: Spec) -> str:
-    """Returns a safe file name stem for the spec: its name reduced to letters, digits, '-' and '_'."""
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", spec.name).strip("-").lower()
+def file_stem(spec: Spec, base: Spec | None = None) -> str:
+    """Returns a safe file name stem for the spec: the name the app shows for it (`display_name`, with `base` the
+    spec its edits started from; 'spinenet-49-edited-3fa2c1') reduced to letters, digits, '-' and '_'."""
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", display_name(spec, base)).strip("-").lower()
     return stem[:60] or "spec"
 
 
@@ -39,12 +41,14 @@ def spec_bytes(spec: Spec, fmt: str) -> bytes:
     return dumps(spec, fmt).encode("utf-8")
 
 
-def graph_html(spec: Spec, input_size: int, costs: dict | None = None) -> bytes:
-    """Returns the graph as a self-contained interactive HTML page (plotly.js embedded, works offline)."""
-    figure = graph_figure(spec, input_size, costs, title=f"{spec.name} at {size_label(input_size)}px")
+def graph_html(spec: Spec, input_size: int, costs: dict | None = None, base: Spec | None = None) -> bytes:
+    """Returns the graph as a self-contained interactive HTML page (plotly.js embedded, works offline), titled with
+    the spec's `display_name` (`base`: the spec its edits started from)."""
+    name = display_name(spec, base)
+    figure = graph_figure(spec, input_size, costs, title=f"{name} at {size_label(input_size)}px")
     page = figure.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False},
                           div_id="spinescope-graph")
-    title = f"<title>{escape_html(spec.name)} · SpineScope</title>"
+    title = f"<title>{escape_html(name)} · SpineScope</title>"
     return page.replace("<head>", f"<head>{title}", 1).encode("utf-8")
 
 
@@ -57,9 +61,10 @@ def _browser_for_kaleido() -> None:
 
 
 def graph_image(spec: Spec, input_size: int, fmt: str, costs: dict | None = None, width: int = 1400,
-                height: int = 640) -> bytes:
-    """Returns the graph as PNG or SVG bytes, rendered by plotly's kaleido in headless Chromium (seconds).
-    Raises ExportError when no Chromium or kaleido is available."""
+                height: int = 640, base: Spec | None = None) -> bytes:
+    """Returns the graph as PNG or SVG bytes, rendered by plotly's kaleido in headless Chromium (seconds), titled
+    with the spec's `display_name` (`base`: the spec its edits started from). Raises ExportError when no Chromium
+    or kaleido is available."""
     if fmt not in IMAGE_FORMATS:
         raise ExportError(f"unknown image format {fmt!r}; use png or svg")
     try:
@@ -67,7 +72,8 @@ def graph_image(spec: Spec, input_size: int, fmt: str, costs: dict | None = None
     except ImportError:
         raise ExportError("image export needs the kaleido package: pip install 'spinescope[app]'") from None
     _browser_for_kaleido()
-    figure = graph_figure(spec, input_size, costs, title=f"{spec.name} at {size_label(input_size)}px", height=height)
+    figure = graph_figure(spec, input_size, costs, title=f"{display_name(spec, base)} at {size_label(input_size)}px",
+                          height=height)
     try:
         return figure.to_image(format=fmt, width=width, height=height, scale=2 if fmt == "png" else 1)
     except Exception as error:  # noqa: BLE001 - kaleido raises many kinds; the user gets one line
@@ -142,8 +148,8 @@ def report_text(text) -> str:
 def markdown_report(spec: Spec, result: Analysis, base: Spec | None = None, base_result: Analysis | None = None,
                     receptive_fields: dict | None = None) -> bytes:
     """Returns a Markdown report: totals, parts, per-block table, outputs, receptive fields, published figures for
-    built-ins and the changes since `base`. Every user string is escaped."""
-    name = report_text(spec.name)
+    built-ins and the changes since `base`, titled with the spec's `display_name`. Every user string is escaped."""
+    name = report_text(display_name(spec, base))
     lines = [f"# {name}", "",
              f"SpineScope analysis at {dims_label(result.input_size)} px, head: {result.head}, "
              f"family {spec.family}, spec hash `{spec_hash(spec)}`.", "",

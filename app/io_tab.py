@@ -2,6 +2,10 @@
 download the spec, the graph, a Markdown report or the model as ONNX."""
 from __future__ import annotations
 
+import functools
+import re
+from dataclasses import replace
+
 import streamlit as st
 
 from spinescope.app import counts, exports, session, sidebar
@@ -26,9 +30,26 @@ def scaling_choices() -> list[str]:
     return [OPEN_SPEC] + list(TUPLE_SCALINGS)
 
 
+# The name `import_tuples` gives a tuple list: "Tuple list (SCALING scaling)".
+TUPLE_LIST_NAME = re.compile(r"Tuple list \((.+) scaling\)")
+
+
+def scaling_origin(name: str) -> str:
+    """Returns the name of the spec a scaling came from: `name` itself, or for a spec named as an imported tuple list
+    ("Tuple list (SpineNet-49 scaling)") the name inside, so that a list imported onto it is named after the same
+    scaling rather than nesting the names."""
+    while (match := TUPLE_LIST_NAME.fullmatch(name)):
+        name = match.group(1)
+    return name
+
+
 def _open_scaling() -> Spec:
-    """The open spec, or SpineNet-49 when the open spec has no block list (ResNet-FPN) to take a scaling from."""
-    return session.current() if family_of(session.current()).has_blocks else load_builtin("spinenet-49")
+    """The open spec (named after where its scaling came from, see `scaling_origin`), or SpineNet-49 when the open
+    spec has no block list (ResNet-FPN) to take a scaling from."""
+    spec = session.current()
+    if not family_of(spec).has_blocks:
+        return load_builtin("spinenet-49")
+    return replace(spec, name=scaling_origin(spec.name))
 
 
 def _scaling_text(spec: Spec) -> str:
@@ -49,7 +70,7 @@ def scaling_caption() -> str:
     spec = scaling_spec()
     if st.session_state.get("tuple_scaling", OPEN_SPEC) in TUPLE_SCALINGS:
         return f"A tuple list gets {escape_md(spec.name)}'s scaling: {escape_md(_scaling_text(spec))}."
-    if spec is session.current():
+    if family_of(session.current()).has_blocks:
         return f"A tuple list gets the open spec's scaling ({escape_md(spec.name)}): {escape_md(_scaling_text(spec))}."
     return (f"The open spec has no block scaling, so a tuple list gets {escape_md(spec.name)}'s: "
             f"{escape_md(_scaling_text(spec))}.")
@@ -147,8 +168,9 @@ def import_section() -> None:
                      placeholder="[(2, 'bottleneck', (0, 1), False), (4, 'residual', (0, 1), False), ...]")
         fmt_column, button_column = st.columns([2, 1], vertical_alignment="bottom")
         fmt_column.selectbox("Format", list(PASTE_FORMATS), key="paste_format", format_func=PASTE_FORMATS.get)
+        # Wraps rather than cut the label where the column is narrow (1366 px).
         button_column.button("Import pasted text", key="import_paste", on_click=_pasted, args=(session.revision(),),
-                             width="stretch")
+                             width="stretch", wrap=True)
 
 
 @session.callback("export")
@@ -177,9 +199,9 @@ def _prepared(kind: str, args) -> bytes | None:
 
 
 def export_section() -> None:
-    spec = session.current()
+    spec, base = session.current(), session.history().base
     input_size, head = sidebar.input_size(), sidebar.head()
-    stem = exports.file_stem(spec)
+    stem = exports.file_stem(spec, base)
     st.markdown("#### Export")
     session.show_notes("export")
     spec_column, graph_column, model_column = st.columns(3, gap="large")
@@ -196,7 +218,7 @@ def export_section() -> None:
     costs = counts.block_costs(spec, result)
     with graph_column:
         st.markdown("**Graph**")
-        st.download_button("Interactive HTML", exports.graph_html(spec, input_size, costs),
+        st.download_button("Interactive HTML", exports.graph_html(spec, input_size, costs, base=base),
                            file_name=f"{stem}-graph.html", mime="text/html", key="download_html",
                            on_click="ignore", icon=":material/download:",
                            help="One self-contained file (plotly.js included): opens offline in any browser")
@@ -205,14 +227,14 @@ def export_section() -> None:
             data = _prepared(fmt, args)
             if data is None:
                 st.button(f"Render {fmt.upper()}", key=f"render_{fmt}", on_click=_prepare,
-                          args=(fmt, exports.graph_image, *args), help="Rendered by Chromium (a few seconds)")
+                          args=(fmt, functools.partial(exports.graph_image, base=base), *args),
+                          help="Rendered by Chromium (a few seconds)")
             else:
                 st.download_button(f"{fmt.upper()} image", data, file_name=f"{stem}-graph.{fmt}",
                                    mime=exports.IMAGE_FORMATS[fmt], key=f"download_{fmt}", on_click="ignore",
                                    icon=":material/download:")
     with model_column:
         st.markdown("**Analysis and model**")
-        base = session.history().base
         base_result = counts.analysis_of(base, input_size, head) if base != spec else None
         report = exports.markdown_report(spec, result, base, base_result,
                                          counts.output_receptive_fields(spec, input_size))
@@ -225,7 +247,7 @@ def export_section() -> None:
         if data is None:
             st.button("Build ONNX model", key="render_onnx", on_click=_prepare,
                       args=("onnx", exports.onnx_bytes, *args),
-                      help=f"{escape_md(spec.name)} with the {head} head at {size_label(input_size)} px, random weights "
+                      help=f"{escape_md(session.current_name())} with the {head} head at {size_label(input_size)} px, random weights "
                            "(seconds to a minute); opens in Netron")
         else:
             st.download_button(f"ONNX ({len(data) / 1e6:.0f} MB)", data, file_name=f"{stem}-{head}-{size_label(input_size)}.onnx",

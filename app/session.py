@@ -15,6 +15,7 @@ import streamlit as st
 from spinescope.analysis.paths import DataDirError, data_dir
 from spinescope.app import browser_cookie
 from spinescope.app.guard import LOG, one_line
+from spinescope.app.identity import display_name
 from spinescope.app.markup import escape_md
 from spinescope.app.workspace import (WORKSPACE_FILE, StorageRecovered, WorkspaceError, WorkspaceStore, is_workspace_id,
                                 new_workspace_id)
@@ -171,6 +172,12 @@ def history() -> EditHistory:
 def current() -> Spec:
     """Returns the current (last accepted) spec."""
     return history().current
+
+
+def current_name() -> str:
+    """Returns the name the app shows for the current spec (plain text): its own, or 'NAME, edited · HASH' while
+    it is an edited spec still carrying the name of the spec its edits started from (`identity.display_name`)."""
+    return display_name(current(), history().base)
 
 
 def workspace_id() -> str:

@@ -9,7 +9,7 @@ the same address follows it, while another workspace never sees it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -19,6 +19,7 @@ from spinescope.analysis.sweep.grid import (MAX_TEXT, GridError, RunOptions, bat
                                             input_sizes)
 from spinescope.app import session
 from spinescope.app.guard import one_line
+from spinescope.app.identity import display_name
 from spinescope.app.latency_tab import (CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _label, _spec_for, progress_text,
                              run_options)
 from spinescope.app.markup import escape_md
@@ -100,6 +101,13 @@ def _valid(key: str, value, choices: list[str]):
     return value if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high else None
 
 
+def measured_spec(choice: str):
+    """Returns the spec a sweep measures for `choice`, named as the app shows it (`identity.display_name`), so that
+    its points, plots and history rows tell an edited spec from the built-in it started from."""
+    spec = _spec_for(choice)
+    return replace(spec, name=session.current_name() if choice == CURRENT else display_name(spec))
+
+
 @session.callback(AREA)
 def _setting_changed(key: str) -> None:
     value = st.session_state.get(key)
@@ -123,7 +131,7 @@ def grid_from(state) -> tuple[list, RunOptions]:
     # Counted as a product before any spec is loaded or any point built.
     count_points(len(models), len(sizes), len(batch_list), len(precision_list), MAX_POINTS,
                  " (or the CLI's `sweep`)")
-    specs = [(choice, _spec_for(choice), None) for choice in models]
+    specs = [(choice, measured_spec(choice), None) for choice in models]
     points = grid_points(specs, sizes, batch_list, precision_list, MAX_POINTS)
     options = RunOptions(head=state.sweep_head, device=state.sweep_device, iters=int(state.sweep_iters),
                          warmup=int(state.sweep_warmup), threads=int(state.sweep_threads) or None,

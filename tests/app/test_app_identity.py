@@ -1,0 +1,109 @@
+"""An edited spec's identity in the app (AppTest: the real script, a real SQLite workspace): a spec edited from a
+built-in keeps the built-in's name in its data, so the app shows it as 'NAME, edited · HASH' in Compare, the Edit
+header, the export file names and the report title, until it is renamed or undone back to the built-in. A tuple
+list pasted onto an open tuple-list spec is named after the same scaling, not nested. The expected hash is the
+first 6 hex digits of SHA-256 over the spec's JSON without its name, computed here."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+
+from spinescope.app.identity import display_name
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.edits import rename, set_level
+from spinescope.spinenet.formats import dumps
+from spinescope.spinenet.spec import spec_to_dict
+from test_app_flows import (RecordingMediaStorage, current, errors, open_tab, run, select_block, start,
+                            widget)
+from test_app_flows import recorded_media  # noqa: F401 - the download buttons' storage, kept for reading
+
+SPINENET_49 = load_builtin("spinenet-49")
+
+
+def content_hash(spec) -> str:
+    data = spec_to_dict(spec)
+    del data["name"]
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:6]
+
+
+def served(app, label: str):
+    """The file a download button serves (its bytes and file name)."""
+    button = widget(app.download_button, label)
+    return RecordingMediaStorage.instances[-1].get_file(os.path.basename(button.proto.url))
+
+
+def plain(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def test_display_name_marks_an_edited_built_in_and_only_that():
+    edited = set_level(SPINENET_49, "b7", 5)
+    assert display_name(SPINENET_49) == "SpineNet-49"
+    assert display_name(edited) == f"SpineNet-49, edited · {content_hash(edited)}"
+    assert display_name(rename(edited, "my net")) == "my net"
+    # A name of another built-in on this architecture is not that built-in either.
+    assert display_name(rename(edited, "SpineNet-96")) == f"SpineNet-96, edited · {content_hash(edited)}"
+    # Against the spec the edits started from: an edited import keeps the import's name.
+    imported = rename(SPINENET_49, "Tuple list (SpineNet-49 scaling)")
+    assert display_name(imported, imported) == "Tuple list (SpineNet-49 scaling)"
+    assert display_name(rename(edited, imported.name), imported) == (f"Tuple list (SpineNet-49 scaling), edited · "
+                                                                     f"{content_hash(edited)}")
+
+
+def test_an_edited_built_in_is_named_as_edited_in_compare_edit_exports_and_the_report(home):
+    app = open_tab(start(), "Edit")
+    select_block(app, "b7")
+    widget(app.selectbox, "Level").set_value(5)
+    run(app)
+    edited = current(app)
+    assert edited.name == "SpineNet-49" and edited != SPINENET_49
+    name = f"SpineNet-49, edited · {content_hash(edited)}"
+    assert plain(app.markdown[0].value) == f"#### Editing {name}"
+    app = open_tab(app, "Compare")
+    assert list(app.dataframe[0].value["model"]) == [name, "ResNet-50-FPN"]
+    assert set(app.dataframe[1].value["model"]) == {name, "ResNet-50-FPN"}
+    app = open_tab(app, "Import / export")
+    stem = f"spinenet-49-edited-{content_hash(edited)}"
+    assert served(app, "JSON (.json)").filename == f"{stem}.json"
+    report = served(app, "Markdown report")
+    assert report.filename == f"{stem}-report.md"
+    assert report.content.decode().splitlines()[0] == f"# {name}"
+    # Renamed, it is shown by its own name; undone to the built-in, by the built-in's.
+    app = open_tab(app, "Edit")
+    widget(app.text_input, "Spec name").input("my net")
+    widget(app.button, "Rename").click()
+    run(app)
+    assert plain(app.markdown[0].value) == "#### Editing my net" and not errors(app)
+    for _ in range(2):
+        widget(app.button, "Undo").click()
+        run(app)
+    assert current(app) == SPINENET_49
+    app = open_tab(app, "Compare")
+    assert list(app.dataframe[0].value["model"]) == ["SpineNet-49", "ResNet-50-FPN"]
+
+
+def paste(app, text: str):
+    widget(app.text_area, "…or paste one").input(text)
+    widget(app.button, "Import pasted text").click()
+    return run(app)
+
+
+def test_pasting_a_tuple_list_onto_a_tuple_list_spec_does_not_nest_its_name(home):
+    app = open_tab(start(), "Import / export")
+    tuples = dumps(SPINENET_49, "tuples")
+    for _ in range(3):
+        paste(app, tuples)
+        assert not errors(app)
+        assert current(app).name == "Tuple list (SpineNet-49 scaling)"
+    assert current(app).with_blocks(()) == rename(SPINENET_49, "Tuple list (SpineNet-49 scaling)").with_blocks(())
+    # A scaling of the open spec's own (not a built-in's) still names the list after that spec.
+    app = open_tab(app, "Edit")
+    widget(app.text_input, "Spec name").input("wide one")
+    widget(app.button, "Rename").click()
+    run(app)
+    app = open_tab(app, "Import / export")
+    paste(app, tuples)
+    paste(app, tuples)
+    assert current(app).name == "Tuple list (wide one scaling)"
