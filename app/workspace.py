@@ -257,11 +257,11 @@ class WorkspaceStore:
         if row[0] not in positions:
             raise WorkspaceError(f"workspace {workspace_id} is damaged: its current entry is missing")
         entries = []
-        for position, kind, description, text in rows:
+        for number, (_, kind, description, text) in enumerate(rows, start=1):
             try:
                 entries.append(HistoryEntry(_spec_from_text(text), description, kind))
             except (SpecError, ValueError) as error:
-                raise WorkspaceError(f"workspace {workspace_id} entry {position} is not a valid spec: "
+                raise WorkspaceError(f"workspace {workspace_id} history entry {number} is not a valid spec: "
                                      f"{str(error).splitlines()[0]}") from None
         return EditHistory(entries, positions.index(row[0]))
 

@@ -319,7 +319,7 @@ def _in_table_terms(problem: str, ids: list, labels: dict) -> str:
         return f"row {rows[-1] + 1} ('{block_id}')" if rows else match.group(0)
 
     problem = re.sub(r"block '([A-Za-z0-9_-]{1,32})'", row_of_id, problem)
-    problem = re.sub(r"block #(\d+)", lambda match: f"row {int(match.group(1)) + 1}", problem)
+    problem = re.sub(r"block (\d+) in the list", r"row \1", problem)
     problem = re.sub(r"parents\[(\d)\]:?", lambda match: f"column \"{labels[f'parent{match.group(1)}']}\":",
                      problem)
     for name in ("block_fn", "is_output"):

@@ -238,8 +238,8 @@ def read_tuples(text: str, base: Spec, min_level: int | None = None) -> TupleImp
     for index, block in enumerate(blocks):
         if block.is_output and not base.min_level <= block.level <= base.max_level:
             blocks[index] = replace(block, is_output=False)
-            notes.append(f"entry #{index} ({block.id}, level {block.level}) is an output in the list, but this spec's "
-                         f"outputs are P{base.min_level}-P{base.max_level}: kept as a block without an endpoint, as "
+            notes.append(f"entry {index + 1} ({block.id}, level {block.level}) is an output in the list, but this "
+                         f"spec's outputs are P{base.min_level}-P{base.max_level}: kept as a block without an endpoint, as "
                          f"the reference does with min_level {base.min_level} (it feeds nothing, so it counts its "
                          "params and 0 MACs; choose min level 2 to make it P2)")
     output_levels = {block.level for block in blocks if block.is_output}
@@ -283,14 +283,14 @@ def _tuple_blocks(text: str) -> list[Block]:
             digit = next((char for char in inner[position:position + 200]
                           if char.isdigit() and not "0" <= char <= "9"), None)
             if digit is not None:
-                raise SpecError([f"tuple list: entry #{len(blocks)} has the digit {ascii(digit)}; write numbers with "
-                                 "the ASCII digits 0-9"])
+                raise SpecError([f"tuple list: entry {len(blocks) + 1} has the digit {ascii(digit)}; write numbers "
+                                 "with the ASCII digits 0-9"])
             long_number = re.search(r"[0-9]{7,}", inner[position:position + 200])
             if long_number:
-                raise SpecError([f"tuple list: entry #{len(blocks)} has a number of more than 6 digits "
+                raise SpecError([f"tuple list: entry {len(blocks) + 1} has a number of more than 6 digits "
                                  f"({long_number.group()[:12]}...); levels and offsets are small integers"])
             snippet = inner[position:position + 40].splitlines()[0] if inner[position:] else ""
-            raise SpecError([f"tuple list: entry #{len(blocks)} is not (level, 'block_fn', (in0, in1), is_output): "
+            raise SpecError([f"tuple list: entry {len(blocks) + 1} is not (level, 'block_fn', (in0, in1), is_output): "
                              f"{snippet!r}"])
         if len(blocks) >= LIMITS["max_blocks"]:
             raise SpecError([f"tuple list: more than the limit of {LIMITS['max_blocks']} blocks"])
@@ -306,19 +306,20 @@ def _tuple_blocks(text: str) -> list[Block]:
 
 
 def _skip_separator(inner: str, position: int, entry: int) -> int:
-    """Returns the position after the comma that must follow entry #entry-1 (or the end of the list)."""
+    """Returns the position after the comma that must follow entry number `entry` (counted from 1; or the end of
+    the list)."""
     rest = inner[position:].lstrip()
     if not rest:
         return len(inner)
     if not rest.startswith(","):
-        raise SpecError([f"tuple list: unexpected text after entry #{entry - 1} (a comma or the end of the list "
+        raise SpecError([f"tuple list: unexpected text after entry {entry} (a comma or the end of the list "
                          f"must follow): {rest[:30]!r}"])
     return len(inner) - len(rest[1:].lstrip())
 
 
 def _offset_id(offset: int, index: int, entry: int) -> str:
     if offset < 0 or offset >= index:
-        raise SpecError([f"tuple list: entry #{entry} has input offset {offset}; it must index an earlier block "
+        raise SpecError([f"tuple list: entry {entry + 1} has input offset {offset}; it must index an earlier block "
                          f"(0..{index - 1})"])
     return STEM_IDS[offset] if offset < len(STEM_IDS) else f"b{offset}"
 

@@ -174,7 +174,7 @@ def _check_blocks(problems, blocks, family, allowed_fns, min_level, max_level, l
     known = list(STEM_IDS)
     outputs_by_level: dict[int, list[str]] = {}
     for index, block in enumerate(blocks):
-        label = f"block #{index}"
+        label = f"block {index + 1} in the list"
         if not isinstance(block, dict):
             problems.append(f"{label}: must be a mapping, got {describe_value(block)}")
             continue

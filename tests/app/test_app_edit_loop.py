@@ -115,7 +115,7 @@ def test_the_model_garden_16_block_list_imports_with_a_note_and_keeps_the_15_blo
     assert spec.blocks[:15] == base.blocks
     assert spec.blocks[15] == Block("b17", 2, "bottleneck", ("b2", "b13"), False)
     [message] = [plain(item.value) for item in app.success]
-    assert message.startswith("Imported 16 blocks") and ("Note: entry #15 (b17, level 2) is an output in the list, "
+    assert message.startswith("Imported 16 blocks") and ("Note: entry 16 (b17, level 2) is an output in the list, "
                                                          "but this spec's outputs are P3-P7") in message
     # Nothing reads it: MACs are SpineNet-49's exactly; the params grow by the block's own (a bottleneck at L2 fed
     # from L2 and L3: more than zero); the 15-block built-in itself counts as before.

@@ -298,7 +298,7 @@ def test_bad_upload_and_paste_show_one_line_and_keep_the_spec(home):
     widget(app.text_area, "…or paste one").input("[(2, 'bottleneck', (0, 1), False), (4, 'residual', (0, 5), False)]")
     widget(app.button, "Import pasted text").click()
     run(app)
-    assert errors(app) == ["Import failed (pasted text): tuple list: entry #1 has input offset 5; it must index an "
+    assert errors(app) == ["Import failed (pasted text): tuple list: entry 2 has input offset 5; it must index an "
                            "earlier block (0..2)"]
     assert current(app) == SPINENET_49
     assert widget(app.text_area, "…or paste one").value.startswith("[(2, 'bottleneck'")  # nothing typed is lost

@@ -96,11 +96,13 @@ def test_designs_save_list_load_replace_delete(store):
             store.save_design(bad, SPINENET_49)
 
 
-def test_a_damaged_stored_spec_is_a_clear_error(store):
+def test_a_damaged_stored_spec_is_a_clear_error_numbered_as_the_edit_history_lists_it(store):
     workspace = store.create(SPINENET_49, "start")
-    with sqlite3.connect(store.path) as connection:
-        connection.execute("UPDATE history SET spec = '{\"family\": \"nope\"}' WHERE workspace = ?", (workspace,))
-    with pytest.raises(WorkspaceError, match="entry 0 is not a valid spec: family"):
+    store.push(workspace, set_level(SPINENET_49, "b7", 5), "b7: level L4 → L5")
+    with sqlite3.connect(store.path) as connection:  # the second entry, the one the Edit history lists as 2.
+        connection.execute("UPDATE history SET spec = '{\"family\": \"nope\"}' WHERE workspace = ? AND position = "
+                           "(SELECT MAX(position) FROM history WHERE workspace = ?)", (workspace, workspace))
+    with pytest.raises(WorkspaceError, match="history entry 2 is not a valid spec: family"):
         store.load(workspace)
 
 

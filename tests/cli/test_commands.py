@@ -118,7 +118,7 @@ def test_a_16_block_model_garden_list_prints_the_apps_note(tmp_path):
     path = tmp_path / "garden.py"
     path.write_text("SPINENET_BLOCK_SPECS = [\n" + "".join(f"    {t!r},\n" for t in tuples)
                     + "    (2, 'bottleneck', (2, 13), True),\n]\n")
-    note = ("note: entry #15 (b17, level 2) is an output in the list, but this spec's outputs are P3-P7: "
+    note = ("note: entry 16 (b17, level 2) is an output in the list, but this spec's outputs are P3-P7: "
             "kept as a block without an endpoint, as the reference does with min_level 3")
     for command in (["validate", str(path)], ["analyze", str(path)], ["memory", str(path), "--input-size", "64"]):
         result = run(*command)

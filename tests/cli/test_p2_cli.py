@@ -22,7 +22,7 @@ def test_validate_a_tuple_list_at_min_level_3_and_2(tmp_path):
     path.write_text(MODEL_GARDEN_TEXT)
     three = run("validate", str(path))
     assert (three.returncode, three.stdout) == (0, "ok\n")
-    assert three.stderr.startswith("note: entry #15 (b17, level 2) is an output in the list") and \
+    assert three.stderr.startswith("note: entry 16 (b17, level 2) is an output in the list") and \
         three.stderr.count("\n") == 1
     two = run("validate", str(path), "--min-level", "2")
     assert (two.returncode, two.stdout, two.stderr) == (0, "ok (outputs P2-P7)\n", "")

@@ -106,7 +106,7 @@ def test_non_ascii_digits_in_a_tuple_list_and_the_environment(monkeypatch):
 
     with pytest.raises(SpecError) as info:
         loads(TUPLES.replace("(2, 'bottleneck'", "(\uff12, 'bottleneck'", 1), base=SPEC)
-    assert str(info.value) == ("tuple list: entry #0 has the digit '\\uff12'; write numbers with the ASCII digits "
+    assert str(info.value) == ("tuple list: entry 1 has the digit '\\uff12'; write numbers with the ASCII digits "
                                "0-9")
     monkeypatch.setenv("SPINESCOPE_MAX_MEMORY_MIB", "\uff14\uff10\uff19\uff16")
     with pytest.raises(ResourceLimitError) as info:

@@ -41,9 +41,9 @@ def test_tuple_import_accepts_the_reference_source_form():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[(2, 'bottleneck', (0, 1), False), __import__('os').system('true')]", "entry #1 is not"),
+    ("[(2, 'bottleneck', (0, 1), False), __import__('os').system('true')]", "entry 2 is not"),
     ("[(2, 'bottleneck', (0, 5), False)]", "input offset 5"),
-    ("[(2, 'bottleneck', (0, 1), False) (3, 'residual', (0, 1), False)]", "unexpected text after entry #0"),
+    ("[(2, 'bottleneck', (0, 1), False) (3, 'residual', (0, 1), False)]", "unexpected text after entry 1"),
     ("[]", "the list is empty"),
     ("(2, 'bottleneck', (0, 1), False)", "must be a list"),
     ("[(2, 'bottleneck', (0, 1), False)]", "no output block at level 3"),
