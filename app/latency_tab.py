@@ -8,13 +8,15 @@ address follows it, while another workspace never sees it.
 from __future__ import annotations
 
 import os
+import sqlite3
 from dataclasses import dataclass
 
 import streamlit as st
 
 from spinescope.analysis.latency.errors import LatencyError
-from spinescope.analysis.latency.history import list_results, save_results
+from spinescope.analysis.latency.history import get_results, list_results, save_results
 from spinescope.analysis.latency.job import start_latency_job
+from spinescope.analysis.latency.time_estimate import load_warning
 from spinescope.analysis.latency.request import DEFAULT_ITERS, DEFAULT_WARMUP, LatencyRequest, cuda_available, describe_device
 from spinescope.app import session, sidebar
 from spinescope.app.guard import guarded, one_line
@@ -25,9 +27,11 @@ from spinescope.app.tables import INPUT_PX_COLUMN, column, table
 from spinescope.app.workspace_runs import workspace_runs
 from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinescope.spinenet.input_size import InputSize, normalize
+from spinescope.spinenet.spec import spec_from_dict, spec_to_dict
 from spinescope.spinenet.validate import LIMITS
 
 AREA = "latency"
+LAST_RUN = "latency_last_run"  # the workspace setting that keeps the last finished run's history ids and specs
 CURRENT = "current spec"
 DESIGN_PREFIX = "design: "
 HEAD_CHOICES = {"none": "backbone only", "retinanet": "with RetinaNet head",
@@ -90,6 +94,7 @@ def _start() -> None:
         if started is None:
             raise LatencyError("invalid", "a measurement is already running in this workspace")
         state.pop("latency_results", None)
+        session.set_setting(LAST_RUN, None)
     except LatencyError as error:
         session.note(AREA, "error", f"Not started: {error}")
     except Exception as error:  # noqa: BLE001 - one line for the user
@@ -116,8 +121,25 @@ def _collect(run: LatencyRun) -> None:
         return
     st.session_state.latency_results, warning = save_results(results)
     st.session_state.latency_specs = run.specs
+    ids = [result.history_id for result in st.session_state.latency_results]
+    if None not in ids:  # kept in the workspace, so that a refresh shows this run again (from the history)
+        session.set_setting(LAST_RUN, {"ids": ids, "specs": [spec_to_dict(spec) for spec in run.specs]})
     if warning:
         session.note(AREA, "warning", warning)
+
+
+def last_run() -> tuple[list, list]:
+    """Returns this page's last finished run as (results, specs): from the page state, else (after a refresh)
+    from the history rows the workspace kept; ([], []) when there is none or its rows are gone."""
+    state = st.session_state
+    if "latency_results" not in state:
+        kept = session.setting(LAST_RUN) or {}
+        try:
+            state.latency_results = get_results(kept["ids"]) if kept else []
+            state.latency_specs = [spec_from_dict(data) for data in kept.get("specs", [])]
+        except (KeyError, TypeError, ValueError, sqlite3.DatabaseError):  # rows deleted or damaged: no panel
+            state.latency_results, state.latency_specs = [], []
+    return state.latency_results or [], state.get("latency_specs") or []
 
 
 @st.fragment(run_every=0.5)
@@ -215,26 +237,54 @@ def estimated_seconds(choices: list[str], size: InputSize, head: str, batch: int
                for choice in choices)
 
 
-def estimate_line(state) -> str:
-    """One line before a run: how long it should take, and what the figure means."""
+def on_cpu(state) -> bool:
+    """True when the form's run would time the CPU (chosen, or no GPU found)."""
+    return state.latency_device == "cpu" or not cuda_available()
+
+
+def estimate_line(state, estimate=None) -> str:
+    """One line before a run: how long it should take and where the figure comes from; on the CPU from `estimate`
+    (a TimeEstimate, with its spread), on a GPU the pessimistic MACs-based bound."""
     models = list(state.latency_models)
     if not models:
         return "Choose at least one model to measure."
     per_block = bool(state.latency_per_block)
     passes = timed_passes(int(state.latency_iters), int(state.latency_warmup), per_block)
+    what = (f"{len(models)} model{'s' if len(models) != 1 else ''} × {passes} passes ({int(state.latency_warmup)} "
+            "warm-up, " + (f"{int(state.latency_iters)} timed without and {int(state.latency_iters)} with the "
+                           "per-block hooks, 1 probe, " if per_block else f"{int(state.latency_iters)} timed, ")
+            + "1 memory probe)")
     try:
-        seconds = estimated_seconds(models, chosen_size(state), state.latency_head, int(state.latency_batch),
-                                    int(state.latency_iters), int(state.latency_warmup), per_block)
+        if on_cpu(state):
+            estimate = estimate or cpu_time_estimate(state)
+        else:
+            seconds = estimated_seconds(models, chosen_size(state), state.latency_head, int(state.latency_batch),
+                                        int(state.latency_iters), int(state.latency_warmup), per_block)
+            return (f"**Estimated time:** up to about {_duration(seconds)} for {what}, plus 3–5 s to start the "
+                    "worker (on the GPU it is much shorter; a pessimistic estimate from the MACs, the same the run "
+                    "is checked against).")
     except Exception as error:  # noqa: BLE001 - the run itself will say what is wrong
         return f"No estimate: {escape_md(one_line(error))}"
-    where = ("on the GPU it is much shorter" if state.latency_device != "cpu" and cuda_available()
-             else "on this CPU")
-    return (f"**Estimated time:** up to about {_duration(seconds)} for {len(models)} model"
-            f"{'s' if len(models) != 1 else ''} × {passes} passes ({int(state.latency_warmup)} warm-up, "
-            + (f"{int(state.latency_iters)} timed without and {int(state.latency_iters)} with the per-block hooks, "
-               "1 probe, " if per_block else f"{int(state.latency_iters)} timed, ")
-            + f"1 memory probe), plus 3–5 s to start the worker ({where}; "
-            "a pessimistic estimate from the MACs, the same the run is checked against).")
+    load = (f"the load average now, {estimate.load:.1f} on {estimate.cores} core{'s' if estimate.cores != 1 else ''}"
+            if estimate.load is not None else "an idle machine (no load average here)")
+    return (f"**Estimated time:** about {_duration(estimate.seconds)} ({_duration(estimate.low_s)} to "
+            f"{_duration(estimate.high_s)}) for {what}, the worker's start included; from "
+            f"{escape_md(estimate.basis)} and {load}.")
+
+
+def cpu_time_estimate(state):
+    """Returns the CPU run's TimeEstimate (analysis.latency.time_estimate) for the form's models and settings, from
+    the history's last measured rate and the machine's current load."""
+    from spinescope.analysis.counting.fast import count_model
+    from spinescope.analysis.latency.time_estimate import current_load, estimate_run, latest_rate
+
+    specs = [_spec_for(choice) for choice in state.latency_models]
+    size, batch = chosen_size(state), int(state.latency_batch)
+    macs = sum(count_model(spec, size, state.latency_head, 1000, "gap").macs("") for spec in specs) * batch
+    passes = timed_passes(int(state.latency_iters), int(state.latency_warmup), bool(state.latency_per_block))
+    cores = os.cpu_count() or 1
+    return estimate_run(macs, passes, int(state.latency_threads) or cores, latest_rate(specs, state.latency_precision),
+                        current_load(), cores)
 
 
 def _duration(seconds: float) -> str:
@@ -305,8 +355,16 @@ def settings_form() -> None:
                      help="Also time every block, the stem, the endpoints and the head inside the forward pass "
                           "(each iteration runs one pass without and one with the timing hooks)", **changed)
     if not is_running:
-        st.markdown(estimate_line(state))
-        if state.latency_device != "cuda" and not (state.latency_device == "auto" and cuda_available()):
+        estimate = None
+        if on_cpu(state) and state.latency_models:
+            try:
+                estimate = cpu_time_estimate(state)
+            except Exception:  # noqa: BLE001 - estimate_line says what is wrong in one line
+                estimate = None
+        st.markdown(estimate_line(state, estimate))
+        if estimate is not None and load_warning(estimate):
+            st.warning(escape_md(load_warning(estimate)), icon=":material/speed:")
+        if on_cpu(state):
             st.caption(escape_md(threads_note()))
     st.button("Measure latency", key="latency_start", on_click=_start, type="primary", disabled=is_running,
               icon=":material/timer:")
@@ -320,7 +378,7 @@ def render() -> None:
     settings_form()
     if running() is not None:
         job_progress()
-    results = st.session_state.get("latency_results")
+    results, _ = last_run() if running() is None else ([], [])
     if results:
         st.markdown("##### This run")
         frame = results_frame(results)

@@ -63,6 +63,14 @@ class WorkerFailure(Exception):
         self.kind = kind
 
 
+def _load_average() -> float | None:
+    """Returns the 1-minute load average (runnable tasks) before this worker's own work, or None where unknown."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+
+
 def cpu_name() -> str:
     """Returns the CPU model name from /proc/cpuinfo, else what `platform` knows."""
     try:
@@ -331,6 +339,8 @@ def measure(payload: dict, emit: Emitter) -> None:
         probe = CpuMemoryProbe()
     environment = {"torch_version": torch.__version__, "device_name": device_name, "threads": torch.get_num_threads(),
                    "python": platform.python_version(), "platform": platform.platform()}
+    if device.type == "cpu":  # what the time estimate needs to bring this run's rate to an idle machine
+        environment.update(cores=os.cpu_count(), load_average=_load_average())
     if device.type == "cuda":
         environment.update(cuda_version=torch.version.cuda, cudnn_version=torch.backends.cudnn.version(),
                            cudnn_tf32=torch.backends.cudnn.allow_tf32)

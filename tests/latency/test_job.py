@@ -2,6 +2,7 @@
 guard, a worker that dies, runs out of memory, times out or is cancelled; a job that starts nothing before
 `start()`, `wait()`, and a job that writes no history (its caller does)."""
 import math
+import os
 import threading
 import time
 
@@ -57,6 +58,9 @@ def test_two_models_interleaved_with_figures_and_history(spinescope_home):
         assert result.spec_hash == spec_hash(spec) and result.input_size == SIZE
         assert (result.device, result.threads, result.dtype) == ("cpu", 1, "float32")
         assert result.memory_format == "contiguous" and result.environment["threads"] == 1
+        # What the time estimate needs to bring this rate to an idle machine: the cores and the load before the run.
+        assert result.environment["cores"] == os.cpu_count()
+        assert isinstance(result.environment["load_average"], float) and result.environment["load_average"] >= 0
         assert result.torch_version.startswith("2.") and result.device_name
         # Peak = exact weights + measured growth of the resident set in one forward pass; the meta-device
         # estimate made before the run lands close to it.

@@ -1,0 +1,124 @@
+"""How long a latency run on the CPU will take, from this machine's last measured rate and its current load.
+
+The rate is the latest stored CPU result (same precision) of one of the run's models or of a built-in: its MACs
+per image x batch / its median pass, in MACs per second, with its p10 and p90 passes for the spread. Load scales
+it: a compute-bound job of `threads` threads beside `load` other runnable tasks on `cores` cores gets about
+cores / (load + threads) of its threads' time once they outnumber the cores. The stored rate is brought to an idle
+machine with the load recorded when it was measured (`environment["load_average"]`; 0 for rows stored before it
+was), then to the current load: the lowest and highest of the 1-, 5- and 15-minute load averages bound the spread.
+Without a measurement the assumed rate of `analysis.limits` is used, with a wide spread.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+WORKER_START_S = (3.0, 4.0, 5.0)  # process start and imports: low, likely, high (README, "Latency")
+ASSUMED_SPREAD = (0.5, 4.0)  # the assumed rate may be this many times too slow / too fast for a machine
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """A run's expected duration in seconds (`low_s` <= `seconds` <= `high_s`), what the rate comes from (one
+    plain-text line), and the load (runnable tasks, 1-minute average; None where unknown) on `cores` cores."""
+
+    seconds: float
+    low_s: float
+    high_s: float
+    basis: str
+    load: float | None
+    cores: int
+
+    @property
+    def overloaded(self) -> bool:
+        """True when more tasks want to run than the machine has cores: timings will be slow and noisy."""
+        return self.load is not None and self.load > self.cores
+
+
+@dataclass(frozen=True)
+class MeasuredRate:
+    """MACs per second of a stored CPU result, brought to an idle machine: at its median, p10 and p90 pass."""
+
+    median: float
+    fast: float
+    slow: float
+    label: str
+    created_at: str
+
+
+def slowdown(load: float, threads: int, cores: int) -> float:
+    """Returns how many times longer a compute-bound job of `threads` threads takes beside `load` other runnable
+    tasks on `cores` cores than on an idle machine (1.0 while they fit)."""
+    return max(1.0, (load + threads) / max(cores, 1))
+
+
+def current_load() -> tuple[float, ...]:
+    """Returns the 1-, 5- and 15-minute load averages, or () where the system has none."""
+    try:
+        return tuple(os.getloadavg())
+    except (OSError, AttributeError):
+        return ()
+
+
+def measured_rate(entry, macs_per_image: float) -> MeasuredRate:
+    """Returns the idle-machine rate of a stored CPU HistoryEntry whose model does `macs_per_image` MACs."""
+    environment = entry.environment or {}
+    cores = environment.get("cores") or os.cpu_count() or 1
+    idle = slowdown(float(environment.get("load_average") or 0.0), entry.threads, cores)
+    work = macs_per_image * entry.batch * idle * 1e3  # MACs x ms per s
+    return MeasuredRate(work / entry.median_ms, work / entry.p10_ms, work / entry.p90_ms, entry.label,
+                        entry.created_at)
+
+
+def latest_rate(specs, precision: str, path=None, limit: int = 200) -> MeasuredRate | None:
+    """Returns the rate of the newest stored CPU result in `precision` of one of `specs` or of a built-in, or None
+    when the history holds none (or cannot be read)."""
+    from spinescope.analysis.counting.fast import count_model
+    from spinescope.analysis.latency.history import list_results
+    from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
+    from spinescope.spinenet.spec import spec_hash
+
+    known = {spec_hash(spec): spec for spec in [*specs, *map(load_builtin, BUILTIN_NAMES)]}
+    try:
+        entries = list_results(limit=limit, path=path)
+    except Exception:  # noqa: BLE001 - no history: the assumed rate is used
+        return None
+    for entry in entries:
+        if entry.device == "cpu" and entry.precision == precision and entry.spec_hash in known:
+            macs = count_model(known[entry.spec_hash], entry.input_size, entry.head, 1000, "gap").macs("")
+            return measured_rate(entry, macs)
+    return None
+
+
+def estimate_run(macs_per_pass: float, passes: int, threads: int, rate: MeasuredRate | None,
+                 loads: tuple[float, ...], cores: int) -> TimeEstimate:
+    """Returns the time of `passes` forward passes of `macs_per_pass` MACs (all models, the batch included) with
+    `threads` threads, plus the worker's start, at `rate` (None: the assumed rate) under `loads` (1-, 5-, 15-minute
+    load averages; () where unknown, taken as idle)."""
+    from spinescope.analysis.limits import CPU_MACS_PER_SECOND
+
+    if rate is None:
+        likely = CPU_MACS_PER_SECOND
+        fast, slow = likely * ASSUMED_SPREAD[1], likely * ASSUMED_SPREAD[0]
+        basis = f"an assumed {CPU_MACS_PER_SECOND / 1e9:g} GMAC/s (nothing measured on this CPU yet)"
+    else:
+        likely, fast, slow = rate.median, rate.fast, rate.slow
+        basis = (f"the last measured rate, {rate.median / 1e9:,.1f} GMAC/s ({rate.label}, "
+                 f"{rate.created_at.replace('T', ' ')[:16]} UTC)")
+    load = loads[0] if loads else None
+    lightest, heaviest = (min(loads), max(loads)) if loads else (0.0, 0.0)
+    work = macs_per_pass * passes
+    low, start, high = WORKER_START_S
+    return TimeEstimate(seconds=start + work / likely * slowdown(load or 0.0, threads, cores),
+                        low_s=low + work / fast * slowdown(lightest, threads, cores),
+                        high_s=high + work / slow * slowdown(heaviest, threads, cores),
+                        basis=basis, load=load, cores=cores)
+
+
+def load_warning(estimate: TimeEstimate) -> str | None:
+    """Returns one line when the machine is busier than its cores (plain text), else None."""
+    if not estimate.overloaded:
+        return None
+    return (f"This machine is busy: load average {estimate.load:.1f} on {estimate.cores} CPU "
+            f"core{'s' if estimate.cores != 1 else ''}. The run will take longer than on an idle machine and its "
+            "timings will be noisier; fewer threads (1) or a quieter moment give steadier figures.")
