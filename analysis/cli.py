@@ -100,6 +100,20 @@ def _is_file_path(text: str) -> bool:
         return False
 
 
+def _has_size_suffix(text: str) -> bool:
+    """Whether `text` is NAME@SIZE or PATH@SIZE: not itself a file, and the part before its last '@' is a built-in or
+    a file, or the part after it a size. A bad size after a known spec is then refused as a size, not as a name."""
+    name, at, size = text.rpartition("@")
+    if not at or not name or _is_file_path(text):
+        return False
+    if re.fullmatch(r"\d+(?:[xX]\d+)?", size):
+        return True
+    try:
+        return is_builtin(name) or _is_file_path(name)
+    except OSError:  # a name too long for a file name; check_spec_path says so
+        return False
+
+
 def load_spec_argument(text: str, min_level: int | None = None,
                        notes: list | None = None) -> tuple[Spec, InputSize | None]:
     """Returns (spec, size) for 'NAME', 'PATH', 'NAME@SIZE' or 'PATH@SIZE' (SIZE: N or WxH); size is None without
@@ -107,14 +121,17 @@ def load_spec_argument(text: str, min_level: int | None = None,
     changed or chose is appended to `notes`, one line each, or printed on stderr without `notes`. Raises CliError
     with a one-line message."""
     size = None
-    match = re.fullmatch(r"(.+)@(\d+(?:[xX]\d+)?)", text)
-    if match and not _is_file_path(text):
-        text, size_arg = match.groups()
+    if _has_size_suffix(text):
+        text, _, size_arg = text.rpartition("@")
         check_spec_path(text)
         try:
+            if size_arg != size_arg.strip():  # one shell word: a quoted space is a typing slip, not a size
+                raise argparse.ArgumentTypeError(f"input size {ascii(size_arg[:40])} has spaces; write N or "
+                                                 "WIDTHxHEIGHT without them")
             size = input_size_arg(size_arg)
         except argparse.ArgumentTypeError as error:
-            raise CliError(f"{ascii(text[:60] + '@' + size_arg)[1:-1]}: {error}") from None
+            argument = f"{text}@{size_arg}"
+            raise CliError(f"{ascii(argument[:80])[1:-1]}{'...' if len(argument) > 80 else ''}: {error}") from None
     check_spec_path(text)
     try:
         if is_builtin(text):
