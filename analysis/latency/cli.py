@@ -76,6 +76,11 @@ def register(subparsers) -> None:
     sub.set_defaults(handler=_cmd_history)
 
 
+def label_width(labels) -> int:
+    """Returns the width (characters) of a table's model column: its longest label, so that none is cut."""
+    return max([len("model"), *(len(label) for label in labels)])
+
+
 def _progress_printer():
     """Returns an on_progress callback drawing one status line on an interactive stderr, else None."""
     if not sys.stderr.isatty():
@@ -128,18 +133,19 @@ def _cmd_latency(args) -> int:
 def format_latency(results) -> str:
     """Returns a readable table of LatencyResult objects with units, and the settings they share."""
     first = results[0]
+    model = label_width(r.label for r in results)
     lines = [
         f"device: {first.device.upper()} ({first.device_name}), {first.threads} thread(s); torch "
         f"{first.torch_version}; {first.iterations} timed passes per model after {first.warmup} warm-up, "
         "interleaved",
-        f"{'model':24s} {'input':>9s} {'batch':>5s} {'precision':>9s} {'median ms':>10s} {'p10 ms':>9s} "
+        f"{'model':{model}s} {'input':>9s} {'batch':>5s} {'precision':>9s} {'median ms':>10s} {'p10 ms':>9s} "
         f"{'p90 ms':>9s} {'mean ms':>9s} {'images/s':>9s} {'peak MiB':>9s} {'ratio':>6s}",
     ]
     for r in results:
         options = "".join(flag for flag, on in ((" CL", r.memory_format == "channels_last"), (" fold", r.fold_bn),
                                                 (" compiled", r.compiled)) if on)
         lines.append(
-            f"{r.label[:24]:24s} {size_label(r.input_size):>9s} {r.batch:5d} {r.precision:>9s} {r.median_ms:10.2f} "
+            f"{r.label:{model}s} {size_label(r.input_size):>9s} {r.batch:5d} {r.precision:>9s} {r.median_ms:10.2f} "
             f"{r.p10_ms:9.2f} {r.p90_ms:9.2f} {r.mean_ms:9.2f} {r.throughput:9.1f} "
             f"{r.peak_memory_bytes / MIB:9.1f} {r.ratio_to_first:6.2f}{options}")
     compiled = [r for r in results if r.compile_s is not None]
@@ -208,13 +214,15 @@ def _print_history(args) -> int:
     if not rows:
         print(f"no stored latency results in {history_path()}")
         return 0
-    print(f"{'id':>5s} {'when (UTC)':19s} {'model':22s} {'hash':16s} {'input':>9s} {'batch':>5s} {'device':22s} "
+    labels = [printable(row["label"]) for row in rows]  # stored text: control characters escaped
+    model = label_width(labels)
+    print(f"{'id':>5s} {'when (UTC)':19s} {'model':{model}s} {'hash':16s} {'input':>9s} {'batch':>5s} {'device':22s} "
           f"{'prec':4s} {'median ms':>10s} {'p10-p90 ms':>17s} {'images/s':>9s} {'peak MiB':>9s} {'ratio':>6s}")
-    for row in rows:
+    for row, label in zip(rows, labels):
         spread = f"{row['p10_ms']:.2f}-{row['p90_ms']:.2f}"
         note = f"  differs: {', '.join(row['differs'])}" if row["differs"] else ""
         device = f"{row['device']} {row['device_name']}"[:22]
-        print(f"{row['id']:5d} {row['created_at'][:19]:19s} {row['label'][:22]:22s} {row['spec_hash']:16s} "
+        print(f"{row['id']:5d} {row['created_at'][:19]:19s} {label:{model}s} {row['spec_hash']:16s} "
               f"{row['input_size']!s:>9s} {row['batch']:5d} {device:22s} {row['precision']:4s} "
               f"{row['median_ms']:10.2f} {spread:>17s} {row['throughput']:9.1f} "
               f"{row['peak_memory_bytes'] / MIB:9.1f} {row['ratio_to_first']:6.2f}{note}")
