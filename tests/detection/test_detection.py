@@ -75,6 +75,14 @@ def test_images_keep_their_size_and_anchors_cover_every_level(small_retinanet):
     assert anchor_count(128, range(3, 8), 9) == 9 * (16 * 16 + 8 * 8 + 4 * 4 + 2 * 2 + 1)
 
 
+def test_spec_head_training_step(spec_retinanet):
+    images, targets = synthetic_batch(2, batch=4, size=128)
+    losses = training_step(spec_retinanet, images, targets)
+    assert all(torch.isfinite(value) and value > 0 for value in losses.values())
+    assert spec_retinanet.head.box_net.predict.bias.grad.abs().sum() > 0
+    assert spec_retinanet.head.class_net.norms.P7[0].weight.grad.abs().sum() > 0
+
+
 def test_retinanet_training_step(small_retinanet):
     images, targets = synthetic_batch(2, batch=2, size=128)
     losses = training_step(small_retinanet, images, targets)
@@ -108,6 +116,74 @@ def test_head_is_initialized_as_model_gardens(small_retinanet):
     # The backbone comes from build_model: SpineNet-49S's 17 blocks each end in a BN with scale 0.
     zero = [m for m in small_retinanet.backbone.modules() if isinstance(m, nn.BatchNorm2d) and torch.all(m.weight == 0)]
     assert len(zero) == 17
+
+
+@pytest.fixture(scope="module")
+def spec_retinanet():
+    torch.manual_seed(0)
+    return detection.retinanet("spinenet-49s", num_classes=3, input_size=128, spec_head=True)
+
+
+def test_spec_head_is_the_authors(spec_retinanet):
+    head = spec_retinanet.head
+    logits, boxes = head.class_net.predict, head.box_net.predict
+    assert torch.allclose(logits.bias, torch.full_like(logits.bias, -math.log(99)))
+    assert torch.all(boxes.bias == 0)
+    assert logits.weight.std().item() == pytest.approx(1e-5, rel=0.03)
+    assert boxes.weight.std().item() == pytest.approx(1e-5, rel=0.03)
+    towers = [*head.class_net.convs, *head.box_net.convs]
+    assert len(towers) == 8
+    for conv in towers:
+        assert conv.weight.std().item() == pytest.approx(0.01, rel=0.02) and torch.all(conv.bias == 0)
+    # A BN per level and conv in each subnet, as the authors' head: 5 levels x 4 convs x 2 subnets.
+    norms = [m for m in head.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(norms) == 5 * 4 * 2 and all(torch.all(m.weight == 1) for m in norms)
+    # The backbone comes from build_model: SpineNet-49S's 17 blocks each end in a BN with scale 0.
+    zero = [m for m in spec_retinanet.backbone.modules() if isinstance(m, nn.BatchNorm2d) and torch.all(m.weight == 0)]
+    assert len(zero) == 17
+
+
+def test_head_outputs_are_the_spec_heads_in_torchvisions_order(spec_retinanet):
+    """cls_logits[n, i, k] for anchor a at row y, column x of level l is channel a * K + k of the spec head's class
+    map at (y, x): torchvision's order is location-major, then anchor, then class."""
+    spec_retinanet.eval()
+    images, _ = synthetic_batch(6, batch=2, size=128)
+    with torch.no_grad():
+        maps = list(spec_retinanet.backbone(spec_retinanet.transform(images)[0].tensors).values())
+        outputs = spec_retinanet.head(maps)
+        raw = [(spec_retinanet.head.class_net(x, f"P{level}"), spec_retinanet.head.box_net(x, f"P{level}"))
+               for level, x in zip(range(3, 8), maps)]
+    num_classes, offset = 3, 0
+    for class_map, box_map in raw:
+        _, _, height, width = class_map.shape
+        for y, x, a in ((0, 0, 0), (height - 1, width - 1, 8), (height // 2, 0, 4)):
+            row = offset + (y * width + x) * 9 + a
+            assert torch.equal(outputs["cls_logits"][1, row], class_map[1, a * num_classes:(a + 1) * num_classes, y, x])
+            assert torch.equal(outputs["bbox_regression"][0, row], box_map[0, a * 4:(a + 1) * 4, y, x])
+        offset += height * width * 9
+    assert outputs["cls_logits"].shape == (2, offset, num_classes)
+
+
+def test_weights_move_between_create_model_and_the_detector():
+    from spinescope import create_model
+
+    torch.manual_seed(1)
+    model = create_model("spinenet-49s", "retinanet", 128, num_classes=3)
+    detector = detection.retinanet("spinenet-49s", 3, input_size=128, spec_head=True)
+    detector.backbone.load_state_dict(model.backbone.state_dict(), strict=True)
+    detector.head.load_state_dict(model.head.state_dict(), strict=True)
+    assert torch.equal(detector.head.class_net.predict.weight, model.head.class_net.predict.weight)
+
+
+def test_a_given_head_replaces_ours():
+    from torchvision.models.detection.retinanet import RetinaNetHead
+
+    head = RetinaNetHead(128, 9, 3)  # SpineNet-49S: 128-channel outputs
+    for spec_head in (False, True):
+        model = detection.retinanet("spinenet-49s", 3, input_size=128, head=head, spec_head=spec_head)
+        assert model.head is head
+    images, targets = synthetic_batch(2, batch=2, size=128)
+    assert all(torch.isfinite(value) for value in training_step(model, images, targets).values())
 
 
 def test_p2_to_p7_spec_trains():
@@ -150,6 +226,12 @@ def test_unknown_keywords_are_type_errors(build):
     # torchvision's detectors hand unknown keywords to their transform, which drops them without a word.
     with pytest.raises(TypeError, match=r"'min_sizee' \(did you mean 'min_size'\?\), 'colour'"):
         build("spinenet-49s", 3, min_sizee=512, colour="red")
+
+
+@pytest.mark.parametrize("spec_head", [1, "yes", None])
+def test_spec_head_must_be_a_bool(spec_head):
+    with pytest.raises(TypeError, match="spec_head must be True or False"):
+        detection.retinanet("spinenet-49s", 3, spec_head=spec_head)
 
 
 @pytest.mark.parametrize("num_classes", [0, -1, 1.5, True, "3", None, 100_001])
