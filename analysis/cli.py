@@ -19,6 +19,7 @@ from spinescope.extras import MissingExtra
 from spinescope.analysis.paths import DataDirError
 from spinescope.analysis.architecture.classifier_input import summary
 from spinescope.spinenet.builtins import SPEC_DIR, builtin_names, is_builtin, load_builtin
+from spinescope.spinenet.file_names import file_name_problem, shown
 from spinescope.spinenet.formats import read_spec_file
 from spinescope.spinenet.input_size import InputSize, non_ascii_digit_problem, parse_size, size_text
 from spinescope.spinenet.registry import head_names
@@ -64,32 +65,16 @@ def input_size_arg(text: str) -> InputSize:
 
 
 INPUT_SIZE_HELP = "input size in pixels: N (square) or WIDTHxHEIGHT such as 1333x800"
-NAME_MAX, PATH_MAX = 255, 4096  # bytes in one file-name component and in a whole path (Linux, macOS)
-
-
-def _shown(text: str) -> str:
-    """The argument for a message: escaped, and cut after 60 characters."""
-    return ascii(text[:60]) + (f"... ({len(text):,} characters)" if len(text) > 60 else "")
 
 
 def check_spec_path(text: str) -> None:
-    """Raises CliError (one line, the argument escaped and cut) when `text` cannot name a file on this system: a
-    component over NAME_MAX bytes, a path over PATH_MAX bytes, a NUL byte or text the file system cannot encode.
-    Without it the operating system's OSError ('File name too long') would end the command with a traceback."""
-    if "\x00" in text:
-        raise CliError(f"spec argument {_shown(text)} contains a NUL byte; give a built-in name or a file path")
-    try:
-        encoded = os.fsencode(text)
-    except UnicodeError:
-        raise CliError(f"spec argument {_shown(text)} cannot be a file name here (it cannot be encoded); give a "
-                       "built-in name or a file path") from None
-    longest = max(len(part) for part in encoded.split(os.fsencode(os.sep)))
-    if longest > NAME_MAX:
-        raise CliError(f"spec argument {_shown(text)} is too long: a file name has at most {NAME_MAX} bytes, this "
-                       f"one has {longest:,}")
-    if len(encoded) > PATH_MAX:
-        raise CliError(f"spec argument {_shown(text)} is too long: a path has at most {PATH_MAX:,} bytes, this one "
-                       f"has {len(encoded):,}")
+    """Raises CliError (one line, the argument escaped and cut) when `text` cannot name a file on this system
+    (`spinenet.file_names.file_name_problem`), where the operating system's OSError would end the command with a
+    traceback."""
+    problem = file_name_problem(text)
+    if problem:
+        hint = "" if problem.startswith("is too long") else "; give a built-in name or a file path"
+        raise CliError(f"spec argument {shown(text)} {problem}{hint}")
 
 
 def _is_file_path(text: str) -> bool:

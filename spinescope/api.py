@@ -25,6 +25,7 @@ from torch import nn
 from spinescope.spinenet.build import build_model
 from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinescope.spinenet.describe import describe
+from spinescope.spinenet.file_names import file_name_problem, shown
 from spinescope.spinenet.formats import load_spec_file
 from spinescope.spinenet.heads.classification import merge_levels, parse_pooling, pool_map
 from spinescope.spinenet.init import initialize
@@ -214,12 +215,16 @@ class Classifier(nn.Module):
 
 def load_spec(spec: Spec | str | Path) -> Spec:
     """Returns a Spec from a Spec (checked), a built-in name (e.g. "spinenet-49") or a .yaml/.json/.txt path.
-    Raises SpecError with one line per problem (a name that is neither a built-in nor a file included)."""
+    Raises SpecError with one line per problem (a name that is neither a built-in nor a file, or that cannot
+    name a file, included)."""
     if isinstance(spec, Spec):
         return check_spec(spec)
     text = str(spec)
     if text.lower() in BUILTIN_NAMES:
         return load_builtin(text.lower())
+    problem = file_name_problem(text)
+    if problem:
+        raise SpecError([f"spec {shown(text)}: not a built-in, and {problem}"])
     if not Path(text).is_file():
         raise SpecError([f"{ascii(text)}: not a built-in ({', '.join(BUILTIN_NAMES)}) and no such file"])
     return load_spec_file(text)

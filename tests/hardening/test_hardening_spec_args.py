@@ -72,3 +72,22 @@ def test_a_long_file_that_exists_still_loads(tmp_path, capsys):
     assert main(["validate", name]) == 0 and capsys.readouterr().out == "ok\n"
     assert main(["analyze", f"{name}@128", "--json"]) == 0
     assert '"input_size": 128' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case", [name for name in CASES if "@" not in name])  # the API takes no @SIZE
+def test_the_python_api_says_the_same_in_one_line(case):
+    from spinescope import SpecError, create_backbone, load_spec
+
+    argument, shown_name, limit, size = CASES[case]
+    shown = ascii(shown_name[:60]) + f"... ({len(shown_name):,} characters)"
+    for call in (load_spec, create_backbone):
+        with pytest.raises(SpecError) as raised:
+            call(argument)
+        assert str(raised.value) == f"spec {shown}: not a built-in, and is too long: a {limit}, this one has {size:,}"
+
+
+def test_the_python_api_refuses_a_nul_byte():
+    from spinescope import SpecError, load_spec
+
+    with pytest.raises(SpecError, match=r"^spec 'spinenet-49\\x00': not a built-in, and contains a NUL byte$"):
+        load_spec("spinenet-49\x00")
