@@ -38,7 +38,34 @@ if st.get_option("server.address") not in LOOPBACK:
 # Less empty space above the tabs; Explore's detail tabs keep one height, so switching them never moves the graph
 # above (the page would scroll under the pointer); the rest is Streamlit's own look.
 PAGE_STYLE = ("<style>.stMainBlockContainer {padding-top: 2.2rem;} .stSidebar h2 {padding-top: 0;} "
-              ".st-key-explore_details [role=tabpanel] {min-height: 520px;}</style>")
+              ".st-key-explore_details [role=tabpanel] {min-height: 520px;} .st-key-undo_keys {display: none;}</style>")
+
+# Ctrl+Z / Ctrl+Shift+Z (Cmd on a Mac; Ctrl+Y too) press the sidebar's Undo / Redo, except in a text field, where
+# they remain the field's own undo (Streamlit's button shortcuts would fire there too).
+UNDO_KEYS_SCRIPT = """<script>
+(() => {
+  const page = window.parent.document;
+  if (page.spinescopeUndoKeys) return;
+  page.spinescopeUndoKeys = true;
+  const typing = target => target instanceof Element
+    && (target.isContentEditable || target.closest("input, textarea, select, [contenteditable=true]") !== null);
+  page.addEventListener("keydown", event => {
+    const key = event.key.toLowerCase();
+    if (!(event.ctrlKey || event.metaKey) || event.altKey || !(key === "z" || key === "y") || typing(event.target)) {
+      return;
+    }
+    const button = page.querySelector(event.shiftKey || key === "y" ? ".st-key-redo button" : ".st-key-undo button");
+    event.preventDefault();
+    if (button && !button.disabled) button.click();
+  });
+})();
+</script>"""
+
+
+def undo_keys() -> None:
+    """Binds Ctrl+Z / Ctrl+Shift+Z to Undo / Redo in this browser tab (a hidden script element, drawn every run)."""
+    with st.container(key="undo_keys"):
+        st.html(UNDO_KEYS_SCRIPT, unsafe_allow_javascript=True)
 
 
 def main() -> None:
@@ -52,6 +79,7 @@ def main() -> None:
         if tab.open:
             with tab:
                 guarded(area, render)
+    undo_keys()
     # Last: its element is drawn on a session's first run only, and one that came before the tabs would move them,
     # so the browser would mount the whole open tab again (the graph too) on the next run.
     session.remember_browser()

@@ -12,6 +12,10 @@ from spinescope.app.markup import escape_html
 from spinescope.spinenet.input_size import hw, size_label
 
 MIB, GIB = 2 ** 20, 2 ** 30
+PLOT_HEIGHT = 380
+# The title sits below the plot's toolbar (top right, on hover) and starts at the left, so that the toolbar covers
+# neither it nor the plot; pixels from the top.
+TOP_MARGIN, TITLE_FROM_TOP = 64, 46
 COLOURS = ("#3b6fb6", "#e8833a", "#3a9a5b", "#8e5ea2", "#c0392b", "#7f7f7f", "#17becf", "#bcbd22")
 
 
@@ -32,6 +36,15 @@ def points_frame(records: list[dict]) -> pd.DataFrame:
     } for record in records])
 
 
+def plot_layout(title: str) -> dict:
+    """Returns the layout the two sweep plots share: `title` at the top left, below the toolbar; the legend below
+    the plot; axis titles given room (automargin) so that none is clipped."""
+    return dict(height=PLOT_HEIGHT, margin=dict(l=10, r=10, t=TOP_MARGIN, b=10), plot_bgcolor="white",
+                title=dict(text=title, font=dict(size=14), x=0, xanchor="left", xref="paper", yref="container",
+                           y=1 - TITLE_FROM_TOP / PLOT_HEIGHT, yanchor="middle"),
+                legend=dict(orientation="h", y=-0.25))
+
+
 def latency_vs_size_figure(records: list[dict]) -> go.Figure:
     """Median latency (ms, whiskers p10-p90) against the input size, one line per model, batch and precision."""
     figure = go.Figure()
@@ -47,11 +60,11 @@ def latency_vs_size_figure(records: list[dict]) -> go.Figure:
             error_y=dict(type="data", symmetric=False, array=[r["p90_ms"] - r["median_ms"] for r in group],
                          arrayminus=[r["median_ms"] - r["p10_ms"] for r in group]),
             hovertemplate="%{customdata} px: %{y:.2f} ms<extra>%{fullData.name}</extra>"))
-    figure.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
-                         title=dict(text="Latency vs input size (median; whiskers p10–p90)", font=dict(size=14)),
-                         xaxis=dict(title="input size (px; √(H×W) for a non-square input)", gridcolor="#eeeeee"),
-                         yaxis=dict(title="ms per forward pass", gridcolor="#eeeeee", rangemode="tozero"),
-                         legend=dict(orientation="h", y=-0.25))
+    figure.update_layout(plot_layout("Latency vs input size (median; whiskers p10–p90)"),
+                         xaxis=dict(title="input size (px; √(H×W) if not square)", gridcolor="#eeeeee",
+                                    automargin=True),
+                         yaxis=dict(title="ms per forward pass", gridcolor="#eeeeee", rangemode="tozero",
+                                    automargin=True))
     return figure
 
 
@@ -74,10 +87,9 @@ def macs_vs_latency_figure(records: list[dict]) -> go.Figure:
         x=[records[i]["median_ms"] for i in front], y=[pairs[i][0] / 1e9 for i in front], mode="lines+markers",
         name="Pareto front (most MACs for the time)", line=dict(color="#222222", dash="dot", shape="hv"),
         marker=dict(size=16, symbol="circle-open", color="#222222", line=dict(width=2)), hoverinfo="skip"))
-    figure.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
-                         title=dict(text="MACs vs latency (one forward pass)", font=dict(size=14)),
-                         xaxis=dict(title="median latency (ms)", gridcolor="#eeeeee", rangemode="tozero"),
-                         yaxis=dict(title="GMACs per forward pass (batch × per image)", gridcolor="#eeeeee",
-                                    rangemode="tozero"),
-                         legend=dict(orientation="h", y=-0.25))
+    figure.update_layout(plot_layout("MACs vs latency (one forward pass of the batch)"),
+                         xaxis=dict(title="median latency (ms)", gridcolor="#eeeeee", rangemode="tozero",
+                                    automargin=True),
+                         yaxis=dict(title="GMACs per pass", gridcolor="#eeeeee", rangemode="tozero",
+                                    automargin=True))
     return figure
