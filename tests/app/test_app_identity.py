@@ -107,3 +107,27 @@ def test_pasting_a_tuple_list_onto_a_tuple_list_spec_does_not_nest_its_name(home
     paste(app, tuples)
     paste(app, tuples)
     assert current(app).name == "Tuple list (wide one scaling)"
+
+
+def test_a_sweep_of_the_edited_spec_labels_its_points_and_history_rows_as_edited(home):
+    from spinescope.analysis.latency.history import list_results
+    from test_app_sweep import start as start_sweep, wait
+
+    app = open_tab(start(), "Edit")
+    select_block(app, "b7")
+    widget(app.selectbox, "Level").set_value(5)
+    run(app)
+    edited = current(app)
+    name = f"SpineNet-49, edited · {content_hash(edited)}"
+    app = open_tab(app, "Sweeps")
+    widget(app.text_input, "Input sizes (px, comma list)").set_value("64")
+    widget(app.number_input, "Timed iterations").set_value(1)
+    widget(app.number_input, "Warm-up iterations").set_value(0)
+    widget(app.number_input, "CPU threads (0 = default)").set_value(1)
+    widget(app.selectbox, "Device").set_value("cpu")
+    next(item for item in app.multiselect if item.label.startswith("Models")).set_value(["current spec"])
+    wait(start_sweep(run(app)))
+    frame = next(item.value for item in app.dataframe if "GMACs per pass" in item.value)
+    assert list(frame["model"]) == [name]
+    [entry] = list_results(path=home / "history.sqlite")
+    assert (entry.spec_name, entry.spec_hash[:6]) == (name, content_hash(edited))
