@@ -6,7 +6,7 @@ import networkx as nx
 from spinescope.spinenet.input_size import InputSize
 from spinescope.spinenet.layout import resolve
 from spinescope.spinenet.spec import Spec
-from spinescope.spinenet.structure import square
+from spinescope.spinenet.geometry import square
 
 
 def to_graph(spec: Spec, input_size: InputSize | None = None) -> nx.DiGraph:

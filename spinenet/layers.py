@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spinescope.spinenet.structure import pair, same_padding, same_pool_arguments
+from spinescope.spinenet.geometry import pair, same_padding, same_pool_arguments
 
 class _State(threading.local):
     dynamic = None  # inside dynamic_shapes(): its `enabled`; None outside
@@ -110,7 +110,7 @@ def max_pool_same(x: torch.Tensor, kernel, stride) -> torch.Tensor:
 
 def _same_pads(length: torch.Tensor, kernel, stride):
     """SAME padding (before, after) of one axis of side `length` (a tensor; kernel and stride ints or tensors), as
-    `structure.same_padding` computes it."""
+    `geometry.same_padding` computes it."""
     total = torch.clamp((ceil_div(length, stride) - 1) * stride + kernel - length, min=0)
     before = total // 2
     return before, total - before

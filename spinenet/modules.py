@@ -1,9 +1,10 @@
 """Structure -> torch.nn.Module: every Layer becomes the module of its kind, named as the Layer is.
 
-Leaf kinds map to PyTorch modules through `LEAF_MODULES` (one line each); `sequential`, `list` and `dict` are
-PyTorch's containers; every other container kind is a small class whose forward is the function its describing
-module registered (`spinenet.structure.forward_for`), holding the Layer's children and `attrs`. So the module tree
-is the description, name for name, and the blocks' forwards stay readable in the files that describe them.
+Leaf kinds map to PyTorch modules through their entry in `spinenet.operators.OPERATORS`; `sequential`, `list`
+and `dict` are PyTorch's containers; every other container kind is a small class whose forward is the function
+its describing module registered (`spinenet.structure.forward_for`), holding the Layer's children and `attrs`.
+So the module tree is the description, name for name, and the blocks' forwards stay readable in the files that
+describe them.
 """
 from __future__ import annotations
 
@@ -11,26 +12,9 @@ from collections import OrderedDict
 
 from torch import nn
 
-from spinescope.spinenet.layers import ConvBnAct, MaxPoolSame
+from spinescope.spinenet.layers import ConvBnAct
+from spinescope.spinenet.operators import OPERATORS
 from spinescope.spinenet.structure import FORWARDS, Layer
-
-# TF's batch-norm momentum 0.99 is PyTorch's 0.01; epsilon as in the TF2 Model Garden.
-BN_MOMENTUM = 0.01
-BN_EPS = 1e-3
-ACTIVATIONS = {"relu": nn.ReLU, "swish": nn.SiLU}
-
-LEAF_MODULES = {
-    "conv": lambda a: nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], a["stride"], a["padding"],
-                                groups=a["groups"], bias=a["bias"]),
-    "batch_norm": lambda a: nn.BatchNorm2d(a["channels"], momentum=BN_MOMENTUM, eps=BN_EPS),
-    # In place: every activation module runs on a tensor nothing else reads (a BN's, conv's or sum's output).
-    "activation": lambda a: ACTIVATIONS[a["function"]](inplace=True),
-    "linear": lambda a: nn.Linear(a["in_features"], a["out_features"]),
-    "adaptive_avg_pool": lambda a: nn.AdaptiveAvgPool2d(a["bins"]),
-    "adaptive_max_pool": lambda a: nn.AdaptiveMaxPool2d(a["bins"]),
-    "max_pool_same": lambda a: MaxPoolSame(a["kernel"], a["stride"]),
-    "identity": lambda a: nn.Identity(),
-}
 
 
 class DescribedModule(nn.Module):
@@ -57,8 +41,8 @@ def module_class(kind: str) -> type:
 
 def instantiate(layer: Layer) -> nn.Module:
     """Returns the module of `layer` with its whole subtree, on torch's current default device."""
-    if layer.kind in LEAF_MODULES:
-        return LEAF_MODULES[layer.kind](layer.attrs)
+    if layer.kind in OPERATORS:
+        return OPERATORS[layer.kind].module(layer.attrs)
     if layer.kind in ("sequential", "conv_bn_act"):
         container = ConvBnAct if layer.kind == "conv_bn_act" else nn.Sequential
         return container(OrderedDict((child.local_name, instantiate(child)) for child in layer.children))

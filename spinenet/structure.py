@@ -4,9 +4,10 @@ A `Layer` is one module of the model, named exactly as PyTorch will name it (`ba
 with its kind (conv, batch_norm, activation, linear, ... or a container such as bottleneck), the numbers its
 constructor takes (`attrs`: channels, kernel, stride, groups, ...) and its children in registration order. A `Call`
 is one operator its own forward runs at this input size, with input and output shapes (channels, height, width);
-a shared module (the RetinaNet head's convs) has one call per level. Everything else is derived from this tree:
-`spinenet.modules` instantiates it, `analysis.counting.fast` sums fvcore's formulas over its calls, and the
-receptive fields, the block-type what-if and the graph's costs read it.
+a shared module (the RetinaNet head's convs) has one call per level. Everything else is derived from this tree
+and the operator table (`spinenet.operators`: per kind its module, output shape, count, saved tensors and
+receptive-field step): `spinenet.modules` instantiates it, `analysis.counting.fast` sums fvcore's formulas over
+its calls, and the receptive fields, the memory estimate, the block-type what-if and the graph's costs read it.
 
 Describe functions (in `spinenet.blocks`, `spinenet.families`, `spinenet.heads`) build the tree through a
 `Describer`, which keeps the shape bookkeeping in one place:
@@ -19,85 +20,13 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-Shape = tuple[int, int, int]  # channels, height, width (pixels)
+from spinescope.spinenet.geometry import Shape
+from spinescope.spinenet.operators import LEAF_KINDS, Call, leaf_output
 
 # The forward function of each container kind, registered by the module that describes it (see `forward_for`).
 FORWARDS: dict = {}
-# Leaf kinds: their output shape from their attrs and input shape. Containers are any other kind.
-LEAF_KINDS = ("conv", "batch_norm", "activation", "linear", "adaptive_avg_pool", "max_pool_same", "identity",
-              "adaptive_max_pool")
 # Container kinds that PyTorch provides (no forward of ours).
 PLAIN_CONTAINERS = ("sequential", "conv_bn_act", "list", "dict")
-
-
-def conv_output_side(side: int, kernel: int, stride: int, padding: int) -> int:
-    """Returns the output side (pixels) of a convolution over `side` pixels."""
-    return (side + 2 * padding - kernel) // stride + 1
-
-
-def same_output_side(side: int, stride: int) -> int:
-    """Returns TF 'SAME' pooling's output side: ceil(side / stride) pixels."""
-    return -(-side // stride)
-
-
-def same_padding(side: int, kernel: int, stride: int) -> tuple[int, int]:
-    """Returns TF 'SAME' padding (before, after) in pixels for one axis; the extra pixel goes after."""
-    total = max((same_output_side(side, stride) - 1) * stride + kernel - side, 0)
-    return total // 2, total - total // 2
-
-
-def pytorch_pool_side(side: int, kernel: int, stride: int, padding: int, ceil_mode: bool) -> int:
-    """Returns the output side of PyTorch's max_pool2d (its pooling_output_shape, dilation 1) in pixels."""
-    out = (side + 2 * padding - kernel + (stride - 1 if ceil_mode else 0)) // stride + 1
-    if ceil_mode and (out - 1) * stride >= side + padding:
-        out -= 1
-    return out
-
-
-def pair(value) -> tuple[int, int]:
-    """Returns a kernel, stride or scale as (height, width): an int means the same on both axes."""
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
-def square(value: tuple[int, int]) -> int | tuple[int, int]:
-    """Returns an int where both axes agree (how square inputs have always been described), else the pair."""
-    return value[0] if value[0] == value[1] else tuple(value)
-
-
-def same_pool_arguments(height: int, width: int, kernel, stride) -> tuple[int, int, bool] | None:
-    """Returns (padding_h, padding_w, ceil_mode) with which PyTorch's own max_pool2d is TF 'SAME' max-pooling
-    (same windows, so the same result bit for bit, without padding a copy), or None where it cannot be (then pad
-    with -inf first). Symmetric SAME padding is max_pool2d's padding; one extra pixel at the end of an axis is
-    ceil_mode, whose last window PyTorch clips to the input, which is what -inf padding does to a max.
-    `kernel` and `stride` are ints or (height, width) pairs."""
-    axes = list(zip((height, width), pair(kernel), pair(stride)))
-    padding, ceil_mode = [], False
-    for side, k, s in axes:
-        before, after = same_padding(side, k, s)
-        if before > k // 2 or after - before > 1:
-            return None
-        padding.append(before)
-        ceil_mode = ceil_mode or after != before
-    for (side, k, s), before in zip(axes, padding):
-        if pytorch_pool_side(side, k, s, before, ceil_mode) != same_output_side(side, s):
-            return None
-    return padding[0], padding[1], ceil_mode
-
-
-@dataclass(frozen=True)
-class Call:
-    """One operator run at this input size. `op`: the leaf's kind for a module call, or a functional operator
-    run inside a container's forward (add, resize, max_pool_same, mean, sigmoid, mul, relu, stack, ...).
-    `kernel` and `stride` (pixels) are those of a convolution or pooling; `live` is False for dead code (its result
-    reaches no output; fvcore's trace drops it)."""
-
-    op: str
-    inputs: tuple[Shape, ...]
-    output: Shape
-    live: bool = True
-    kernel: int = 1
-    stride: int = 1
-    order: int = 0  # position in the forward pass: calls of a container and of its children interleave
 
 
 @dataclass
@@ -142,24 +71,6 @@ class Layer:
         for part in rest.split(".") if rest else ():
             layer = layer.child(part)
         return layer
-
-
-def leaf_output(kind: str, attrs: dict, x: Shape) -> Shape:
-    """Returns the output shape of leaf module `kind` with `attrs` on an input of shape `x`."""
-    channels, height, width = x
-    if kind == "conv":
-        k, s, p = attrs["kernel"], attrs["stride"], attrs["padding"]
-        return attrs["out_channels"], conv_output_side(height, k, s, p), conv_output_side(width, k, s, p)
-    if kind == "max_pool_same":
-        stride_h, stride_w = pair(attrs["stride"])
-        return channels, same_output_side(height, stride_h), same_output_side(width, stride_w)
-    if kind == "adaptive_avg_pool":
-        return channels, attrs["bins"], attrs["bins"]
-    if kind == "adaptive_max_pool":  # n x n bins at any input size (spinenet.heads.classification)
-        return channels, attrs["bins"], attrs["bins"]
-    if kind == "linear":
-        return attrs["out_features"], 1, 1
-    return x  # batch_norm, activation, identity
 
 
 class Describer:

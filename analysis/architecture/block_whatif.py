@@ -19,7 +19,8 @@ from spinescope.spinenet.describe import describe, describe_block_group
 from spinescope.spinenet.input_size import InputSize
 from spinescope.spinenet.registry import family_of
 from spinescope.spinenet.spec import Spec
-from spinescope.spinenet.structure import Layer, square
+from spinescope.spinenet.geometry import square
+from spinescope.spinenet.structure import Layer
 from spinescope.spinenet.validate import SpecError, check_spec
 
 

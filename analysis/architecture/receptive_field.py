@@ -29,7 +29,9 @@ from functools import lru_cache
 from spinescope.spinenet.describe import Structure, describe
 from spinescope.spinenet.input_size import InputSize, is_square, size_to_json
 from spinescope.spinenet.spec import Spec
-from spinescope.spinenet.structure import Layer, pair
+from spinescope.spinenet.geometry import pair
+from spinescope.spinenet.operators import operator
+from spinescope.spinenet.structure import Layer
 
 
 @dataclass(frozen=True)
@@ -136,9 +138,9 @@ def path_cost(layer: Layer, jump: int, axis: int = 1) -> tuple[int, int, int]:
     squeeze-excite) are not on the path."""
     growth = layers = 0
     for call in sorted((call for sub in _main_path(layer) for call in sub.calls), key=lambda call: call.order):
-        if call.op == "conv":
-            layers += 1
-        if call.op in ("conv", "max_pool_same"):
+        step = operator(call.op)
+        layers += step.weighted
+        if step.window:
             growth += (pair(call.kernel)[axis] - 1) * jump
             jump *= pair(call.stride)[axis]
     return growth, layers, jump

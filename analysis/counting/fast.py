@@ -1,5 +1,6 @@
 """fvcore's numbers without running anything: params and operator counts of every module, summed over the
-structure (`spinenet.describe`) with the formula of fvcore's handle for each operator (fvcore/nn/jit_handles.py):
+structure (`spinenet.describe`) with the formula of fvcore's handle for each operator (fvcore/nn/jit_handles.py),
+which is each entry's `counted` and `uncounted` in `spinenet.operators`:
 
 - conv (aten::_convolution): batch x prod(weight shape) x output height x width (bias not counted);
 - batch_norm (eval): 2 x input elements; upsample_nearest2d: output elements;
@@ -14,62 +15,24 @@ every module whose name is a prefix of that module's name; "" is the whole model
 False: their results reach no output, so fvcore's trace drops them) count 0, while their modules' params count.
 
 No tensor is created and torch is not imported. Exactness against fvcore's trace of the real module is what
-tests/counting/test_fast.py checks.
+tests/counting/test_fast_count.py checks.
 """
 from __future__ import annotations
 
 import threading
 import weakref
 from dataclasses import dataclass
-from math import prod
 from types import MappingProxyType
 from typing import Mapping
 
 from spinescope.spinenet.describe import describe, describe_block_group
+from spinescope.spinenet.operators import Call, layer_params, operator
 from spinescope.spinenet.registry import NO_HEAD
 from spinescope.spinenet.spec import Spec
-from spinescope.spinenet.structure import Call, Layer, same_pool_arguments
+from spinescope.spinenet.structure import Layer
 
 # Operators whose counts are multiply-adds (the paper's "FLOPs"); the others are reported apart.
 MAC_OPS = frozenset({"conv", "linear", "addmm", "matmul", "bmm", "einsum"})
-
-
-def _conv_weights(attrs: dict) -> int:
-    return attrs["out_channels"] * (attrs["in_channels"] // attrs["groups"]) * attrs["kernel"] ** 2
-
-
-# Trainable parameters of each leaf kind (containers own none themselves).
-PARAMS = {
-    "conv": lambda a: _conv_weights(a) + (a["out_channels"] if a["bias"] else 0),
-    "batch_norm": lambda a: 2 * a["channels"],
-    "linear": lambda a: a["in_features"] * a["out_features"] + a["out_features"],
-}
-
-# Counted operators: call kind -> (fvcore's operator name, formula(layer attrs, call)).
-COUNTED = {
-    "conv": ("conv", lambda a, call: _conv_weights(a) * call.output[1] * call.output[2]),
-    "batch_norm": ("batch_norm", lambda a, call: 2 * prod(call.inputs[0])),
-    "resize": ("upsample_nearest2d", lambda a, call: prod(call.output)),
-    "adaptive_avg_pool": ("adaptive_avg_pool2d", lambda a, call: prod(call.inputs[0])),
-    "linear": ("linear", lambda a, call: a["in_features"] * a["out_features"]),
-}
-
-# Operators fvcore cannot count: call kind -> {JIT operator name: times per call}.
-UNCOUNTED = {
-    "add": lambda a, call: {"aten::add": len(call.inputs) - 1},
-    "add_": lambda a, call: {"aten::add_": len(call.inputs) - 1},  # in place (a block's residual add)
-    # SAME max-pool: max_pool2d's own padding where it can (spinenet.structure.same_pool_arguments), else pad first
-    "max_pool_same": lambda a, call: ({"aten::max_pool2d": 1} if same_pool_arguments(
-        call.inputs[0][1], call.inputs[0][2], call.kernel, call.stride) else {"aten::pad": 1, "aten::max_pool2d": 1}),
-    "activation": lambda a, call: {"aten::silu_": 1} if a.get("function") == "swish" else {},  # in place
-    "adaptive_max_pool": lambda a, call: {"aten::adaptive_max_pool2d": 1},  # SPP's max-pooled bins
-    "mean": lambda a, call: {"aten::mean": 1},
-    "sigmoid": lambda a, call: {"aten::sigmoid": 1},
-    "mul": lambda a, call: {"aten::mul": 1},
-}
-
-# Operators fvcore ignores (its _IGNORED_OPS): no count, not listed.
-IGNORED = frozenset({"relu", "stack", "identity"})
 
 
 @dataclass(frozen=True)
@@ -98,14 +61,8 @@ def _add(table: dict, op: str, count: int) -> None:
 
 def call_counts(layer: Layer, call: Call) -> tuple[dict[str, int], dict[str, int]]:
     """Returns ({fvcore operator: count}, {uncounted JIT operator: times}) of one call of `layer`."""
-    if call.op in COUNTED:
-        op, formula = COUNTED[call.op]
-        return {op: formula(layer.attrs, call)}, {}
-    if call.op in UNCOUNTED:
-        return {}, UNCOUNTED[call.op](layer.attrs, call)
-    if call.op in IGNORED:
-        return {}, {}
-    raise KeyError(f"{layer.name}: no counting rule for operator {call.op!r}")
+    rule = operator(call.op)
+    return rule.counted(layer.attrs, call), rule.uncounted(layer.attrs, call)
 
 
 def count_layers(root: Layer) -> ModelCounts:
@@ -115,7 +72,7 @@ def count_layers(root: Layer) -> ModelCounts:
     names = [layer.name[prefix:] for layer in layers]
     params, ops, uncounted = {}, {}, {}
     for name, layer in zip(names, layers):
-        params[name] = PARAMS[layer.kind](layer.attrs) if layer.kind in PARAMS else 0
+        params[name] = layer_params(layer.kind, layer.attrs)
         own_ops, own_uncounted = {}, {}
         for call in layer.calls:
             if call.live:

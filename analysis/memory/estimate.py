@@ -7,13 +7,14 @@ optimizer step. What is resident:
 - gradients: one fp32 tensor per parameter (autocast keeps fp32 parameters, so fp32 gradients);
 - optimizer state: SGD with momentum one fp32 buffer per parameter, AdamW two (exp_avg, exp_avg_sq) and a
   4-byte step per parameter tensor;
-- activations kept for backward: for every call of the forward pass, the tensors autograd saves, times the batch:
-  conv saves its input; batch norm its input and two per-channel statistics (fp32); ReLU and sigmoid their output;
-  SiLU its input; max-pool its (padded) input and int64 indices; linear and adaptive average pooling their input;
-  mul both inputs; add, resize, mean, stack and identity nothing. A tensor saved by several calls (a ReLU's output
-  that the next convolution saves again, a feature map read by several convolutions) counts once: the input of a
-  call is taken to be the latest earlier output of that shape. Under autocast (bf16/fp16) activations take 2 bytes
-  and each conv and linear weight has a half-precision copy saved for backward.
+- activations kept for backward: for every call of the forward pass, the tensors autograd saves (each operator's
+  `saved` in `spinenet.operators`), times the batch: conv saves its input; batch norm its input and two
+  per-channel statistics (fp32); ReLU and sigmoid their output; SiLU its input; max-pool its (padded) input and
+  int64 indices; linear and adaptive average pooling their input; mul both inputs; add, resize, mean, stack and
+  identity nothing. A tensor saved by several calls (a ReLU's output that the next convolution saves again, a
+  feature map read by several convolutions) counts once: the input of a call is taken to be the latest earlier
+  output of that shape. Under autocast (bf16/fp16) activations take 2 bytes, the fp32 image is saved as a cast
+  copy, and each conv and linear weight has a half-precision copy saved for backward.
 
 The peak is found by replaying backward in reverse forward order: a saved tensor is freed once the backward of
 the earliest call that saved it has run, a layer's gradients appear at the backward of its last call, and each
@@ -29,26 +30,13 @@ from math import prod
 
 from spinescope.spinenet.describe import describe
 from spinescope.spinenet.input_size import InputSize, hw, normalize, size_to_json
+from spinescope.spinenet.operators import FP32_BYTES, INT64_BYTES, OPERATORS, layer_params, operator
 from spinescope.spinenet.registry import NO_HEAD
 from spinescope.spinenet.spec import Spec
 
 OPTIMIZERS = ("sgd", "adamw")
 PRECISIONS = ("fp32", "bf16", "fp16")
-FP32, INT64 = 4, 8
-PARAM_KINDS = ("conv", "batch_norm", "linear")
-
-
-def layer_params(kind: str, attrs: dict) -> tuple[int, int]:
-    """(trainable parameter elements, conv/linear weight elements) of one leaf."""
-    if kind == "conv":
-        weight = attrs["out_channels"] * (attrs["in_channels"] // attrs["groups"]) * attrs["kernel"] ** 2
-        return weight + (attrs["out_channels"] if attrs["bias"] else 0), weight
-    if kind == "batch_norm":
-        return 2 * attrs["channels"], 0
-    if kind == "linear":
-        weight = attrs["in_features"] * attrs["out_features"]
-        return weight + attrs["out_features"], weight
-    return 0, 0
+FP32, INT64 = FP32_BYTES, INT64_BYTES
 
 
 def unit_of(name: str) -> str:
@@ -127,18 +115,17 @@ def _plan(spec: Spec, input_size: int, head: str, precision: str) -> _Plan:
     calls = sorted(((call.order, layer, call) for layer in layers for call in layer.calls), key=lambda c: c[0])
     grads_at: dict[int, int] = {}
     for layer in layers:
-        elements, weight = layer_params(layer.kind, layer.attrs)
-        if layer.kind in PARAM_KINDS:
-            params += elements
-            matmul += weight
-            largest = max(largest, weight, elements - weight)
-            tensors += 1 + (layer.kind == "batch_norm" or (layer.kind == "conv" and layer.attrs["bias"])
-                            or layer.kind == "linear")
-            if layer.kind == "batch_norm":
-                buffers += 2 * layer.attrs["channels"] * FP32 + INT64
+        rule = OPERATORS.get(layer.kind)  # None: a container, which holds no parameter itself
+        sizes = rule.parameters(layer.attrs) if rule else ()
+        if sizes:
+            params += sum(sizes)
+            matmul += sizes[0] if rule.half_weight_copy else 0
+            largest = max(largest, *sizes)
+            tensors += len(sizes)
+            buffers += rule.buffer_bytes(layer.attrs)
             live = [call.order for call in layer.calls]
             if live:
-                grads_at[max(live)] = grads_at.get(max(live), 0) + elements * FP32
+                grads_at[max(live)] = grads_at.get(max(live), 0) + sum(sizes) * FP32
 
     saved: dict[tuple, _Saved] = {}
     latest: dict[tuple, tuple] = {}  # shape -> key of the tensor last produced with that shape
@@ -154,36 +141,29 @@ def _plan(spec: Spec, input_size: int, head: str, precision: str) -> _Plan:
             saved[key] = _Saved(per_image, fixed, order, unit)
 
     def source(shape):
-        return latest.get(tuple(shape), ("unknown", tuple(shape)))
+        key = latest.get(tuple(shape), ("unknown", tuple(shape)))
+        # Under autocast the fp32 image is cast once: the saved copy is a tensor of its own.
+        return ("cast",) if key == ("image",) and act != FP32 else key
 
     for order, layer, call in calls:
         unit = unit_of(layer.name)
-        op = call.op
-        function = layer.attrs.get("function") if op == "activation" else None
+        rule = operator(call.op)
+        if rule.saved is None:
+            raise KeyError(f"{layer.name}: no rule for the tensors operator {call.op!r} saves")
         inputs = [tuple(shape) for shape in call.inputs]
         own = ("out", order)
         transient[order] = (sum(prod(s) for s in inputs) + prod(call.output)) * act
-        if op == "conv" or op == "linear" or op == "adaptive_avg_pool" or (op == "activation" and function == "swish"):
-            key = source(inputs[0])
-            # Under autocast the fp32 image is cast once: the saved copy is a tensor of its own.
-            keep(("cast",) if key == ("image",) and act != FP32 else key, prod(inputs[0]) * act, order, unit)
-        elif op == "batch_norm":
-            keep(source(inputs[0]), prod(inputs[0]) * act, order, unit)
-            keep(("stats", order), 0, order, unit, fixed=2 * inputs[0][0] * FP32)
-        elif op in ("relu", "sigmoid") or (op == "activation" and function == "relu"):
-            keep(own, prod(call.output) * act, order, unit)
-        elif op == "max_pool_same":
-            # max_pool2d pads by itself (spinenet.layers.max_pool_same): it saves its input and the indices.
-            keep(source(inputs[0]), prod(inputs[0]) * act, order, unit)
-            keep(("indices", order), prod(call.output) * INT64, order, unit)
-        elif op == "mul":
-            for shape in inputs:
-                keep(source(shape), prod(shape) * act, order, unit)
-        elif op in ("add", "add_", "resize", "mean", "stack", "identity"):  # add_ (in place) saves nothing either
-            pass
-        else:
-            raise KeyError(f"{layer.name}: no rule for the tensors operator {op!r} saves")
-        if op != "identity":  # identity returns its input: no new tensor
+        for tag in rule.saved(layer.attrs):
+            if tag == "inputs":
+                for shape in inputs:
+                    keep(source(shape), prod(shape) * act, order, unit)
+            elif tag == "output":
+                keep(own, prod(call.output) * act, order, unit)
+            elif tag == "statistics":
+                keep(("stats", order), 0, order, unit, fixed=2 * inputs[0][0] * FP32)
+            else:  # indices of a max-pool
+                keep(("indices", order), prod(call.output) * INT64, order, unit)
+        if not rule.returns_input:
             latest[tuple(call.output)] = own
     return _Plan(params, tensors, buffers, matmul, largest, list(saved.values()), grads_at, transient,
                  [order for order, _, _ in calls])
@@ -256,9 +236,10 @@ def estimate_training_memory(spec: Spec, input_size: int | None = None, head: st
         peak, phase, transient_at_peak = resident + gradients + step_extra, "optimizer step", step_extra
     params_per_unit: dict[str, int] = {}
     for layer in describe(spec, input_size, head).root.walk():
-        if layer.kind in PARAM_KINDS:
+        params = layer_params(layer.kind, layer.attrs)
+        if params:
             unit = unit_of(layer.name)
-            params_per_unit[unit] = params_per_unit.get(unit, 0) + layer_params(layer.kind, layer.attrs)[0]
+            params_per_unit[unit] = params_per_unit.get(unit, 0) + params
     units = list(dict.fromkeys([*per_unit, *params_per_unit]))
     blocks = [{"id": unit, "activations_bytes": per_unit.get(unit, 0), "params": params_per_unit.get(unit, 0)}
               for unit in units]

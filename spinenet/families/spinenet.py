@@ -12,7 +12,8 @@ from spinescope.spinenet.layout import Node, ResamplePlan, reference_resample_pl
 from spinescope.spinenet.registry import Family, register_family
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.validate import check_block_list
-from spinescope.spinenet.structure import Describer, Shape, forward_for, same_output_side, square
+from spinescope.spinenet.geometry import same_output_side, square
+from spinescope.spinenet.structure import Describer, Shape, forward_for
 
 # Width of a block's 3x3 conv (C) per feature level, before filter_size_scale.
 FILTER_SIZE_MAP = {1: 32, 2: 64, 3: 128, 4: 256, 5: 256, 6: 256, 7: 256}

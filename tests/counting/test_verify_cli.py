@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from spinescope.analysis import cli
 from spinescope.analysis.counting import fast as fast_count
 from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.operators import OPERATORS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,9 +66,10 @@ def test_fvcore_counter_gives_the_same_numbers(capsys):
 
 def test_verify_fails_with_exit_1_when_the_fast_counter_is_wrong(monkeypatch, capsys):
     # A deliberate bug in the fast counter's batch-norm formula (3 x elements instead of fvcore's 2 x).
-    op, formula = fast_count.COUNTED["batch_norm"]
+    rule = OPERATORS["batch_norm"]
+    wrong = replace(rule, counted=lambda attrs, call: {op: 3 * n // 2 for op, n in rule.counted(attrs, call).items()})
     fast_count.clear_cache()
-    monkeypatch.setitem(fast_count.COUNTED, "batch_norm", (op, lambda attrs, call: 3 * formula(attrs, call) // 2))
+    monkeypatch.setitem(OPERATORS, "batch_norm", wrong)
     try:
         status = cli.main(["analyze", "spinenet-mobile-49xs@64", "--verify"])
     finally:

@@ -10,11 +10,12 @@ import torch
 from spinescope.analysis.comparison.published import classification_rows, inaturalist_classes
 from spinescope.analysis.comparison.report import IMAGENET_CLASSES, classification_spec, paper_table
 from spinescope.analysis.counting import analyze, count_params, count_with_fvcore
-from spinescope.analysis.counting.fast import PARAMS, count_differences, count_model
+from spinescope.analysis.counting.fast import count_differences, count_model
 from reference_counts import Tally, _bottleneck, side, spinenet_counts
 from spinescope.spinenet.build import build_model
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.describe import describe
+from spinescope.spinenet.operators import layer_params
 from spinescope.spinenet.validate import find_problems
 
 # torchvision's weight metadata (reference page, section 10): resnet with its 1000-class fc layer.
@@ -62,7 +63,7 @@ def test_resnet50_classifier_counts_equal_fvcore_and_the_module_is_the_descripti
     assert list(modules) == [layer.name for layer in structure.root.walk()]
     for layer in structure.root.walk():
         own = sum(p.numel() for p in modules[layer.name].parameters(recurse=False))
-        assert own == (PARAMS[layer.kind](layer.attrs) if layer.kind in PARAMS else 0), layer.name
+        assert own == layer_params(layer.kind, layer.attrs), layer.name
     with torch.no_grad():
         assert model(torch.zeros(2, 3, 97, 97)).shape == (2, 5)
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import spinescope.spinenet.layers
 from forward_reference import REFERENCE_FILE, eval_outputs, training_step
-from spinescope.spinenet.structure import same_output_side, same_pool_arguments
+from spinescope.spinenet.geometry import same_output_side, same_pool_arguments
 
 REFERENCE = json.loads(REFERENCE_FILE.read_text())
 RELATIVE = 2e-4  # float32 results of another CPU or torch build differ in the last digits, a wrong op in the first

@@ -3,7 +3,7 @@ the descriptions's shapes are the shapes the real forward pass produces."""
 import pytest
 import torch
 
-from spinescope.analysis.counting.fast import PARAMS
+from spinescope.spinenet.operators import layer_params
 from spinescope.spinenet.build import build_model
 from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinescope.spinenet.describe import describe
@@ -30,7 +30,7 @@ def test_built_modules_are_the_described_layers(name, head):
         if layer.kind in TORCH_KINDS:
             assert isinstance(module, TORCH_KINDS[layer.kind]), layer.name
         own = sum(p.numel() for p in module.parameters(recurse=False))
-        assert own == (PARAMS[layer.kind](layer.attrs) if layer.kind in PARAMS else 0), layer.name
+        assert own == layer_params(layer.kind, layer.attrs), layer.name
 
 
 def test_described_shapes_are_the_real_forward_shapes():
