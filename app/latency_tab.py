@@ -383,7 +383,7 @@ def render() -> None:
         st.markdown("##### This run")
         frame = results_frame(results)
         table(_shown(frame), "latency_results_table", "latency-run.csv", more=RESULT_MORE, csv_only=CSV_ONLY,
-              hide_index=True, width="stretch", column_config=_number_columns(frame))
+              hide_index=True, width="stretch", column_config=_number_columns(frame, "latency_results_table"))
         st.plotly_chart(results_figure(frame), key="latency_results_plot", config={"displaylogo": False})
     if running() is None:
         guarded("the per-block times", per_block_section, results)
@@ -404,32 +404,34 @@ def render() -> None:
     history = results_frame(entries)
     table(_shown(history), "latency_history_table", "latency-history.csv", more=RESULT_MORE, csv_only=CSV_ONLY,
           hide_index=True, width="stretch", height=min(300, 35 * len(history) + 40),
-          column_config=_number_columns(history))
+          column_config=_number_columns(history, "latency_history_table"))
     st.plotly_chart(history_figure(history), key="latency_history_plot", config={"displaylogo": False})
 
 
-# Short labels and narrow columns, so that the results and history tables fit 1366 px without scrolling sideways
-# (also with "more columns" on); the CSV keeps the frame's full names and every column (the mean and the thread
-# count among them).
+# Short labels and narrow columns (pixels), so that the results and history tables fit 1366 px without scrolling
+# sideways (also with "more columns" on); the model column takes the room left, up to its longest label. The CSV
+# keeps the frame's full names and every column (the mean, the throughput and the thread count among them).
 RESULT_COLUMNS = {
     "when (UTC)": st.column_config.DatetimeColumn("when (UTC)", format="MMM D HH:mm:ss", width=96),
-    "model": st.column_config.TextColumn("model", width=138),
     "spec": st.column_config.TextColumn("spec", help="the spec's content hash (first 8 hex digits): the same name "
                                              "with another hash is another architecture", width=72),
     "input px": INPUT_PX_COLUMN,
     "batch": column("batch", width=46), "head": st.column_config.TextColumn("head", width=64),
     "device": st.column_config.TextColumn("device", width=84),
-    "precision": st.column_config.TextColumn("precision", width=58), "threads": column("threads", width=52),
-    "median ms": column("median ms", "median time of one forward pass (the CSV also has the mean)", "%.2f",
-                        width=74),
+    "precision": st.column_config.TextColumn("precision", width=58),
+    "median ms": column("median ms", "median time of one forward pass (the CSV also has the mean and images/s)",
+                        "%.2f", width=74),
     "p10 ms": column("p10 ms", "10th percentile", "%.2f", width=56),
     "p90 ms": column("p90 ms", "90th percentile", "%.2f", width=56),
-    "images/s": column("images/s", "throughput: batch / median time", "%.1f", width=62),
     "peak memory MiB": column("peak MiB", "peak memory of the run (MiB)", "%.0f", width=62),
     "ratio to first": column("ratio", "median time / the first model's", "%.2fx", width=52),
 }
 RESULT_MORE = ("head", "device", "peak memory MiB")
-CSV_ONLY = ("mean ms", "threads", "spec hash")
+CSV_ONLY = ("mean ms", "threads", "spec hash", "images/s")
+TABLE_WIDTH_PX = 900  # the main column at 1366 px with the sidebar open; a wider table scrolls sideways
+MODEL_MIN_PX = 120
+CHAR_PX = 7.4  # a generous average character width of the tables' 14 px Source Sans
+CELL_PADDING_PX = 16  # both sides of a cell's text
 
 
 def _shown(frame):
@@ -439,8 +441,22 @@ def _shown(frame):
     return frame.drop(columns=["run"]).assign(**{"when (UTC)": pd.to_datetime(frame["when (UTC)"])})
 
 
-def _number_columns(frame) -> dict:
-    return {name: config for name, config in RESULT_COLUMNS.items() if name in frame}
+def model_width(labels, other_px: int) -> int:
+    """Returns the model column's width in pixels: its longest label's, within the room the other columns leave
+    (`other_px`) and at least MODEL_MIN_PX."""
+    longest = max((len(label) for label in labels), default=0)
+    return max(MODEL_MIN_PX, min(round(CHAR_PX * longest) + CELL_PADDING_PX, TABLE_WIDTH_PX - other_px))
+
+
+def _number_columns(frame, key: str) -> dict:
+    """The column config of the results or history table `key`: RESULT_COLUMNS, and the model column as wide as
+    its labels need within the room left by the columns shown (with or without "more columns")."""
+    more = bool(st.session_state.get(f"{key}_more"))
+    shown = [name for name in frame if name in RESULT_COLUMNS and name not in CSV_ONLY
+             and (more or name not in RESULT_MORE)]
+    others = sum(RESULT_COLUMNS[name]["width"] for name in shown)
+    return {**{name: config for name, config in RESULT_COLUMNS.items() if name in frame},
+            "model": st.column_config.TextColumn("model", width=model_width(frame["model"], others))}
 
 
 def per_block_section(results) -> None:

@@ -14,7 +14,7 @@ from spinescope.app import session, sidebar
 from spinescope.app.exports import file_stem
 from spinescope.app.guard import guarded
 from spinescope.app.markup import escape_html, escape_md
-from spinescope.app.tables import table
+from spinescope.app.tables import INPUT_PX_COLUMN, table
 from spinescope.spinenet.input_size import InputSize, normalize, size_to_json
 from spinescope.spinenet.input_size import size_text as size_px
 from spinescope.spinenet.validate import LIMITS
@@ -178,13 +178,39 @@ def fit_section(spec, values: dict) -> None:
                            f"{reference.name} max batch": row[f"{REFERENCE}_max_batch"]} for row in rows])
     left, right = st.columns([2, 3], gap="medium")
     with left:
-        table(frame, "memory_fit_table", f"{file_stem(spec)}-max-batch.csv", hide_index=True, width="stretch")
+        table(frame, "memory_fit_table", f"{file_stem(spec)}-max-batch.csv", hide_index=True, width="stretch",
+              column_config=fit_columns(spec.name, reference.name))
         st.caption("0: not even one image fits. Same head, optimizer and precision for both models.")
     with right:
         batches = sorted({*FIT_BATCHES, int(values["memory_batch"])})
         points = memory_vs_batch(spec, size, batches, **options)
         st.plotly_chart(batch_figure(points, spec.name, reference.name, budget, size), key="memory_batch_plot",
                         config={"displaylogo": False})
+
+
+# The largest-batch table in the left 2/5 of the page fits 1366 px without scrolling sideways: narrow columns
+# named by the models (the full names in their help and in the CSV).
+FIT_COLUMN_WIDTH = 110
+
+
+def fit_columns(name: str, reference_name: str) -> dict:
+    """Returns the largest-batch table's column config: the input size, and one narrow column per model."""
+    return {"input px": INPUT_PX_COLUMN,
+            **{f"{model} max batch": st.column_config.NumberColumn(
+                model, help=f"{model}: the largest batch whose estimated peak fits the budget", format="%d",
+                width=FIT_COLUMN_WIDTH) for model in (name, reference_name)}}
+
+
+MIN_TICK_RATIO = 1.25  # batch ticks closer than this on the log axis would overlap at 1366 px (16 and 17 do)
+
+
+def batch_ticks(batches) -> list[int]:
+    """Returns the batches labelled on the memory-vs-batch axis: the standard ones (FIT_BATCHES) and each other
+    batch at least MIN_TICK_RATIO away from all of them (a batch too close is still plotted, unlabelled)."""
+    standard = [batch for batch in batches if batch in FIT_BATCHES]
+    apart = [batch for batch in batches if batch not in FIT_BATCHES
+             and all(max(batch, tick) / min(batch, tick) >= MIN_TICK_RATIO for tick in standard)]
+    return sorted(standard + apart)
 
 
 def batch_figure(points: list[dict], name: str, reference_name: str, budget_bytes: int,
@@ -203,7 +229,7 @@ def batch_figure(points: list[dict], name: str, reference_name: str, budget_byte
     figure.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
                          title=dict(text=f"Peak memory of one training step vs batch at {size_px(size)} (GiB)",
                                     font=dict(size=14)),
-                         xaxis=dict(title="batch", type="log", gridcolor="#eeeeee", tickvals=batches),
+                         xaxis=dict(title="batch", type="log", gridcolor="#eeeeee", tickvals=batch_ticks(batches)),
                          yaxis=dict(title="GiB", gridcolor="#eeeeee", rangemode="tozero"),
                          legend=dict(orientation="h", y=-0.25))
     return figure
