@@ -19,6 +19,7 @@ from spinescope.analysis.counting import analyze
 from spinescope.app.units import billions
 from spinescope.spinenet.edits import set_level
 from spinescope.spinenet.formats import loads
+from spinescope.spinenet.spec import spec_hash
 
 from page_helpers import (NODES, SPINENET_49, assert_no_traceback, backbone_macs, click_node, edit_level, open_app,
                           open_tab, select_for_edit, stored_spec, upload, workspace_of)
@@ -106,7 +107,7 @@ def test_a_bad_upload_shows_its_error_and_a_downloaded_spec_reimports_identicall
         page.get_by_role("button", name="JSON (.json)").click()
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
-    assert path.name == "spinenet-49.json"
+    assert path.name == f"spinenet-49-edited-{spec_hash(edited)[:6]}.json"  # named as edited, not as the built-in
     assert loads(path.read_bytes(), "json") == edited
     assert json.loads(path.read_text())["blocks"][5] == {"id": "b7", "level": 6, "block_fn": "bottleneck",
                                                          "parents": ["b3", "b5"], "is_output": False}
