@@ -61,6 +61,7 @@ def test_an_edited_built_in_is_named_as_edited_in_compare_edit_exports_and_the_r
     assert edited.name == "SpineNet-49" and edited != SPINENET_49
     name = f"SpineNet-49, edited · {content_hash(edited)}"
     assert plain(app.markdown[0].value) == f"#### Editing {name}"
+    assert any(item.value.startswith("Edited from the spec of the same name") for item in app.caption)
     app = open_tab(app, "Compare")
     assert list(app.dataframe[0].value["model"]) == [name, "ResNet-50-FPN"]
     assert set(app.dataframe[1].value["model"]) == {name, "ResNet-50-FPN"}
@@ -76,6 +77,7 @@ def test_an_edited_built_in_is_named_as_edited_in_compare_edit_exports_and_the_r
     widget(app.button, "Rename").click()
     run(app)
     assert plain(app.markdown[0].value) == "#### Editing my net" and not errors(app)
+    assert not any(item.value.startswith("Edited from") for item in app.caption)
     for _ in range(2):
         widget(app.button, "Undo").click()
         run(app)
