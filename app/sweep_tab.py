@@ -174,11 +174,14 @@ def _collect(run: SweepRun) -> None:
         session.note(AREA, "info" if cancelled else "error", "Sweep cancelled; no point stored." if cancelled
                      else f"Sweep failed: {error}")
         return
-    records = local_records(run.points, results, run.options)
+    records, not_saved = local_records(run.points, results, run.options)
     kept = [{key: value for key, value in record.items() if key != "blocks"} for record in records]
     session.set_setting(RESULTS, {"records": kept, "finished": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
                                   "seconds": time.time() - run.started})
-    session.note(AREA, "success", f"Sweep done: {len(records)} point(s) measured and stored in the history.")
+    if not_saved:
+        session.note(AREA, "warning", f"Sweep done: {len(records)} point(s) measured, kept on this page; {not_saved}")
+    else:
+        session.note(AREA, "success", f"Sweep done: {len(records)} point(s) measured and stored in the history.")
 
 
 def _points(count: int) -> str:

@@ -122,7 +122,10 @@ class WorkspaceStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.generation = 0  # bumped by every recovery, so that each session can tell whether its data went
         self.notice: str | None = None  # what the last recovery did, one line
-        self._create_schema()
+        try:
+            self._create_schema()
+        except sqlite3.DatabaseError as error:
+            raise (self._repair(error) or error) from None
 
     def _create_schema(self) -> None:
         connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -172,6 +175,9 @@ class WorkspaceStore:
             self._create_schema()
             return self._recovered(f"the workspace file {self._shown()} was damaged ({text}); it was moved to "
                                    f"{ascii(str(kept))[1:-1]} and a fresh one was started")
+        if "disk is full" in text:
+            return WorkspaceError(f"the workspace file {self._shown()} cannot grow: the disk holding it is full; "
+                                  "free space there, or set SPINESCOPE_HOME to a folder on another disk")
         if "readonly" in text or "unable to open" in text or "disk I/O" in text:
             return WorkspaceError(f"the workspace file {self._shown()} cannot be used ({text}); make it and its "
                                   "folder writable, or set SPINESCOPE_HOME to a writable directory")

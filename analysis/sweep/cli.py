@@ -119,29 +119,31 @@ def _cmd_sweep(args) -> int:
             from spinescope.analysis.sweep.ray_runner import run_on_ray
 
             try:
-                records, failures = run_on_ray(points, options, address=args.ray, on_point=stream,
-                                               save=not args.no_save)
+                records, failures, warning = run_on_ray(points, options, address=args.ray, on_point=stream,
+                                                        save=not args.no_save)
             except (ConnectionError, RuntimeError) as error:
                 raise CliError(_ray_problem(args.ray, error)) from None
         else:
             from spinescope.analysis.sweep.local import run_local
 
-            records, failures = run_local(points, options, on_point=stream, save=not args.no_save)
+            records, failures, warning = run_local(points, options, on_point=stream, save=not args.no_save)
     except LatencyError as error:
         if error.kind in ("invalid", "memory", "time"):
             raise CliError(str(error)) from None
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"runner": "ray" if args.ray else "local", "points": records, "failed": failures},
-                         indent=2))
+        print(json.dumps({"runner": "ray" if args.ray else "local", "points": records, "failed": failures,
+                          "history_warning": warning}, indent=2))
     else:
         print(f"{len(records)} point(s) measured; latency medians interleaved within each run; train GiB = the "
               f"estimated peak of one training step ({args.optimizer})")
     for failure in failures:
         print(f"error: {failure['spec']}@{failure['input_size']} batch {failure['batch']} {failure['precision']}: "
               f"{failure['error']}", file=sys.stderr)
-    return 1 if failures else 0
+    if warning:  # the figures above are valid; what the command was also asked to do, store them, did not happen
+        print(f"error: {warning}", file=sys.stderr)
+    return 1 if failures or warning else 0
 
 
 def _ray_problem(address: str, error: BaseException) -> str:

@@ -4,7 +4,7 @@ back as tasks finish (`ray.wait`). Ray retries a task once when its worker proce
 (`max_retries=1`); a point that fails again, or whose run fails, is reported with its error, never dropped.
 
     ray.init(address)  # or let `run_on_ray` connect: address "auto", "ray://host:10001", or "local"
-    records, failures = run_on_ray(points, options, address=...)
+    records, failures, warning = run_on_ray(points, options, address=...)
 
 Connecting to a cluster (an address other than "local") ships SpineScope with the job (`runtime_env`: the
 repository as its working directory from a checkout, the installed package as a module otherwise), so the nodes
@@ -190,10 +190,12 @@ def runtime_env() -> dict:
 
 
 def run_on_ray(points: list[Point], options: RunOptions, *, address: str | None = None, on_point=None,
-               save: bool = True, gpu: bool | None = None, measure=_measure_point) -> tuple[list[dict], list[dict]]:
+               save: bool = True, gpu: bool | None = None,
+               measure=_measure_point) -> tuple[list[dict], list[dict], str | None]:
     """Submits one task per point and collects them as they finish; stores each result in the history (on the
     driver, when `save`) and calls `on_point(record)` as each arrives. Returns (records in grid order, failures:
-    one {spec, input_size, batch, precision, error} per point that failed after its retry).
+    one {spec, input_size, batch, precision, error} per point that failed after its retry, None or the first
+    one-line warning that the history could not be written).
     `measure(point, options)` is what each task runs (a LatencyResult); only tests pass another one (one that
     kills its own worker process, to check the retry), never a user."""
     ray = connect(address)
@@ -206,7 +208,7 @@ def run_on_ray(points: list[Point], options: RunOptions, *, address: str | None 
     task = ray.remote(max_retries=1, retry_exceptions=False, **resources)(measure)
     pending = {task.remote(point, options): point for point in points}
     done: dict[tuple, dict] = {}
-    failures = []
+    failures, warning = [], None
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         for ref in ready:
@@ -223,11 +225,12 @@ def run_on_ray(points: list[Point], options: RunOptions, *, address: str | None 
             if save:
                 from spinescope.analysis.latency.history import save_results
 
-                result = save_results([result])[0][0]
+                (result,), not_saved = save_results([result])
+                warning = warning or not_saved
             done[point.key] = point_record(point, result, options)
             if on_point is not None:
                 on_point(done[point.key])
-    return [done[point.key] for point in points if point.key in done], failures
+    return [done[point.key] for point in points if point.key in done], failures, warning
 
 
 def _failure(point: Point, error: BaseException) -> dict:

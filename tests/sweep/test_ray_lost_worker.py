@@ -38,7 +38,7 @@ def attempts(folder: Path, name: str, batch: int) -> int:
 def test_a_point_whose_worker_dies_once_is_retried_and_measured(ray_cluster, tmp_path):
     spec = load_builtin("spinenet-mobile-49xs")
     points = grid_points([("xs", spec, None)], [64], [1], ["fp32"])
-    records, failures = run_on_ray(points, OPTIONS, measure=dying_measure(tmp_path, deaths=1), save=False)
+    records, failures, _ = run_on_ray(points, OPTIONS, measure=dying_measure(tmp_path, deaths=1), save=False)
     assert failures == []
     assert [(r["spec"], r["input_size"], r["batch"]) for r in records] == [("xs", 64, 1)]
     assert records[0]["median_ms"] > 0
@@ -49,7 +49,7 @@ def test_a_point_whose_worker_always_dies_is_tried_twice_then_reported(ray_clust
     spec = load_builtin("spinenet-mobile-49xs")
     points = grid_points([("xs", spec, None)], [64], [1, 2], ["fp32"])
     measure = dying_measure(tmp_path, deaths=2)  # both attempts of every point die: each is lost for good
-    records, failures = run_on_ray(points, OPTIONS, measure=measure, save=False)
+    records, failures, _ = run_on_ray(points, OPTIONS, measure=measure, save=False)
     assert records == []
     assert sorted((f["spec"], f["input_size"], f["batch"], f["precision"]) for f in failures) == [
         ("xs", 64, 1, "fp32"), ("xs", 64, 2, "fp32")]
