@@ -55,10 +55,10 @@ def tuple_text(tuples) -> str:
     return "SPINENET_BLOCK_SPECS = [\n" + "".join(f"    {t!r},\n" for t in tuples) + "]\n"
 
 
-def test_latency_settings_survive_other_tabs_and_a_refresh_and_the_estimate_is_the_macs_formula(home):
+def test_latency_settings_survive_other_tabs_and_a_refresh_and_the_estimate_names_its_basis(home):
     app = open_tab(start(), "Latency")
     inputs = numbers(app)
-    assert inputs["Input size (px)"] == 512 and inputs["Timed iterations"] == 20  # the defaults
+    assert inputs["Input size (px)"] == 640 and inputs["Timed iterations"] == 20  # the sidebar's size; the default
     for label, value in (("Input size (px)", 96), ("Timed iterations", 7), ("Warm-up iterations", 2),
                          ("CPU threads (0 = default)", 1)):
         next(item for item in app.number_input if item.label == label).set_value(value)
@@ -66,11 +66,10 @@ def test_latency_settings_survive_other_tabs_and_a_refresh_and_the_estimate_is_t
     next(item for item in app.multiselect if item.label.startswith("Models")).set_value(["spinenet-49s"])
     run(app)
     expected = {"Input size (px)": 96, "Timed iterations": 7, "Warm-up iterations": 2, "CPU threads (0 = default)": 1}
-    # By hand: 49S's MACs at 96 px without a head, for 2 warm-up + 7 timed + 1 probe passes, at the CPU speed.
-    macs = analyze(load_builtin("spinenet-49s"), 96, "none").macs
-    seconds = 10 * macs / CPU_MACS_PER_SECOND
+    # Nothing measured yet in this home: the assumed rate, named (the figures: tests/latency/test_time_estimate.py).
     estimate = next(plain(item.value) for item in app.markdown if "Estimated time" in item.value)
-    assert f"up to about {seconds:.1f} s for 1 model × 10 passes (2 warm-up, 7 timed, 1 memory probe)" in estimate
+    assert "for 1 model × 10 passes (2 warm-up, 7 timed, 1 memory probe)" in estimate
+    assert f"an assumed {CPU_MACS_PER_SECOND / 1e9:g} GMAC/s" in estimate
     open_tab(app, "Explore")
     open_tab(app, "Latency")
     assert {key: numbers(app)[key] for key in expected} == expected
