@@ -1,6 +1,7 @@
 // The architecture graph as a Streamlit v2 component (see graph_view.py). The first graph of a page loads plotly.js's
 // basic bundle (scatter traces only, a quarter of the full bundle Streamlit's plotly chart loads); every later figure
-// for the same element is drawn in place with Plotly.react, so an edit never mounts a new chart.
+// for the same element is drawn in place with Plotly.react, so an edit never mounts a new chart. When the bundle does
+// not load, the "unavailable" trigger tells the page, which then draws the graph with st.plotly_chart.
 // data: {figure: the figure's JSON, src: the bundle's URL, config: plotly's config, alt: the graph in words}.
 
 function loadPlotly(src) {
@@ -9,12 +10,14 @@ function loadPlotly(src) {
     window.spinescopePlotly = new Promise((resolve, reject) => {
       const script = document.createElement("script");
       script.src = src;
-      script.onload = () => resolve(window.Plotly);
-      script.onerror = () => {
+      const failed = (why) => {
         window.spinescopePlotly = null; // the next graph tries again
         script.remove();
-        reject(new Error(`could not load ${src}`));
+        reject(new Error(`${src} ${why}`));
       };
+      // A truncated bundle still fires onload (its syntax error is reported apart), but defines no Plotly.
+      script.onload = () => (window.Plotly && window.Plotly.react ? resolve(window.Plotly) : failed("defines no Plotly"));
+      script.onerror = () => failed("could not be loaded");
       document.head.appendChild(script);
     });
   }
@@ -59,6 +62,7 @@ export default function ({ data, parentElement, setTriggerValue }) {
       });
     }).catch((error) => {
       graph.textContent = `The graph could not be drawn: ${error.message}`;
+      graph.spinescopeTrigger("unavailable", error.message); // the page draws it with st.plotly_chart instead
     }));
   return () => {
     if (graph.spinescopeResize) graph.spinescopeResize.disconnect();

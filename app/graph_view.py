@@ -6,10 +6,12 @@ this Streamlit v2 component (graph_view.js) loads the basic bundle (1.2 MB; `mak
 app/static/package-lock.json, and Streamlit serves app/static/) and updates its one chart with `Plotly.react`.
 `benchmarks/bench_edit_loop.py` times the first visit and the edits beside an earlier commit. Where the bundle is
 not installed (`pip install .`, or no npm), the graph falls back to `st.plotly_chart` with the same figure and the
-same click behaviour.
+same click behaviour; so it does for the rest of a session once the browser reports that the bundle did not load
+(a file that exists but is not served, such as a symlinked node_modules, or a truncated one that defines no Plotly).
 """
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
@@ -17,9 +19,12 @@ from typing import Callable
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.io.json import to_json_plotly
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+LOG = logging.getLogger("spinescope.app")
 STATIC = Path(__file__).resolve().parent / "static"
 BUNDLE = Path("node_modules") / "plotly.js-basic-dist-min" / "plotly-basic.min.js"  # under STATIC
+BUNDLE_FAILED = "graph_bundle_failed"  # session state: the browser's message when the bundle did not load
 PLOTLY_CONFIG = {"displaylogo": False, "scrollZoom": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 FONT = '"Source Sans", sans-serif'  # Streamlit's font: the graph's preset margins are measured in it
 # The part of Streamlit's light plotly theme that the graph's look and preset margins depend on (what
@@ -52,10 +57,19 @@ def _component():
     return st.components.v2.component("spinescope_graph", js=script, isolate_styles=False)
 
 
+def served_static() -> Path:
+    """Returns the folder Streamlit serves at app/static/: the one beside the script it runs (app/static/ for
+    app/main.py)."""
+    context = get_script_run_ctx()
+    return Path(context.main_script_path).resolve().parent / "static" if context else STATIC
+
+
 def bundle_url() -> str | None:
-    """Returns the page-relative URL of plotly.js's basic bundle, or None when it is not installed or Streamlit's
-    static file serving is off (then the graph is drawn by st.plotly_chart)."""
-    if not st.get_option("server.enableStaticServing") or not (STATIC / BUNDLE).is_file():
+    """Returns the page-relative URL of plotly.js's basic bundle, or None when it is not installed, Streamlit's
+    static file serving is off, or this session's browser could not load it (then st.plotly_chart draws the graph)."""
+    if st.session_state.get(BUNDLE_FAILED) or not st.get_option("server.enableStaticServing"):
+        return None
+    if not (served_static() / BUNDLE).is_file():
         return None
     return "app/static/" + BUNDLE.as_posix()
 
@@ -77,7 +91,15 @@ def show_graph(figure: go.Figure, key: str, on_click: Callable[[str], None], alt
                         config=PLOTLY_CONFIG, alt=alt)
         return
     _component()(key=key, data={"figure": _figure_json(figure), "src": url, "config": PLOTLY_CONFIG, "alt": alt},
-                 on_clicked_change=lambda: _component_clicked(key, on_click))
+                 on_clicked_change=lambda: _component_clicked(key, on_click),
+                 on_unavailable_change=lambda: _bundle_failed(key))
+
+
+def _bundle_failed(key: str) -> None:
+    message = (st.session_state.get(key) or {}).get("unavailable")
+    if message:
+        LOG.warning("the graph falls back to st.plotly_chart: %s", ascii(str(message))[:300])
+        st.session_state[BUNDLE_FAILED] = str(message)[:300]
 
 
 def _component_clicked(key: str, on_click: Callable[[str], None]) -> None:
