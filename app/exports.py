@@ -10,6 +10,7 @@ import warnings
 from spinescope.analysis.comparison.compare import builtin_name
 from spinescope.analysis.counting import Analysis
 from spinescope.analysis.comparison.published import published_for
+from spinescope.analysis.limits import ResourceLimitError, check_image_export, check_onnx_export
 from spinescope.app.graph_figure import graph_figure
 from spinescope.app.identity import display_name
 from spinescope.app.markup import break_autolinks, escape_html
@@ -64,18 +65,23 @@ def graph_image(spec: Spec, input_size: int, fmt: str, costs: dict | None = None
                 height: int = 640, base: Spec | None = None) -> bytes:
     """Returns the graph as PNG or SVG bytes, rendered by plotly's kaleido in headless Chromium (seconds), titled
     with the spec's `display_name` (`base`: the spec its edits started from). Raises ExportError when no Chromium
-    or kaleido is available."""
+    or kaleido is available, or the rendering would exceed the memory or time limits."""
     if fmt not in IMAGE_FORMATS:
         raise ExportError(f"unknown image format {fmt!r}; use png or svg")
     try:
         import kaleido  # noqa: F401 - plotly's image export needs it
     except ImportError:
         raise ExportError("image export needs the kaleido package: pip install 'spinescope[app]'") from None
+    scale = 2 if fmt == "png" else 1
+    try:
+        check_image_export(width, height, scale)
+    except ResourceLimitError as refusal:
+        raise ExportError(str(refusal)) from None
     _browser_for_kaleido()
     figure = graph_figure(spec, input_size, costs, title=f"{display_name(spec, base)} at {size_label(input_size)}px",
                           height=height)
     try:
-        return figure.to_image(format=fmt, width=width, height=height, scale=2 if fmt == "png" else 1)
+        return figure.to_image(format=fmt, width=width, height=height, scale=scale)
     except Exception as error:  # noqa: BLE001 - kaleido raises many kinds; the user gets one line
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ExportError(f"image export failed (needs Chromium for kaleido): {first[:200]}") from None
@@ -96,13 +102,18 @@ def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True
     `spinescope.export_onnx` with the size fixed (torch's TorchScript exporter, opset 17, which needs only the onnx
     package and works offline). Every input and output has its static shape, as the model computes it (the exporter
     alone would name some dimensions as if P3-P7 shared one height), and so has every intermediate tensor (in the
-    graph's value_info, as Netron shows them); the weights are initializers, not graph inputs."""
+    graph's value_info, as Netron shows them); the weights are initializers, not graph inputs. Raises ExportError
+    (one line) when the export would exceed the memory or time limits (`analysis.limits.check_onnx_export`)."""
     import onnx
     import torch
 
     from spinescope.onnx_export import flat_outputs, export_onnx
     from spinescope.spinenet.build import build_model
 
+    try:
+        check_onnx_export(spec, input_size, head, with_weights)
+    except ResourceLimitError as refusal:
+        raise ExportError(str(refusal)) from None
     model = build_model(spec, head, input_size, device="cpu")
     images = torch.zeros(1, 3, *hw(input_size))
     names = onnx_output_names(spec, head)

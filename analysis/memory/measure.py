@@ -58,13 +58,16 @@ def training_step(model, images, optimizer, precision: str, device):
 def measure_training_step(spec: str, input_size: int, head: str = "none", batch: int = 1,
                           optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu",
                           threads: int | None = 1, seed: int = 0) -> dict:
-    """Runs two training steps in this process and returns the measured figures of the second (bytes)."""
+    """Runs two training steps in this process and returns the measured figures of the second (bytes). Raises
+    ResourceLimitError before building the model when the step would exceed the memory or time limits."""
     import torch
 
     from spinescope.analysis.latency.worker import CpuMemoryProbe
+    from spinescope.analysis.limits import check_training_step
     from spinescope.spinenet.build import build_model
     from spinescope.spinenet.builtins import load_builtin
 
+    check_training_step(load_builtin(spec), input_size, head, batch, optimizer, precision, device)
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -103,7 +106,14 @@ def measure_training_step(spec: str, input_size: int, head: str = "none", batch:
 
 def measure_in_subprocess(timeout: float = 600, **options) -> dict:
     """`measure_training_step(**options)` in a fresh Python process (clean resident set); returns its figures.
-    Raises RuntimeError with the last line of its stderr when it fails."""
+    Raises ResourceLimitError before starting the process when the step would exceed the memory or time limits
+    (`analysis.limits.check_training_step`), RuntimeError with the last line of its stderr when it fails."""
+    from spinescope.analysis.limits import check_training_step
+    from spinescope.spinenet.builtins import load_builtin
+
+    check_training_step(load_builtin(options["spec"]), options["input_size"],
+                        **{name: options[name] for name in ("head", "batch", "optimizer", "precision", "device")
+                           if name in options})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     run = subprocess.run([sys.executable, "-m", "spinescope.analysis.memory.measure", json.dumps(options)], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=timeout)
