@@ -57,7 +57,7 @@ def totals(spec: Spec, result, base_result=None) -> None:
         cols[1].metric("MACs", billions(result.macs), delta(result.macs, base and base.macs, signed_billions),
                        delta_color="off")
         cols[2].metric("FLOPs (2 × MACs)", billions(result.flops))
-    st.caption(f"{escape_md(spec.name)} at {dims_label(result.input_size)} px, batch 1. **MACs** = "
+    st.caption(f"{escape_md(session.current_name())} at {dims_label(result.input_size)} px, batch 1. **MACs** = "
                "multiply-adds (the paper's “FLOPs”); **FLOPs** = 2 × MACs; params = trainable parameters. "
                "Deltas: change since the starting spec. "
                f"The {head_label} head is {100 * result.head_macs_share:.0f}% of the MACs and "
@@ -177,7 +177,8 @@ def receptive_fields(spec: Spec, input_size: int) -> None:
     if table is None:
         st.caption("Receptive fields are not available in this build.")
         return
-    show_table(table, "receptive_fields", f"{file_stem(spec)}-receptive-fields.csv", hide_index=True, width="stretch",
+    stem = file_stem(spec, session.history().base)
+    show_table(table, "receptive_fields", f"{stem}-receptive-fields.csv", hide_index=True, width="stretch",
                column_config={"receptive field px": column("field px", "theoretical receptive field (pixels)"),
                               "stride px": column("stride px", "effective stride (pixels)"),
                               "longest path (layers)": column("longest path", "weighted layers from the input"),
@@ -242,7 +243,8 @@ def block_costs_table(spec: Spec, result) -> None:
               "MACs %": column("MACs %", "share of the backbone's MACs", "%.2f%%", width=68),
               "output": st.column_config.TextColumn("output", width=58),
               "inputs": st.column_config.TextColumn("inputs", width=150)}
-    show_table(frame, "block_table", f"{file_stem(spec)}-blocks.csv", hide_index=True, width="stretch", height=320,
+    show_table(frame, "block_table", f"{file_stem(spec, session.history().base)}-blocks.csv", hide_index=True,
+               width="stretch", height=320,
                column_config=config, more=("in ch", "resample MACs", "inputs"))
     st.caption("Each block's figures include the resampling that feeds it. Click a column header to sort.")
 

@@ -59,7 +59,7 @@ def _label(choice: str) -> str:
     """An option's label: plain text (Streamlit shows options literally; Markdown escapes would show as
     backslashes). The spec name reaches Markdown only through `progress_text`, escaped."""
     if choice == CURRENT:
-        return f"current spec ({session.current().name})"
+        return f"current spec ({session.current_name()})"
     return choice if choice.startswith(DESIGN_PREFIX) else load_builtin(choice).name
 
 
@@ -83,7 +83,7 @@ def _start() -> None:
         requests = [LatencyRequest(_spec_for(choice), input_size=chosen_size(state), head=state.latency_head,
                                    batch=int(state.latency_batch), precision=state.latency_precision,
                                    channels_last=state.latency_channels_last, fold_bn=state.latency_fold_bn,
-                                   label=None if choice != CURRENT else f"{session.current().name} (current)")
+                                   label=None if choice != CURRENT else f"{session.current_name()} (current)")
                     for choice in state.latency_models]
         if not requests:
             raise LatencyError("invalid", "choose at least one model to measure")

@@ -95,7 +95,8 @@ def series_keys(frame: pd.DataFrame) -> pd.Series:
 
 def series_name(row) -> str:
     """Returns a history series' legend name, e.g. 'SpineNet-49 #3fa2c1d0 @640 + retinanet' (HTML-escaped)."""
-    name = f"{row['model']} #{row['spec']}" if row["spec"] else row["model"]
+    named = row["spec"] and row["spec"][:6] in row["model"]  # an edited spec's label carries its hash already
+    name = f"{row['model']} #{row['spec']}" if row["spec"] and not named else row["model"]
     head = f" + {row['head']}" if row["head"] != "none" else ""
     return escape_html(f"{name} @{row['input px']}{head}")
 

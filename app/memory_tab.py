@@ -118,7 +118,8 @@ def breakdown(spec, values: dict) -> None:
     copies = (f" Autocast's half-precision weight copies: {estimate.autocast_copies_bytes / MIB:,.1f} MiB of the "
               "activations." if estimate.autocast_copies_bytes else "")
     st.caption(escape_md(
-        f"{spec.name} ({HEAD_CHOICES[values['memory_head']]}) at {size_px(estimate.input_size)}, batch {estimate.batch}, "
+        f"{session.current_name()} ({HEAD_CHOICES[values['memory_head']]}) at {size_px(estimate.input_size)}, "
+        f"batch {estimate.batch}, "
         f"{OPTIMIZER_CHOICES[estimate.optimizer]}{_step_text(estimate)}, {estimate.precision}: estimated from the structure, nothing "
         f"allocated. The peak ({estimate.peak_bytes / MIB:,.0f} MiB) is reached during the {estimate.peak_phase} "
         f"and includes {estimate.transient_bytes / MIB:,.1f} MiB of transient tensors.{copies}"
@@ -130,7 +131,8 @@ def breakdown(spec, values: dict) -> None:
                           for row in estimate.blocks])
     left, right = st.columns([2, 3], gap="medium")
     with left:
-        table(frame, "memory_blocks_table", f"{file_stem(spec)}-training-memory.csv", hide_index=True,
+        table(frame, "memory_blocks_table", f"{file_stem(spec, session.history().base)}-training-memory.csv",
+              hide_index=True,
               width="stretch", height=360,
               column_config={"activations MiB": st.column_config.NumberColumn("activations MiB", format="%.1f"),
                              "share %": st.column_config.NumberColumn("share %", format="%.1f"),
@@ -167,24 +169,24 @@ def fit_section(spec, values: dict) -> None:
     options = _options(values)
     budget = int(values["memory_budget_gib"] * GIB)
     size = chosen_size(values)
-    reference = reference_spec()
+    reference, name = reference_spec(), session.current_name()
     st.markdown(f"##### Largest batch that fits {values['memory_budget_gib']:,.1f} GiB")
     rows = fit_rows(spec, budget, {*FIT_SIZES, size}, **options)
     here = next(row for row in rows if row["input_size"] == size_to_json(size))
     cols = st.columns(2)
-    cols[0].metric(f"{spec.name} at {size_px(size)}", f"batch {here['max_batch']:,}")
+    cols[0].metric(f"{name} at {size_px(size)}", f"batch {here['max_batch']:,}")
     cols[1].metric(f"{reference.name} at {size_px(size)}", f"batch {here[f'{REFERENCE}_max_batch']:,}")
-    frame = pd.DataFrame([{"input px": row["input_size"], f"{spec.name} max batch": row["max_batch"],
+    frame = pd.DataFrame([{"input px": row["input_size"], f"{name} max batch": row["max_batch"],
                            f"{reference.name} max batch": row[f"{REFERENCE}_max_batch"]} for row in rows])
     left, right = st.columns([2, 3], gap="medium")
     with left:
-        table(frame, "memory_fit_table", f"{file_stem(spec)}-max-batch.csv", hide_index=True, width="stretch",
-              column_config=fit_columns(spec.name, reference.name))
+        table(frame, "memory_fit_table", f"{file_stem(spec, session.history().base)}-max-batch.csv",
+              hide_index=True, width="stretch", column_config=fit_columns(name, reference.name))
         st.caption("0: not even one image fits. Same head, optimizer and precision for both models.")
     with right:
         batches = sorted({*FIT_BATCHES, int(values["memory_batch"])})
         points = memory_vs_batch(spec, size, batches, **options)
-        st.plotly_chart(batch_figure(points, spec.name, reference.name, budget, size), key="memory_batch_plot",
+        st.plotly_chart(batch_figure(points, name, reference.name, budget, size), key="memory_batch_plot",
                         config={"displaylogo": False})
 
 

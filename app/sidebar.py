@@ -143,7 +143,8 @@ def render() -> None:
     with st.sidebar:
         st.markdown("## SpineScope")
         st.caption("Scale-permuted backbones (SpineNet) vs scale-decreased (ResNet-FPN): explore, edit, compare.")
-        st.markdown(f"**Current:** {escape_md(spec.name)}  \n`{spec_hash(spec)}` · {len(history.entries)} "
+        st.markdown(f"**Current:** {escape_md(session.current_name())}  \n`{spec_hash(spec)}` · "
+                    f"{len(history.entries)} "
                     f"history entr{'y' if len(history.entries) == 1 else 'ies'}")
         undo, redo = st.columns(2)
         undo.button("Undo", key="undo", icon=":material/undo:", on_click=_undo, args=(session.revision(),),

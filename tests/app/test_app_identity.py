@@ -133,3 +133,21 @@ def test_a_sweep_of_the_edited_spec_labels_its_points_and_history_rows_as_edited
     assert list(frame["model"]) == [name]
     [entry] = list_results(path=home / "history.sqlite")
     assert (entry.spec_name, entry.spec_hash[:6]) == (name, content_hash(edited))
+
+
+def test_an_edited_built_in_is_named_as_edited_in_the_sidebar_explore_memory_and_latency(home):
+    app = open_tab(start(), "Edit")
+    select_block(app, "b7")
+    widget(app.selectbox, "Level").set_value(5)
+    run(app)
+    edited = current(app)
+    name = f"SpineNet-49, edited · {content_hash(edited)}"
+    assert any(plain(item.value).startswith(f"**Current:** {name}") for item in app.sidebar.markdown)
+    app = open_tab(app, "Explore")
+    assert any(plain(item.value).startswith(f"{name} at ") for item in app.caption)
+    app = open_tab(app, "Memory")
+    assert any(plain(item.value).startswith(f"{name} (") for item in app.caption)
+    assert f"{name} max batch" in app.dataframe[-1].value.columns
+    app = open_tab(app, "Latency")
+    models = next(item for item in app.multiselect if item.label.startswith("Models"))
+    assert f"current spec ({name})" in models.options
