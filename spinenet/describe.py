@@ -14,7 +14,7 @@ from spinescope.spinenet.input_size import InputSize, hw, normalize
 from spinescope.spinenet.layout import Layout, resolve
 from spinescope.spinenet.registry import NO_HEAD, family_of, head_options, head_type
 from spinescope.spinenet.spec import Spec
-from spinescope.spinenet.structure import Describer, Layer, Shape, check_tree, forward_for
+from spinescope.spinenet.structure import Describer, Layer, Shape, check_tree
 
 CACHE_SIZE = 256
 
@@ -79,12 +79,6 @@ def clear_cache() -> None:
     """Empties the cache of `describe` (for benchmarks that time the uncached path)."""
     with _cache_lock:
         _cache.clear()
-
-
-@forward_for("model")
-def model_forward(self, images):
-    features = self.backbone(images)
-    return features if self.head is None else self.head(features)
 
 
 def describe_block_group(block_fn: str, in_channels: int, width: int, side: InputSize, repeats: int = 1,

@@ -21,12 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from spinescope.spinenet.geometry import Shape
-from spinescope.spinenet.operators import LEAF_KINDS, Call, leaf_output
+from spinescope.spinenet.operators import Call, leaf_output
 
-# The forward function of each container kind, registered by the module that describes it (see `forward_for`).
+# The forward function of each container kind: a module class's (`spinenet.containers`, defined when
+# `spinenet.modules` is imported), or one registered alone by the module that describes the kind (`forward_for`).
 FORWARDS: dict = {}
-# Container kinds that PyTorch provides (no forward of ours).
-PLAIN_CONTAINERS = ("sequential", "conv_bn_act", "list", "dict")
 
 
 @dataclass
@@ -174,8 +173,8 @@ class Describer:
 
 
 def forward_for(kind: str):
-    """Decorator: registers `function(module, *inputs)` as the forward of container `kind`. It stays torch-free
-    at import (it only calls submodules and tensor methods); `spinenet.modules` makes it a module class."""
+    """Decorator: registers `function(module, *inputs)` as the forward of container `kind` that has no module class
+    of its own; `spinenet.containers` then builds the kind as a module holding the Layer's children and `attrs`."""
     def register(function):
         if kind in FORWARDS:
             raise ValueError(f"container kind {kind!r} registered twice")
@@ -185,11 +184,9 @@ def forward_for(kind: str):
 
 
 def check_tree(root: Layer) -> None:
-    """Raises ValueError if a container kind has no registered forward, or a name is used twice."""
+    """Raises ValueError if a module name is used twice."""
     seen = set()
     for layer in root.walk():
         if layer.name in seen:
             raise ValueError(f"module name {layer.name!r} described twice")
         seen.add(layer.name)
-        if layer.kind not in LEAF_KINDS and layer.kind not in PLAIN_CONTAINERS and layer.kind not in FORWARDS:
-            raise ValueError(f"{layer.name or '(model)'}: container kind {layer.kind!r} has no forward")

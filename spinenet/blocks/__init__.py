@@ -1,8 +1,8 @@
 """Block types: each registers once (name, channel expansion, describe and forward) in a module of its own.
 
 A block type's module gives `describe(d, name, in_channels, width, stride, activation, x) -> Shape`, which adds
-the block as container `name` to the Describer `d`, and the block's forward (`spinenet.structure.forward_for`).
-Adding a block type is one new module here, imported below, plus its tests.
+the block as container `name` to the Describer `d`; its module class (torch) is in `spinenet.blocks.modules`.
+Adding a block type is one new module here, imported below, its class there, plus its tests.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ match. Output `width` channels."""
 from __future__ import annotations
 
 from spinescope.spinenet.blocks.base import register_block
-from spinescope.spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.structure import Describer, Shape
 
 EXPAND_RATIO = 6
 SE_RATIO = 0.2
@@ -39,19 +39,3 @@ def describe_squeeze_excite(d: Describer, channels: int, reduced: int, x: Shape)
         y = d.conv("expand", reduced, channels, 1, y, bias=True)
         d.op("sigmoid", (y,), y)
         d.op("mul", (x, y), x)
-
-
-@forward_for("mbconv")
-def forward(self, x):
-    y = self.expand(x) if hasattr(self, "expand") else x
-    y = self.depthwise(y)
-    if hasattr(self, "se"):
-        y = self.se(y)
-    y = self.project(y)
-    return y.add_(x) if self.residual else y  # in place: y is the projection BN's output
-
-
-@forward_for("squeeze_excite")
-def squeeze_excite_forward(self, x):
-    scale = self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True))))
-    return x * scale.sigmoid()

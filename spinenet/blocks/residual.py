@@ -3,7 +3,7 @@ channels."""
 from __future__ import annotations
 
 from spinescope.spinenet.blocks.base import describe_shortcut, register_block
-from spinescope.spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.structure import Describer, Shape
 
 
 @register_block("residual", expansion=1, summary="3x3 -> 3x3, residual")
@@ -16,9 +16,3 @@ def describe(d: Describer, name: str, in_channels: int, width: int, stride: int,
         describe_shortcut(d, in_channels, width, stride, x)
         d.op("add_", (y, y), y)  # in place into the last BN's output
         return d.activation("act", activation, y)
-
-
-@forward_for("residual")
-def forward(self, x):
-    y = self.conv2(self.conv1(x))
-    return self.act(y.add_(self.shortcut(x)))  # in place: y is the last BN's output, read by nothing else

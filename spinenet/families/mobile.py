@@ -9,7 +9,7 @@ from spinescope.spinenet.layout import Node, ResamplePlan, mobile_resample_plan
 from spinescope.spinenet.registry import Family, register_family
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.validate import check_block_list
-from spinescope.spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.structure import Describer, Shape
 
 # Width of a block (C) per feature level, before filter_size_scale; level 0 is the stem conv.
 FILTER_SIZE_MAP = {0: 8, 1: 16, 2: 24, 3: 40, 4: 80, 5: 112, 6: 112, 7: 112}
@@ -28,19 +28,6 @@ def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target:
             for index in range(plan.depthwise_convs):
                 x = d.conv_bn_act(str(index), channels, channels, 3, x, 2, spec.activation, groups=channels)
         describe_upsample_and_project(d, x, plan, target, channels)
-
-
-@forward_for("mobile_resample")
-def resample_forward(self, x, size, source=None):
-    from spinescope.spinenet.layers import resize_nearest, shapes_are_dynamic, upsample_nearest
-
-    if len(self.downsample):  # every depthwise conv the module was built with
-        x, source = self.downsample(x), None
-    elif not shapes_are_dynamic():  # under dynamic_shapes() the resize below alone: the same indices
-        plan = mobile_resample_plan((int(x.shape[-2]), int(x.shape[-1])), tuple(size))
-        if plan.upsampled:
-            x = upsample_nearest(x, plan.scale)
-    return self.project(resize_nearest(x, size, source))
 
 
 MOBILE = ScalePermuted(

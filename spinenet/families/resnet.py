@@ -13,7 +13,7 @@ from spinescope.spinenet.input_size import InputSize
 from spinescope.spinenet.layout import Layout
 from spinescope.spinenet.registry import Family, register_family
 from spinescope.spinenet.spec import Scaling, Spec
-from spinescope.spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.structure import Describer, Shape
 
 OUTPUT_LEVEL = 5
 C5_CHANNELS = BLOCK_TYPES["bottleneck"].out_channels(resnet_fpn.STAGE_WIDTHS[-1])  # 2048
@@ -55,15 +55,6 @@ def describe(d: Describer, layout: Layout) -> dict[str, Shape]:
         with d.module("endpoints", "dict"):
             x = d.call(d.add(f"P{OUTPUT_LEVEL}", "identity"), x)
     return {f"P{OUTPUT_LEVEL}": x}
-
-
-@forward_for("resnet")
-def forward(self, images):
-    x = self.blocks["stem"](images)
-    for ids in self.stage_ids.values():
-        for block_id in ids:
-            x = self.blocks[block_id](x)
-    return {f"P{OUTPUT_LEVEL}": self.endpoints[f"P{OUTPUT_LEVEL}"](x)}
 
 
 register_family(Family(

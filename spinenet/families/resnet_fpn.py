@@ -7,7 +7,7 @@ from spinescope.spinenet.layout import Edge, Layout, Node, ResamplePlan, fpn_ups
 from spinescope.spinenet.registry import Family, register_family
 from spinescope.spinenet.input_size import InputSize, feature_hw, hw
 from spinescope.spinenet.spec import Scaling, Spec
-from spinescope.spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.structure import Describer, Shape
 from spinescope.spinenet.validate import LIMITS, check_int, describe_value
 
 STAGE_WIDTHS = (64, 128, 256, 512)  # the 3x3 width of each stage's bottlenecks (C2..C5)
@@ -135,28 +135,6 @@ def describe(d: Describer, layout: Layout) -> dict[str, Shape]:
         pre_bn[6] = d.call(fpn[6].child("conv"), pre_bn[5])
         pre_bn[7] = d.call(fpn[7].child("conv"), d.op("relu", (pre_bn[6],), pre_bn[6]))
         return {f"P{level}": d.call(fpn[level].child("bn"), pre_bn[level]) for level in FPN_LEVELS}
-
-
-@forward_for("resnet_fpn")
-def forward(self, images):
-    from spinescope.spinenet.layers import resize_nearest
-
-    x = self.blocks["stem"](images)
-    stage_outputs = {}
-    for level, ids in self.stage_ids.items():
-        for block_id in ids:
-            x = self.blocks[block_id](x)
-        stage_outputs[level] = x
-    merged = {5: self.blocks["P5"].lateral(stage_outputs[5])}
-    for level in (4, 3):
-        lateral = self.blocks[f"P{level}"].lateral(stage_outputs[level])
-        # Nearest 2x upsampling, written as a resize to the lateral's size so that odd sizes work too; added in
-        # place into the lateral conv's output (a conv's backward needs its input, not its output).
-        merged[level] = lateral.add_(resize_nearest(merged[level + 1], lateral.shape[-2:]))
-    pre_bn = {level: self.blocks[f"P{level}"].conv(merged[level]) for level in (3, 4, 5)}
-    pre_bn[6] = self.blocks["P6"].conv(pre_bn[5])
-    pre_bn[7] = self.blocks["P7"].conv(pre_bn[6].relu())
-    return {f"P{level}": self.blocks[f"P{level}"].bn(pre_bn[level]) for level in FPN_LEVELS}
 
 
 register_family(Family(

@@ -14,7 +14,7 @@ from spinescope.spinenet.blocks import BLOCK_TYPES, describe_block_group
 from spinescope.spinenet.layout import Edge, Layout, Node, ResamplePlan, live_nodes
 from spinescope.spinenet.input_size import InputSize, feature_hw, hw
 from spinescope.spinenet.spec import STEM_IDS, Block, Scaling, Spec
-from spinescope.spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.structure import Describer, Shape
 
 
 def describe_upsample_and_project(d: Describer, x: Shape, plan: ResamplePlan, target: Node, channels: int) -> None:
@@ -156,42 +156,3 @@ class ScalePermuted:
                                                           spec.scaling.endpoints_num_filters, 1, source,
                                                           activation=act)
         return features
-
-
-@forward_for("scale_permuted_backbone")
-def backbone_forward(self, images):
-    from spinescope.spinenet.layers import ceil_div, shapes_are_dynamic, side
-
-    # Ints, or under layers.dynamic_shapes() 0-dim tensors: a trace then records the sizes' arithmetic, once per
-    # level; each block's connections also get their parents' sizes, the same objects for maps of the same level.
-    height, width = side(images, -2), side(images, -1)
-    dynamic = shapes_are_dynamic()
-    x = self.stem_conv(images)
-    features, sizes, level_sizes = {}, {}, {}
-    for stem_id in self.stem_ids:
-        x = self.blocks[stem_id](x)
-        features[stem_id] = x
-        if dynamic:
-            sizes[stem_id] = side(x, -2), side(x, -1)
-    for block_id, (level, parents, merged) in self.inputs.items():
-        if level not in level_sizes:
-            level_sizes[level] = ceil_div(height, 2 ** level), ceil_div(width, 2 ** level)  # input_size.feature_hw
-        size = sizes[block_id] = level_sizes[level]
-        arguments = [features[p] for p in parents], [features[m] for m in merged], size
-        if dynamic:  # and the parents' sizes (eager calls keep their three arguments)
-            arguments += ([sizes[p] for p in parents],)
-        features[block_id] = self.blocks[block_id](*arguments)
-    return {f"P{level}": self.endpoints[f"P{level}"](features[self.output_ids[level]]) for level in self.levels}
-
-
-@forward_for("permuted_block")
-def permuted_block_forward(self, parents, merged, size, sources=None):
-    """Resample both parents to `size`, add them (and any 0-outdegree merges), activation, then the block group.
-    The sum is made in place in the first resampling's output: its projection BN's output, which nothing else reads
-    (BN's backward needs its input, not its output). `sources`: the parents' sizes under dynamic_shapes()."""
-    first, second = [(source,) for source in sources] if sources else ((), ())
-    total = self.resample[0](parents[0], size, *first)
-    total.add_(self.resample[1](parents[1], size, *second))
-    for feature in merged:
-        total.add_(feature)
-    return self.group(self.act(total))

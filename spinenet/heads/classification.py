@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from spinescope.spinenet.registry import HeadType, register_head
 from spinescope.spinenet.spec import Spec
-from spinescope.spinenet.structure import Describer, Shape, forward_for
+from spinescope.spinenet.structure import Describer, Shape
 
 POOLINGS = ("gap", "spp", "spp_avg")
 SPP_LEVELS = (4, 2, 1)  # SPPNet's classification pyramid; its detection pyramid is 6, 3, 2, 1
@@ -107,11 +107,6 @@ def pool_map(pools, x):
     import torch
 
     return torch.cat([pool(x).flatten(1) for pool in pools], dim=1)
-
-
-@forward_for("classification_head")
-def forward(self, features):
-    return self.fc(pool_map(self.pool, merge_levels(features)))
 
 
 register_head(HeadType("classification", "classification, 1000 classes", describe,

@@ -1,4 +1,4 @@
-"""Registries: a block type added at run time (one describe function and its forward, nothing else) builds, counts
+"""Registries: a block type added at run time (one describe function and its module class, nothing else) builds, counts
 exactly as fvcore measures it, and has receptive fields; heads and families come from the registry."""
 import pytest
 import torch
@@ -9,7 +9,7 @@ from spinescope.spinenet import builtins, registry
 from spinescope.spinenet.blocks import BLOCK_TYPES, register_block
 from spinescope.spinenet.build import build_model
 from spinescope.spinenet.builtins import BUILTIN_NAMES, SPEC_DIR, load_builtin
-from spinescope.spinenet.structure import FORWARDS, forward_for
+from spinescope.spinenet.containers import FORWARDS, MODULE_CLASSES, DescribedModule, child
 from spinescope.spinenet.validate import parse_spec
 
 
@@ -22,15 +22,21 @@ def plain_block_type():
         with d.module(name, "plain"):
             return d.conv_bn_act("conv", in_channels, width, 3, x, stride, activation)
 
-    @forward_for("plain")
-    def forward(self, x):
-        return self.conv(x)
+    class Plain(DescribedModule):
+        kind = "plain"
+
+        def __init__(self, layer):
+            super().__init__()
+            self.conv = child(layer, "conv")
+
+        def forward(self, x):
+            return self.conv(x)
 
     yield "plain"
-    del BLOCK_TYPES["plain"], FORWARDS["plain"]
+    del BLOCK_TYPES["plain"], MODULE_CLASSES["plain"], FORWARDS["plain"]
 
 
-def test_a_new_block_type_is_one_describe_function_and_its_forward(plain_block_type):
+def test_a_new_block_type_is_one_describe_function_and_its_module_class(plain_block_type):
     spec = parse_spec({
         "name": "plain", "family": "spinenet", "min_level": 3, "max_level": 4,
         "scaling": {"endpoints_num_filters": 16, "filter_size_scale": 0.25, "resample_alpha": 0.5,

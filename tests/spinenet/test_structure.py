@@ -9,6 +9,7 @@ from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinescope.spinenet.describe import describe
 from spinescope.spinenet.registry import head_names
 from spinescope.spinenet.structure import Describer
+from spinescope.spinenet.validate import parse_spec
 
 TORCH_KINDS = {"conv": torch.nn.Conv2d, "batch_norm": torch.nn.BatchNorm2d, "linear": torch.nn.Linear,
                "adaptive_avg_pool": torch.nn.AdaptiveAvgPool2d, "adaptive_max_pool": torch.nn.AdaptiveMaxPool2d,
@@ -58,11 +59,69 @@ def test_described_shapes_are_the_real_forward_shapes():
                 assert described == real, layer.name
 
 
-def test_a_kind_without_forward_is_refused():
+def test_a_kind_without_module_class_is_refused_when_built():
+    from spinescope.spinenet.modules import instantiate
+
     d = Describer()
     with d.module("backbone", "no_such_block"):
         d.conv("0", 3, 8, 3, (3, 32, 32))
-    from spinescope.spinenet.structure import check_tree
-
     with pytest.raises(ValueError, match="no_such_block"):
-        check_tree(d.root)
+        with torch.device("meta"):
+            instantiate(d.root)
+
+
+def test_a_module_class_building_other_children_than_its_layer_is_refused():
+    from spinescope.spinenet.containers import MODULE_CLASSES, FORWARDS, DescribedModule, child
+    from spinescope.spinenet.modules import instantiate
+
+    class Swapped(DescribedModule):
+        kind = "swapped_children"
+
+        def __init__(self, layer):
+            super().__init__()
+            self.second = child(layer, "second")
+            self.first = child(layer, "first")
+
+    try:
+        d = Describer()
+        with d.module("backbone", "swapped_children"):
+            d.conv("first", 3, 8, 3, (3, 32, 32))
+            d.conv("second", 8, 8, 3, (8, 32, 32))
+        with pytest.raises(ValueError, match=r"builds children \['second', 'first'\]"):
+            with torch.device("meta"):
+                instantiate(d.root)
+    finally:
+        del MODULE_CLASSES["swapped_children"], FORWARDS["swapped_children"]
+
+
+def _spec(name):
+    if name == "resnet":
+        return parse_spec({"name": "tiny", "family": "resnet", "stages": [1, 1, 1, 1], "min_level": 5,
+                           "max_level": 5})
+    return load_builtin(name)
+
+
+@pytest.mark.parametrize("name", ["spinenet-49s", "spinenet-mobile-49s", "resnet50-fpn", "resnet"])
+def test_every_container_kind_is_a_class_written_in_the_source(name):
+    """Every container a built-in describes (RetinaNet's aside: it registers its forwards alone) is built by a class
+    statement `class Name(DescribedModule)` with `kind = "<its kind>"`, read from the package's files with ast."""
+    import ast
+    from pathlib import Path
+
+    written = {}
+    for path in (Path(__file__).resolve().parents[2] / "spinenet").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and any(getattr(base, "id", "") == "DescribedModule"
+                                                      for base in node.bases):
+                kinds = [statement.value.value for statement in node.body if isinstance(statement, ast.Assign)
+                         and [t.id for t in statement.targets] == ["kind"]]
+                written[kinds[0]] = node.name
+    structure = describe(_spec(name), 64, "classification")
+    containers = {layer.kind for layer in structure.root.walk()
+                  if layer.children and layer.kind not in TORCH_KINDS and layer.kind != "conv_bn_act"}
+    assert containers and containers <= set(written)
+    for module_name, module in build_model(_spec(name), "classification", 64, device="meta").named_modules():
+        kind = structure.layer(module_name).kind
+        if kind in containers:
+            assert type(module).__name__ == written[kind]
+            assert type(module).__module__.endswith(".modules")
