@@ -7,42 +7,66 @@ the CLI's choices, the app's widgets) looks them up here instead of branching on
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, ClassVar
+
+from spinescope.spinenet.geometry import Shape
+from spinescope.spinenet.input_size import InputSize
+from spinescope.spinenet.structure import Describer
 
 NO_HEAD = "none"
 
 
-@dataclass(frozen=True)
-class Family:
-    """One backbone family.
+class Family(ABC):
+    """One backbone family: a subclass sets the class attributes and defines the methods below; one instance of it
+    is registered (`register_family`).
 
+    name, title: its spec name ("spinenet") and its name for people ("SpineNet").
     block_fns: block types its editable blocks may use (empty: no editable blocks, e.g. ResNet-FPN's stages).
     stem_ids: ids of its stem nodes that blocks may take as parents.
-    block_width(spec, level): the 3x3 width C of a block at `level` (channels).
-    resolve(spec, height, width) -> Layout; describe(d, layout) -> {"P3": shape, ...} adds "backbone" to `d`.
-    to_dict(spec) -> the family's own fields; from_dict(data, common) -> Spec; fields: the keys of its own fields;
-    check(problems, data, min_level, max_level, levels_ok) appends one line per problem of those fields to
-    `problems` and returns the endpoint width (None when it is invalid).
+    fields: the keys of its own spec fields (besides name, family, input_size, levels, activation, head).
+    default_input_size: the input side in pixels of a spec that gives none.
+    A `spec` is a `spinenet.spec.Spec` and a `layout` a `spinenet.layout.Layout` (both modules import this one, so
+    they are not named in the hints).
     """
 
-    name: str
-    title: str
-    block_fns: tuple[str, ...]
-    stem_ids: tuple[str, ...]
-    block_width: Callable
-    resolve: Callable
-    describe: Callable
-    to_dict: Callable
-    from_dict: Callable
-    fields: frozenset
-    check: Callable
-    default_input_size: int = 640
+    name: ClassVar[str]
+    title: ClassVar[str]
+    block_fns: ClassVar[tuple[str, ...]] = ()
+    stem_ids: ClassVar[tuple[str, ...]]
+    fields: ClassVar[frozenset[str]]
+    default_input_size: ClassVar[int] = 640
 
     @property
     def has_blocks(self) -> bool:
         """True when the family's architecture is an editable list of blocks."""
         return bool(self.block_fns)
+
+    @abstractmethod
+    def block_width(self, spec, level: int) -> int:
+        """Returns the 3x3 width C of a block at `level`, channels."""
+
+    @abstractmethod
+    def to_dict(self, spec) -> dict:
+        """Returns the family's own fields of `spec` as plain data."""
+
+    @abstractmethod
+    def from_dict(self, data: dict, common: dict):
+        """Returns the Spec of checked data `data`; `common` holds the fields every family has."""
+
+    @abstractmethod
+    def check(self, problems: list[str], data: dict, min_level, max_level, levels_ok: bool) -> int | None:
+        """Appends one line per problem of the family's own fields in `data` to `problems`; returns the endpoint
+        width, channels (None when it is invalid). `levels_ok`: min_level and max_level are valid ints."""
+
+    @abstractmethod
+    def resolve(self, spec, input_size: InputSize):
+        """Returns the graph of a valid spec at `input_size` (a side or (height, width), pixels)."""
+
+    @abstractmethod
+    def describe(self, d: Describer, layout) -> dict[str, Shape]:
+        """Adds "backbone" to `d`; returns the outputs' shapes {"P3": (channels, height, width), ...}."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +86,10 @@ _HEADS: dict[str, HeadType] = {}
 
 
 def register_family(family: Family) -> Family:
+    """Registers one instance of a Family subclass under its name; returns it. Raises TypeError for anything else
+    and ValueError for a name registered before."""
+    if not isinstance(family, Family):
+        raise TypeError(f"a family is an instance of a Family subclass, got {type(family).__name__}")
     if family.name in _FAMILIES:
         raise ValueError(f"family {family.name!r} registered twice")
     _FAMILIES[family.name] = family

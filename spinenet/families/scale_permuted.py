@@ -1,20 +1,22 @@
 """What SpineNet and Mobile SpineNet share: a stem, then blocks in any order at any level, each fed by the sum of
 its two resampled parents (plus the 0-outdegree merges of an output block), then 1x1 endpoints.
 
-The two families differ in their stem, their block widths, their resampling and the level of their stems; they
-pass those as the `ScalePermuted` parts. Modules are named after the spec: `blocks[<block id>]` holds a block's
+The two families differ in their stem, their block widths, their resampling and the level of their stems: each is
+a subclass of `ScalePermuted` that says those. Modules are named after the spec: `blocks[<block id>]` holds a block's
 resampling and block group, so counts are attributed back to graph nodes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from abc import abstractmethod
+from typing import ClassVar
 
 from spinescope.spinenet.blocks import BLOCK_TYPES, describe_block_group
-from spinescope.spinenet.layout import Edge, Layout, Node, ResamplePlan, live_nodes
+from spinescope.spinenet.layout import Edge, Layout, Node, ResamplePlan, Side, live_nodes
+from spinescope.spinenet.registry import Family
 from spinescope.spinenet.input_size import InputSize, feature_hw, hw
 from spinescope.spinenet.spec import STEM_IDS, Block, Scaling, Spec
 from spinescope.spinenet.structure import Describer, Shape
+from spinescope.spinenet.validate import check_block_list
 
 
 def describe_upsample_and_project(d: Describer, x: Shape, plan: ResamplePlan, target: Node, channels: int) -> None:
@@ -27,24 +29,40 @@ def describe_upsample_and_project(d: Describer, x: Shape, plan: ResamplePlan, ta
     d.conv_bn_act("project", channels, target.in_channels, 1, x, activation=None)
 
 
-@dataclass(frozen=True)
-class ScalePermuted:
-    """The parts of a scale-permuted family.
+class ScalePermuted(Family):
+    """What a scale-permuted family is made of; SpineNet and Mobile SpineNet are its subclasses.
 
     widths: level -> the 3x3 width C before filter_size_scale; stem_levels and stem_strides: of stem0 and stem1;
-    stem_block_fn: their block type; block_input(spec, block_fn, level) -> a block's input channels;
-    plan(source, target) -> ResamplePlan ((height, width) sides); describe_stem(d, spec, x) -> shape adds "stem_conv";
-    describe_resample(d, name, spec, parent, target, plan, x) adds one resampling connection.
+    stem_block_fn: their block type. The subclass says a block's input channels (`block_input`), the resampling
+    plan of a connection (`plan`), and describes the stem and one connection (`describe_stem`, `describe_resample`).
     """
 
-    widths: dict
-    stem_levels: tuple[int, int]
-    stem_strides: tuple[int, int]
-    stem_block_fn: str
-    block_input: Callable
-    plan: Callable
-    describe_stem: Callable
-    describe_resample: Callable
+    stem_ids = STEM_IDS
+    fields = frozenset({"scaling", "blocks"})
+    widths: ClassVar[dict[int, int]]
+    stem_levels: ClassVar[tuple[int, int]]
+    stem_strides: ClassVar[tuple[int, int]]
+    stem_block_fn: ClassVar[str]
+
+    @abstractmethod
+    def block_input(self, spec: Spec, block_fn: str, level: int) -> int:
+        """Returns the input channels of a block group of type `block_fn` at `level`."""
+
+    @abstractmethod
+    def plan(self, source: Side, target: Side) -> ResamplePlan:
+        """Returns how a connection brings a (height, width) map `source` to `target`."""
+
+    @abstractmethod
+    def describe_stem(self, d: Describer, spec: Spec, x: Shape) -> Shape:
+        """Adds "stem_conv" for the input shape `x`; returns its output shape."""
+
+    @abstractmethod
+    def describe_resample(self, d: Describer, name: str, spec: Spec, parent: Node, target: Node, plan: ResamplePlan,
+                          x: Shape) -> None:
+        """Adds connection `name` from `parent` (output shape `x`) to the input of `target`."""
+
+    def check(self, problems: list[str], data: dict, min_level, max_level, levels_ok: bool) -> int | None:
+        return check_block_list(self.name, self.block_fns, problems, data, min_level, max_level, levels_ok)
 
     def block_width(self, spec: Spec, level: int) -> int:
         """Returns C, the width of a block's inner conv at `level` (channels)."""
@@ -55,8 +73,7 @@ class ScalePermuted:
         return BLOCK_TYPES[block_fn].out_channels(self.block_width(spec, level))
 
     # -- spec <-> data ----------------------------------------------------------------------------------------
-    @staticmethod
-    def to_dict(spec: Spec) -> dict:
+    def to_dict(self, spec: Spec) -> dict:
         return {
             "scaling": {
                 "endpoints_num_filters": spec.scaling.endpoints_num_filters,
@@ -68,8 +85,7 @@ class ScalePermuted:
                         "is_output": b.is_output} for b in spec.blocks],
         }
 
-    @staticmethod
-    def from_dict(data: dict, common: dict) -> Spec:
+    def from_dict(self, data: dict, common: dict) -> Spec:
         blocks = tuple(Block(id=b["id"], level=b["level"], block_fn=b["block_fn"], parents=tuple(b["parents"]),
                              is_output=b.get("is_output", False)) for b in data["blocks"])
         return Spec(**common, scaling=Scaling(**data["scaling"]), blocks=blocks)
@@ -86,7 +102,7 @@ class ScalePermuted:
         by_id = {node.id: node for node in layout.nodes}
         for order, block in enumerate(spec.blocks, start=len(STEM_IDS)):
             size = feature_hw(input_size, block.level)
-            in_channels = self.block_input(self, spec, block.block_fn, block.level)
+            in_channels = self.block_input(spec, block.block_fn, block.level)
             for parent_id in block.parents:
                 parent = by_id[parent_id]
                 layout.edges.append(Edge(parent_id, block.id, "parent", self.plan(parent.side, size),

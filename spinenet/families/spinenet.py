@@ -5,13 +5,10 @@ by nearest neighbour, and project with a 1x1 (BN, no activation) to the target b
 from __future__ import annotations
 
 from spinescope.spinenet.blocks import BLOCK_TYPES
-from functools import partial
-
 from spinescope.spinenet.families.scale_permuted import ScalePermuted, describe_upsample_and_project
-from spinescope.spinenet.layout import Node, ResamplePlan, reference_resample_plan
-from spinescope.spinenet.registry import Family, register_family
+from spinescope.spinenet.layout import Node, ResamplePlan, Side, reference_resample_plan
+from spinescope.spinenet.registry import register_family
 from spinescope.spinenet.spec import Spec
-from spinescope.spinenet.validate import check_block_list
 from spinescope.spinenet.geometry import same_output_side, square
 from spinescope.spinenet.structure import Describer, Shape
 
@@ -20,36 +17,43 @@ FILTER_SIZE_MAP = {1: 32, 2: 64, 3: 128, 4: 256, 5: 256, 6: 256, 7: 256}
 STEM_CHANNELS = 64
 
 
-def describe_stem(d: Describer, spec: Spec, x: Shape) -> Shape:
-    with d.module("stem_conv", "sequential"):
-        x = d.conv_bn_act("0", 3, STEM_CHANNELS, 7, x, 2, spec.activation)
-        return d.call(d.add("1", "max_pool_same", kernel=3, stride=2), x)
+class SpineNet(ScalePermuted):
+    """SpineNet: bottleneck stem blocks at level 2; blocks take their group's output channels."""
+
+    name = "spinenet"
+    title = "SpineNet"
+    block_fns = ("bottleneck", "residual")
+    widths = FILTER_SIZE_MAP
+    stem_levels = (2, 2)
+    stem_strides = (1, 1)
+    stem_block_fn = "bottleneck"
+
+    def block_input(self, spec: Spec, block_fn: str, level: int) -> int:
+        return self.out_channels(spec, block_fn, level)
+
+    def plan(self, source: Side, target: Side) -> ResamplePlan:
+        return reference_resample_plan(source, target)
+
+    def describe_stem(self, d: Describer, spec: Spec, x: Shape) -> Shape:
+        with d.module("stem_conv", "sequential"):
+            x = d.conv_bn_act("0", 3, STEM_CHANNELS, 7, x, 2, spec.activation)
+            return d.call(d.add("1", "max_pool_same", kernel=3, stride=2), x)
+
+    def describe_resample(self, d: Describer, name: str, spec: Spec, parent: Node, target: Node,
+                          plan: ResamplePlan, x: Shape) -> None:
+        """1x1 to alpha x C_parent -> [3x3 stride-2 conv -> one SAME max-pool] or nearest upsampling -> nearest
+        resize where the size is still off -> 1x1 to the target block's input channels."""
+        act = spec.activation
+        reduced = int(parent.out_channels / BLOCK_TYPES[parent.block_fn].expansion * spec.scaling.resample_alpha)
+        with d.module(name, "reference_resample"):
+            x = d.conv_bn_act("reduce", parent.out_channels, reduced, 1, x, activation=act)
+            if plan.stride2_conv:
+                x = d.conv_bn_act("downsample", reduced, reduced, 3, x, 2, act)
+                if plan.pooled:
+                    stride_h, stride_w = plan.pool_stride
+                    pooled = (x[0], same_output_side(x[1], stride_h), same_output_side(x[2], stride_w))
+                    x = d.op("max_pool_same", (x,), pooled, square(plan.pool_kernel), square(plan.pool_stride))
+            describe_upsample_and_project(d, x, plan, target, reduced)
 
 
-def describe_resample(d: Describer, name: str, spec: Spec, parent: Node, target: Node, plan: ResamplePlan,
-                      x: Shape) -> None:
-    """1x1 to alpha x C_parent -> [3x3 stride-2 conv -> one SAME max-pool] or nearest upsampling -> nearest resize
-    where the size is still off -> 1x1 to the target block's input channels."""
-    act = spec.activation
-    reduced = int(parent.out_channels / BLOCK_TYPES[parent.block_fn].expansion * spec.scaling.resample_alpha)
-    with d.module(name, "reference_resample"):
-        x = d.conv_bn_act("reduce", parent.out_channels, reduced, 1, x, activation=act)
-        if plan.stride2_conv:
-            x = d.conv_bn_act("downsample", reduced, reduced, 3, x, 2, act)
-            if plan.pooled:
-                stride_h, stride_w = plan.pool_stride
-                pooled = (x[0], same_output_side(x[1], stride_h), same_output_side(x[2], stride_w))
-                x = d.op("max_pool_same", (x,), pooled, square(plan.pool_kernel), square(plan.pool_stride))
-        describe_upsample_and_project(d, x, plan, target, reduced)
-
-
-SPINENET = ScalePermuted(
-    widths=FILTER_SIZE_MAP, stem_levels=(2, 2), stem_strides=(1, 1), stem_block_fn="bottleneck",
-    block_input=lambda parts, spec, block_fn, level: parts.out_channels(spec, block_fn, level),
-    plan=reference_resample_plan, describe_stem=describe_stem, describe_resample=describe_resample)
-
-register_family(Family(
-    name="spinenet", title="SpineNet", block_fns=("bottleneck", "residual"), stem_ids=("stem0", "stem1"),
-    block_width=SPINENET.block_width, resolve=SPINENET.resolve, describe=SPINENET.describe,
-    to_dict=SPINENET.to_dict, from_dict=SPINENET.from_dict, fields=frozenset({"scaling", "blocks"}),
-    check=partial(check_block_list, "spinenet", ("bottleneck", "residual"))))
+register_family(SpineNet())

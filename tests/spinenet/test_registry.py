@@ -87,3 +87,49 @@ def test_builtins_are_the_files_in_assets_and_heads_come_from_the_registry():
         registry.head_type("fcos")
     with pytest.raises(ValueError, match="unknown pooling 'max'"):
         registry.head_options("classification", pooling="max")
+
+
+def test_a_family_is_a_subclass_that_implements_the_whole_interface():
+    class WithoutDescribe(registry.Family):
+        name, title, stem_ids, fields = "partial", "Partial", ("stem",), frozenset()
+
+        def block_width(self, spec, level):
+            return 1
+
+        def to_dict(self, spec):
+            return {}
+
+        def from_dict(self, data, common):
+            return None
+
+        def check(self, problems, data, min_level, max_level, levels_ok):
+            return 1
+
+        def resolve(self, spec, input_size):
+            return None
+
+    with pytest.raises(TypeError, match="describe"):
+        WithoutDescribe()
+    with pytest.raises(TypeError, match="Family subclass"):
+        registry.register_family(registry.family("spinenet").__dict__)
+
+
+def test_a_family_made_by_overriding_one_part_of_spinenet_resolves_with_its_widths():
+    from spinescope.spinenet.families.spinenet import SpineNet
+    from spinescope.spinenet.layout import resolve
+    from spinescope.spinenet.spec import spec_to_dict
+
+    class EvenSpineNet(SpineNet):
+        name, title = "even_spinenet", "SpineNet, 16 wide at every level"
+        widths = {level: 16 for level in range(1, 8)}
+
+    registry.register_family(EvenSpineNet())
+    try:
+        data = {**spec_to_dict(load_builtin("spinenet-49s")), "family": "even_spinenet"}
+        spec = parse_spec(data)
+        # SpineNet-49S scales widths by 0.65: int(16 x 0.65) = 10; its blocks are bottlenecks (4 x 10 out).
+        assert spec.scaling.filter_size_scale == 0.65
+        nodes = resolve(spec, 128).nodes
+        assert {(node.in_channels, node.out_channels) for node in nodes if node.block_fn == "bottleneck"} == {(40, 40)}
+    finally:
+        del registry.families()["even_spinenet"]
