@@ -17,8 +17,8 @@ from spinescope.app import browser_cookie
 from spinescope.app.guard import LOG, one_line
 from spinescope.app.identity import display_name
 from spinescope.app.markup import escape_md
-from spinescope.app.workspace import (WORKSPACE_FILE, StorageRecovered, WorkspaceError, WorkspaceStore, is_workspace_id,
-                                new_workspace_id)
+from spinescope.app.workspace import (WORKSPACE_FILE, StorageRecovered, TrackedHistory, WorkspaceError, WorkspaceStore,
+                                     is_workspace_id, new_workspace_id)
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.edits import EditHistory
 from spinescope.spinenet.spec import Spec
@@ -112,14 +112,12 @@ def _start() -> None:
         st.session_state.settings = store().settings(workspace_id)
     if st.query_params.get(QUERY_KEY) != workspace_id:
         st.query_params[QUERY_KEY] = workspace_id
-    revision = store().revision(workspace_id)
-    if st.session_state.get("revision") != revision or "history" not in st.session_state:
-        try:
-            _reload()
-        except StorageRecovered:
-            raise
-        except WorkspaceError as error:
-            _recover(str(error))
+    try:
+        _adopt(store().track(workspace_id, _tracked()))
+    except StorageRecovered:
+        raise
+    except WorkspaceError as error:
+        _recover(str(error))
 
 
 def _recover(problem: str) -> None:
@@ -139,10 +137,8 @@ def _recover(problem: str) -> None:
     st.session_state.browser_id = browser
     st.session_state.generation = store().generation
     st.query_params[QUERY_KEY] = workspace_id
-    st.session_state.history = store().load(workspace_id)
-    st.session_state.revision = store().revision(workspace_id)
+    _adopt(store().track(workspace_id))
     st.session_state.settings = store().settings(workspace_id)
-    st.session_state.changes = st.session_state.get("changes", 0) + 1
     note("global", "warning", f"Started a new workspace: {problem}")
 
 
@@ -184,9 +180,18 @@ def workspace_id() -> str:
     return st.session_state.workspace_id
 
 
-def _reload() -> None:
-    st.session_state.history = store().load(workspace_id())
-    st.session_state.revision = store().revision(workspace_id())
+def _tracked() -> TrackedHistory | None:
+    """Returns the history this session holds, with the revision it is of (None before the first read)."""
+    return st.session_state.get("tracked")
+
+
+def _adopt(tracked: TrackedHistory) -> None:
+    """Makes `tracked` the history this session shows; a new one bumps the change token."""
+    if tracked is _tracked() and "history" in st.session_state:
+        return
+    st.session_state.tracked = tracked
+    st.session_state.history = tracked.history
+    st.session_state.revision = tracked.revision
     st.session_state.changes = st.session_state.get("changes", 0) + 1
 
 
@@ -260,11 +265,11 @@ def apply_edit(area: str, edit, *args, description: str, select: str | None = No
 def commit(area: str, spec: Spec, description: str, kind: str = "edit", select: str | None = None) -> bool:
     """Commits an accepted spec to the workspace and makes it current; returns True on success."""
     try:
-        store().push(workspace_id(), spec, description, kind)
+        tracked = store().push_tracked(_tracked(), spec, description, kind)
     except WorkspaceError as error:
         note(area, "error", f"Could not save the edit: {error}")
         return False
-    _reload()
+    _adopt(tracked)
     if select is not None:
         select_block(select)
     return True
@@ -305,11 +310,11 @@ def step(area: str, steps: int, rendered: int | None = None) -> None:
     if is_stale(area, rendered):
         return
     try:
-        store().move_cursor(workspace_id(), steps)
+        tracked = store().move_cursor_tracked(_tracked(), steps)
     except WorkspaceError as error:
         note(area, "warning", str(error).capitalize() + ".")
         return
-    _reload()
+    _adopt(tracked)
 
 
 def setting(name: str, default=None):

@@ -4,6 +4,10 @@ A workspace is identified by a random id (the app keeps it in the page URL, so a
 accepted edit is written, and committed, before the app shows it, so a killed server loses nothing. Workspaces
 are private to their id; designs are shared by name. Many processes and threads may use the file at once: each
 call opens its own connection, writes run in `BEGIN IMMEDIATE` transactions and the journal is WAL.
+
+Each history row records the workspace revision that wrote it, so a session that holds the history as of one
+revision (`TrackedHistory`) catches up by reading only the rows written since (`track`), and after its own write
+(`push_tracked`, `move_cursor_tracked`) reads nothing at all when no other writer came in between.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import secrets
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from spinescope.spinenet.edits import EditHistory, HistoryEntry
@@ -42,6 +46,7 @@ CREATE TABLE IF NOT EXISTS history (
     description TEXT NOT NULL,
     spec TEXT NOT NULL,
     created REAL NOT NULL,
+    written INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (workspace, position)
 );
 CREATE TABLE IF NOT EXISTS designs (
@@ -51,6 +56,34 @@ CREATE TABLE IF NOT EXISTS designs (
     saved REAL NOT NULL
 );
 """
+
+
+@dataclass(frozen=True)
+class TrackedHistory:
+    """A workspace's EditHistory as of one revision: the store position of each entry (same order), the revision
+    and the workspace's creation time (Unix seconds; a workspace made again under the same id is read in full)."""
+
+    workspace_id: str
+    history: EditHistory
+    positions: tuple[int, ...]
+    revision: int
+    created: float
+
+    def pushed(self, spec: Spec, description: str, kind: str, revision: int) -> "TrackedHistory":
+        """Returns the history after the store's `push` of `spec` at `revision` (entries after the cursor dropped,
+        the oldest beyond MAX_HISTORY forgotten), built in memory."""
+        history = EditHistory(list(self.history.entries), self.history.cursor)
+        position = self.positions[history.cursor] + 1
+        history.push(spec, description, kind)
+        positions = self.positions[:history.cursor] + (position,)
+        dropped = sum(1 for kept in positions if kept <= position - MAX_HISTORY)
+        history.drop_oldest(dropped)
+        return replace(self, history=history, positions=positions[dropped:], revision=revision)
+
+    def moved(self, steps: int, revision: int) -> "TrackedHistory":
+        """Returns the history with its cursor moved `steps` entries, at `revision`, built in memory."""
+        return replace(self, history=EditHistory(list(self.history.entries), self.history.cursor + steps),
+                       revision=revision)
 
 
 class WorkspaceError(Exception):
@@ -135,6 +168,8 @@ class WorkspaceStore:
             columns = {row[1] for row in connection.execute("PRAGMA table_info(workspaces)")}
             if "owner" not in columns:  # a file written before workspaces had owners
                 connection.execute("ALTER TABLE workspaces ADD COLUMN owner TEXT")
+            if "written" not in {row[1] for row in connection.execute("PRAGMA table_info(history)")}:
+                connection.execute("ALTER TABLE history ADD COLUMN written INTEGER NOT NULL DEFAULT 0")
         finally:
             connection.close()
 
@@ -233,8 +268,8 @@ class WorkspaceStore:
                 raise WorkspaceError(f"workspace {workspace_id} already exists")
             connection.execute("INSERT INTO workspaces (id, created, updated, cursor, owner) VALUES (?, ?, ?, 0, ?)",
                                (workspace_id, now, now, owner or workspace_id))
-            connection.execute("INSERT INTO history VALUES (?, 0, 'load', ?, ?, ?)",
-                               (workspace_id, description, _spec_text(spec), now))
+            connection.execute("INSERT INTO history (workspace, position, kind, description, spec, created) "
+                               "VALUES (?, 0, 'load', ?, ?, ?)", (workspace_id, description, _spec_text(spec), now))
         return workspace_id
 
     def exists(self, workspace_id: str) -> bool:
@@ -253,50 +288,95 @@ class WorkspaceStore:
     def load(self, workspace_id: str) -> EditHistory:
         """Returns the workspace's EditHistory (cursor on the current spec). Raises WorkspaceError if it does not
         exist or its stored specs no longer validate."""
+        return self.track(workspace_id).history
+
+    def track(self, workspace_id: str, known: TrackedHistory | None = None) -> TrackedHistory:
+        """Returns the workspace's history as stored now. Given `known` (an earlier result for the same workspace),
+        only the entries written after its revision are read and validated, and `known` itself comes back when
+        nothing changed. Raises WorkspaceError if the workspace does not exist or a stored spec read no longer
+        validates."""
         with self._connection() as connection:
-            row = connection.execute("SELECT cursor FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()
+            connection.execute("BEGIN")  # one snapshot for the reads below
+            row = connection.execute("SELECT created, revision, cursor FROM workspaces WHERE id = ?",
+                                     (workspace_id,)).fetchone()
             if row is None:
                 raise WorkspaceError(f"no workspace {workspace_id}")
+            created, revision, cursor = row
+            same = (known is not None and known.workspace_id == workspace_id and known.created == created
+                    and known.revision <= revision)
+            if same and known.revision == revision:
+                return known
+            since = known.revision if same else -1
+            positions = tuple(position for (position,) in connection.execute(
+                "SELECT position FROM history WHERE workspace = ? ORDER BY position", (workspace_id,)))
             rows = connection.execute("SELECT position, kind, description, spec FROM history WHERE workspace = ? "
-                                      "ORDER BY position", (workspace_id,)).fetchall()
-        positions = [position for position, *_ in rows]
-        if row[0] not in positions:
+                                      "AND written > ? ORDER BY position", (workspace_id, since)).fetchall()
+        if cursor not in positions:
             raise WorkspaceError(f"workspace {workspace_id} is damaged: its current entry is missing")
-        entries = []
-        for number, (_, kind, description, text) in enumerate(rows, start=1):
+        entries = dict(zip(known.positions, known.history.entries)) if same else {}
+        for position, kind, description, text in rows:
             try:
-                entries.append(HistoryEntry(_spec_from_text(text), description, kind))
+                entries[position] = HistoryEntry(_spec_from_text(text), description, kind)
             except (SpecError, ValueError) as error:
-                raise WorkspaceError(f"workspace {workspace_id} history entry {number} is not a valid spec: "
-                                     f"{str(error).splitlines()[0]}") from None
-        return EditHistory(entries, positions.index(row[0]))
+                raise WorkspaceError(f"workspace {workspace_id} history entry {positions.index(position) + 1} is "
+                                     f"not a valid spec: {str(error).splitlines()[0]}") from None
+        if any(position not in entries for position in positions):  # written outside this store: read all
+            return self.track(workspace_id)
+        history = EditHistory([entries[position] for position in positions], positions.index(cursor))
+        return TrackedHistory(workspace_id, history, positions, revision, created)
 
     def push(self, workspace_id: str, spec: Spec, description: str, kind: str = "edit") -> int:
         """Appends an accepted spec after the cursor (dropping entries that could be redone) and commits.
         Returns the workspace's new revision."""
+        return self._push(workspace_id, spec, description, kind)[2]
+
+    def push_tracked(self, known: TrackedHistory, spec: Spec, description: str,
+                     kind: str = "edit") -> TrackedHistory:
+        """Pushes `spec` as `push` does and returns the history after it: built in memory from `known` when no other
+        writer changed the workspace since `known` (the spec is neither read back nor validated again), else
+        caught up with `track`."""
+        created, before, after = self._push(known.workspace_id, spec, description, kind)
+        if (created, before) == (known.created, known.revision):
+            return known.pushed(spec, description, kind, after)
+        return self.track(known.workspace_id, known)
+
+    def _push(self, workspace_id: str, spec: Spec, description: str, kind: str) -> tuple[float, int, int]:
+        """Pushes and commits; returns the workspace's creation time and its revisions before and after."""
         if kind not in KINDS:
             raise ValueError(f"unknown history kind {kind!r}")
         now = time.time()
         with self._write() as connection:
-            cursor = self._cursor(connection, workspace_id)
+            created, revision, cursor = self._state(connection, workspace_id)
             connection.execute("DELETE FROM history WHERE workspace = ? AND position > ?", (workspace_id, cursor))
-            connection.execute("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?)",
-                               (workspace_id, cursor + 1, kind, description, _spec_text(spec), now))
+            connection.execute("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                               (workspace_id, cursor + 1, kind, description, _spec_text(spec), now, revision + 1))
             connection.execute("DELETE FROM history WHERE workspace = ? AND position <= ?",
                                (workspace_id, cursor + 1 - MAX_HISTORY))
-            return self._touch(connection, workspace_id, cursor + 1, now)
+            return created, revision, self._touch(connection, workspace_id, cursor + 1, now)
 
     def move_cursor(self, workspace_id: str, steps: int) -> int:
         """Moves the cursor `steps` entries (-1: undo, +1: redo) and commits; returns the new revision.
         Raises WorkspaceError when there is no entry there."""
+        return self._move_cursor(workspace_id, steps)[2]
+
+    def move_cursor_tracked(self, known: TrackedHistory, steps: int) -> TrackedHistory:
+        """Moves the cursor as `move_cursor` does and returns the history after it: `known` with its cursor moved
+        when no other writer changed the workspace since `known`, else caught up with `track`."""
+        created, before, after = self._move_cursor(known.workspace_id, steps)
+        if (created, before) == (known.created, known.revision):
+            return known.moved(steps, after)
+        return self.track(known.workspace_id, known)
+
+    def _move_cursor(self, workspace_id: str, steps: int) -> tuple[float, int, int]:
+        """Moves the cursor and commits; returns the workspace's creation time and its revisions before and after."""
         with self._write() as connection:
-            cursor = self._cursor(connection, workspace_id)
+            created, revision, cursor = self._state(connection, workspace_id)
             positions = [row[0] for row in connection.execute(
                 "SELECT position FROM history WHERE workspace = ? ORDER BY position", (workspace_id,))]
             index = positions.index(cursor) + steps
             if not 0 <= index < len(positions):
                 raise WorkspaceError("nothing to undo" if steps < 0 else "nothing to redo")
-            return self._touch(connection, workspace_id, positions[index], time.time())
+            return created, revision, self._touch(connection, workspace_id, positions[index], time.time())
 
     def settings(self, workspace_id: str) -> dict:
         """Returns the workspace's view settings (a JSON object; {} when none or no such workspace)."""
@@ -337,11 +417,13 @@ class WorkspaceStore:
                 for workspace_id, text, count, updated, description, kind in rows]
 
     @staticmethod
-    def _cursor(connection, workspace_id: str) -> int:
-        row = connection.execute("SELECT cursor FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()
+    def _state(connection, workspace_id: str) -> tuple[float, int, int]:
+        """Returns the workspace's creation time, revision and cursor; raises WorkspaceError if there is none."""
+        row = connection.execute("SELECT created, revision, cursor FROM workspaces WHERE id = ?",
+                                 (workspace_id,)).fetchone()
         if row is None:
             raise WorkspaceError(f"no workspace {workspace_id}")
-        return row[0]
+        return row
 
     @staticmethod
     def _touch(connection, workspace_id: str, cursor: int, now: float) -> int:

@@ -404,6 +404,12 @@ class EditHistory:
         self.cursor = len(self.entries) - 1
         return spec
 
+    def drop_oldest(self, count: int) -> None:
+        """Forgets the `count` oldest entries (none past the cursor), keeping the cursor on the same entry."""
+        count = max(0, min(count, self.cursor))
+        del self.entries[:count]
+        self.cursor -= count
+
     def apply(self, edit, *args, description: str, **kwargs) -> Spec:
         """Runs `edit(current, *args, **kwargs)`; on success pushes and returns the new spec. A SpecError
         propagates and leaves the history unchanged."""

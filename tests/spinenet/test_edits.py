@@ -154,6 +154,18 @@ def test_history_undo_redo_and_base():
     assert history.base == SPINENET_49
 
 
+def test_dropping_the_oldest_entries_keeps_the_cursor_on_its_entry():
+    history = EditHistory.starting_with(SPINENET_49, "start")
+    for level in (5, 6, 3):
+        history.apply(set_level, "b7", level, description=f"L{level}")
+    history.undo()
+    history.drop_oldest(2)
+    assert [entry.description for entry in history.entries] == ["L6", "L3"] and history.cursor == 0
+    assert history.current.block("b7").level == 6 and history.can_redo and not history.can_undo
+    history.drop_oldest(5)  # never past the cursor: the current entry stays
+    assert history.cursor == 0 and len(history.entries) == 2
+
+
 def test_diff_reports_each_kind_of_change():
     spec = set_level(SPINENET_49, "b7", 5)
     spec = set_block_fn(spec, "b3", "bottleneck")
