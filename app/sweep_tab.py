@@ -4,10 +4,12 @@ bar and a cancel button; every point goes in the history, as the CLI's `sweep` d
 per model, MACs vs latency with the Pareto front.
 
 A running sweep belongs to the workspace (the `ws` address parameter), not to the browser session: a refresh of
-the same address follows it, while another workspace never sees it.
+the same address follows it, while another workspace never sees it. A watcher thread on the server stores its points
+(history and workspace) when it ends, whether or not a page of the workspace is open then.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -59,12 +61,15 @@ WIDGET_KEYS = ("sweep_models", "sweep_sizes", "sweep_batches", "sweep_precisions
 
 @dataclass
 class SweepRun:
-    """A sweep in progress: its latency job (one worker for every point), the points and options, when it began."""
+    """A sweep in progress: its latency job (one worker for every point), the points and options, when it began,
+    its workspace, and once collected what to tell the user ((kind, text), as `session.note` takes them)."""
 
     job: object
     points: list
     options: RunOptions
     started: float
+    workspace_id: str = ""
+    outcome: tuple[str, str] | None = None
 
 
 def running() -> SweepRun | None:
@@ -147,8 +152,18 @@ def _start() -> None:
     try:
         points, options = grid_from(st.session_state)
         job = local_job(points, options)  # checks every point's options (LatencyError) before anything starts
-        if workspace_runs(AREA).start(lambda: SweepRun(job.start(), points, options, time.time())) is None:
+        registry, store, workspace = workspace_runs(AREA), session.store(), session.workspace_id()
+
+        def start() -> SweepRun:
+            run = SweepRun(job.start(), points, options, time.time(), workspace)
+            threading.Thread(target=_watch, args=(run, registry, store), name=f"sweep-{workspace[:8]}",
+                             daemon=True).start()
+            return run
+
+        run = registry.start(start)
+        if run is None:
             raise GridError("a sweep is already running in this workspace")
+        st.session_state.sweep_watched = run
     except (GridError, LatencyError) as error:
         session.note(AREA, "error", f"Not started: {error}")
 
@@ -160,28 +175,52 @@ def _cancel() -> None:
         run.job.cancel()
 
 
-def _collect(run: SweepRun) -> None:
-    """Takes a finished sweep off the registry (once, whichever page sees it first), stores its points in the
-    history and keeps their records in the workspace (for the plots after a refresh)."""
+def _watch(run: SweepRun, registry, store) -> None:
+    """Runs on the server beside the sweep: collects it when its job ends."""
+    while not run.job.done():
+        time.sleep(0.5)
+    _collect(run, registry, store)
+
+
+def _collect(run: SweepRun, registry, store) -> None:
+    """Stores a finished sweep's points in the history and their records in its workspace's settings (for the
+    plots, in any page opened later), sets `run.outcome`, then takes the run off the registry: a page that sees it
+    gone finds its points stored. Needs no page; the watcher is its one caller."""
     from spinescope.analysis.sweep.local import local_records
 
-    if not workspace_runs(AREA).take(run):
-        return
     try:
         results = run.job.result(timeout=0)
     except LatencyError as error:
         cancelled = error.kind == "cancelled"
-        session.note(AREA, "info" if cancelled else "error", "Sweep cancelled; no point stored." if cancelled
-                     else f"Sweep failed: {error}")
-        return
-    records, not_saved = local_records(run.points, results, run.options)
-    kept = [{key: value for key, value in record.items() if key != "blocks"} for record in records]
-    session.set_setting(RESULTS, {"records": kept, "finished": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-                                  "seconds": time.time() - run.started})
-    if not_saved:
-        session.note(AREA, "warning", f"Sweep done: {len(records)} point(s) measured, kept on this page; {not_saved}")
+        run.outcome = ("info", "Sweep cancelled; no point stored.") if cancelled else \
+            ("error", f"Sweep failed: {error}")
     else:
-        session.note(AREA, "success", f"Sweep done: {len(records)} point(s) measured and stored in the history.")
+        records, not_saved = local_records(run.points, results, run.options)
+        kept = [{key: value for key, value in record.items() if key != "blocks"} for record in records]
+        last = {"records": kept, "finished": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+                "seconds": time.time() - run.started}
+        try:
+            store.save_settings(run.workspace_id, {**store.settings(run.workspace_id), RESULTS: last})
+        except Exception as error:  # noqa: BLE001 - the history rows may be there; say what was not kept
+            run.outcome = ("error", f"Sweep done: {len(records)} point(s) measured, but the workspace could not "
+                                    f"keep them: {one_line(error)}")
+            return
+        run.outcome = ("warning", f"Sweep done: {len(records)} point(s) measured and kept in this workspace; "
+                                  f"{not_saved}") if not_saved else \
+            ("success", f"Sweep done: {len(records)} point(s) measured and stored in the history.")
+    finally:
+        registry.take(run, run.workspace_id)
+
+
+def _show_finished() -> None:
+    """Once the sweep this page started or followed has been collected: reads the workspace's settings again
+    (the watcher wrote the points there) and notes its outcome."""
+    watched = st.session_state.get("sweep_watched")
+    if watched is None or watched is running() or watched.outcome is None:
+        return
+    del st.session_state.sweep_watched
+    st.session_state.settings = session.store().settings(session.workspace_id())
+    session.note(AREA, *watched.outcome)
 
 
 def _points(count: int) -> str:
@@ -192,10 +231,7 @@ def _points(count: int) -> str:
 def sweep_progress() -> None:
     """Polls the running sweep twice a second without rerunning the page; reruns it once the sweep has ended."""
     run = running()
-    if run is None:
-        st.rerun()
-    if run.job.done():
-        _collect(run)
+    if run is None:  # collected by the watcher: the page reruns to show its points
         st.rerun()
     progress = run.job.progress()
     st.progress(progress.fraction, text=f"{_points(len(run.points))} · {progress_text(progress)} · "
@@ -268,8 +304,11 @@ def render() -> None:
     st.caption("Latency and the training-memory estimate over a grid of models, input sizes, batches and "
                "precisions, measured in the background in one worker process (random weights, eval mode). "
                "For a Ray cluster use the CLI: `spinescope sweep ... --ray ADDRESS`.")
-    session.show_notes(AREA)
     run = running()
+    if run is not None:
+        st.session_state.sweep_watched = run
+    _show_finished()
+    session.show_notes(AREA)
     settings_form(run is not None)
     if run is not None:
         sweep_progress()

@@ -34,13 +34,15 @@ class WorkspaceRuns(Generic[Run]):
             run = self._runs[session.workspace_id()] = make()
             return run
 
-    def take(self, run: Run) -> bool:
-        """Takes `run` off the registry; True for the one caller that does (whichever page of the workspace sees
-        it finished first), False for the others."""
+    def take(self, run: Run, workspace_id: str | None = None) -> bool:
+        """Takes `run` off the registry of `workspace_id` (default: this session's workspace); True for the one
+        caller that does (the server's watcher, or whichever page of the workspace sees it finished first), False
+        for the others."""
+        workspace_id = workspace_id or session.workspace_id()
         with self._lock:
-            if self._runs.get(session.workspace_id()) is not run:
+            if self._runs.get(workspace_id) is not run:
                 return False
-            del self._runs[session.workspace_id()]
+            del self._runs[workspace_id]
             return True
 
 

@@ -140,3 +140,26 @@ def test_a_refresh_follows_the_running_sweep_and_another_workspace_never_sees_it
     run(refreshed)
     wait(refreshed, limit=60)
     assert list_results(path=home / "history.sqlite") == []
+
+
+def test_a_sweep_whose_page_is_closed_is_still_stored_and_shown_to_the_next_page(home):
+    from spinescope.app.workspace import WorkspaceStore
+
+    app = sweeps_tab(sizes="64", models=("spinenet-mobile-49xs",))
+    start(app)
+    workspace = app.query_params["ws"]
+    del app  # the tab is closed: no page of the workspace runs again until the sweep has ended
+    store = WorkspaceStore(home / "workspace.sqlite")
+    deadline = time.monotonic() + 180
+    while "sweep_last" not in store.settings(workspace) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    (entry,) = list_results(path=home / "history.sqlite")
+    (record,) = store.settings(workspace)["sweep_last"]["records"]
+    assert (entry.spec_name, entry.input_size, record["history_id"]) == ("Mobile SpineNet-49XS", 64, entry.id)
+    reopened = AppTest.from_file(str(APP), default_timeout=60)
+    reopened.query_params["ws"] = workspace
+    run(reopened)
+    reopened.session_state["tab"] = "Sweeps"
+    run(reopened)
+    assert any(plain(item.value).startswith("##### Last sweep (1 point,") for item in reopened.markdown)
+    assert not any(item.label == "Cancel sweep" for item in reopened.button)
