@@ -397,6 +397,22 @@ def test_a_click_on_a_button_drawn_for_an_older_spec_does_nothing(home):
     assert widget(app.button, "Undo").disabled  # redrawn for the current spec: nothing left to undo
 
 
+def test_another_tabs_edit_over_an_undone_one_shows_up_in_this_tab(home):
+    """The other tab undoes this tab's edit and edits in its place: this tab's next run shows the other's history."""
+    app = open_tab(start(), "Edit")
+    select_block(app, "b7")
+    widget(app.selectbox, "Level").set_value(6)
+    run(app)
+    other_tab = open_tab(start({"ws": app.query_params["ws"]}), "Edit")
+    widget(other_tab.button, "Undo").click()
+    select_block(run(other_tab), "b7")
+    widget(other_tab.selectbox, "Level").set_value(3)
+    run(other_tab)
+    run(app)
+    assert current(app) == set_level(SPINENET_49, "b7", 3) == current(other_tab)
+    assert [entry.spec for entry in app.session_state["history"].entries] == [SPINENET_49, current(other_tab)]
+
+
 def test_a_hostile_table_state_gives_one_line_errors_and_changes_nothing(home):
     """An edit state no browser would send (row 99 of 15) breaks the table widget and the Apply callback alike:
     both failures are one line each, the rest of the page works and the spec stays."""
