@@ -2,6 +2,8 @@
 the arguments with which PyTorch's own max_pool2d is SAME pooling. Pure functions of ints, no torch."""
 from __future__ import annotations
 
+from spinescope.spinenet.input_size import normalize
+
 Shape = tuple[int, int, int]  # channels, height, width (pixels)
 
 
@@ -34,9 +36,9 @@ def pair(value) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
-def square(value: tuple[int, int]) -> int | tuple[int, int]:
-    """Returns an int where both axes agree (the side of a square), else the pair."""
-    return value[0] if value[0] == value[1] else tuple(value)
+# One normalizer of sizes, kernels, strides and scales (an int where both axes agree, else the pair), imported here
+# under this name by analysis.architecture.block_whatif.
+square = normalize
 
 
 def same_pool_arguments(height: int, width: int, kernel, stride) -> tuple[int, int, bool] | None:

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from spinescope.spinenet.input_size import InputSize
+from spinescope.spinenet.input_size import InputSize, normalize
 from spinescope.spinenet.layout import resolve
 from spinescope.spinenet.spec import Spec
-from spinescope.spinenet.geometry import square
 
 
 def to_graph(spec: Spec, input_size: InputSize | None = None) -> nx.DiGraph:
@@ -25,16 +24,14 @@ def to_graph(spec: Spec, input_size: InputSize | None = None) -> nx.DiGraph:
     for node in layout.nodes:
         graph.add_node(node.id, order=node.order, level=node.level, block_fn=node.block_fn,
                        in_channels=node.in_channels, channels=node.out_channels,
-                       height=node.height, width=node.width, feature_size=square(node.side),
+                       height=node.height, width=node.width, feature_size=normalize(node.side),
                        output_level=node.output_level, role=node.role)
     for edge in layout.edges:
         plan = edge.plan
         graph.add_edge(edge.source, edge.target, kind=edge.kind, merge=edge.kind == "merge",
                        resample=edge.resample_label,
-                       direction="same" if edge.level_delta == 0 else "up" if edge.level_delta < 0 else "down",
-                       factor=2 ** abs(edge.level_delta), source_size=square(plan.source), target_size=square(plan.target),
-                       stride2_conv=plan.stride2_conv, depthwise_convs=plan.depthwise_convs,
-                       pool_kernel=square(plan.pool_kernel), pool_stride=square(plan.pool_stride),
-                       scale=square(plan.scale),
-                       resize=plan.resize)
+                       direction=edge.direction, factor=edge.factor, source_size=normalize(plan.source),
+                       target_size=normalize(plan.target), stride2_conv=plan.stride2_conv,
+                       depthwise_convs=plan.depthwise_convs, pool_kernel=normalize(plan.pool_kernel),
+                       pool_stride=normalize(plan.pool_stride), scale=normalize(plan.scale), resize=plan.resize)
     return graph

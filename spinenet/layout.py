@@ -37,12 +37,6 @@ class ResamplePlan:
     resize: bool = False
 
     @property
-    def direction(self) -> str:
-        if self.source == self.target:
-            return "same"
-        return "down" if self.source[0] >= self.target[0] and self.source[1] >= self.target[1] else "up"
-
-    @property
     def pooled(self) -> bool:
         """Whether the plan has a max-pool after its stride-2 conv."""
         return self.pool_stride != (0, 0)
@@ -138,10 +132,19 @@ class Edge:
     level_delta: int  # target level - source level
 
     @property
+    def direction(self) -> str:
+        """Returns "same", "up" (to a finer level) or "down" (to a coarser one), by the levels it connects."""
+        return "same" if self.level_delta == 0 else "up" if self.level_delta < 0 else "down"
+
+    @property
+    def factor(self) -> int:
+        """Returns the resampling factor between the two levels, 2**|level change| (1 for the same level)."""
+        return 2 ** abs(self.level_delta)
+
+    @property
     def resample_label(self) -> str:
-        if self.level_delta == 0:
-            return "same"
-        return f"{'up' if self.level_delta < 0 else 'down'} x{2 ** abs(self.level_delta)}"
+        """Returns "same", or the direction and factor: "up x2", "down x4", ..."""
+        return "same" if self.direction == "same" else f"{self.direction} x{self.factor}"
 
 
 @dataclass

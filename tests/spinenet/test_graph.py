@@ -1,7 +1,7 @@
 """spec -> networkx graph: nodes, connections, resampling and the 0-outdegree merges."""
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.graph import to_graph
-from spinescope.spinenet.layout import mobile_resample_plan, reference_resample_plan
+from spinescope.spinenet.layout import mobile_resample_plan, reference_resample_plan, resolve
 from spinescope.spinenet.spec import STEM_IDS
 from reference_counts import SPINENET_49, spinenet_counts
 
@@ -51,7 +51,7 @@ def test_reference_resample_plan_decides_each_axis():
     assert (plan.stride2_conv, plan.pool_kernel, plan.pool_stride, plan.resize) == (True, (5, 5), (2, 4), True)
     # Upsampling 13x16 -> 100x128 is not an integer ratio on the height axis: a resize, no scale.
     up = reference_resample_plan((13, 16), (100, 128))
-    assert (up.resize, up.scale, up.direction) == (True, (1, 1), "up")
+    assert (up.resize, up.scale, up.stride2_conv) == (True, (1, 1), False)
     assert reference_resample_plan((25, 32), (100, 128)).scale == (4, 4)
     # Width halves 128 -> 64 -> 32 -> 16 (3 convs); height 100 -> 50 -> 25 -> 13 also stops after 3.
     assert mobile_resample_plan((100, 128), (13, 16)).depthwise_convs == 3
@@ -73,3 +73,20 @@ def test_tiny_input_changes_the_merges_as_the_reference_would():
         graph = to_graph(load_builtin("spinenet-49"), size)
         merges = sum(data["merge"] for _, _, data in graph.edges(data=True))
         assert merges == spinenet_counts("spinenet-49", size, head=False)[2]
+
+
+def test_a_connection_direction_and_factor_come_from_the_levels_it_joins():
+    """One direction per connection, by levels: the layout's edge and the graph's edge say the same."""
+    directions = set()
+    for name in ("spinenet-49", "resnet50-fpn"):
+        spec = load_builtin(name)
+        graph = to_graph(spec, 640)
+        for edge in resolve(spec, 640).edges:
+            change = graph.nodes[edge.target]["level"] - graph.nodes[edge.source]["level"]
+            direction = "same" if change == 0 else "down" if change > 0 else "up"
+            label = "same" if change == 0 else f"{direction} x{2 ** abs(change)}"
+            assert (edge.direction, edge.factor, edge.resample_label) == (direction, 2 ** abs(change), label)
+            data = graph.edges[edge.source, edge.target]
+            assert (data["direction"], data["factor"], data["resample"]) == (direction, 2 ** abs(change), label)
+            directions.add(direction)
+    assert directions == {"same", "up", "down"}
