@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import math
+from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
@@ -74,11 +75,8 @@ X_TITLE_PX = 47  # below the x tick labels, likewise
 TICK_LINE_PX = 13  # one line of 10 px tick labels
 RIGHT_PX = 14  # the last x tick label's half
 MARGIN_SLACK_PX = 3
-
-
-def resample_category(direction: str, factor: int) -> str:
-    """Returns the legend label of a connection: 'same level', 'down x2', 'up x4', ..."""
-    return "same level" if direction == "same" else f"{direction} x{factor}"
+# Marker traces keep their opacity when a click selects a point (plotly dims the unselected ones otherwise).
+_ALWAYS_OPAQUE = dict(selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0)))
 
 
 def edge_colour(direction: str, factor: int, merge: bool = False) -> str:
@@ -228,6 +226,32 @@ def _node_style(data: dict) -> tuple[str, str, str]:
     return (STEM_COLOUR, style[1], "stem") if data["role"] == "stem" else style
 
 
+@dataclass
+class _NodeSizes:
+    """How large the nodes are drawn: `spacing` (pixels between consecutive blocks), `full` (a node's marker size
+    without a size mode), `of` (node id -> marker size), the `shares` that set size or colour and their maximum,
+    and whether the block ids fit beside the nodes (else they label the x axis)."""
+
+    spacing: float
+    full: float
+    of: dict[str, float]
+    shares: list[float]
+    max_share: float
+    ids_beside_nodes: bool
+
+
+@dataclass
+class _Connections:
+    """The connections' traces (one line trace per resampling category, the invisible hover markers, the
+    arrowheads), their legend labels and every connection's points (for placing the block ids)."""
+
+    lines: list[dict]
+    hover: dict
+    arrows: dict
+    labels: list[str]
+    polylines: list[list[tuple[float, float]]]
+
+
 def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None = None, macs_mode: str = "off",
                  selected: str | None = None, height: int = 520, title: str | None = None,
                  width_hint: int = WIDTH_HINT, times: dict | None = None, legend: bool = True) -> go.Figure:
@@ -240,169 +264,210 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     width_hint: the plot's expected width in pixels; node sizes, whether block ids fit beside the nodes (else
     they label the x axis) and the margins follow from it.
     legend: False leaves out both legends (small multiples such as Compare's).
-    The node trace is named NODE_TRACE_NAME, is the last trace (drawn on top) and carries each node's id as customdata[0] (for
-    click selection); it is the only trace with customdata.
+    The node trace is named NODE_TRACE_NAME, is the last trace (drawn on top) and carries each node's id as
+    customdata[0] (for click selection); it is the only trace with customdata.
     """
     graph = to_graph(spec, input_size)
-    costs = costs or {}
-    times = times or {}
-    macs_mode = macs_mode if macs_mode in MACS_MODES else "off"
-    if macs_mode in TIME_MODES and not times:
-        macs_mode = "off"
-    size_mode, colour_mode = macs_mode in ("size", "time_size"), macs_mode in ("colour", "time_colour")
-    connection_costs = edge_costs(spec, graph.graph["input_size"])
-    dead = dead_blocks(resolve(spec, graph.graph["input_size"]))
+    size = graph.graph["input_size"]
+    costs, times = costs or {}, times or {}
+    macs_mode = _effective_mode(macs_mode, times)
+    dead = dead_blocks(resolve(spec, size))
     nodes = sorted(graph.nodes(data=True), key=lambda item: item[1]["order"])
-    levels = sorted({data["level"] for _, data in nodes})
-    positions = {node: (data["order"], data["level"]) for node, data in nodes}
     repeats = spec.scaling.block_repeats  # 1 for families without repeats (ResNet-FPN)
-
-    # Node sizes: as large as the spacing of the blocks allows, so long chains stay separate dots.
-    spacing = width_hint / max(len(nodes), 1)
-    full_size = max(MIN_SIZE, min(BASE_SIZE, 0.7 * spacing))
-    source = times if macs_mode in TIME_MODES else costs
-    shares = [source.get(node, {}).get("share") or 0.0 for node, _ in nodes]
-    max_share = max(shares + [1e-12])
-    if size_mode:
-        sizes = [max(MIN_SIZE, full_size * (0.55 + 1.6 * math.sqrt(share / max_share)) / 1.3) for share in shares]
-    else:
-        sizes = [full_size] * len(nodes)
-    size_of = {node: size for (node, _), size in zip(nodes, sizes)}
-    longest_id = max((len(node) for node, _ in nodes), default=1)
-    ids_beside_nodes = spacing >= CHAR_WIDTH * longest_id + 2
-
-    traces: list[dict] = []  # plain dicts, validated once when the figure is made (much faster than per trace)
-    # Connections: one line trace per resampling category (no hover of their own, so a click near a node always
-    # reaches the node), and one invisible marker at the middle of each connection that carries its hover text.
-    categories: dict[tuple[str, bool], dict] = {}
-    middle_x, middle_y, middle_text = [], [], []
-    arrow_x, arrow_y, arrow_colours, arrow_sizes, arrow_standoff = [], [], [], [], []
-    polylines = []  # every connection's points, for placing the block ids clear of them
-    for source, target, data in graph.edges(data=True):
-        key = ("0-outdegree merge" if data["merge"] else resample_category(data["direction"], data["factor"]),
-               data["merge"])
-        colour = edge_colour(data["direction"], data["factor"], data["merge"])
-        entry = categories.setdefault(key, {"x": [], "y": [], "colour": colour,
-                                            "sort": (data["merge"], data["direction"] != "same",
-                                                     data["direction"], data["factor"])})
-        points = _curve(*positions[source], *positions[target])
-        polylines.append(points)
-        text = _edge_hover(source, target, data, connection_costs.get((source, target)))
-        entry["x"] += [x for x, _ in points] + [None]
-        entry["y"] += [y for _, y in points] + [None]
-        middle = points[len(points) // 2]
-        middle_x.append(middle[0])
-        middle_y.append(middle[1])
-        middle_text.append(text)
-        # Arrowhead: a marker at the target's centre, turned along the curve's last segment and moved back
-        # (standoff, pixels) to the target's border, so a large node never hides it.
-        arrow_x += [points[-2][0], points[-1][0]]
-        arrow_y += [points[-2][1], points[-1][1]]
-        arrow_colours += [colour, colour]
-        head = max(7.0, min(10.0, 0.55 * full_size))
-        arrow_sizes += [0, head]
-        arrow_standoff += [0, size_of[target] / 2 + 1.5]
-    for index, ((label, merge), entry) in enumerate(sorted(categories.items(), key=lambda item: item[1]["sort"])):
-        traces.append(dict(type="scatter",
-            x=entry["x"], y=entry["y"], mode="lines", name=label, legend="legend", hoverinfo="skip",
-            line=dict(color=entry["colour"], width=1.6 if not merge else 2.0, dash="dash" if merge else "solid"),
-            opacity=0.85))
-    traces.append(dict(type="scatter",
-        x=middle_x, y=middle_y, mode="markers", name=CONNECTION_HOVER_NAME, showlegend=False,
-        hovertext=middle_text, hoverinfo="text", marker=dict(size=14, color="rgba(0,0,0,0)"),
-        selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
-
-    # Repeated blocks: every node drawn as a small stack (up to MAX_STACK copies) behind it.
-    ghosts = []  # (x, y, marker size) of every copy, for placing the block ids clear of them
-    if repeats > 1:
-        stack_x, stack_y, stack_symbols, stack_sizes = [], [], [], []
-        for copy in range(min(repeats, MAX_STACK) - 1, 0, -1):
-            for (node, data), size in zip(nodes, sizes):
-                stack_x.append(data["order"] - copy * 0.09)
-                stack_y.append(data["level"] + copy * 0.06)
-                stack_symbols.append(_node_style(data)[1])
-                stack_sizes.append(size)
-                ghosts.append((stack_x[-1], stack_y[-1], size))
-        traces.append(dict(type="scatter",
-            x=stack_x, y=stack_y, mode="markers", name=REPEAT_TRACE_NAME, showlegend=False, hoverinfo="skip",
-            marker=dict(color="#f2f2f2", symbol=stack_symbols, size=stack_sizes, line=dict(color="#7a7a7a", width=1)),
-            selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
-
-    xs, ys, colours, symbols, texts, hovers, ids, outlines, widths = [], [], [], [], [], [], [], [], []
-    text_colours = []
-    for (node, data), share in zip(nodes, shares):
-        colour, symbol, _ = _node_style(data)
-        xs.append(data["order"])
-        ys.append(data["level"])
-        ids.append([node])
-        # A dead block is hollow (its type's shape, open), grey where colour means the type.
-        colours.append(share if colour_mode else DEAD_COLOUR if node in dead else colour)
-        symbols.append(symbol + "-open" if node in dead else symbol)
-        label = html.escape(node)
-        texts.append((f"<b>{label}</b>" if node == selected else label) if ids_beside_nodes else "")
-        text_colours.append("#777777" if node in dead else "#333333")
-        outlines.append("#222222" if data["output_level"] is not None or node == selected else "white")
-        widths.append(2.5 if node == selected else 2.0 if node in dead else 1.5)
-        hovers.append(_hover_text(graph, node, data, costs.get(node, {}), repeats, times.get(node),
-                                  dead.get(node)))
-    node_trace = dict(type="scatter",
-        x=xs, y=ys, mode="markers+text", name=NODE_TRACE_NAME, showlegend=False,
-        customdata=ids, text=texts, textposition="bottom center",
-        textfont=dict(size=LABEL_FONT, color=text_colours, shadow=LABEL_HALO), hovertext=hovers, hoverinfo="text",
-        marker=dict(
-            color=colours, symbol=symbols, size=sizes, opacity=1.0, line=dict(color=outlines, width=widths),
-            **({"colorscale": "Viridis", "cmin": 0, "cmax": max_share,
-                "colorbar": dict(title=dict(text=COLOUR_BAR_TITLES[macs_mode], side="right"), tickformat=".0%", thickness=10,
-                                 nticks=4, tickangle=0, orientation="h", len=0.25, x=1.0, xanchor="right", y=1.0, yanchor="top",
-                                 yref="container", ypad=6, tickfont=dict(size=10))}
-               if colour_mode else {})),
-        selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0)))
-    # Output labels right of their blocks (text only), where the fewest arrows arrive.
-    outputs = [(data["order"] + (size_of[node] / 2 + 2) / spacing, data["level"], data["output_level"])
-               for node, data in nodes if data["output_level"] is not None and node != f"P{data['output_level']}"]
-    if outputs:
-        traces.append(dict(type="scatter",
-            x=[x for x, _, _ in outputs], y=[y for _, y, _ in outputs], mode="text", name="outputs",
-            showlegend=False, hoverinfo="skip", text=[f"<b>P{level}</b>" for _, _, level in outputs],
-            textposition="middle right", textfont=dict(size=12, color="#222222")))
-    traces.append(dict(type="scatter",
-        x=arrow_x, y=arrow_y, mode="markers", name=ARROW_TRACE_NAME, showlegend=False, hoverinfo="skip",
-        marker=dict(symbol="arrow", angleref="previous", size=arrow_sizes, standoff=arrow_standoff,
-                    color=arrow_colours, line=dict(width=0), opacity=1.0),
-        selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=1.0))))
-
+    sizes = _node_sizes(nodes, times if macs_mode in TIME_MODES else costs, macs_mode, width_hint)
+    connections = _connection_traces(graph, edge_costs(spec, size), sizes)
+    ghosts = _stack_copies(nodes, sizes, repeats)
+    outputs = _output_labels(nodes, sizes)
+    node_trace = _node_trace(graph, nodes, sizes, macs_mode, selected, dead, costs, times, repeats)
     # Legend-only traces first (they draw nothing) and the nodes last, on top: the node trace's group is then the
     # last `.trace` of plotly's scatter layer, which is how a page (or a test) finds the nodes.
     legend_traces: list[dict] = []
     if legend:
-        _legend(legend_traces, nodes, macs_mode, repeats, selected is not None and selected in positions, bool(dead))
-    traces = legend_traces + traces + [node_trace]
-    size = graph.graph["input_size"]
-    shapes = []
-    if selected in positions:  # a ring in pixels around the selected block, above everything, in every mode
-        radius = size_of[selected] / 2 + 5
-        x, y = positions[selected]
-        shapes.append(dict(type="circle", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel", xanchor=x,
-                           yanchor=y, x0=-radius, x1=radius, y0=-radius, y1=radius, layer="above",
-                           line=dict(color=SELECTED_COLOUR, width=3)))
+        _legend(legend_traces, nodes, macs_mode, repeats, selected is not None and selected in graph, bool(dead))
+    traces = [*legend_traces, *connections.lines, connections.hover]
+    if ghosts:
+        traces.append(_stack_trace(nodes, sizes, repeats))
+    if outputs:
+        traces.append(_output_label_trace(outputs))
+    traces += [connections.arrows, node_trace]
+    levels = sorted({data["level"] for _, data in nodes})
     y_labels = [f"L{level} · {level_label(size, level)}px" for level in levels]
-    x_axis = _x_axis(nodes, ids_beside_nodes, spacing)
-    connection_labels = [label for label, _ in categories]
-    block_labels = [trace["name"] for trace in legend_traces]
-    margin = _margins(y_labels, x_axis, connection_labels if legend else None, block_labels if legend else None,
-                      BLOCK_LEGEND_TITLES[macs_mode], bool(title or colour_mode), width_hint)
+    x_axis = _x_axis(nodes, sizes.ids_beside_nodes, sizes.spacing)
+    colour_mode = macs_mode in ("colour", "time_colour")
+    margin = _margins(y_labels, x_axis, connections.labels if legend else None,
+                      [trace["name"] for trace in legend_traces] if legend else None, BLOCK_LEGEND_TITLES[macs_mode],
+                      bool(title or colour_mode), width_hint)
     y_range = [min(levels) - 0.6, max(levels) + 0.75]
-    if ids_beside_nodes:
+    if sizes.ids_beside_nodes:
         plot = (width_hint, max(height - margin["t"] - margin["b"], 50))
-        node_trace["textposition"] = _label_sides(nodes, size_of, polylines, ghosts, outputs, x_axis["range"],
-                                                  y_range, plot)
-    layout = dict(
+        node_trace["textposition"] = _label_sides(nodes, sizes.of, connections.polylines, ghosts, outputs,
+                                                  x_axis["range"], y_range, plot)
+    layout = _figure_layout(height, margin, legend, title, macs_mode, x_axis, levels, y_labels, y_range,
+                            _selection_ring(graph, sizes, selected))
+    return go.Figure(dict(data=traces, layout=layout))
+
+
+def _effective_mode(macs_mode: str, times: dict) -> str:
+    """Returns the mode drawn: 'off' for an unknown mode, and for a time mode without times."""
+    if macs_mode not in MACS_MODES or (macs_mode in TIME_MODES and not times):
+        return "off"
+    return macs_mode
+
+
+def _node_sizes(nodes, source: dict, macs_mode: str, width_hint: int) -> _NodeSizes:
+    """Returns the nodes' sizes: as large as the spacing of the blocks allows, so long chains stay separate dots;
+    in a size mode, the area follows each node's share in `source` (costs or times)."""
+    spacing = width_hint / max(len(nodes), 1)
+    full = max(MIN_SIZE, min(BASE_SIZE, 0.7 * spacing))
+    shares = [source.get(node, {}).get("share") or 0.0 for node, _ in nodes]
+    max_share = max(shares + [1e-12])
+    if macs_mode in ("size", "time_size"):
+        sizes = [max(MIN_SIZE, full * (0.55 + 1.6 * math.sqrt(share / max_share)) / 1.3) for share in shares]
+    else:
+        sizes = [full] * len(nodes)
+    longest_id = max((len(node) for node, _ in nodes), default=1)
+    return _NodeSizes(spacing, full, {node: s for (node, _), s in zip(nodes, sizes)}, shares, max_share,
+                      spacing >= CHAR_WIDTH * longest_id + 2)
+
+
+def _connection_label(data: dict) -> str:
+    """Returns the legend label of a connection: '0-outdegree merge', 'same level', 'down x2', 'up x4', ..."""
+    if data["merge"]:
+        return "0-outdegree merge"
+    return "same level" if data["direction"] == "same" else data["resample"]
+
+
+def _connection_traces(graph, costs: dict, sizes: _NodeSizes) -> _Connections:
+    """One line trace per kind of connection (no hover of their own, so a click near a node always reaches the
+    node), one invisible marker at the middle of each connection that carries its hover text, and the arrowheads."""
+    positions = {node: (data["order"], data["level"]) for node, data in graph.nodes(data=True)}
+    categories: dict[tuple[str, bool], dict] = {}
+    middles, texts, arrows, polylines = [], [], {"x": [], "y": [], "color": [], "size": [], "standoff": []}, []
+    head = max(7.0, min(10.0, 0.55 * sizes.full))
+    for source, target, data in graph.edges(data=True):
+        colour = edge_colour(data["direction"], data["factor"], data["merge"])
+        entry = categories.setdefault((_connection_label(data), data["merge"]), {
+            "x": [], "y": [], "colour": colour,
+            "sort": (data["merge"], data["direction"] != "same", data["direction"], data["factor"])})
+        points = _curve(*positions[source], *positions[target])
+        polylines.append(points)
+        entry["x"] += [x for x, _ in points] + [None]
+        entry["y"] += [y for _, y in points] + [None]
+        middles.append(points[len(points) // 2])
+        texts.append(_edge_hover(source, target, data, costs.get((source, target))))
+        # Arrowhead: a marker at the target's centre, turned along the curve's last segment and moved back
+        # (standoff, pixels) to the target's border, so a large node never hides it.
+        arrows["x"] += [points[-2][0], points[-1][0]]
+        arrows["y"] += [points[-2][1], points[-1][1]]
+        arrows["color"] += [colour, colour]
+        arrows["size"] += [0, head]
+        arrows["standoff"] += [0, sizes.of[target] / 2 + 1.5]
+    lines = [dict(type="scatter",
+                  x=entry["x"], y=entry["y"], mode="lines", name=label, legend="legend", hoverinfo="skip",
+                  line=dict(color=entry["colour"], width=1.6 if not merge else 2.0, dash="dash" if merge else "solid"),
+                  opacity=0.85)
+             for (label, merge), entry in sorted(categories.items(), key=lambda item: item[1]["sort"])]
+    hover = dict(type="scatter",
+                 x=[x for x, _ in middles], y=[y for _, y in middles], mode="markers", name=CONNECTION_HOVER_NAME,
+                 showlegend=False, hovertext=texts, hoverinfo="text", marker=dict(size=14, color="rgba(0,0,0,0)"),
+                 **_ALWAYS_OPAQUE)
+    arrow_trace = dict(type="scatter",
+                       x=arrows["x"], y=arrows["y"], mode="markers", name=ARROW_TRACE_NAME, showlegend=False,
+                       hoverinfo="skip",
+                       marker=dict(symbol="arrow", angleref="previous", size=arrows["size"],
+                                   standoff=arrows["standoff"], color=arrows["color"], line=dict(width=0),
+                                   opacity=1.0),
+                       **_ALWAYS_OPAQUE)
+    return _Connections(lines, hover, arrow_trace, [label for label, _ in categories], polylines)
+
+
+def _stack_copies(nodes, sizes: _NodeSizes, repeats: int) -> list[tuple[float, float, float]]:
+    """Returns (x, y, marker size) of every stacked copy drawn behind the nodes of repeated blocks (up to
+    MAX_STACK copies per node; none without repeats), farthest first."""
+    return [(data["order"] - copy * 0.09, data["level"] + copy * 0.06, sizes.of[node])
+            for copy in range(min(repeats, MAX_STACK) - 1, 0, -1) for node, data in nodes]
+
+
+def _stack_trace(nodes, sizes: _NodeSizes, repeats: int) -> dict:
+    """Returns the trace of the stacked copies (`_stack_copies`), in their nodes' shapes."""
+    copies = _stack_copies(nodes, sizes, repeats)
+    symbols = [_node_style(data)[1] for _ in range(min(repeats, MAX_STACK) - 1) for _, data in nodes]
+    return dict(type="scatter",
+                x=[x for x, _, _ in copies], y=[y for _, y, _ in copies], mode="markers", name=REPEAT_TRACE_NAME,
+                showlegend=False, hoverinfo="skip",
+                marker=dict(color="#f2f2f2", symbol=symbols, size=[s for _, _, s in copies],
+                            line=dict(color="#7a7a7a", width=1)),
+                **_ALWAYS_OPAQUE)
+
+
+def _output_labels(nodes, sizes: _NodeSizes) -> list[tuple[float, float, int]]:
+    """Returns (x, y, output level) of the P-labels right of output blocks (where the fewest arrows arrive); an
+    FPN node named after its level gets none."""
+    return [(data["order"] + (sizes.of[node] / 2 + 2) / sizes.spacing, data["level"], data["output_level"])
+            for node, data in nodes if data["output_level"] is not None and node != f"P{data['output_level']}"]
+
+
+def _output_label_trace(outputs: list[tuple[float, float, int]]) -> dict:
+    return dict(type="scatter",
+                x=[x for x, _, _ in outputs], y=[y for _, y, _ in outputs], mode="text", name="outputs",
+                showlegend=False, hoverinfo="skip", text=[f"<b>P{level}</b>" for _, _, level in outputs],
+                textposition="middle right", textfont=dict(size=12, color="#222222"))
+
+
+def _node_trace(graph, nodes, sizes: _NodeSizes, macs_mode: str, selected: str | None, dead: dict, costs: dict,
+                times: dict, repeats: int) -> dict:
+    """Returns the node trace: each node in its type's colour and shape (or coloured by its share in a colour
+    mode), hollow when dead, outlined when an output or selected, with its id beside it and its hover text."""
+    colour_mode = macs_mode in ("colour", "time_colour")
+    colours, symbols, texts, text_colours, outlines, widths = [], [], [], [], [], []
+    for (node, data), share in zip(nodes, sizes.shares):
+        colour, symbol, _ = _node_style(data)
+        # A dead block is hollow (its type's shape, open), grey where colour means the type.
+        colours.append(share if colour_mode else DEAD_COLOUR if node in dead else colour)
+        symbols.append(symbol + "-open" if node in dead else symbol)
+        label = html.escape(node)
+        texts.append((f"<b>{label}</b>" if node == selected else label) if sizes.ids_beside_nodes else "")
+        text_colours.append("#777777" if node in dead else "#333333")
+        outlines.append("#222222" if data["output_level"] is not None or node == selected else "white")
+        widths.append(2.5 if node == selected else 2.0 if node in dead else 1.5)
+    colour_scale = {"colorscale": "Viridis", "cmin": 0, "cmax": sizes.max_share,
+                    "colorbar": dict(title=dict(text=COLOUR_BAR_TITLES.get(macs_mode), side="right"),
+                                     tickformat=".0%", thickness=10, nticks=4, tickangle=0, orientation="h",
+                                     len=0.25, x=1.0, xanchor="right", y=1.0, yanchor="top", yref="container",
+                                     ypad=6, tickfont=dict(size=10))}
+    return dict(type="scatter",
+        x=[data["order"] for _, data in nodes], y=[data["level"] for _, data in nodes], mode="markers+text",
+        name=NODE_TRACE_NAME, showlegend=False, customdata=[[node] for node, _ in nodes], text=texts,
+        textposition="bottom center", textfont=dict(size=LABEL_FONT, color=text_colours, shadow=LABEL_HALO),
+        hovertext=[_hover_text(graph, node, data, costs.get(node, {}), repeats, times.get(node), dead.get(node))
+                   for node, data in nodes],
+        hoverinfo="text",
+        marker=dict(color=colours, symbol=symbols, size=[sizes.of[node] for node, _ in nodes], opacity=1.0,
+                    line=dict(color=outlines, width=widths), **(colour_scale if colour_mode else {})),
+        **_ALWAYS_OPAQUE)
+
+
+def _selection_ring(graph, sizes: _NodeSizes, selected: str | None) -> list[dict]:
+    """Returns the shapes: a ring in pixels around the selected block, above everything, in every mode."""
+    if selected is None or selected not in graph:
+        return []
+    radius = sizes.of[selected] / 2 + 5
+    data = graph.nodes[selected]
+    return [dict(type="circle", xref="x", yref="y", xsizemode="pixel", ysizemode="pixel", xanchor=data["order"],
+                 yanchor=data["level"], x0=-radius, x1=radius, y0=-radius, y1=radius, layer="above",
+                 line=dict(color=SELECTED_COLOUR, width=3))]
+
+
+def _figure_layout(height: int, margin: dict, legend: bool, title: str | None, macs_mode: str, x_axis: dict,
+                   levels: list[int], y_labels: list[str], y_range: list[float], shapes: list[dict]) -> dict:
+    """Returns the figure's layout: legends in rows below (connections) and above (blocks) the plot, so the plot
+    gets the whole width; levels on the y axis."""
+    return dict(
         height=height, margin=dict(**margin, autoexpand=True), showlegend=legend,
         title=dict(text=html.escape(title), x=0.01, xanchor="left", y=0.99, yref="container", yanchor="top",
                    font=dict(size=15)) if title else None,
         plot_bgcolor="white", paper_bgcolor="white", dragmode="pan", clickmode="event+select", hovermode="closest",
         hoverlabel=dict(bgcolor="white", font=dict(size=12), align="left"), hoverdistance=12,
-        # Legends in rows below (connections) and above (blocks) the plot, so the plot gets the whole width.
         legend=dict(orientation="h", x=0.0, xanchor="left", y=0.0, yanchor="bottom", yref="container",
                     title=dict(text="connections:", side="left"), font=dict(size=11), itemclick=False,
                     itemdoubleclick=False, itemwidth=30),
@@ -412,11 +477,9 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
         shapes=shapes,
         xaxis=x_axis,
         yaxis=dict(title=dict(text="feature level (size at input)", font=dict(size=12)), tickmode="array",
-                   tickvals=levels, ticktext=y_labels,
-                   range=y_range, showgrid=True, gridcolor="#eeeeee",
+                   tickvals=levels, ticktext=y_labels, range=y_range, showgrid=True, gridcolor="#eeeeee",
                    zeroline=False, fixedrange=True, automargin=True),
     )
-    return go.Figure(dict(data=traces, layout=layout))
 
 
 def _segment_crosses(p: tuple, q: tuple, box: tuple) -> bool:
