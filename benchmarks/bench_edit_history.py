@@ -160,7 +160,7 @@ def main() -> None:
                 times[length, action].append(timed_page(app, action))
     held = {length: len(app.session_state["history"].entries) for length, app in pages.items()}
     report(f"{args.page_rounds} rounds, alternating; the whole page's script run (app/main.py, Edit tab)", times,
-           held, 1, "s ")
+           held, 1000, "ms")
 
 
 if __name__ == "__main__":
