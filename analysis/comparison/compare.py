@@ -112,12 +112,12 @@ def format_comparison(rows: list[dict]) -> str:
 def _cmd_compare(args) -> int:
     from spinescope.analysis.cli import CliError, load_spec_argument
 
-    if len(args.specs) < 2:
-        raise CliError("compare needs at least two specs (e.g. spinenet-49 resnet50-fpn)")
     models = []
-    for text in args.specs:
+    for text in args.specs:  # each argument checked first: a bad one is named even when it is the only one
         spec, size = load_spec_argument(text)
         models.append((spec, size or args.input_size))
+    if len(models) < 2:
+        raise CliError("compare needs at least two specs (e.g. spinenet-49 resnet50-fpn)")
     rows = compare(models, args.head)
     print(json.dumps({"head": args.head, "models": rows}, indent=2) if args.json else format_comparison(rows))
     return 0

@@ -52,3 +52,10 @@ def test_compare_with_a_bad_size_is_one_line_naming_it():
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == ("error: spinenet-49@abc: input size must be N or WIDTHxHEIGHT in pixels (e.g. 640 or "
                              "1333x800), got 'abc'\n")
+
+
+def test_compare_names_a_bad_size_before_counting_the_specs():
+    result = subprocess.run([sys.executable, "-m", "spinescope", "compare", "spinenet-49@abc"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: spinenet-49@abc: input size must be N or WIDTHxHEIGHT")
