@@ -371,12 +371,15 @@ class WorkspaceStore:
         """Moves the cursor and commits; returns the workspace's creation time and its revisions before and after."""
         with self._write() as connection:
             created, revision, cursor = self._state(connection, workspace_id)
-            positions = [row[0] for row in connection.execute(
-                "SELECT position FROM history WHERE workspace = ? ORDER BY position", (workspace_id,))]
-            index = positions.index(cursor) + steps
-            if not 0 <= index < len(positions):
+            if steps == 0:
+                return created, revision, self._touch(connection, workspace_id, cursor, time.time())
+            side, order = ("<", "DESC") if steps < 0 else (">", "ASC")
+            row = connection.execute(f"SELECT position FROM history WHERE workspace = ? AND position {side} ? "
+                                     f"ORDER BY position {order} LIMIT 1 OFFSET ?",
+                                     (workspace_id, cursor, abs(steps) - 1)).fetchone()
+            if row is None:
                 raise WorkspaceError("nothing to undo" if steps < 0 else "nothing to redo")
-            return created, revision, self._touch(connection, workspace_id, positions[index], time.time())
+            return created, revision, self._touch(connection, workspace_id, row[0], time.time())
 
     def settings(self, workspace_id: str) -> dict:
         """Returns the workspace's view settings (a JSON object; {} when none or no such workspace)."""
