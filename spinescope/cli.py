@@ -2,7 +2,7 @@
 `spinescope app [--port N]`, which serves the Streamlit app on 127.0.0.1."""
 from __future__ import annotations
 
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -17,20 +17,22 @@ def register(subparsers) -> None:
 
 
 def run_app(port: int) -> int:
-    """Runs `streamlit run` on the app's main.py, bound to 127.0.0.1; returns Streamlit's exit status. The app's
-    settings are its own `.streamlit/config.toml` beside main.py, which Streamlit reads wherever it is started;
-    the settings that keep it local and private are also given as flags, so no other config file can undo them."""
+    """Becomes `streamlit run` on the app's serve.py (main.py served with the middleware that sets the browser-id
+    cookie HttpOnly), bound to 127.0.0.1: this process is replaced (exec), so stopping it (Ctrl+C, SIGTERM to its
+    pid) stops the server; nothing returns unless Streamlit is missing (a one-line error). The app's settings are
+    its own `.streamlit/config.toml` beside main.py, which Streamlit reads wherever it is started; the settings that
+    keep it local and private are also given as flags, so no other config file can undo them."""
     import spinescope.app
     from spinescope.extras import require
 
     require("streamlit")
-    main_script = Path(spinescope.app.__file__).resolve().parent / "main.py"
-    command = [sys.executable, "-m", "streamlit", "run", str(main_script), "--server.address", "127.0.0.1",
+    script = Path(spinescope.app.__file__).resolve().parent / "serve.py"
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", "127.0.0.1",
                "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
-        return 130
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return 1  # not reached: execv returns only by raising
 
 
 def main(argv: list[str] | None = None) -> int:

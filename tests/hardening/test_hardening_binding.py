@@ -85,3 +85,25 @@ def test_forced_public_address_is_refused_by_the_app(tmp_path):
     assert not app.exception
     assert [e.value for e in app.error] and "serves 127.0.0.1 only" in app.error[0].value
     assert not app.tabs
+
+
+def test_spinescope_app_listens_on_loopback_and_stops_with_its_own_pid(tmp_path):
+    """`spinescope app` from another directory: 127.0.0.1 only; a SIGTERM to the pid it was started as (not its
+    process group) stops the server and leaves no process behind."""
+    port = _free_port()
+    env = dict(os.environ, SPINESCOPE_HOME=str(tmp_path / "home"), HOME=str(tmp_path))
+    env.pop("STREAMLIT_SERVER_ADDRESS", None)
+    process = subprocess.Popen([sys.executable, "-m", "spinescope", "app", "--port", str(port)], cwd=tmp_path,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        assert _listening(process.pid, port) == {"127.0.0.1"}
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _listening(process.pid, port, seconds=0.5) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not any(c.laddr.port == port for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN)
+    finally:
+        _stop(process) if process.poll() is None else None
+        for child in [p for p in psutil.process_iter(["cmdline"]) if str(port) in " ".join(p.info["cmdline"] or [])]:
+            child.kill()
