@@ -30,10 +30,14 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`streamlit run app/main.py` as the Makefile starts it, on its own port and data directory."""
+    """The app as `spinescope app` (and so `make run`) serves it, `streamlit run app/serve.py` (the server sets the
+    browser-id cookie, HttpOnly), on its own port and data directory; `script` "app/main.py" serves the page script
+    alone."""
 
-    def __init__(self, home: Path, port: int | None = None, options: tuple[str, ...] = ()):
+    def __init__(self, home: Path, port: int | None = None, options: tuple[str, ...] = (),
+                 script: str = "app/serve.py"):
         self.home = home
+        self.script = script
         self.options = options  # more `streamlit run` options, e.g. ("--server.enableStaticServing", "false")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -42,7 +46,7 @@ class AppServer:
 
     def start(self, timeout: float = 60) -> "AppServer":
         env = dict(os.environ, SPINESCOPE_HOME=str(self.home))
-        command = [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.address", "127.0.0.1",
+        command = [sys.executable, "-m", "streamlit", "run", self.script, "--server.address", "127.0.0.1",
                    "--server.port", str(self.port), "--server.headless", "true", *self.options]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,

@@ -48,8 +48,8 @@ def test_a_bundle_on_disk_that_does_not_load_falls_back_to_streamlits_plotly_cha
     site = site_with(tmp_path, break_static)
     assert (site / "app" / "static" / BUNDLE).is_file()  # on disk, as the server sees it
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(conftest, "ROOT", site)  # AppServer runs app/main.py from ROOT
-        server = AppServer(tmp_path / "home").start()
+        patch.setattr(conftest, "ROOT", site)  # AppServer runs the script from ROOT
+        server = AppServer(tmp_path / "home", script="app/main.py").start()
     answers = []
     page.on("response", lambda response: answers.append(response.status) if response.url.endswith(BUNDLE.name)
             else None)
