@@ -324,10 +324,11 @@ def name_editor(spec: Spec) -> None:
 def render() -> None:
     spec = session.current()
     input_size, head = sidebar.input_size(), sidebar.head()
-    st.markdown(f"#### Editing {escape_md(session.current_name())}")
-    if session.current_name() != spec.name:
-        st.caption("Edited from the spec of the same name, so shown with “edited” and its content hash; give it a "
-                   "name of its own under **Name** below.")
+    with st.container():  # one element whatever it holds, so the graph below keeps its place and redraws in place
+        st.markdown(f"#### Editing {escape_md(session.current_name())}")
+        if session.current_name() != spec.name:
+            st.caption("Edited from the spec of the same name, so shown with “edited” and its content hash; give it "
+                       "a name of its own under **Name** below.")
     session.show_notes(AREA)
     # Each part is guarded on its own: one failing part shows its one-line error and the others keep working.
     if not family_of(spec).has_blocks:
