@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 import spinescope.app.workspace as workspace_module
-from spinescope.app.workspace import WorkspaceError, WorkspaceStore
+from spinescope.app.workspace import WorkspaceError, WorkspaceStore, new_workspace_id
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.edits import set_level
 
@@ -91,3 +91,19 @@ def test_a_workspace_made_again_under_the_same_id_is_read_in_full(store, tmp_pat
     store.create(set_level(SPINENET_49, "b7", 3), "made again", workspace)
     store.push(workspace, set_level(SPINENET_49, "b7", 2), "L2")
     assert held(store.track(workspace, tracked)) == ([3, 2], ["made again", "L2"], 1)
+
+
+def test_a_file_written_before_rows_recorded_their_revision_is_read_and_tracked(tmp_path):
+    path = tmp_path / "workspace.sqlite"
+    old_schema = workspace_module._SCHEMA.replace("    written INTEGER NOT NULL DEFAULT 0,\n", "")
+    assert "written" not in old_schema
+    workspace = new_workspace_id()
+    with sqlite3.connect(path) as connection:  # as an older version wrote it
+        connection.executescript(old_schema)
+        connection.execute("INSERT INTO workspaces (id, created, updated, cursor) VALUES (?, 1, 1, 0)", (workspace,))
+        connection.execute("INSERT INTO history VALUES (?, 0, 'load', 'start', ?, 1)",
+                           (workspace, workspace_module._spec_text(SPINENET_49)))
+    store = WorkspaceStore(path)
+    tracked = store.push_tracked(store.track(workspace), set_level(SPINENET_49, "b7", 5), "L5")
+    store.push(workspace, set_level(SPINENET_49, "b7", 6), "other tab: L6")
+    assert held(store.track(workspace, tracked)) == ([4, 5, 6], ["start", "L5", "other tab: L6"], 2)
