@@ -30,9 +30,11 @@ class MobileSpineNet(ScalePermuted):
     def plan(self, source: Side, target: Side) -> ResamplePlan:
         return mobile_resample_plan(source, target)
 
+    def stem_channels(self, spec: Spec) -> int:
+        return int(FILTER_SIZE_MAP[0] * spec.scaling.filter_size_scale)
+
     def describe_stem(self, d: Describer, spec: Spec, x: Shape) -> Shape:
-        channels = int(FILTER_SIZE_MAP[0] * spec.scaling.filter_size_scale)
-        return d.conv_bn_act("stem_conv", 3, channels, 3, x, 2, spec.activation)
+        return d.conv_bn_act("stem_conv", 3, self.stem_channels(spec), 3, x, 2, spec.activation)
 
     def describe_resample(self, d: Describer, name: str, spec: Spec, parent: Node, target: Node,
                           plan: ResamplePlan, x: Shape) -> None:

@@ -53,6 +53,10 @@ class ScalePermuted(Family):
         """Returns how a connection brings a (height, width) map `source` to `target`."""
 
     @abstractmethod
+    def stem_channels(self, spec: Spec) -> int:
+        """Returns the channels of the stem conv's output, the first stem block's input."""
+
+    @abstractmethod
     def describe_stem(self, d: Describer, spec: Spec, x: Shape) -> Shape:
         """Adds "stem_conv" for the input shape `x`; returns its output shape."""
 
@@ -94,10 +98,12 @@ class ScalePermuted(Family):
     def resolve(self, spec: Spec, input_size: InputSize) -> Layout:
         """Returns the nodes (stems, then blocks in order) and connections (parents, 0-outdegree merges)."""
         layout = Layout(spec, input_size)
+        in_channels = self.stem_channels(spec)  # the stem blocks run in a chain after the stem conv
         for order, (stem_id, level) in enumerate(zip(STEM_IDS, self.stem_levels)):
             channels = self.out_channels(spec, self.stem_block_fn, level)
-            layout.nodes.append(Node(stem_id, order, level, self.stem_block_fn, channels, channels,
+            layout.nodes.append(Node(stem_id, order, level, self.stem_block_fn, in_channels, channels,
                                      *feature_hw(input_size, level), role="stem"))
+            in_channels = channels
         outgoing = {node.id: 0 for node in layout.nodes}
         by_id = {node.id: node for node in layout.nodes}
         for order, block in enumerate(spec.blocks, start=len(STEM_IDS)):

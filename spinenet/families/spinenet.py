@@ -35,6 +35,9 @@ class SpineNet(ScalePermuted):
     def plan(self, source: Side, target: Side) -> ResamplePlan:
         return reference_resample_plan(source, target)
 
+    def stem_channels(self, spec: Spec) -> int:
+        return STEM_CHANNELS
+
     def describe_stem(self, d: Describer, spec: Spec, x: Shape) -> Shape:
         with d.module("stem_conv", "sequential"):
             x = d.conv_bn_act("0", 3, STEM_CHANNELS, 7, x, 2, spec.activation)
