@@ -130,6 +130,7 @@ def test_a_family_made_by_overriding_one_part_of_spinenet_resolves_with_its_widt
         # SpineNet-49S scales widths by 0.65: int(16 x 0.65) = 10; its blocks are bottlenecks (4 x 10 out).
         assert spec.scaling.filter_size_scale == 0.65
         nodes = resolve(spec, 128).nodes
-        assert {(node.in_channels, node.out_channels) for node in nodes if node.block_fn == "bottleneck"} == {(40, 40)}
+        assert {(node.in_channels, node.out_channels) for node in nodes[2:] if node.block_fn == "bottleneck"} == {(40, 40)}
+        assert [(node.in_channels, node.out_channels) for node in nodes[:2]] == [(64, 40), (40, 40)]  # after the stem conv
     finally:
         del registry.families()["even_spinenet"]
