@@ -18,7 +18,7 @@ from spinescope.app.markup import escape_md
 from spinescope.app.tables import column, table as show_table
 from spinescope.app.units import billions, millions, signed_billions, signed_millions
 from spinescope.spinenet.blocks import BLOCK_TYPES
-from spinescope.spinenet.input_size import dims_label, hw
+from spinescope.spinenet.input_size import InputSize, dims_label, hw
 from spinescope.spinenet.layout import resolve
 from spinescope.spinenet.spec import Spec
 
@@ -151,8 +151,9 @@ def block_whatif_view(spec: Spec, block_id: str, input_size) -> None:
                              for e in worked_examples()) + "."))
 
 
-def scale_profile_figure(spec: Spec, input_size: int) -> go.Figure:
-    """Returns the scale profile: feature level along block order, the current spec beside ResNet-50-FPN."""
+def scale_profile_figure(spec: Spec, input_size: InputSize, name: str | None = None) -> go.Figure:
+    """Returns the scale profile: feature level along block order, the current spec (named `name`, default its
+    own) beside ResNet-50-FPN."""
     from spinescope.spinenet.builtins import load_builtin
 
     figure = go.Figure()
@@ -162,7 +163,8 @@ def scale_profile_figure(spec: Spec, input_size: int) -> go.Figure:
             continue
         profile = counts.scale_profile(candidate, input_size)
         figure.add_trace(go.Scatter(x=profile["order"], y=profile["level"], mode="lines+markers",
-                                    name=candidate.name, line=dict(color=colour, dash=dash, shape="hv"),
+                                    name=candidate.name if candidate is reference else name or spec.name,
+                                    line=dict(color=colour, dash=dash, shape="hv"),
                                     marker=dict(size=5), text=profile["id"],
                                     hovertemplate="%{text}: L%{y}<extra>%{fullData.name}</extra>"))
     figure.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
@@ -250,7 +252,8 @@ def block_costs_table(spec: Spec, result) -> None:
 
 
 def scale_profile(spec: Spec, input_size: int) -> None:
-    st.plotly_chart(scale_profile_figure(spec, input_size), key="profile", config={"displaylogo": False})
+    st.plotly_chart(scale_profile_figure(spec, input_size, session.current_name()), key="profile",
+                    config={"displaylogo": False})
     st.caption("Feature level of each block in build order: scale-permuted (up and down) vs scale-decreased.")
 
 

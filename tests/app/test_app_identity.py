@@ -145,6 +145,11 @@ def test_an_edited_built_in_is_named_as_edited_in_the_sidebar_explore_memory_and
     assert any(plain(item.value).startswith(f"**Current:** {name}") for item in app.sidebar.markdown)
     app = open_tab(app, "Explore")
     assert any(plain(item.value).startswith(f"{name} at ") for item in app.caption)
+    app.session_state["explore_details"] = "Scale profile"  # only the open view is drawn
+    run(app)
+    profile = next(json.loads(chart.proto.spec) for chart in app.get("plotly_chart")
+                   if json.loads(chart.proto.spec)["layout"]["yaxis"]["title"]["text"] == "level")
+    assert [trace["name"] for trace in profile["data"]] == ["ResNet-50-FPN", name]
     app = open_tab(app, "Memory")
     assert any(plain(item.value).startswith(f"{name} (") for item in app.caption)
     assert f"{name} max batch" in app.dataframe[-1].value.columns
