@@ -274,17 +274,17 @@ def estimate_line(state, estimate=None) -> str:
 
 def cpu_time_estimate(state):
     """Returns the CPU run's TimeEstimate (analysis.latency.time_estimate) for the form's models and settings, from
-    the history's last measured rate and the machine's current load."""
+    the rate measured for the closest workload in the history and the machine's current load."""
     from spinescope.analysis.counting.fast import count_model
-    from spinescope.analysis.latency.time_estimate import current_load, estimate_run, latest_rate
+    from spinescope.analysis.latency.time_estimate import closest_rate, current_load, estimate_run
 
     specs = [_spec_for(choice) for choice in state.latency_models]
     size, batch = chosen_size(state), int(state.latency_batch)
     macs = sum(count_model(spec, size, state.latency_head, 1000, "gap").macs("") for spec in specs) * batch
     passes = timed_passes(int(state.latency_iters), int(state.latency_warmup), bool(state.latency_per_block))
     cores = os.cpu_count() or 1
-    return estimate_run(macs, passes, int(state.latency_threads) or cores, latest_rate(specs, state.latency_precision),
-                        current_load(), cores)
+    rate = closest_rate(specs, state.latency_precision, macs)
+    return estimate_run(macs, passes, int(state.latency_threads) or cores, rate, current_load(), cores)
 
 
 def _duration(seconds: float) -> str:

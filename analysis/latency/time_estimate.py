@@ -1,7 +1,8 @@
-"""How long a latency run on the CPU will take, from this machine's last measured rate and its current load.
+"""How long a latency run on the CPU will take, from a rate measured on this machine and its current load.
 
-The rate is the latest stored CPU result (same precision) of one of the run's models or of a built-in: its MACs
-per image x batch / its median pass, in MACs per second, with its p10 and p90 passes for the spread. Load scales
+The rate is that of a stored CPU result (same precision) of one of the run's models or of a built-in, the one whose
+work per pass is closest to the run's (the newest among equals): its MACs per image x batch / its median pass, in
+MACs per second, with its p10 and p90 passes for the spread. Load scales
 it: a compute-bound job of `threads` threads beside `load` other runnable tasks on `cores` cores gets about
 cores / (load + threads) of its threads' time once they outnumber the cores. The stored rate is brought to an idle
 machine with the load recorded when it was measured (`environment["load_average"]`; 0 for rows stored before it
@@ -70,9 +71,14 @@ def measured_rate(entry, macs_per_image: float) -> MeasuredRate:
                         entry.created_at)
 
 
-def latest_rate(specs, precision: str, path=None, limit: int = 200) -> MeasuredRate | None:
-    """Returns the rate of the newest stored CPU result in `precision` of one of `specs` or of a built-in, or None
-    when the history holds none (or cannot be read)."""
+def closest_rate(specs, precision: str, macs_per_pass: float | None = None, path=None,
+                 limit: int = 200) -> MeasuredRate | None:
+    """Returns the rate of a stored CPU result in `precision` of one of `specs` or of a built-in: of the one whose
+    work per pass (MACs per image x batch) is closest to `macs_per_pass` by ratio, the newest among equals (None:
+    the newest); None when the history holds none (or cannot be read). Small inputs run at a lower rate than large
+    ones (fixed costs per layer), so the rate of a like-sized run predicts best."""
+    import math
+
     from spinescope.analysis.counting.fast import count_model
     from spinescope.analysis.latency.history import list_results
     from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
@@ -83,11 +89,20 @@ def latest_rate(specs, precision: str, path=None, limit: int = 200) -> MeasuredR
         entries = list_results(limit=limit, path=path)
     except Exception:  # noqa: BLE001 - no history: the assumed rate is used
         return None
-    for entry in entries:
-        if entry.device == "cpu" and entry.precision == precision and entry.spec_hash in known:
-            macs = count_model(known[entry.spec_hash], entry.input_size, entry.head, 1000, "gap").macs("")
-            return measured_rate(entry, macs)
-    return None
+    counted: dict[tuple, float] = {}
+    best, best_distance = None, math.inf
+    for entry in entries:  # newest first
+        if entry.device != "cpu" or entry.precision != precision or entry.spec_hash not in known:
+            continue
+        key = (entry.spec_hash, str(entry.input_size), entry.head)
+        if key not in counted:
+            counted[key] = count_model(known[entry.spec_hash], entry.input_size, entry.head, 1000, "gap").macs("")
+        if macs_per_pass is None:
+            return measured_rate(entry, counted[key])
+        distance = abs(math.log(counted[key] * entry.batch / macs_per_pass))
+        if distance < best_distance:
+            best, best_distance = (entry, counted[key]), distance
+    return measured_rate(*best) if best else None
 
 
 def estimate_run(macs_per_pass: float, passes: int, threads: int, rate: MeasuredRate | None,
@@ -103,7 +118,7 @@ def estimate_run(macs_per_pass: float, passes: int, threads: int, rate: Measured
         basis = f"an assumed {CPU_MACS_PER_SECOND / 1e9:g} GMAC/s (nothing measured on this CPU yet)"
     else:
         likely, fast, slow = rate.median, rate.fast, rate.slow
-        basis = (f"the last measured rate, {rate.median / 1e9:,.1f} GMAC/s ({rate.label}, "
+        basis = (f"the rate measured for the closest workload, {rate.median / 1e9:,.1f} GMAC/s ({rate.label}, "
                  f"{rate.created_at.replace('T', ' ')[:16]} UTC)")
     load = loads[0] if loads else None
     lightest, heaviest = (min(loads), max(loads)) if loads else (0.0, 0.0)

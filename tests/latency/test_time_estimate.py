@@ -7,7 +7,7 @@ import pytest
 from spinescope.analysis.counting.fast import count_model
 from spinescope.analysis.latency.history import list_results, save_results
 from spinescope.analysis.latency.results import LatencyResult
-from spinescope.analysis.latency.time_estimate import (TimeEstimate, estimate_run, latest_rate, load_warning,
+from spinescope.analysis.latency.time_estimate import (TimeEstimate, closest_rate, estimate_run, load_warning,
                                                        measured_rate, slowdown)
 from spinescope.analysis.limits import CPU_MACS_PER_SECOND
 from spinescope.spinenet.builtins import load_builtin
@@ -62,7 +62,7 @@ def test_the_estimate_scales_the_rate_by_the_load_now_with_the_spread_of_the_pas
     assert estimate.seconds == pytest.approx(4 + 0.5 * 2)
     assert estimate.low_s == pytest.approx(3 + 2e10 / 5e10 * 1.5)  # p10 rate, the lightest load (1.0)
     assert estimate.high_s == pytest.approx(5 + 2e10 / 3.2e10 * 2.5)  # p90 rate, the heaviest load (3.0)
-    assert "the last measured rate, 40.0 GMAC/s (SpineNet-49S, 2026-01-05 10:00 UTC)" == estimate.basis
+    assert "the rate measured for the closest workload, 40.0 GMAC/s (SpineNet-49S, 2026-01-05 10:00 UTC)" == estimate.basis
     assert (estimate.load, estimate.cores, estimate.overloaded) == (2.0, 2, False)
 
 
@@ -91,12 +91,25 @@ def test_the_latest_cpu_row_of_a_known_spec_in_the_same_precision_gives_the_rate
                   result(spec_hash(small), median=10.0, when="03", device="cuda"),
                   result(spec_hash(small), median=70.0, when="04", precision="bf16"),
                   result("unknown-hash", median=5.0, when="05"))
-    assert latest_rate([], "fp32", path=path).label == "SpineNet-49S"  # the edited spec is not known without it
-    rate = latest_rate([edited], "fp32", path=path)
+    assert closest_rate([], "fp32", path=path).label == "SpineNet-49S"  # the edited spec is not known without it
+    rate = closest_rate([edited], "fp32", path=path)
     macs = count_model(edited, 64, "none", 1000, "gap").macs("")
     assert rate.label == "Mine" and rate.median == pytest.approx(macs * 2 * 2 / 0.080)
-    assert latest_rate([], "fp16", path=path) is None
+    assert closest_rate([], "fp16", path=path) is None
 
 
 def test_overloaded_means_more_load_than_cores():
     assert TimeEstimate(1, 1, 1, "", 2.5, 2).overloaded and not TimeEstimate(1, 1, 1, "", 2.0, 2).overloaded
+
+
+def test_the_rate_of_the_closest_workload_is_taken_not_the_newest(tmp_path):
+    """A 64 px run is slower per MAC than a 256 px one (fixed costs per layer): a 256 px estimate must not take the
+    rate of a newer 64 px run. Work per pass by hand: 49S's MACs at each size x batch 2."""
+    small = load_builtin("spinenet-49s")
+    path = stored(tmp_path, result(spec_hash(small), median=40.0, when="01", input_size=256),
+                  result(spec_hash(small), median=20.0, when="02", input_size=64))
+    at = {size: count_model(small, size, "none", 1000, "gap").macs("") * 2 for size in (64, 256)}
+    assert closest_rate([], "fp32", at[256], path=path).label == "SpineNet-49S"
+    assert closest_rate([], "fp32", at[256], path=path).median == pytest.approx(at[256] * 2 / 0.040)
+    assert closest_rate([], "fp32", at[64] * 1.1, path=path).median == pytest.approx(at[64] * 2 / 0.020)
+    assert closest_rate([], "fp32", None, path=path).median == pytest.approx(at[64] * 2 / 0.020)  # the newest
