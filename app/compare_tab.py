@@ -16,7 +16,7 @@ from spinescope.app.guard import one_line
 from spinescope.app.identity import display_name
 from spinescope.app.latency_view import latest_latency_ms
 from spinescope.app.markup import escape_html, escape_md
-from spinescope.app.tables import INPUT_PX_COLUMN, column, table as show_table
+from spinescope.app.tables import INPUT_PX_COLUMN, column, fitted_columns, table as show_table
 from spinescope.app.units import ratio
 from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinescope.spinenet.input_size import size_label, size_text, size_to_json
@@ -387,12 +387,13 @@ def render() -> None:
                "for built-ins at their published input size.")
     frame = comparison_rows(specs, sizes, head, names)
     show_table(frame, "compare_table", "comparison.csv", hide_index=True, width="stretch",
-               column_config=COMPARE_COLUMNS, more=COMPARE_MORE)
+               column_config=fitted_columns(frame, COMPARE_COLUMNS, "compare_table", COMPARE_MORE), more=COMPARE_MORE)
     st.caption("Outputs: the shape of each output level (channels × height × width, pixels) and its theoretical "
                "receptive field in pixels and as a multiple of the input side (of its longer side when not "
                "square), as `spinescope compare` prints them.")
-    show_table(output_rows(specs, sizes, head, names), "compare_outputs", "comparison-outputs.csv", hide_index=True,
-               width="stretch", column_config=OUTPUT_COLUMNS)
+    outputs = output_rows(specs, sizes, head, names)
+    show_table(outputs, "compare_outputs", "comparison-outputs.csv", hide_index=True, width="stretch",
+               column_config=fitted_columns(outputs, OUTPUT_COLUMNS, "compare_outputs"))
     per_row = 2
     for start in range(0, len(specs), per_row):
         columns = st.columns(per_row)

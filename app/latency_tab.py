@@ -23,7 +23,7 @@ from spinescope.app.guard import guarded, one_line
 from spinescope.app.latency_view import (history_figure, per_block_check_line, per_block_frame, results_figure, results_frame,
                               run_caption, shares_figure)
 from spinescope.app.markup import escape_md
-from spinescope.app.tables import INPUT_PX_COLUMN, column, table
+from spinescope.app.tables import INPUT_PX_COLUMN, column, model_width, table
 from spinescope.app.workspace_runs import workspace_runs
 from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinescope.spinenet.input_size import InputSize, normalize
@@ -428,10 +428,6 @@ RESULT_COLUMNS = {
 }
 RESULT_MORE = ("head", "device", "peak memory MiB")
 CSV_ONLY = ("mean ms", "threads", "spec hash", "images/s")
-TABLE_WIDTH_PX = 900  # the main column at 1366 px with the sidebar open; a wider table scrolls sideways
-MODEL_MIN_PX = 120
-CHAR_PX = 7.4  # a generous average character width of the tables' 14 px Source Sans
-CELL_PADDING_PX = 16  # both sides of a cell's text
 
 
 def _shown(frame):
@@ -439,13 +435,6 @@ def _shown(frame):
     import pandas as pd
 
     return frame.drop(columns=["run"]).assign(**{"when (UTC)": pd.to_datetime(frame["when (UTC)"])})
-
-
-def model_width(labels, other_px: int) -> int:
-    """Returns the model column's width in pixels: its longest label's, within the room the other columns leave
-    (`other_px`) and at least MODEL_MIN_PX."""
-    longest = max((len(label) for label in labels), default=0)
-    return max(MODEL_MIN_PX, min(round(CHAR_PX * longest) + CELL_PADDING_PX, TABLE_WIDTH_PX - other_px))
 
 
 def _number_columns(frame, key: str) -> dict:

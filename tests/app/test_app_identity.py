@@ -65,6 +65,8 @@ def test_an_edited_built_in_is_named_as_edited_in_compare_edit_exports_and_the_r
     app = open_tab(app, "Compare")
     assert list(app.dataframe[0].value["model"]) == [name, "ResNet-50-FPN"]
     assert set(app.dataframe[1].value["model"]) == {name, "ResNet-50-FPN"}
+    for table in app.dataframe[:2]:  # wide enough for the name at 7 px a character and 8 px padding a side
+        assert json.loads(table.proto.columns)["model"]["width"] >= 7 * len(name) + 16
     app = open_tab(app, "Import / export")
     stem = f"spinenet-49-edited-{content_hash(edited)}"
     assert served(app, "JSON (.json)").filename == f"{stem}.json"
