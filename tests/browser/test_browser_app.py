@@ -61,6 +61,8 @@ def test_page_loads_with_one_node_per_block_and_a_click_selects_it(page, server)
     open_tab(page, "Per-block costs")
     page.set_viewport_size({"width": 1500, "height": 1250})
     page.mouse.move(5, 5)  # no hover label or plotly toolbar in the picture
+    page.evaluate("() => { for (const el of [document.scrollingElement, "
+                  "document.querySelector('[data-testid=\"stMain\"]')]) if (el) el.scrollTo(0, 0); }")  # the top
     page.wait_for_timeout(1500)  # let plotly finish redrawing
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))  # the README's picture of the app
