@@ -299,15 +299,21 @@ def diff_view(spec: Spec, input_size: int, head: str) -> None:
                          "relative %": st.column_config.NumberColumn(format="%+.1f%%")})
 
 
+HISTORY_LINES = 40  # entries listed at once, the current one among them
+
+
 def history_view() -> None:
     history = session.history()
+    count = len(history.entries)
+    first = max(0, min(count - HISTORY_LINES, history.cursor - HISTORY_LINES // 2))  # only these are formatted
     lines = []
-    for index, entry in enumerate(history.entries):
+    for index in range(first, min(count, first + HISTORY_LINES)):
+        entry = history.entries[index]
         mark = "▶ " if index == history.cursor else ""
         style = "**" if index == history.cursor else ""
         lines.append(f"{index + 1}. {mark}{style}{escape_md(entry.description)}{style}"
                      + (" *(start)*" if entry.kind == "load" else ""))
-    st.markdown("\n".join(lines[-40:]))
+    st.markdown("\n".join(lines))
 
 
 def name_editor(spec: Spec) -> None:

@@ -158,3 +158,19 @@ def test_an_edited_built_in_is_named_as_edited_in_the_sidebar_explore_memory_and
     app = open_tab(app, "Latency")
     models = next(item for item in app.multiselect if item.label.startswith("Models"))
     assert f"current spec ({name})" in models.options
+
+
+def test_the_edit_history_lists_forty_entries_around_the_current_one_numbered_from_one(home):
+    from spinescope.app.workspace import WORKSPACE_FILE, WorkspaceStore
+
+    app = start()
+    workspace = app.query_params["ws"]
+    store = WorkspaceStore(home / WORKSPACE_FILE)
+    for index in range(2, 101):  # entries 2..100 after the opening one
+        store.push(workspace, rename(SPINENET_49, f"net {index}"), f"step {index}")
+    store.move_cursor(workspace, -60)  # back to entry 40
+    app = open_tab(start({"ws": workspace}), "Edit")
+    listing = next(plain(item.value) for item in app.markdown if "▶" in item.value)
+    lines = listing.splitlines()
+    assert len(lines) == 40 and lines[0] == "20. step 20" and lines[-1] == "59. step 59"
+    assert "40. ▶ **step 40**" in lines
