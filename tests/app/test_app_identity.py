@@ -38,6 +38,17 @@ def plain(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
+def edit_b7_to_level_5():
+    """Returns (the app on its Edit tab, the edited spec, the name the app must show for it): SpineNet-49 with b7
+    moved to level 5 from the Edit tab, its name unchanged."""
+    app = open_tab(start(), "Edit")
+    select_block(app, "b7")
+    widget(app.selectbox, "Level").set_value(5)
+    run(app)
+    edited = current(app)
+    return app, edited, f"SpineNet-49, edited · {content_hash(edited)}"
+
+
 def test_display_name_marks_an_edited_built_in_and_only_that():
     edited = set_level(SPINENET_49, "b7", 5)
     assert display_name(SPINENET_49) == "SpineNet-49"
@@ -53,13 +64,8 @@ def test_display_name_marks_an_edited_built_in_and_only_that():
 
 
 def test_an_edited_built_in_is_named_as_edited_in_compare_edit_exports_and_the_report(home):
-    app = open_tab(start(), "Edit")
-    select_block(app, "b7")
-    widget(app.selectbox, "Level").set_value(5)
-    run(app)
-    edited = current(app)
+    app, edited, name = edit_b7_to_level_5()
     assert edited.name == "SpineNet-49" and edited != SPINENET_49
-    name = f"SpineNet-49, edited · {content_hash(edited)}"
     assert plain(app.markdown[0].value) == f"#### Editing {name}"
     assert any(item.value.startswith("Edited from the spec of the same name") for item in app.caption)
     app = open_tab(app, "Compare")
@@ -117,12 +123,7 @@ def test_a_sweep_of_the_edited_spec_labels_its_points_and_history_rows_as_edited
     from spinescope.analysis.latency.history import list_results
     from test_app_sweep import start as start_sweep, wait
 
-    app = open_tab(start(), "Edit")
-    select_block(app, "b7")
-    widget(app.selectbox, "Level").set_value(5)
-    run(app)
-    edited = current(app)
-    name = f"SpineNet-49, edited · {content_hash(edited)}"
+    app, edited, name = edit_b7_to_level_5()
     app = open_tab(app, "Sweeps")
     widget(app.text_input, "Input sizes (px, comma list)").set_value("64")
     widget(app.number_input, "Timed iterations").set_value(1)
@@ -138,12 +139,7 @@ def test_a_sweep_of_the_edited_spec_labels_its_points_and_history_rows_as_edited
 
 
 def test_an_edited_built_in_is_named_as_edited_in_the_sidebar_explore_memory_and_latency(home):
-    app = open_tab(start(), "Edit")
-    select_block(app, "b7")
-    widget(app.selectbox, "Level").set_value(5)
-    run(app)
-    edited = current(app)
-    name = f"SpineNet-49, edited · {content_hash(edited)}"
+    app, edited, name = edit_b7_to_level_5()
     assert any(plain(item.value).startswith(f"**Current:** {name}") for item in app.sidebar.markdown)
     app = open_tab(app, "Explore")
     assert any(plain(item.value).startswith(f"{name} at ") for item in app.caption)
