@@ -14,7 +14,7 @@ from spinescope.app import session, sidebar
 from spinescope.app.exports import file_stem
 from spinescope.app.guard import guarded
 from spinescope.app.markup import escape_html, escape_md
-from spinescope.app.tables import INPUT_PX_COLUMN, table
+from spinescope.app.tables import CELL_PADDING_PX, CHAR_PX, INPUT_PX_COLUMN, table
 from spinescope.spinenet.input_size import InputSize, normalize, size_to_json
 from spinescope.spinenet.input_size import size_text as size_px
 from spinescope.spinenet.validate import LIMITS
@@ -196,10 +196,15 @@ FIT_COLUMN_WIDTH = 110
 
 
 def fit_columns(name: str, reference_name: str) -> dict:
-    """Returns the largest-batch table's column config: the input size, and one narrow column per model."""
+    """Returns the largest-batch table's column config: the input size, and one narrow column per model, headed
+    by its name, or "current spec" where the name would be cut (the full name is in the help and the CSV)."""
+    def header(model: str) -> str:
+        fits = round(CHAR_PX * len(model)) + CELL_PADDING_PX <= FIT_COLUMN_WIDTH
+        return model if fits or model == reference_name else "current spec"
+
     return {"input px": INPUT_PX_COLUMN,
             **{f"{model} max batch": st.column_config.NumberColumn(
-                model, help=f"{model}: the largest batch whose estimated peak fits the budget", format="%d",
+                header(model), help=f"{model}: the largest batch whose estimated peak fits the budget", format="%d",
                 width=FIT_COLUMN_WIDTH) for model in (name, reference_name)}}
 
 
