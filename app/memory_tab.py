@@ -126,8 +126,8 @@ def breakdown(spec, values: dict) -> None:
         " MiB = 2^20 bytes, GiB = 2^30 bytes."))
     st.markdown("##### Activations kept for backward, per block")
     total = max(estimate.activations_bytes - estimate.autocast_copies_bytes, 1)
-    frame = pd.DataFrame([{"block": (row["id"] or "(model)").removeprefix("backbone.blocks."),
-                           "activations MiB": row["activations_bytes"] / MIB, "share %": 100 * row["activations_bytes"] / total, "params": row["params"]}
+    frame = pd.DataFrame([{"block": block_name(row["id"]), "activations MiB": row["activations_bytes"] / MIB,
+                           "share %": 100 * row["activations_bytes"] / total, "params": row["params"]}
                           for row in estimate.blocks])
     left, right = st.columns([2, 3], gap="medium")
     with left:
@@ -193,6 +193,11 @@ def fit_section(spec, values: dict) -> None:
 # The largest-batch table in the left 2/5 of the page fits 1366 px without scrolling sideways: narrow columns
 # named by the models (the full names in their help and in the CSV).
 FIT_COLUMN_WIDTH = 110
+
+
+def block_name(module_id: str | None) -> str:
+    """Returns a per-block row's short name: 'b7', 'stem_conv', 'endpoints', 'head' ('(model)' for the rest)."""
+    return (module_id or "(model)").removeprefix("backbone.blocks.").removeprefix("backbone.")
 
 
 def fit_columns(name: str, reference_name: str) -> dict:

@@ -150,6 +150,10 @@ def test_an_edited_built_in_is_named_as_edited_in_the_sidebar_explore_memory_and
     assert [trace["name"] for trace in profile["data"]] == ["ResNet-50-FPN", name]
     app = open_tab(app, "Memory")
     assert any(plain(item.value).startswith(f"{name} (") for item in app.caption)
+    blocks = next(item.value for item in app.dataframe if "activations MiB" in item.value)
+    # Short names that fit the narrow column: the stem conv, the blocks by id, the endpoints, the head.
+    assert list(blocks["block"]) == ["stem_conv", "stem0", "stem1", *(b.id for b in edited.blocks), "endpoints",
+                                     "head"]
     assert f"{name} max batch" in app.dataframe[-1].value.columns  # the frame (and CSV) keep the full name
     headers = {key: config.get("label") for key, config in json.loads(app.dataframe[-1].proto.columns).items()}
     # A 110 px column holds about 12 characters at 7.4 px each plus padding: the long name gives way to a short one.
