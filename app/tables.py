@@ -22,21 +22,23 @@ CHAR_PX = 7.4  # a generous average character width of the tables' 14 px Source 
 CELL_PADDING_PX = 16  # both sides of a cell's text
 
 
-def model_width(labels, other_px: int) -> int:
+def model_width(labels, other_px: int, minimum: int = MODEL_MIN_PX) -> int:
     """Returns a model-name column's width in pixels: its longest label's, within the room the other columns
-    leave (`other_px`) and at least MODEL_MIN_PX."""
+    leave (`other_px`) and at least `minimum`."""
     longest = max((len(label) for label in labels), default=0)
-    return max(MODEL_MIN_PX, min(round(CHAR_PX * longest) + CELL_PADDING_PX, TABLE_WIDTH_PX - other_px))
+    return max(minimum, min(round(CHAR_PX * longest) + CELL_PADDING_PX, TABLE_WIDTH_PX - other_px))
 
 
 def fitted_columns(frame, columns: dict, key: str, more=()) -> dict:
     """Returns `columns` (a column config with fixed widths) with its "model" column as wide as the frame's labels
-    need within the room left by the columns shown (`more` ones only with the table's "more columns" toggle on)."""
+    need within the room left by the columns shown (`more` ones only with the table's "more columns" toggle on),
+    and at least its configured width."""
     showing_more = bool(st.session_state.get(f"{key}_more"))
     others = sum(config["width"] for name, config in columns.items()
                  if name != "model" and name in frame and (showing_more or name not in more)
                  and isinstance(config.get("width"), int))
-    return {**columns, "model": st.column_config.TextColumn("model", width=model_width(frame["model"], others))}
+    width = model_width(frame["model"], others, minimum=columns["model"]["width"])
+    return {**columns, "model": st.column_config.TextColumn("model", width=width)}
 
 
 def column(label: str, help: str | None = None, format: str | None = None, width: str = "small"):
