@@ -2,8 +2,6 @@
 the arguments with which PyTorch's own max_pool2d is SAME pooling. Pure functions of ints, no torch."""
 from __future__ import annotations
 
-from spinescope.spinenet.input_size import normalize
-
 Shape = tuple[int, int, int]  # channels, height, width (pixels)
 
 
@@ -35,10 +33,6 @@ def pair(value) -> tuple[int, int]:
     """Returns a kernel, stride or scale as (height, width): an int means the same on both axes."""
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
-
-# One normalizer of sizes, kernels, strides and scales (an int where both axes agree, else the pair), imported here
-# under this name by analysis.architecture.block_whatif.
-square = normalize
 
 
 def same_pool_arguments(height: int, width: int, kernel, stride) -> tuple[int, int, bool] | None:
