@@ -101,18 +101,23 @@ def test_retinanet_detects_in_eval_mode(small_retinanet):
     assert set(result) == {"boxes", "scores", "labels"} and result["boxes"].shape[1:] == (4,)
 
 
-def test_head_is_initialized_as_model_gardens(small_retinanet):
-    head = small_retinanet.head
-    logits, boxes = head.classification_head.cls_logits, head.regression_head.bbox_reg
+def assert_authors_head_init(logits, boxes, towers):
+    """The authors' RetinaNet head init: predictors N(0, 1e-5), the class bias at the 0.01 prior (-log 99), box bias
+    0; 4 + 4 tower convs N(0, 0.01) with bias 0."""
     assert torch.allclose(logits.bias, torch.full_like(logits.bias, -math.log(99)))
     assert torch.all(boxes.bias == 0)
     assert logits.weight.std().item() == pytest.approx(1e-5, rel=0.03)
     assert boxes.weight.std().item() == pytest.approx(1e-5, rel=0.03)
-    towers = [m for m in [*head.classification_head.conv.modules(), *head.regression_head.conv.modules()]
-              if isinstance(m, nn.Conv2d)]
     assert len(towers) == 8
     for conv in towers:
         assert conv.weight.std().item() == pytest.approx(0.01, rel=0.02) and torch.all(conv.bias == 0)
+
+
+def test_head_is_initialized_as_model_gardens(small_retinanet):
+    head = small_retinanet.head
+    towers = [m for m in [*head.classification_head.conv.modules(), *head.regression_head.conv.modules()]
+              if isinstance(m, nn.Conv2d)]
+    assert_authors_head_init(head.classification_head.cls_logits, head.regression_head.bbox_reg, towers)
     # The backbone comes from build_model: SpineNet-49S's 17 blocks each end in a BN with scale 0.
     zero = [m for m in small_retinanet.backbone.modules() if isinstance(m, nn.BatchNorm2d) and torch.all(m.weight == 0)]
     assert len(zero) == 17
@@ -126,15 +131,7 @@ def spec_retinanet():
 
 def test_spec_head_is_the_authors(spec_retinanet):
     head = spec_retinanet.head
-    logits, boxes = head.class_net.predict, head.box_net.predict
-    assert torch.allclose(logits.bias, torch.full_like(logits.bias, -math.log(99)))
-    assert torch.all(boxes.bias == 0)
-    assert logits.weight.std().item() == pytest.approx(1e-5, rel=0.03)
-    assert boxes.weight.std().item() == pytest.approx(1e-5, rel=0.03)
-    towers = [*head.class_net.convs, *head.box_net.convs]
-    assert len(towers) == 8
-    for conv in towers:
-        assert conv.weight.std().item() == pytest.approx(0.01, rel=0.02) and torch.all(conv.bias == 0)
+    assert_authors_head_init(head.class_net.predict, head.box_net.predict, [*head.class_net.convs, *head.box_net.convs])
     # A BN per level and conv in each subnet, as the authors' head: 5 levels x 4 convs x 2 subnets.
     norms = [m for m in head.modules() if isinstance(m, nn.BatchNorm2d)]
     assert len(norms) == 5 * 4 * 2 and all(torch.all(m.weight == 1) for m in norms)
