@@ -15,12 +15,10 @@ import math
 import os
 from dataclasses import dataclass
 
+from spinescope.analysis.latency.time_estimate import estimate_cpu_seconds
 from spinescope.spinenet.input_size import size_text
 
 DEFAULT_MAX_SECONDS = 600.0
-# CPU speed assumed for a forward pass (multiply-adds per second, fp32): the low end of what this 2-core machine
-# measured (17-40 GMAC/s), so that estimates err on the long side without refusing runs that would finish.
-CPU_MACS_PER_SECOND = 20e9
 
 
 class ResourceLimitError(ValueError):
@@ -54,11 +52,6 @@ def max_memory_bytes() -> int | None:
 def max_seconds() -> float:
     """Returns the longest estimated run time allowed, in seconds (SPINESCOPE_MAX_SECONDS, default 600)."""
     return _positive_env("SPINESCOPE_MAX_SECONDS") or DEFAULT_MAX_SECONDS
-
-
-def estimate_cpu_seconds(macs: float, passes: int = 1) -> float:
-    """Returns a pessimistic estimate in seconds of `passes` forward passes of `macs` multiply-adds on the CPU."""
-    return passes * macs / CPU_MACS_PER_SECOND
 
 
 def byte_text(count: float) -> str:

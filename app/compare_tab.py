@@ -402,7 +402,7 @@ def render() -> None:
                                                                 names[start:start + per_row])):
             with place:
                 result = counts.analysis_of(other, size, head)
-                figure = graph_figure(other, size, counts.block_costs(other, result), height=360,
+                figure = graph_figure(other, size, counts.block_costs(other, result), height=360, head=head,
                                       title=f"{name} · {size_text(size)}", width_hint=360,
                                       legend=False)  # half the page
                 st.plotly_chart(figure, key=f"compare_graph_{start + offset}",

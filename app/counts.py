@@ -8,8 +8,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from spinescope.analysis.counting import Analysis, analyze
-from spinescope.spinenet.input_size import normalize
+from spinescope.analysis.counting import Analysis
+from spinescope.analysis.counting.view import ModelView, model_view
+from spinescope.spinenet.input_size import InputSize, normalize
 from spinescope.spinenet.layout import resolve
 from spinescope.spinenet.spec import Spec, spec_hash
 
@@ -21,13 +22,19 @@ def spec_key(spec: Spec) -> str:
     return f"{spec_hash(spec)}:{spec.name}"
 
 
+def view_of(spec: Spec, input_size: InputSize, head: str) -> ModelView:
+    """Returns the one model view of `spec` with `head` at `input_size` that every part of a page reads (shared,
+    read-only: `analysis.counting.view`)."""
+    return model_view(spec, input_size, head)
+
+
 @st.cache_data(max_entries=512, show_spinner=False)
-def _analysis(key: str, _spec: Spec, input_size: int, head: str) -> Analysis:
-    return analyze(_spec, input_size, head)
+def _analysis(key: str, _spec: Spec, input_size: InputSize, head: str) -> Analysis:
+    return view_of(_spec, input_size, head).analysis
 
 
-def analysis_of(spec: Spec, input_size: int, head: str) -> Analysis:
-    """Returns params and MACs of `spec` with `head` at `input_size` (a private copy; cached)."""
+def analysis_of(spec: Spec, input_size: InputSize, head: str) -> Analysis:
+    """Returns params and MACs of `spec` with `head` at `input_size` (a private copy of the view's analysis)."""
     return _analysis(spec_key(spec), spec, normalize(input_size), head)
 
 
@@ -45,7 +52,7 @@ def block_costs(spec: Spec, result: Analysis) -> dict[str, dict]:
 def block_table(spec: Spec, result: Analysis) -> pd.DataFrame:
     """Returns one row per graph node: order, id, level, type, channels, feature size, params, MACs (and their
     resampling part where the counter gives it), share of the backbone MACs, output level and inputs."""
-    layout = resolve(spec, result.input_size)
+    layout = view_of(spec, result.input_size, result.head).layout
     costs = block_costs(spec, result)
     inputs: dict[str, list[str]] = {}
     for edge in layout.edges:

@@ -204,11 +204,11 @@ def graph_and_totals(spec: Spec, input_size: int, head: str) -> None:
     before = counts.analysis_of(base, input_size, head) if base != spec else result
     graph_column, numbers_column = st.columns([4, 1], gap="medium")
     with graph_column:
-        figure = graph_figure(spec, input_size, counts.block_costs(spec, result),
+        figure = graph_figure(spec, input_size, counts.block_costs(spec, result), head=head,
                               selected=st.session_state.get(selection.STATE_KEY), height=380, width_hint=600)
         show_graph(figure, key="edit_graph", on_click=selection.graph_clicked,
                    alt=f"Graph of {spec.name} as edited: {len(spec.blocks)} blocks by order and feature level")
-        note = dead_blocks_note(resolve(spec, input_size))
+        note = dead_blocks_note(counts.view_of(spec, input_size, head).layout)
         if note:
             st.caption(f":material/block: {escape_md(note)}")
     with numbers_column:

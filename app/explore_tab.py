@@ -19,7 +19,6 @@ from spinescope.app.tables import column, table as show_table
 from spinescope.app.units import billions, millions, signed_billions, signed_millions
 from spinescope.spinenet.blocks import BLOCK_TYPES
 from spinescope.spinenet.input_size import InputSize, dims_label, hw
-from spinescope.spinenet.layout import resolve
 from spinescope.spinenet.spec import Spec
 
 GRAPH_HEIGHT = 500
@@ -97,7 +96,7 @@ def verification(spec: Spec, input_size: int, head: str) -> None:
 
 
 def block_details(spec: Spec, result, block_id: str, input_size: int) -> None:
-    layout = resolve(spec, input_size)
+    layout = counts.view_of(spec, input_size, result.head).layout
     node = layout.node(block_id)
     cost = counts.block_costs(spec, result).get(block_id, {})
     title = f"**{escape_md(block_id)}**" + (f" · output **P{node.output_level}**" if node.output_level else "")
@@ -213,20 +212,21 @@ def graph_panel(spec: Spec, result, input_size: int) -> None:
         mode = st.session_state.get("macs_mode") or "off"
         times = time_shares(spec) if mode in TIME_MODES else None
         figure = graph_figure(spec, input_size, counts.block_costs(spec, result), mode, chosen,
-                              height=GRAPH_HEIGHT, times=times)
+                              height=GRAPH_HEIGHT, times=times, head=result.head)
         show_graph(figure, key="graph", on_click=selection.graph_clicked,
                    alt=f"Graph of {spec.name}: {len(selection.node_ids(spec, input_size))} blocks by order and "
                        "feature level")
         st.caption("x = block order, y = feature level. Arrows: parent connections coloured by resampling (hover "
                    "one for its operations and cost); dashed purple: merged by the 0-outdegree rule. Click a block "
                    "to select it.")
-        note = dead_blocks_note(resolve(spec, input_size))
+        note = dead_blocks_note(counts.view_of(spec, input_size, result.head).layout)
         if note:
             st.caption(f":material/block: {escape_md(note)}")
     with side:
         chosen = selection.selector(spec, input_size, key="explore_block_box")
         block_details(spec, result, chosen, input_size)
-    if st.session_state.get("whatif_open") and resolve(spec, input_size).node(chosen).block_fn in BLOCK_TYPES:
+    layout = counts.view_of(spec, input_size, result.head).layout
+    if st.session_state.get("whatif_open") and layout.node(chosen).block_fn in BLOCK_TYPES:
         block_whatif_view(spec, chosen, input_size)
 
 

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 
 import plotly.graph_objects as go
 
+from spinescope.analysis.counting.view import model_view
 from spinescope.spinenet.graph import to_graph
-from spinescope.spinenet.input_size import level_label
-from spinescope.spinenet.layout import Layout, live_nodes, resolve
+from spinescope.spinenet.input_size import InputSize, level_label
+from spinescope.spinenet.layout import Layout, live_nodes
+from spinescope.spinenet.registry import NO_HEAD
 from spinescope.spinenet.spec import Spec
 
 TYPE_STYLE = {  # block_fn -> (colour, marker symbol, legend label)
@@ -156,14 +158,14 @@ def _curve(x0, y0, x1, y1):
     return points
 
 
-def edge_costs(spec: Spec, input_size: int | None = None) -> dict[tuple[str, str], dict]:
+def edge_costs(spec: Spec, input_size: InputSize | None = None, head: str = NO_HEAD) -> dict[tuple[str, str], dict]:
     """Returns {(source, target): {"params", "macs"}} for every connection that has modules of its own: a
     SpineNet parent's resampling (`blocks.<target>.resample.<i>`) or an FPN lateral 1x1 conv; counted by the
-    fast exact counter (the same numbers as fvcore's trace of the real model)."""
-    from spinescope.analysis.counting.fast import count_model
-
-    counts = count_model(spec, input_size)
-    layout = resolve(spec, input_size)
+    fast exact counter (the same numbers as fvcore's trace of the real model). Read from the model view of
+    (spec, size, head), the one the totals beside the graph come from; the backbone's modules are the same with
+    any head."""
+    view = model_view(spec, input_size, head)
+    counts, layout = view.counts, view.layout
     costs: dict[tuple[str, str], dict] = {}
 
     def add(key, module):
@@ -252,9 +254,10 @@ class _Connections:
     polylines: list[list[tuple[float, float]]]
 
 
-def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None = None, macs_mode: str = "off",
+def graph_figure(spec: Spec, input_size: InputSize | None = None, costs: dict | None = None, macs_mode: str = "off",
                  selected: str | None = None, height: int = 520, title: str | None = None,
-                 width_hint: int = WIDTH_HINT, times: dict | None = None, legend: bool = True) -> go.Figure:
+                 width_hint: int = WIDTH_HINT, times: dict | None = None, legend: bool = True,
+                 head: str = NO_HEAD) -> go.Figure:
     """Returns the plotly figure of `spec`'s backbone at `input_size` pixels.
 
     costs: optional {node id: {"params": int, "macs": int, "resample_macs": int | None, "share": float}} shown in
@@ -264,18 +267,20 @@ def graph_figure(spec: Spec, input_size: int | None = None, costs: dict | None =
     width_hint: the plot's expected width in pixels; node sizes, whether block ids fit beside the nodes (else
     they label the x axis) and the margins follow from it.
     legend: False leaves out both legends (small multiples such as Compare's).
+    head: the head the page counts with, so that the graph reads the same model view as the totals beside it.
     The node trace is named NODE_TRACE_NAME, is the last trace (drawn on top) and carries each node's id as
     customdata[0] (for click selection); it is the only trace with customdata.
     """
-    graph = to_graph(spec, input_size)
+    view = model_view(spec, input_size, head)
+    graph = to_graph(spec, view.input_size, view.layout)
     size = graph.graph["input_size"]
     costs, times = costs or {}, times or {}
     macs_mode = _effective_mode(macs_mode, times)
-    dead = dead_blocks(resolve(spec, size))
+    dead = dead_blocks(view.layout)
     nodes = sorted(graph.nodes(data=True), key=lambda item: item[1]["order"])
     repeats = spec.scaling.block_repeats  # 1 for families without repeats (ResNet-FPN)
     sizes = _node_sizes(nodes, times if macs_mode in TIME_MODES else costs, macs_mode, width_hint)
-    connections = _connection_traces(graph, edge_costs(spec, size), sizes)
+    connections = _connection_traces(graph, edge_costs(spec, size, head), sizes)
     ghosts = _stack_copies(nodes, sizes, repeats)
     outputs = _output_labels(nodes, sizes)
     node_trace = _node_trace(graph, nodes, sizes, macs_mode, selected, dead, costs, times, repeats)

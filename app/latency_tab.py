@@ -230,7 +230,7 @@ def estimated_seconds(choices: list[str], size: InputSize, head: str, batch: int
     """Returns the time estimate the run is checked against: every model's MACs at this size, for warm-up + timed
     passes + the memory probe, at the CPU speed `analysis.limits` assumes (pessimistic; a GPU is much faster)."""
     from spinescope.analysis.counting.fast import count_model
-    from spinescope.analysis.limits import estimate_cpu_seconds
+    from spinescope.analysis.latency.time_estimate import estimate_cpu_seconds
 
     passes = timed_passes(iters, warmup, per_block)
     return sum(estimate_cpu_seconds(count_model(_spec_for(choice), size, head, 1000, "gap").macs(""), passes * batch)

@@ -43,25 +43,9 @@ def optional_child(layer: Layer, local_name: str) -> nn.Module | None:
     return child(layer, local_name) if layer.has_child(local_name) else None
 
 
-def _forward_only_class(kind: str) -> type:
-    """Returns a class for a kind that registered only its forward (`structure.forward_for`): it holds the
-    Layer's children and attrs as they are described."""
-    def __init__(self, layer):
-        nn.Module.__init__(self)
-        for grandchild in layer.children:
-            self.add_module(grandchild.local_name, instantiate(grandchild))
-        for key, value in layer.attrs.items():
-            setattr(self, key, value)
-
-    name = "".join(part.capitalize() for part in kind.split("_"))
-    return type(name, (nn.Module,), {"__init__": __init__, "forward": FORWARDS[kind], "__module__": __name__})
-
-
 def _container_class(kind: str, name: str) -> type:
     if kind not in MODULE_CLASSES:
-        if kind not in FORWARDS:
-            raise ValueError(f"{name or '(model)'}: container kind {kind!r} has no module class")
-        MODULE_CLASSES[kind] = _forward_only_class(kind)
+        raise ValueError(f"{name or '(model)'}: container kind {kind!r} has no module class")
     return MODULE_CLASSES[kind]
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import networkx as nx
 
 from spinescope.spinenet.input_size import InputSize, normalize
-from spinescope.spinenet.layout import resolve
+from spinescope.spinenet.layout import Layout, resolve
 from spinescope.spinenet.spec import Spec
 
 
-def to_graph(spec: Spec, input_size: InputSize | None = None) -> nx.DiGraph:
+def to_graph(spec: Spec, input_size: InputSize | None = None, layout: Layout | None = None) -> nx.DiGraph:
     """Returns a DiGraph of the backbone at `input_size` (default: the spec's; a side or (height, width) pixels).
 
     Node attributes: order, level, block_fn, in_channels, channels (output channels), height and width (pixels),
@@ -18,8 +18,9 @@ def to_graph(spec: Spec, input_size: InputSize | None = None) -> nx.DiGraph:
     resample ('same', 'up x2', 'down x4', ...), direction (same/up/down), factor (2**|level change|), and the
     sizes and plan of the resampling (stride2_conv, depthwise_convs, pool_kernel, pool_stride, scale, resize);
     sizes, kernels, strides and scales are ints where both axes agree, else (height, width) pairs.
+    layout: the spec's layout at that size when the caller already has it.
     """
-    layout = resolve(spec, input_size)
+    layout = layout or resolve(spec, input_size)
     graph = nx.DiGraph(name=spec.name, family=spec.family, input_size=layout.input_size)
     for node in layout.nodes:
         graph.add_node(node.id, order=node.order, level=node.level, block_fn=node.block_fn,

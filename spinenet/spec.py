@@ -130,8 +130,13 @@ def spec_from_dict(data: dict) -> Spec:
 
 
 def spec_hash(spec: Spec) -> str:
-    """Returns a short content hash of the architecture (name excluded), stable across runs and formats."""
-    data = spec_to_dict(spec)
-    data.pop("name")
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """Returns a short content hash of the architecture (name excluded), stable across runs and formats. Kept on
+    the (immutable) spec after the first call: every view of an edit keys its cache by it."""
+    cached = spec.__dict__.get("_content_hash")
+    if cached is None:
+        data = spec_to_dict(spec)
+        data.pop("name")
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        cached = hashlib.sha256(text.encode()).hexdigest()[:16]
+        object.__setattr__(spec, "_content_hash", cached)
+    return cached

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from spinescope.spinenet.geometry import Shape
 from spinescope.spinenet.operators import Call, leaf_output
 
-# The forward function of each container kind: a module class's (`spinenet.containers`, defined when
-# `spinenet.modules` is imported), or one registered alone by the module that describes the kind (`forward_for`).
+# The forward function of each container kind: its module class's (`spinenet.containers`), registered when the
+# class is defined (`spinenet.modules` imports them all).
 FORWARDS: dict = {}
 
 
@@ -170,17 +170,6 @@ class Describer:
         """Nearest resize run by the open container; no operator when `x` already has that size."""
         target = (x[0], height, width)
         return x if x == target else self.op("resize", (x,), target)
-
-
-def forward_for(kind: str):
-    """Decorator: registers `function(module, *inputs)` as the forward of container `kind` that has no module class
-    of its own; `spinenet.containers` then builds the kind as a module holding the Layer's children and `attrs`."""
-    def register(function):
-        if kind in FORWARDS:
-            raise ValueError(f"container kind {kind!r} registered twice")
-        FORWARDS[kind] = function
-        return function
-    return register
 
 
 def check_tree(root: Layer) -> None:

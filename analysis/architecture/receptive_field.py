@@ -23,6 +23,8 @@ kernels, depend on it): every kernel, stride and conv count below comes from the
 """
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -211,7 +213,28 @@ def receptive_fields(spec: Spec, input_size: InputSize | None = None) -> Recepti
     """Returns the receptive field (pixels), effective stride (pixels) and longest/shortest input paths of every
     graph node and every output P3-P7 of `spec` at `input_size` (default: the spec's; a side or (height, width)).
     See the module docstring for the conventions. Cached; the result is read-only."""
-    structure = describe(spec, input_size)
+    return fields_of(describe(spec, input_size))
+
+
+_fields: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Structure -> ReceptiveFields
+_fields_lock = threading.Lock()
+
+
+def fields_of(structure: Structure) -> ReceptiveFields:
+    """Returns `receptive_fields` of the backbone of a described model, with or without a head (the counts of an
+    edit pass the structure they counted, so the backbone is not described a second time). Cached with the
+    structure; read-only."""
+    with _fields_lock:
+        fields = _fields.get(structure)
+    if fields is None:
+        fields = _solve(structure)
+        with _fields_lock:
+            _fields[structure] = fields
+    return fields
+
+
+def _solve(structure: Structure) -> ReceptiveFields:
+    spec = structure.spec
     layout = structure.layout
     points = _points(structure, axis=1)
     solved = points.solve()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from spinescope.analysis.architecture.receptive_field import output_receptive_fields
+from spinescope.analysis.architecture.receptive_field import fields_of
 from spinescope.analysis.counting.fast import MAC_OPS, ModelCounts, count_differences, count_model
 from spinescope.analysis.counting.fvcore_trace import count_with_fvcore
 from spinescope.spinenet.describe import describe
@@ -169,5 +169,5 @@ def _assemble(spec: Spec, input_size: InputSize, head: str, counts: ModelCounts,
         other_ops={op: count for op, count in total_ops.items() if op not in MAC_OPS},
         uncounted_ops=dict(counts.uncounted[""]),
         counter=counter,
-        receptive_field=output_receptive_fields(spec, input_size),
+        receptive_field={label: field.receptive_field for label, field in fields_of(structure).outputs.items()},
     )

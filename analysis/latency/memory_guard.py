@@ -7,7 +7,7 @@ when the tensor dies, so the peak of live bytes is the eager forward pass's peak
 (which tensors a SpineNet keeps alive depends on its block graph; no formula over the layout gets that right).
 Allocator rounding and library workspaces are not included; on the CPU the estimate is within a few percent of
 the measured peak RSS growth (see tests/latency/test_memory_guard.py). The time estimate is a pessimistic
-MACs / speed figure (`analysis.limits.estimate_cpu_seconds`).
+MACs / speed figure (`analysis.latency.time_estimate.estimate_cpu_seconds`).
 """
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ def check_time(requests: list[LatencyRequest], iters: int, warmup: int, timeout:
     """Raises LatencyError('time') when a CPU run of `requests` (`warmup` + `iters` passes each, plus the worker's
     memory probe) would, by a pessimistic estimate, outlast its `timeout` seconds."""
     from spinescope.analysis.counting.fast import count_model
-    from spinescope.analysis.limits import estimate_cpu_seconds
+    from spinescope.analysis.latency.time_estimate import estimate_cpu_seconds
 
     passes = warmup + iters + 1  # the extra pass is the worker's memory probe
     seconds = sum(estimate_cpu_seconds(count_model(r.spec, r.size, r.head, 1000, "gap").macs(""), passes * r.batch)

@@ -7,13 +7,16 @@ it: a compute-bound job of `threads` threads beside `load` other runnable tasks 
 cores / (load + threads) of its threads' time once they outnumber the cores. The stored rate is brought to an idle
 machine with the load recorded when it was measured (`environment["load_average"]`; 0 for rows stored before it
 was), then to the current load: the lowest and highest of the 1-, 5- and 15-minute load averages bound the spread.
-Without a measurement the assumed rate of `analysis.limits` is used, with a wide spread.
+Without a measurement the assumed rate `CPU_MACS_PER_SECOND` is used, with a wide spread.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
+# CPU speed assumed for a forward pass (multiply-adds per second, fp32): the low end of what this 2-core machine
+# measured (17-40 GMAC/s), so that estimates err on the long side without refusing runs that would finish.
+CPU_MACS_PER_SECOND = 20e9
 WORKER_START_S = (3.0, 4.0, 5.0)  # process start and imports: low, likely, high (README, "Latency")
 ASSUMED_SPREAD = (0.5, 4.0)  # the assumed rate may be this many times too slow / too fast for a machine
 
@@ -110,7 +113,6 @@ def estimate_run(macs_per_pass: float, passes: int, threads: int, rate: Measured
     """Returns the time of `passes` forward passes of `macs_per_pass` MACs (all models, the batch included) with
     `threads` threads, plus the worker's start, at `rate` (None: the assumed rate) under `loads` (1-, 5-, 15-minute
     load averages; () where unknown, taken as idle)."""
-    from spinescope.analysis.limits import CPU_MACS_PER_SECOND
 
     if rate is None:
         likely = CPU_MACS_PER_SECOND
@@ -137,3 +139,8 @@ def load_warning(estimate: TimeEstimate) -> str | None:
     return (f"This machine is busy: load average {estimate.load:.1f} on {estimate.cores} CPU "
             f"core{'s' if estimate.cores != 1 else ''}. The run will take longer than on an idle machine and its "
             "timings will be noisier; fewer threads (1) or a quieter moment give steadier figures.")
+
+
+def estimate_cpu_seconds(macs: float, passes: int = 1) -> float:
+    """Returns a pessimistic estimate in seconds of `passes` forward passes of `macs` multiply-adds on the CPU."""
+    return passes * macs / CPU_MACS_PER_SECOND

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from spinescope.spinenet.registry import HeadType, register_head
 from spinescope.spinenet.spec import Spec
-from spinescope.spinenet.structure import Describer, Layer, Shape, forward_for
+from spinescope.spinenet.structure import Describer, Layer, Shape
 
 TOWER_STD, PREDICT_STD = 0.01, 1e-5  # the kernels' normal std in the subnets' convs and in the predictors
 PRIOR_PROBABILITY = 0.01  # the class predictor's starting foreground probability
@@ -69,19 +69,6 @@ def describe(d: Describer, spec: Spec, features: dict[str, Shape]) -> None:
                         head.separable, spec.activation, PRIOR_PROBABILITY)
         describe_subnet(d, "box_net", features, width, head.num_convs, 4 * head.num_anchors, head.separable,
                         spec.activation)
-
-
-@forward_for("subnet")
-def subnet_forward(self, x, level):
-    for conv, norm in zip(self.convs, self.norms[level]):
-        x = self.act(norm(conv(x)))
-    return self.predict(x)
-
-
-@forward_for("retinanet_head")
-def forward(self, features):
-    """Returns {"P3": (class_logits, box_deltas), ...}."""
-    return {level: (self.class_net(x, level), self.box_net(x, level)) for level, x in features.items()}
 
 
 register_head(HeadType("retinanet", "RetinaNet (as in the paper)", describe))

@@ -14,7 +14,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from spinescope.analysis.counting import analyze
-from spinescope.analysis.limits import CPU_MACS_PER_SECOND
+from spinescope.analysis.latency.time_estimate import CPU_MACS_PER_SECOND
 from spinescope.app.exports import table_csv
 from reference_counts import SPINENET_49 as SPINENET_49_TUPLES
 from spinescope.spinenet.builtins import load_builtin

@@ -9,7 +9,7 @@ from spinescope.analysis.latency.history import list_results, save_results
 from spinescope.analysis.latency.results import LatencyResult
 from spinescope.analysis.latency.time_estimate import (TimeEstimate, closest_rate, estimate_run, load_warning,
                                                        measured_rate, slowdown)
-from spinescope.analysis.limits import CPU_MACS_PER_SECOND
+from spinescope.analysis.latency.time_estimate import CPU_MACS_PER_SECOND
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.spec import spec_hash
 

@@ -1,5 +1,5 @@
 """spinenet is the bottom layer: it imports nothing from analysis or app, and its modules import one another
-without a cycle. Every import statement counts, also one inside a function (a lazy import is still a dependency).
+without a cycle; nor does the package as a whole. Every import statement counts, also one inside a function (a lazy import is still a dependency).
 The sources are read with ast; nothing is imported.
 
 An edge goes to the module an import names (`from package import module` names the module). Importing a module
@@ -102,6 +102,16 @@ def test_spinenet_imports_nothing_from_analysis_or_app():
 def test_spinenet_has_no_import_cycle():
     assert cycles({module: {name for name in names if name.startswith(PACKAGE)}
                    for module, names in spinenet_graph().items()}) == []
+
+
+def test_the_whole_package_has_no_import_cycle():
+    """Across spinenet, analysis, app and spinescope's own modules (e.g. analysis.limits and
+    analysis.latency.memory_guard once imported each other)."""
+    graph = {}
+    for folder, package in (("spinenet", PACKAGE), ("analysis", "spinescope.analysis"), ("app", "spinescope.app"),
+                            ("spinescope", "spinescope")):
+        graph.update(import_graph(module_names(ROOT / folder, package)))
+    assert cycles({module: {name for name in names if name in graph} for module, names in graph.items()}) == []
 
 
 def test_cycles_of_a_hand_made_graph():
