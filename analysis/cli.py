@@ -29,7 +29,7 @@ from spinescope.spinenet.validate import LIMITS, SpecError, printable
 # Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
 COMMAND_MODULES: list[str] = ["spinescope.analysis.latency.cli", "spinescope.analysis.comparison.compare",
                               "spinescope.analysis.memory.cli", "spinescope.analysis.architecture.cli",
-                              "spinescope.analysis.sweep.cli", "spinescope.cli"]
+                              "spinescope.analysis.sweep.cli", "spinescope.cli", "spinescope.analysis.search.cli"]
 
 
 class CliError(Exception):

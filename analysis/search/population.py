@@ -9,7 +9,7 @@ from spinescope.analysis.search.space import Space
 
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 REFERENCES = ("spinenet-49", "resnet50-fpn")
-UNITS = {"macs": ("GMACs", 1e9), "params": ("M params", 1e6), "memory_bytes": ("GiB", 2 ** 30)}
+LABELS = {"macs": ("MACs (G)", 1e9), "params": ("params (M)", 1e6), "memory_bytes": ("train mem (GiB)", 2 ** 30)}
 
 
 def quantile(sorted_values: list[float], q: float) -> float:
@@ -74,7 +74,7 @@ def format_summary(summary: dict, count: int) -> str:
     """Returns the summary as a text table: one row per metric, its quantiles, then each reference's value and
     percentile in the population."""
     names = sorted({name for item in summary.values() for name in item["references"]})
-    head = f"{'metric':14s} " + " ".join(f"{'min' if q == 0 else 'max' if q == 1 else f'p{int(q * 100)}':>8s}"
+    head = f"{'metric':16s} " + " ".join(f"{'min' if q == 0 else 'max' if q == 1 else f'p{int(q * 100)}':>8s}"
                                         for q in QUANTILES)
     head += "".join(f"  {name[:22]:>22s}" for name in names)
     lines = [f"population of {count} candidate(s); a reference's column: its value (percentile in the population)",
@@ -82,9 +82,8 @@ def format_summary(summary: dict, count: int) -> str:
     for key, item in summary.items():
         if key == "dead":
             continue
-        unit, scale = UNITS.get(key, ("px" if key.startswith("rf_") else "", 1))
-        label = f"{key[3:] + ' RF' if key.startswith('rf_') else key} {unit}".strip()
-        row = f"{label[:14]:14s} " + " ".join(f"{item['quantiles'][q] / scale:8.4g}" for q in QUANTILES)
+        label, scale = LABELS.get(key, (f"{key[3:]} RF (px)" if key.startswith("rf_") else key, 1))
+        row = f"{label[:16]:16s} " + " ".join(f"{item['quantiles'][q] / scale:8.4g}" for q in QUANTILES)
         for name in names:
             ref = item["references"].get(name)
             text = f"{ref['value'] / scale:.4g} ({ref['percentile']:.0f}%)" if ref else "-"
