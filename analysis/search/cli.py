@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 from spinescope.analysis.cli import CliError, int_in_range, load_spec_argument
