@@ -15,7 +15,7 @@ class ProgressBar:
     def __init__(self, label: str = "train", stream=None):
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
-        self.start = time.monotonic()
+        self.start = None  # the time of the first step's report: model building is not counted
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.shown = -1
         self.open = False
@@ -25,8 +25,11 @@ class ProgressBar:
         if not self.tty and tenth == self.shown and step != total:
             return
         self.shown = tenth
-        elapsed = time.monotonic() - self.start
-        rate = step / elapsed if elapsed > 0 else 0.0
+        now = time.monotonic()
+        if self.start is None:
+            self.start, self.first = now, step
+        elapsed = now - self.start
+        rate = (step - self.first) / elapsed if elapsed > 0 else 0.0
         eta = (total - step) / rate if rate > 0 else 0.0
         filled = WIDTH * step // max(total, 1)
         line = (f"{self.label} {step:>{len(str(total))}}/{total} [{'#' * filled}{'.' * (WIDTH - filled)}]  "

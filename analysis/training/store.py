@@ -65,7 +65,7 @@ def connect(path: str | Path | None = None) -> sqlite3.Connection:
 def save_result(result, path: str | Path | None = None) -> int:
     """Stores one ProxyResult (analysis.training.train) as a row; returns its id."""
     data = result.to_dict()
-    values = [data[column] for column in COLUMNS]
+    values = [data["batch_size" if column == "batch" else column] for column in COLUMNS]
     connection = connect(path)
     try:
         connection.execute("BEGIN IMMEDIATE")
