@@ -274,10 +274,13 @@ def train_proxy(spec, dataset_dir, *, steps: int, batch_size: int = 2, image_siz
     Raises ValueError for a bad argument, DatasetError (one line naming the file) for a bad dataset,
     ResourceLimitError for a step over the memory or time limits, MissingExtra without torchvision or pycocotools."""
     from spinescope.analysis.training.evaluate import _pycocotools, coco_metrics
-    from spinescope.extras import require
+    from spinescope.extras import MissingExtra
 
     height, width = _check_arguments(steps, batch_size, image_size, seed)
-    require("torchvision")
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        raise MissingExtra("torchvision is not installed: pip install 'spinescope[train]'") from None
     _pycocotools()
     import torch
 
