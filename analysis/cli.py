@@ -30,7 +30,7 @@ from spinescope.spinenet.validate import LIMITS, SpecError, printable
 COMMAND_MODULES: list[str] = ["spinescope.analysis.latency.cli", "spinescope.analysis.comparison.compare",
                               "spinescope.analysis.memory.cli", "spinescope.analysis.architecture.cli",
                               "spinescope.analysis.sweep.cli", "spinescope.cli", "spinescope.analysis.search.cli"]
-COMMAND_MODULES.append("spinescope.analysis.training.cli")  # make-dataset, train (issue 22's proxy training)
+COMMAND_MODULES.append("spinescope.analysis.convert.cli")  # convert-tf: Model Garden checkpoints (issue 21)
 
 
 class CliError(Exception):

@@ -40,7 +40,7 @@ class Structure:
 
 def _describe(spec: Spec, input_size: InputSize, head: str, options: dict) -> Structure:
     layout = resolve(spec, input_size)
-    d = Describer("model")
+    d = Describer("model", semantics=spec.semantics)
     features = family_of(spec).describe(d, layout)
     head_kind = head_type(head)
     if head_kind is not None:

@@ -89,6 +89,41 @@ class ConvBnAct(nn.Sequential):
     own so that batch-norm folding (`analysis.latency`) finds exactly these conv -> BN pairs."""
 
 
+class Conv2dSame(nn.Conv2d):
+    """A convolution with TF 'SAME' padding, as Model Garden's strided convs: output side ceil(side / stride), the
+    padding (`geometry.same_padding`) split with the extra pixel after, so on an even side a 3x3/2 conv pads 0 before
+    and 1 after, a 7x7/2 conv 2 and 3 (PyTorch's symmetric padding=k//2 would pad 1 and 1, 3 and 3: the same output
+    size, other windows). Symmetric SAME padding is the conv's own; otherwise a zero-padded copy first. Its
+    parameters are nn.Conv2d's (the same state-dict keys)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, groups: int = 1,
+                 bias: bool = False):
+        super().__init__(in_channels, out_channels, kernel, stride, 0, groups=groups, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (kernel_h, kernel_w), (stride_h, stride_w) = self.kernel_size, self.stride
+        if shapes_are_dynamic():
+            pad_h = _same_pads(side(x, -2), kernel_h, stride_h)
+            pad_w = _same_pads(side(x, -1), kernel_w, stride_w)
+            return self._conv_forward(F.pad(x, [*pad_w, *pad_h]), self.weight, self.bias)
+        pad_h = same_padding(int(x.shape[-2]), kernel_h, stride_h)
+        pad_w = same_padding(int(x.shape[-1]), kernel_w, stride_w)
+        if pad_h[0] == pad_h[1] and pad_w[0] == pad_w[1]:
+            return F.conv2d(x, self.weight, self.bias, self.stride, (pad_h[0], pad_w[0]), 1, self.groups)
+        return self._conv_forward(F.pad(x, [*pad_w, *pad_h]), self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ", padding=SAME"
+
+
+HARD_SIGMOID_SCALE = 0.16667  # Model Garden's constant (official/modeling/activations/sigmoid.py), not 1/6
+
+
+def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """Model Garden's hard sigmoid: relu6(x + 3) * 0.16667 (its squeeze-excite gate in Mobile SpineNet)."""
+    return F.relu6(x + 3.0) * HARD_SIGMOID_SCALE
+
+
 def max_pool_same(x: torch.Tensor, kernel, stride) -> torch.Tensor:
     """Max-pool with TF 'SAME' padding: output side ceil(side / stride), extra padding at the end; `kernel` and
     `stride` are ints or (height, width) pairs. Where PyTorch's max_pool2d can do it with its own padding (and

@@ -23,8 +23,9 @@ class ResamplePlan:
 
     Reference SpineNet: one 3x3 stride-2 conv when downsampling, then at most one SAME max-pool (its kernel and
     stride per axis; 1 on an axis that needs none), then a nearest resize if the size is still off. Mobile
-    SpineNet: `depthwise_convs` 3x3 stride-2 depthwise convs. Upsampling: nearest by an integer `scale` per axis,
-    or a nearest resize when a ratio is not an integer. For a square input both axes get the same plan.
+    SpineNet: `depthwise_convs` 3x3 stride-2 depthwise convs. Model Garden semantics: the stride-2 conv, then
+    `pools` 3x3/2 SAME max-pools (the same on both axes). Upsampling: nearest by an integer `scale` per axis, or a
+    nearest resize when a ratio is not an integer. For a square input both axes get the same plan.
     """
 
     source: Side
@@ -35,6 +36,7 @@ class ResamplePlan:
     pool_stride: Side = (0, 0)
     scale: Side = (1, 1)
     resize: bool = False
+    pools: int = 0
 
     @property
     def pooled(self) -> bool:
@@ -87,16 +89,34 @@ def reference_resample_plan(source: Side, target: Side) -> ResamplePlan:
     return ResamplePlan(source, target)
 
 
+def _halvings(source: Side, target: Side) -> tuple[int, tuple[int, int]]:
+    """Model Garden's downsampling loop: how many times the (real-valued) side of either axis is halved until
+    it is no longer above its target, and the integer sides after as many SAME stride-2 steps."""
+    halvings, current, sides = 0, [float(s) for s in source], list(source)
+    while any(c > t for c, t in zip(current, target)):
+        halvings += 1
+        current = [c / 2 for c in current]
+        sides = [-(-s // 2) for s in sides]
+    return halvings, (sides[0], sides[1])
+
+
+def model_garden_resample_plan(source: Side, target: Side) -> ResamplePlan:
+    """Returns Model Garden's plan (tensorflow/models `_resample_with_alpha`): going down, one 3x3 stride-2 conv,
+    then a 3x3/2 SAME max-pool while the side is above the target (down by 8: two pools, where the reference has
+    one 5x5/4 pool), a nearest resize where the size is still off; going up, as the reference."""
+    if _is_down(source, target):
+        halvings, sides = _halvings(source, target)
+        return ResamplePlan(source, target, stride2_conv=halvings > 0, pools=max(halvings - 1, 0),
+                            resize=sides != tuple(target))
+    return reference_resample_plan(source, target)
+
+
 def mobile_resample_plan(source: Side, target: Side) -> ResamplePlan:
     """Returns the Mobile SpineNet plan: stride-2 depthwise convs while the (halved, real-valued) side of either
     axis is above its target, or nearest upsampling (a resize when a ratio is not an integer)."""
     if _is_down(source, target):
-        convs, current, sides = 0, [float(s) for s in source], list(source)
-        while any(c > t for c, t in zip(current, target)):
-            convs += 1
-            current = [c / 2 for c in current]
-            sides = [-(-s // 2) for s in sides]
-        return ResamplePlan(source, target, depthwise_convs=convs, resize=tuple(sides) != tuple(target))
+        convs, sides = _halvings(source, target)
+        return ResamplePlan(source, target, depthwise_convs=convs, resize=sides != tuple(target))
     return reference_resample_plan(source, target)
 
 
@@ -155,6 +175,7 @@ class Layout:
     input_size: InputSize
     nodes: list[Node] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)  # Model Garden semantics: dead block id -> why, not built
 
     def node(self, node_id: str) -> Node:
         return next(node for node in self.nodes if node.id == node_id)
@@ -173,8 +194,44 @@ class Layout:
 
 
 def resolve(spec: Spec, input_size: InputSize | None = None) -> Layout:
-    """Returns the Layout of a valid spec at `input_size` (default: the spec's; a side or (height, width))."""
-    return family_of(spec).resolve(spec, normalize(input_size or spec.input_size))
+    """Returns the Layout of a valid spec at `input_size` (default: the spec's; a side or (height, width)). Under
+    Model Garden semantics its dead blocks are left out (`Layout.dropped` says which and why): Model Garden's
+    functional model keeps only the layers that reach an output. They still count for the 0-outdegree rule, which
+    is applied while the blocks are built, before anything is dropped."""
+    layout = family_of(spec).resolve(spec, normalize(input_size or spec.input_size))
+    if spec.semantics == "model_garden":
+        layout = drop_dead_blocks(layout)
+    return layout
+
+
+def dead_blocks(layout: Layout) -> dict[str, str]:
+    """Returns {block id: why it is dead} for every block of `layout` whose output reaches no output level, in build
+    order, e.g. {'b17': 'b17 feeds no block and is not an output'} (plain text), plus those the layout already
+    dropped (Model Garden semantics). Under the reference semantics a dead block is built and run and its params
+    count, but nothing uses its result (fvcore's trace drops it: 0 MACs); Model Garden does not build it."""
+    live = live_nodes(layout)
+    reasons = {}
+    for node in layout.nodes:
+        if node.id in live:
+            continue
+        targets = list(dict.fromkeys(edge.target for edge in layout.edges if edge.source == node.id))
+        if not targets:
+            reasons[node.id] = f"{node.id} feeds no block and is not an output"
+        else:
+            reasons[node.id] = (f"{node.id} feeds only {', '.join(targets)}, which "
+                                f"{'reaches' if len(targets) == 1 else 'reach'} no output")
+    return {**layout.dropped, **reasons}
+
+
+def drop_dead_blocks(layout: Layout) -> Layout:
+    """Returns `layout` without its dead blocks (stems are kept) and the edges that touch them, `dropped` naming
+    them with the reason (`dead_blocks`)."""
+    reasons = {node_id: why for node_id, why in dead_blocks(layout).items() if layout.node(node_id).role == "block"}
+    if not reasons:
+        return layout
+    return Layout(layout.spec, layout.input_size, [node for node in layout.nodes if node.id not in reasons],
+                  [edge for edge in layout.edges if edge.source not in reasons and edge.target not in reasons],
+                  {**layout.dropped, **reasons})
 
 
 def live_nodes(layout: Layout) -> set[str]:

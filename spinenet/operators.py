@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from spinescope.spinenet.geometry import Shape, conv_output_side, pair, same_output_side, same_pool_arguments
+from spinescope.spinenet.geometry import (Shape, conv_output_side, pair, same_output_side, same_padding,
+                                         same_pool_arguments)
 
 # TF's batch-norm momentum 0.99 is PyTorch's 0.01; epsilon as in the TF2 Model Garden.
 BN_MOMENTUM = 0.01
@@ -117,6 +118,11 @@ def conv_weights(attrs: dict) -> int:
 
 
 def _conv_module(a):
+    if a.get("same"):  # Model Garden's strided convs: TF 'SAME' padding
+        from spinescope.spinenet.layers import Conv2dSame
+
+        return Conv2dSame(a["in_channels"], a["out_channels"], a["kernel"], a["stride"], groups=a["groups"],
+                          bias=a["bias"])
     return _torch_nn().Conv2d(a["in_channels"], a["out_channels"], a["kernel"], a["stride"], a["padding"],
                               groups=a["groups"], bias=a["bias"])
 
@@ -130,6 +136,16 @@ def _conv_macs(a, call: Call) -> dict[str, int]:  # fvcore's conv_flop_jit: bias
     return {"conv": conv_weights(a) * call.output[1] * call.output[2]}
 
 
+def _conv_pad(a, call: Call) -> dict[str, int]:
+    """A SAME conv pads a copy first where the padding is asymmetric on an axis (`layers.Conv2dSame`)."""
+    if not a.get("same"):
+        return {}
+    sides = call.inputs[0][1:]
+    asymmetric = any(before != after for before, after in (same_padding(side, a["kernel"], a["stride"])
+                                                            for side in sides))
+    return {"aten::pad": 1} if asymmetric else {}
+
+
 # -- batch norm, activation, linear ------------------------------------------------------------------------------
 def _batch_norm_module(a):
     return _torch_nn().BatchNorm2d(a["channels"], momentum=BN_MOMENTUM, eps=BN_EPS)
@@ -138,7 +154,10 @@ def _batch_norm_module(a):
 def _activation_module(a):
     # In place: every activation module runs on a tensor nothing else reads (a BN's, conv's or sum's output).
     nn = _torch_nn()
-    return {"relu": nn.ReLU, "swish": nn.SiLU}[a["function"]](inplace=True)
+    return {"relu": nn.ReLU, "swish": nn.SiLU, "hard_swish": nn.Hardswish}[a["function"]](inplace=True)
+
+
+_ACTIVATION_JIT = {"swish": "aten::silu_", "hard_swish": "aten::hardswish_"}  # fvcore has no handle; relu: ignored
 
 
 def _linear_module(a):
@@ -168,14 +187,15 @@ def _max_pool_same_jit_ops(_attrs, call: Call) -> dict[str, int]:
 _ENTRIES = (
     Operator("conv", _conv_module, _conv_output,
              parameters=lambda a: (conv_weights(a),) + ((a["out_channels"],) if a["bias"] else ()),
-             counted=_conv_macs, saved=_saves("inputs"), window=True, weighted=True, half_weight_copy=True),
+             counted=_conv_macs, uncounted=_conv_pad, saved=_saves("inputs"), window=True, weighted=True,
+             half_weight_copy=True),
     Operator("batch_norm", _batch_norm_module, _same_shape,
              parameters=lambda a: (a["channels"], a["channels"]),
              buffer_bytes=lambda a: 2 * a["channels"] * FP32_BYTES + INT64_BYTES,  # running mean, var; count
              counted=lambda a, call: {"batch_norm": 2 * prod(call.inputs[0])}, saved=_saves("inputs", "statistics")),
     Operator("activation", _activation_module, _same_shape,
-             uncounted=lambda a, call: {"aten::silu_": 1} if a["function"] == "swish" else {},  # relu: ignored
-             saved=lambda a: {"relu": ("output",), "swish": ("inputs",)}[a["function"]]),
+             uncounted=lambda a, call: {_ACTIVATION_JIT[a["function"]]: 1} if a["function"] in _ACTIVATION_JIT else {},
+             saved=lambda a: {"relu": ("output",), "swish": ("inputs",), "hard_swish": ("inputs",)}[a["function"]]),
     Operator("linear", _linear_module, lambda a, x: (a["out_features"], 1, 1),
              parameters=lambda a: (a["in_features"] * a["out_features"], a["out_features"]),
              counted=lambda a, call: {"linear": a["in_features"] * a["out_features"]}, saved=_saves("inputs"),
@@ -193,6 +213,9 @@ _ENTRIES = (
     Operator("resize", counted=lambda a, call: {"upsample_nearest2d": prod(call.output)}, saved=_saves()),
     Operator("mean", uncounted=_runs("aten::mean"), saved=_saves()),
     Operator("sigmoid", uncounted=_runs("aten::sigmoid"), saved=_saves("output")),
+    # Model Garden's hard sigmoid gate, relu6(x + 3) * 0.16667 (`layers.hard_sigmoid`)
+    Operator("hard_sigmoid", uncounted=lambda a, call: {"aten::add": 1, "aten::relu6": 1, "aten::mul": 1},
+             saved=_saves("inputs")),
     Operator("mul", uncounted=_runs("aten::mul"), saved=_saves("inputs")),
     Operator("relu", saved=_saves("output")),  # fvcore ignores relu and stack (its _IGNORED_OPS)
     Operator("stack", saved=_saves()),

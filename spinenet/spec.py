@@ -13,7 +13,12 @@ from dataclasses import dataclass, field, replace
 
 from spinescope.spinenet.registry import family, family_of
 
-ACTIVATIONS = ("relu", "swish")
+ACTIVATIONS = ("relu", "swish", "hard_swish")
+# What the spec's operators mean where the authors' TF1 code and TF2 Model Garden differ (docs/spinenet-facts.md,
+# section 14): "reference" (tensorflow/tpu, the default) or "model_garden" (tensorflow/models: TF 'SAME' padding of
+# strided convs, repeated 3x3/2 max-pools, Mobile's hard-sigmoid squeeze-excite gate, dead blocks not built).
+SEMANTICS = ("reference", "model_garden")
+DEFAULT_SEMANTICS = "reference"
 # Ids of the two stem outputs that the blocks of a block-list spec may take as parents.
 STEM_IDS = ("stem0", "stem1")
 
@@ -65,6 +70,7 @@ class Spec:
     blocks: tuple[Block, ...] = ()
     stages: tuple[int, ...] = ()
     head: Head = field(default_factory=Head)
+    semantics: str = DEFAULT_SEMANTICS
 
     def block(self, block_id: str) -> Block:
         """Returns the block with this id; raises KeyError if there is none."""
@@ -101,6 +107,8 @@ def spec_to_dict(spec: Spec) -> dict:
         "max_level": spec.max_level,
         "activation": spec.activation,
     }
+    if spec.semantics != DEFAULT_SEMANTICS:  # written only when not the default: existing files and hashes stay
+        data["semantics"] = spec.semantics
     data.update(family_of(spec).to_dict(spec))
     data["head"] = {
         "num_convs": spec.head.num_convs,
@@ -122,6 +130,7 @@ def spec_from_dict(data: dict) -> Spec:
         max_level=data.get("max_level", 7),
         activation=data.get("activation", "relu"),
         head=Head(**data.get("head", {})),
+        semantics=data.get("semantics", DEFAULT_SEMANTICS),
     )
     spec = family(data["family"]).from_dict(data, common)
     if "width" not in data.get("head", {}):  # the head's width defaults to the endpoint width that feeds it

@@ -75,12 +75,15 @@ class Layer:
 class Describer:
     """Builds a Layer tree. `module(...)` opens a container (a context manager), the leaf helpers add a module
     and its call and return the output shape, `op(...)` records a functional operator of the open container.
-    Set `live` to False while describing dead code: its modules exist, its calls are marked not live."""
+    Set `live` to False while describing dead code: its modules exist, its calls are marked not live. `semantics`
+    ("reference" or "model_garden", the spec's) says how operators that the two code bases build differently are
+    described: under Model Garden a strided convolution pads as TF 'SAME' (asymmetrically on even sides)."""
 
-    def __init__(self, root_kind: str = "model", **attrs):
+    def __init__(self, root_kind: str = "model", semantics: str = "reference", **attrs):
         self.root = Layer("", root_kind, attrs)
         self._stack = [self.root]
         self.live = True
+        self.semantics = semantics
         self._order = 0
 
     @property
@@ -139,10 +142,12 @@ class Describer:
     def conv(self, local_name: str, in_channels: int, out_channels: int, kernel: int, x: Shape, stride: int = 1,
              groups: int = 1, bias: bool = False, padding: int | None = None, init: str | None = None) -> Shape:
         """A k x k convolution (padding k // 2 unless given); returns its output shape. `init` names its kernel's
-        initializer in `spinenet.init` where it is not the default (variance scaling)."""
+        initializer in `spinenet.init` where it is not the default (variance scaling). Under Model Garden semantics
+        a strided convolution pads as TF 'SAME' (attr `same`; the same output side, other windows on even sides)."""
+        same = {"same": True} if self.semantics == "model_garden" and stride > 1 and padding is None else {}
         layer = self.add(local_name, "conv", in_channels=in_channels, out_channels=out_channels, kernel=kernel,
                          stride=stride, padding=kernel // 2 if padding is None else padding, groups=groups,
-                         bias=bias, **({"init": init} if init else {}))
+                         bias=bias, **same, **({"init": init} if init else {}))
         return self.call(layer, x)
 
     def batch_norm(self, local_name: str, x: Shape, zero_gamma: bool = False) -> Shape:
@@ -151,7 +156,7 @@ class Describer:
         return self.call(layer, x)
 
     def activation(self, local_name: str, function: str, x: Shape) -> Shape:
-        """An activation module ('relu' or 'swish'); returns `x`."""
+        """An activation module ('relu', 'swish' or 'hard_swish'); returns `x`."""
         return self.call(self.add(local_name, "activation", function=function), x)
 
     def conv_bn_act(self, local_name: str, in_channels: int, out_channels: int, kernel: int, x: Shape,

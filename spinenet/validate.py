@@ -10,7 +10,7 @@ import re
 
 from spinescope.spinenet.blocks import BLOCK_TYPES
 from spinescope.spinenet.registry import families
-from spinescope.spinenet.spec import ACTIVATIONS, STEM_IDS, Spec, spec_from_dict, spec_to_dict
+from spinescope.spinenet.spec import ACTIVATIONS, SEMANTICS, STEM_IDS, Spec, spec_from_dict, spec_to_dict
 
 LIMITS = {
     "max_blocks": 64,
@@ -30,7 +30,9 @@ MIN_LEVEL, MAX_LEVEL = 1, 7
 # Block ids are plain ASCII, so two ids never print alike; \Z (not $, which also matches before a final newline).
 BLOCK_ID_PATTERN = re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z")
 
-TOP_FIELDS = {"name", "family", "input_size", "min_level", "max_level", "activation", "head"}
+TOP_FIELDS = {"name", "family", "input_size", "min_level", "max_level", "activation", "head", "semantics"}
+# The families whose operators Model Garden semantics changes (docs/spinenet-facts.md, section 14).
+MODEL_GARDEN_FAMILIES = ("spinenet", "spinenet_mobile")
 SCALING_FIELDS = ("endpoints_num_filters", "filter_size_scale", "resample_alpha", "block_repeats")
 BLOCK_FIELDS = {"id", "level", "block_fn", "parents", "is_output"}
 HEAD_FIELDS = {"num_convs", "width", "separable", "num_classes", "num_anchors"}
@@ -122,6 +124,12 @@ def find_problems(data) -> list[str]:
         check_int(problems, "input_size", data["input_size"], LIMITS["min_input_size"], LIMITS["max_input_size"])
     if data.get("activation", "relu") not in ACTIVATIONS:
         problems.append(f"activation: must be one of {', '.join(ACTIVATIONS)}, got {describe_value(data['activation'])}")
+    semantics = data.get("semantics", SEMANTICS[0])
+    if semantics not in SEMANTICS:
+        problems.append(f"semantics: must be one of {', '.join(SEMANTICS)}, got {describe_value(semantics)}")
+    elif semantics == "model_garden" and family.name not in MODEL_GARDEN_FAMILIES:
+        problems.append(f"semantics: model_garden applies to {' and '.join(MODEL_GARDEN_FAMILIES)} only, not "
+                        f"{family.name} (use reference)")
 
     min_level, max_level = data.get("min_level", 3), data.get("max_level", 7)
     check_int(problems, "min_level", min_level, 2, MAX_LEVEL)

@@ -30,12 +30,14 @@ def describe(d: Describer, name: str, in_channels: int, width: int, stride: int,
 
 
 def describe_squeeze_excite(d: Describer, channels: int, reduced: int, x: Shape) -> None:
-    """Global average pool -> 1x1 reduce (bias) -> ReLU -> 1x1 expand (bias) -> sigmoid gate on `x`. A side
-    branch: it does not lie on a feature's receptive-field path."""
-    with d.module("se", "squeeze_excite", role="side"):
+    """Global average pool -> 1x1 reduce (bias) -> ReLU -> 1x1 expand (bias) -> sigmoid gate on `x` (under Model
+    Garden semantics a hard sigmoid, relu6(x + 3) * 0.16667). A side branch: it does not lie on a feature's
+    receptive-field path."""
+    gate = "hard_sigmoid" if d.semantics == "model_garden" else "sigmoid"
+    with d.module("se", "squeeze_excite", role="side", **({"gate": gate} if gate != "sigmoid" else {})):
         pooled = d.op("mean", (x,), (x[0], 1, 1))
         y = d.conv("reduce", channels, reduced, 1, pooled, bias=True)
         y = d.activation("act", "relu", y)
         y = d.conv("expand", reduced, channels, 1, y, bias=True)
-        d.op("sigmoid", (y,), y)
+        d.op(gate, (y,), y)
         d.op("mul", (x, y), x)

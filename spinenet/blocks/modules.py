@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from spinescope.spinenet.containers import DescribedModule, child, optional_child
+from spinescope.spinenet.layers import hard_sigmoid
 from spinescope.spinenet.structure import Layer
 
 
@@ -64,7 +65,8 @@ class Mbconv(DescribedModule):
 
 
 class SqueezeExcite(DescribedModule):
-    """Global average pool -> 1x1 reduce -> ReLU -> 1x1 expand -> sigmoid gate on the input."""
+    """Global average pool -> 1x1 reduce -> ReLU -> 1x1 expand -> sigmoid gate on the input (Model Garden: hard
+    sigmoid)."""
 
     kind = "squeeze_excite"
 
@@ -73,7 +75,8 @@ class SqueezeExcite(DescribedModule):
         self.reduce = child(layer, "reduce")
         self.act = child(layer, "act")
         self.expand = child(layer, "expand")
+        self.hard_gate = layer.attrs.get("gate") == "hard_sigmoid"
 
     def forward(self, x):
         scale = self.expand(self.act(self.reduce(x.mean((2, 3), keepdim=True))))
-        return x * scale.sigmoid()
+        return x * (hard_sigmoid(scale) if self.hard_gate else scale.sigmoid())

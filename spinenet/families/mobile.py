@@ -27,7 +27,8 @@ class MobileSpineNet(ScalePermuted):
     def block_input(self, spec: Spec, block_fn: str, level: int) -> int:
         return self.block_width(spec, level)
 
-    def plan(self, source: Side, target: Side) -> ResamplePlan:
+    def plan(self, source: Side, target: Side, semantics: str = "reference") -> ResamplePlan:
+        # The same under Model Garden semantics (its depthwise convs then pad as TF 'SAME': `Describer.conv`).
         return mobile_resample_plan(source, target)
 
     def stem_channels(self, spec: Spec) -> int:

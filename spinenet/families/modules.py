@@ -10,7 +10,7 @@ from spinescope.spinenet.families.resnet_fpn import FPN_LEVELS
 from spinescope.spinenet.input_size import normalize
 from spinescope.spinenet.layers import (ceil_div, gather_nearest, max_pool_same, max_pool_same_varying, on,
                                         resize_nearest, shapes_are_dynamic, shared, side, upsample_nearest)
-from spinescope.spinenet.layout import mobile_resample_plan, reference_resample_plan
+from spinescope.spinenet.layout import model_garden_resample_plan, mobile_resample_plan, reference_resample_plan
 from spinescope.spinenet.structure import Layer
 
 
@@ -132,6 +132,40 @@ def _pool_axis(source, target):
     kernel = 3 + 2 * (source > 4 * target).to(torch.int64)  # 3 up to a ratio of 4, else 5
     kernel, stride, convolved = 1 + pooled * (kernel - 1), 1 + pooled * (stride - 1), ceil_div(source, 2)
     return kernel, stride, convolved, ceil_div(convolved, stride)
+
+
+class ModelGardenResample(DescribedModule):
+    """SpineNet's connection under Model Garden semantics: 1x1 to alpha x C -> [3x3 stride-2 conv (TF 'SAME'
+    padding) -> 3x3/2 SAME max-pools while above the target] or nearest upsampling -> nearest resize where the size
+    is still off -> 1x1 projection (`layout.model_garden_resample_plan`). Under `dynamic_shapes()` it takes the
+    pools it was built with (sizes from inputs that are multiples of 2**max_level, as Model Garden requires, give
+    the same plan at every such size)."""
+
+    kind = "model_garden_resample"
+
+    def __init__(self, layer: Layer):
+        super().__init__()
+        self.reduce = child(layer, "reduce")
+        self.downsample = optional_child(layer, "downsample")
+        self.project = child(layer, "project")
+        self.pools = layer.attrs["pools"]
+
+    def forward(self, x, size, source=None):
+        x = self.reduce(x)
+        if shapes_are_dynamic():
+            if self.downsample is not None:
+                x = self.downsample(x)
+                for _ in range(self.pools):
+                    x = max_pool_same(x, 3, 2)
+            return self.project(gather_nearest(x, size))
+        plan = model_garden_resample_plan((int(x.shape[-2]), int(x.shape[-1])), tuple(size))
+        if self.downsample is not None and plan.stride2_conv:
+            x = self.downsample(x)
+            for _ in range(plan.pools):
+                x = max_pool_same(x, 3, 2)
+        elif plan.upsampled:
+            x = upsample_nearest(x, plan.scale)
+        return self.project(resize_nearest(x, size))
 
 
 class MobileResample(DescribedModule):

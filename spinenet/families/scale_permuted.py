@@ -49,8 +49,8 @@ class ScalePermuted(Family):
         """Returns the input channels of a block group of type `block_fn` at `level`."""
 
     @abstractmethod
-    def plan(self, source: Side, target: Side) -> ResamplePlan:
-        """Returns how a connection brings a (height, width) map `source` to `target`."""
+    def plan(self, source: Side, target: Side, semantics: str = "reference") -> ResamplePlan:
+        """Returns how a connection brings a (height, width) map `source` to `target` under `semantics`."""
 
     @abstractmethod
     def stem_channels(self, spec: Spec) -> int:
@@ -111,7 +111,7 @@ class ScalePermuted(Family):
             in_channels = self.block_input(spec, block.block_fn, block.level)
             for parent_id in block.parents:
                 parent = by_id[parent_id]
-                layout.edges.append(Edge(parent_id, block.id, "parent", self.plan(parent.side, size),
+                layout.edges.append(Edge(parent_id, block.id, "parent", self.plan(parent.side, size, spec.semantics),
                                          block.level - parent.level))
                 outgoing[parent_id] += 1
             if block.is_output:  # the 0-outdegree rule: unused blocks of the same shape are summed in

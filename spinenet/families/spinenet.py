@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from spinescope.spinenet.blocks import BLOCK_TYPES
 from spinescope.spinenet.families.scale_permuted import ScalePermuted, describe_upsample_and_project
-from spinescope.spinenet.layout import Node, ResamplePlan, Side, reference_resample_plan
+from spinescope.spinenet.layout import Node, ResamplePlan, Side, model_garden_resample_plan, reference_resample_plan
 from spinescope.spinenet.registry import register_family
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.geometry import same_output_side
@@ -32,7 +32,9 @@ class SpineNet(ScalePermuted):
     def block_input(self, spec: Spec, block_fn: str, level: int) -> int:
         return self.out_channels(spec, block_fn, level)
 
-    def plan(self, source: Side, target: Side) -> ResamplePlan:
+    def plan(self, source: Side, target: Side, semantics: str = "reference") -> ResamplePlan:
+        if semantics == "model_garden":
+            return model_garden_resample_plan(source, target)
         return reference_resample_plan(source, target)
 
     def stem_channels(self, spec: Spec) -> int:
@@ -49,6 +51,9 @@ class SpineNet(ScalePermuted):
         resize where the size is still off -> 1x1 to the target block's input channels."""
         act = spec.activation
         reduced = int(parent.out_channels / BLOCK_TYPES[parent.block_fn].expansion * spec.scaling.resample_alpha)
+        if spec.semantics == "model_garden":
+            self._describe_model_garden_resample(d, name, parent, target, plan, x, reduced, act)
+            return
         with d.module(name, "reference_resample"):
             x = d.conv_bn_act("reduce", parent.out_channels, reduced, 1, x, activation=act)
             if plan.stride2_conv:
@@ -57,6 +62,19 @@ class SpineNet(ScalePermuted):
                     stride_h, stride_w = plan.pool_stride
                     pooled = (x[0], same_output_side(x[1], stride_h), same_output_side(x[2], stride_w))
                     x = d.op("max_pool_same", (x,), pooled, normalize(plan.pool_kernel), normalize(plan.pool_stride))
+            describe_upsample_and_project(d, x, plan, target, reduced)
+
+    @staticmethod
+    def _describe_model_garden_resample(d: Describer, name: str, parent: Node, target: Node, plan: ResamplePlan,
+                                        x: Shape, reduced: int, act: str) -> None:
+        """Model Garden's connection: the same 1x1s, but going down a 3x3 stride-2 conv (TF 'SAME' padding) and
+        then `plan.pools` 3x3/2 SAME max-pools."""
+        with d.module(name, "model_garden_resample", pools=plan.pools):
+            x = d.conv_bn_act("reduce", parent.out_channels, reduced, 1, x, activation=act)
+            if plan.stride2_conv:
+                x = d.conv_bn_act("downsample", reduced, reduced, 3, x, 2, act)
+                for _ in range(plan.pools):
+                    x = d.op("max_pool_same", (x,), (x[0], same_output_side(x[1], 2), same_output_side(x[2], 2)), 3, 2)
             describe_upsample_and_project(d, x, plan, target, reduced)
 
 
