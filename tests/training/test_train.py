@@ -1,0 +1,75 @@
+"""Real short trainings (torchvision's RetinaNet with a tiny SpineNet-49, pycocotools, an SQLite file): the CLI end
+to end with a stored row, determinism from the seed, the API in a separate process, the loss falling."""
+import json
+import multiprocessing
+import sqlite3
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+
+from spinescope.analysis.cli import main
+from spinescope.analysis.training.dataset import make_dataset
+from spinescope.analysis.training.train import ProxyResult, train_proxy
+
+pytestmark = pytest.mark.slow
+TINY = {"image_size": (64, 64), "width_scale": 0.25, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("train") / "tiny"
+    make_dataset(directory, images=8, val_images=4, size=64, seed=0, max_objects=2)
+    return directory
+
+
+def test_cli_trains_evaluates_and_stores_one_row(tiny_set, tmp_path, capsys, one_torch_thread):
+    database = tmp_path / "runs.sqlite"
+    status = main(["train", "spinenet-49", "--data", str(tiny_set), "--steps", "3", "--batch", "2", "--size", "64",
+                   "--width", "0.25", "--device", "cpu", "--seed", "1", "--db", str(database), "--json"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    result = json.loads(captured.out)
+    assert result["label"] == "proxy AP (short training on tiny)"
+    assert "train 3/3" in captured.err  # the progress bar
+    assert 0.0 <= result["proxy_ap"] <= 1.0 and 0.0 <= result["ap50"] <= 1.0 and len(result["losses"]) == 3
+    rows = sqlite3.connect(database).execute(
+        "SELECT spec_name, steps, batch, seed, device, image_size, width_scale, proxy_ap, result FROM proxy_runs"
+    ).fetchall()
+    assert len(rows) == 1
+    name, steps, batch, seed, device, size, width, ap, stored = rows[0]
+    assert (name, steps, batch, seed, device, size, width) == ("SpineNet-49", 3, 2, 1, "cpu", "64x64", 0.25)
+    assert ap == pytest.approx(result["proxy_ap"]) and json.loads(stored)["losses"] == result["losses"]
+    assert result["stored"].startswith("stored as run 1 in")
+
+    status = main(["train", "spinenet-49", "--data", str(tiny_set), "--steps", "1", "--size", "64", "--width",
+                   "0.25", "--device", "cpu", "--db", str(database)])
+    text = capsys.readouterr().out
+    assert status == 0 and "proxy AP (short training on tiny)" in text and "not COCO AP" in text
+    assert "COCO AP" not in text.replace("not COCO AP", "")
+    assert sqlite3.connect(database).execute("SELECT COUNT(*) FROM proxy_runs").fetchone()[0] == 2
+
+
+def test_same_seed_same_run_other_seed_other_run(tiny_set, one_torch_thread):
+    first = train_proxy("spinenet-49", tiny_set, steps=2, seed=4, **TINY)
+    second = train_proxy("spinenet-49", tiny_set, steps=2, seed=4, **TINY)
+    other = train_proxy("spinenet-49", tiny_set, steps=2, seed=5, **TINY)
+    assert isinstance(first, ProxyResult) and first.steps == 2
+    assert first.losses == second.losses and first.proxy_ap == second.proxy_ap
+    assert other.losses != first.losses
+
+
+def test_train_proxy_runs_in_a_spawned_worker_process(tiny_set):
+    steps = []
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        result = pool.submit(train_proxy, "spinenet-49", str(tiny_set), steps=2, progress=None, **TINY).result()
+    assert isinstance(result, ProxyResult) and result.steps == 2 and result.device == "cpu"
+    local = train_proxy("spinenet-49", str(tiny_set), steps=2, progress=lambda *a: steps.append(a), **TINY)
+    assert [step for step, _, _ in steps] == [1, 2] and all(total == 2 for _, total, _ in steps)
+    assert [loss for _, _, loss in steps] == local.losses
+
+
+def test_loss_falls_over_a_few_dozen_steps(tiny_set, one_torch_thread):
+    # Measured on a set like this one: 2.37 -> 1.88 (first and last five steps) over 30 steps at batch 4; most of the early fall is the
+    # head's biases learning the classes' frequencies, so this checks that training runs, not that it detects.
+    losses = train_proxy("spinenet-49", tiny_set, steps=24, batch_size=4, seed=0, **TINY).losses
+    assert sum(losses[-5:]) / 5 < 0.9 * sum(losses[:5]) / 5
