@@ -185,6 +185,10 @@ def _cmd_analyze(args) -> int:
 
     notes: list[str] = []
     spec, size = load_spec_argument(args.spec, args.min_level, notes)
+    if args.semantics:
+        from spinescope.spinenet.validate import with_semantics
+
+        spec = with_semantics(spec, args.semantics)
     _print_notes(notes)
     pooling = _pooling_argument(args)
     result = analyze(spec, args.input_size or size, args.head, pooling=pooling, counter=args.counter,
@@ -274,6 +278,8 @@ def _register_core(subparsers) -> None:
     sub.add_argument("--input-size", type=input_size_arg, help=INPUT_SIZE_HELP + " (default: the spec's)")
     sub.add_argument("--head", choices=head_names(), default="none")
     _add_min_level(sub)
+    sub.add_argument("--semantics", choices=("reference", "model_garden"),
+                     help="the authors' TF1 code or TF2 Model Garden (default: the spec's; docs/spinenet-facts.md)")
     sub.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_argument("--counter", choices=("fast", "fvcore"), default="fast",
                      help="fast: fvcore's numbers derived from shapes in milliseconds (default); fvcore: trace the "

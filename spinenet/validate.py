@@ -271,3 +271,11 @@ def check_spec(spec: Spec) -> Spec:
     if problems:
         raise SpecError(problems)
     return spec
+
+
+def with_semantics(spec: Spec, semantics: str) -> Spec:
+    """Returns `spec` with `semantics` ("reference" or "model_garden"); raises SpecError (one line) for another
+    value or a family Model Garden semantics does not apply to."""
+    from dataclasses import replace
+
+    return check_spec(replace(spec, semantics=semantics))

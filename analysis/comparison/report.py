@@ -33,7 +33,8 @@ def format_analysis(result: Analysis) -> str:
     """Returns a plain-text report: totals, parts, per-block rows and output shapes."""
     total_macs = max(result.macs, 1)
     lines = [
-        f"{result.name} at {dims_label(result.input_size)}, head: {result.head} (counter: {result.counter})",
+        f"{result.name} at {dims_label(result.input_size)}, head: {result.head} (counter: {result.counter})"
+        + ("" if result.semantics == "reference" else f", semantics: {result.semantics}"),
         f"  params {millions(result.params)} | MACs {billions(result.macs)} (multiply-adds, the paper's FLOPs) | "
         f"FLOPs {billions(result.flops)} (2 x MACs)",
         f"  backbone: params {millions(result.backbone_params)}, MACs {billions(result.backbone_macs)}",
@@ -59,6 +60,10 @@ def format_analysis(result: Analysis) -> str:
                      f"{billions(block.macs):>10s} {100 * block.macs / total_macs:5.1f}% "
                      f"{billions(block.resample_macs):>13s} {block.output_elements:>15,d}"
                      + ("" if block.live else "  (feeds no output: dead code)"))
+    for block_id, why in result.dead_blocks.items():
+        lines.append(f"  dead block {block_id}: {why}; " + ("not built (Model Garden semantics)"
+                                                          if result.semantics == "model_garden"
+                                                          else "built, params counted, 0 MACs"))
     lines.append("")
     lines.append("  outputs: " + ", ".join(f"{level} {c}x{h}x{w}" for level, (c, h, w) in result.outputs.items()))
     if result.receptive_field:

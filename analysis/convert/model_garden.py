@@ -117,10 +117,11 @@ def convert(variables: Mapping[str, np.ndarray], spec: Spec) -> Conversion:
     state: dict[str, np.ndarray] = {}
     prefixes, others = set(), []
     for key in sorted(variables):
+        if _IGNORED.search(key):
+            continue
         match = _KEY.match(key)
         if match is None:
-            if not _IGNORED.search(key):
-                others.append(key)
+            others.append(key)
             continue
         prefixes.add(match["prefix"])
         index, path = int(match["index"]), match["path"]

@@ -15,7 +15,7 @@ from spinescope.analysis.counting.fast import MAC_OPS, ModelCounts, count_differ
 from spinescope.analysis.counting.fvcore_trace import count_with_fvcore
 from spinescope.spinenet.describe import describe
 from spinescope.spinenet.input_size import InputSize, normalize, size_to_json
-from spinescope.spinenet.layout import live_nodes
+from spinescope.spinenet.layout import dead_blocks, live_nodes
 from spinescope.spinenet.spec import Spec
 
 PARTS = ("stem", "blocks", "fpn", "endpoints", "head")
@@ -67,6 +67,10 @@ class Analysis:
     verified: bool | None = None  # None: not verified; True/False: the other counter agreed / differed
     differences: list[str] = field(default_factory=list)
     receptive_field: dict[str, int] = field(default_factory=dict)  # "P3".. -> theoretical receptive field, pixels
+    semantics: str = "reference"  # the spec's: "reference" (tensorflow/tpu) or "model_garden" (tensorflow/models)
+    # Blocks that reach no output -> why. Reference: built, params counted, 0 MACs; Model Garden: not built (not in
+    # `blocks`). Both written to JSON only when not the default (no dead blocks, the reference).
+    dead_blocks: dict[str, str] = field(default_factory=dict)
 
     @property
     def flops(self) -> int:
@@ -89,6 +93,10 @@ class Analysis:
         data["flops"] = self.flops
         data["head_macs_share"] = self.head_macs_share
         data["head_params_share"] = self.head_params_share
+        if self.semantics == "reference":
+            data.pop("semantics")
+        if not self.dead_blocks:
+            data.pop("dead_blocks")
         return data
 
 
@@ -170,4 +178,5 @@ def _assemble(spec: Spec, input_size: InputSize, head: str, counts: ModelCounts,
         uncounted_ops=dict(counts.uncounted[""]),
         counter=counter,
         receptive_field={label: field.receptive_field for label, field in fields_of(structure).outputs.items()},
+        semantics=spec.semantics, dead_blocks=dead_blocks(layout),
     )
