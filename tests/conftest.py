@@ -34,7 +34,7 @@ def one_torch_thread():
 # Tiers: every test gets the marker of the part of the suite it belongs to, by folder; `make test-fast` runs the
 # unit tier (`-m unit`), `make test` everything.
 FOLDER_TIERS = {"browser": "browser", "app": "app", "package": "package", "sweep": "slow", "latency": "slow",
-                "memory": "slow", "hardening": "slow"}
+                "memory": "slow", "hardening": "slow", "onnx": "slow"}
 SLOW_FILES = {"test_fast_count.py", "test_verify_cli.py", "test_spp.py", "test_classification_paper.py",
               "test_narrow_head.py", "test_training_loop.py", "test_reference_init.py", "test_detection.py"}
 

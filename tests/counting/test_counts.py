@@ -20,6 +20,7 @@ def test_params_match_reference_formulas(name):
     assert count_params(model.backbone) == reference_counts(name, spec.input_size, head=False)[0]
 
 
+@pytest.mark.slow  # fvcore traces a real forward pass of each built-in
 @pytest.mark.parametrize("name", BUILTIN_NAMES)
 def test_fvcore_counts_match_reference_formulas_at_small_inputs(name):
     spec = load_builtin(name)

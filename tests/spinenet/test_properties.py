@@ -1,5 +1,6 @@
 """Property tests: random valid specs build on meta, run on the CPU with the expected output shapes, and
 round-trip through every import/export format."""
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from spinescope.spinenet.formats import dumps, loads, parse_tuples
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+@pytest.mark.slow  # builds and runs 25 random models
 @settings(max_examples=25, **SETTINGS)
 @given(spec=st.one_of(spinenet_specs(max_scale=1.0, max_repeats=2), resnet_fpn_specs()),
        size=st.integers(32, 96), head=st.sampled_from(["none", "retinanet", "classification"]))
@@ -22,6 +24,7 @@ def test_random_specs_build_on_meta_and_run_on_cpu(spec, size, head):
     check_head_forward(spec, size, head)
 
 
+@pytest.mark.slow  # builds and runs random models at random non-square sizes
 @settings(max_examples=12, **SETTINGS)
 @given(spec=st.one_of(spinenet_specs(max_scale=1.0, max_repeats=2), spinenet_specs(family="spinenet_mobile"),
                       resnet_fpn_specs()),
