@@ -1,6 +1,6 @@
 """CLI: `spinescope convert-tf CHECKPOINT --spec NAME_OR_FILE --out FILE`: a Model Garden SpineNet / Mobile SpineNet
-checkpoint (backbone) as our state dict, in safetensors (`.safetensors`, needs the safetensors package) or torch
-format (any other suffix)."""
+checkpoint (backbone) as our state dict (`--backbone-only`: a detector checkpoint's other variables left out), in
+safetensors (`.safetensors`, needs the safetensors package) or torch format (any other suffix)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,6 +15,8 @@ def register(subparsers) -> None:
     sub.add_argument("--spec", required=True, help="built-in name or spec file of the checkpoint's architecture "
                                                    "(taken with semantics: model_garden)")
     sub.add_argument("--out", required=True, help="output file: .safetensors, or torch's format otherwise")
+    sub.add_argument("--backbone-only", action="store_true",
+                     help="leave out variables outside the backbone (a detector's head) instead of refusing them")
     sub.set_defaults(handler=_cmd_convert)
 
 
@@ -27,7 +29,7 @@ def _cmd_convert(args) -> int:
     if not out.parent.is_dir():
         raise CliError(f"--out {printable(args.out)}: no such directory {printable(out.parent)}")
     try:
-        conversion = convert(read_checkpoint(args.checkpoint), spec)
+        conversion = convert(read_checkpoint(args.checkpoint), spec, args.backbone_only)
     except (ConversionError, CheckpointError) as error:
         raise CliError(printable(str(error))) from None
     write_state_dict(conversion.state_dict, out)

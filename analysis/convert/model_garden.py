@@ -101,10 +101,12 @@ def _place(layer, path: str) -> tuple[str, str] | None:
     return (f"{layer.target}.{parts[sublayer]}.{entry[1]}", entry[2]) if entry else None
 
 
-def convert(variables: Mapping[str, np.ndarray], spec: Spec) -> Conversion:
+def convert(variables: Mapping[str, np.ndarray], spec: Spec, backbone_only: bool = False) -> Conversion:
     """Returns the checkpoint's backbone variables ({checkpoint key: array}, as `tf.train.load_checkpoint` reads
     them) as our state dict for `spec` under Model Garden semantics. Raises ConversionError (one line) for a
-    variable it cannot place, a shape that differs, or a tensor of ours the checkpoint does not fill."""
+    variable it cannot place, a shape that differs, or a tensor of ours the checkpoint does not fill; variables
+    outside the backbone (a detector's head) are refused too, unless `backbone_only` leaves them out (a note says
+    how many)."""
     if spec.family not in FAMILIES:
         raise ConversionError(f"{printable(spec.name)}: family {spec.family} has no Model Garden checkpoint; "
                               f"use a spec of family {' or '.join(FAMILIES)}")
@@ -142,10 +144,12 @@ def convert(variables: Mapping[str, np.ndarray], spec: Spec) -> Conversion:
     if len(prefixes) > 1:
         raise ConversionError(f"the checkpoint holds {len(prefixes)} backbones ({', '.join(sorted(prefixes))}); "
                               "convert one at a time")
-    if others:
+    if others and backbone_only:
+        notes.append(f"{len(others)} variables outside the backbone left out (e.g. {printable(others[0])})")
+    elif others:
         raise ConversionError(f"cannot place {printable(others[0])}"
                               + (f" (and {len(others) - 1} more variables outside the backbone)" if len(others) > 1
-                                 else "") + ": only the backbone is converted")
+                                 else "") + ": only the backbone is converted (--backbone-only leaves the rest out)")
     for name, shape in expected.items():
         if name.endswith(".num_batches_tracked"):
             state[name] = np.zeros((), dtype=np.int64)

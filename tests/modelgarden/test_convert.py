@@ -74,6 +74,8 @@ def test_a_head_variable_is_refused_and_optimizer_state_ignored(tiny):
     head = {"head/_classifier/kernel/.ATTRIBUTES/VARIABLE_VALUE": np.zeros((3, 3, 8, 9), np.float32)}
     with pytest.raises(ConversionError, match="only the backbone is converted"):
         convert({**variables, **head}, spec)
+    left_out = convert({**variables, **head}, spec, backbone_only=True)
+    assert left_out.placed == len(variables) and "1 variables outside the backbone left out" in left_out.notes[-1]
     slots = {"backbone/layer_with_weights-0/kernel/.OPTIMIZER_SLOT/optimizer/momentum/.ATTRIBUTES/VARIABLE_VALUE":
              np.zeros(1, np.float32), "save_counter/.ATTRIBUTES/VARIABLE_VALUE": np.zeros((), np.int64)}
     assert convert({**variables, **slots}, spec).placed == len(variables)
