@@ -68,7 +68,8 @@ def main() -> None:
               f"{statistics.median(r.train_seconds / r.steps for r in results):>8.3f}"
               f"{statistics.median(r.seconds for r in results):>13.1f}"
               f"{statistics.median(r.eval_seconds for r in results):>8.2f}"
-              f"{statistics.median(r.proxy_ap for r in results):>10.4f}{statistics.median(r.ap50 for r in results):>8.4f}")
+              f"{statistics.median(r.proxy_ap for r in results):>10.4f}"
+              f"{statistics.median(r.ap50 for r in results):>8.4f}")
     if len(args.specs) > 1:
         first = args.specs[0]
         print("; ".join(f"{spec} / {first}: {rates[spec] / rates[first]:.2f}x the images/s" for spec in args.specs[1:]))

@@ -25,8 +25,8 @@ WARMUP_FRACTION = 0.1  # linear warm-up over the first tenth of the steps
 SCORE_THRESHOLD = 0.001  # lower than torchvision's 0.05: a short run's scores are low, and AP only gains from more
 DETECTIONS_PER_IMAGE = 100  # COCO's maxDets
 EVAL_BATCH = 8
-MIN_WIDTH = 8
-BN_IMAGES = 64  # training images whose batch-norm statistics replace the running ones before evaluation  # endpoint channels after the width scale
+MIN_WIDTH = 8  # endpoint channels after the width scale
+BN_IMAGES = 64  # training images whose batch-norm statistics replace the running ones before evaluation
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class ProxyResult:
     `ap50`, `ap75` likewise; `ap_small` / `ap_medium` / `ap_large` by COCO's object sizes (None where the val split
     has no such object). `seconds`: training plus evaluation, wall clock; `train_seconds`, `eval_seconds` apart;
     `images_per_second`: training images per second. `losses`: the training loss (classification + box
-    regression) after each step. `label` says what the figure is."""
+    regression) of each step; `final_loss` the mean of its last tenth (a second, smoother objective). `label`
+    says what the figure is."""
 
     proxy_ap: float
     ap50: float
@@ -57,6 +58,7 @@ class ProxyResult:
     spec_hash: str = ""
     dataset: str = ""
     learning_rate: float = 0.0
+    final_loss: float = 0.0
     losses: list = field(default_factory=list)
 
     @property
@@ -245,18 +247,25 @@ def _detect(model, images, split: Split, device) -> list[dict]:
     """Returns the model's detections on `images` as COCO results (boxes [x, y, w, h] in the images' pixels)."""
     import torch
 
-    results = []
+    outputs = []
     model.eval()
     with torch.no_grad():
         for start in range(0, len(images), EVAL_BATCH):
             batch = [image.to(device).float().div_(255) for image in images[start:start + EVAL_BATCH]]
-            for offset, output in enumerate(model(batch)):
-                image_id = split.coco["images"][start + offset]["id"]
-                for box, score, label in zip(output["boxes"].tolist(), output["scores"].tolist(),
-                                             output["labels"].tolist()):
-                    x1, y1, x2, y2 = box
-                    results.append({"image_id": image_id, "category_id": split.category_ids[label],
-                                    "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score})
+            outputs.extend({key: value.cpu() for key, value in output.items()} for output in model(batch))
+    return coco_results(outputs, [image["id"] for image in split.coco["images"]], split.category_ids)
+
+
+def coco_results(outputs: list[dict], image_ids: list, category_ids: list) -> list[dict]:
+    """Returns torchvision detector outputs (per image {"boxes": [N, 4] x1 y1 x2 y2 px, "scores", "labels": 0..K-1})
+    as COCO results {"image_id", "category_id", "bbox": [x, y, w, h] px, "score"}: image i is `image_ids[i]`,
+    label l the category `category_ids[l]`."""
+    results = []
+    for image_id, output in zip(image_ids, outputs):
+        for box, score, label in zip(output["boxes"].tolist(), output["scores"].tolist(), output["labels"].tolist()):
+            x1, y1, x2, y2 = box
+            results.append({"image_id": image_id, "category_id": category_ids[label],
+                            "bbox": [x1, y1, x2 - x1, y2 - y1], "score": float(score)})
     return results
 
 
@@ -323,4 +332,9 @@ def train_proxy(spec, dataset_dir, *, steps: int, batch_size: int = 2, image_siz
         images_per_second=steps * batch_size / train_seconds if train_seconds > 0 else 0.0, steps=steps,
         batch_size=batch_size, image_size=(height, width), width_scale=float(width_scale), seed=seed, device=device,
         spec_name=spec.name, spec_hash=spec_hash(spec), dataset=str(Path(dataset_dir).resolve()),
-        learning_rate=learning_rate, losses=losses)
+        learning_rate=learning_rate, final_loss=_final_loss(losses), losses=losses)
+
+
+def _final_loss(losses: list[float]) -> float:
+    tenth = max(1, len(losses) // 10)
+    return sum(losses[-tenth:]) / tenth

@@ -62,3 +62,21 @@ def test_random_boxes_score_about_zero(truth):
 def test_no_detections_is_zero(truth):
     metrics = coco_metrics(truth, [])
     assert metrics["ap"] == 0.0 and metrics["ap50"] == 0.0
+
+
+def test_torchvision_outputs_become_coco_results_in_pixels_and_categories(tmp_path):
+    # A detector's output per image (x1, y1, x2, y2 boxes, labels 0..K-1) built from the ground truth by hand:
+    # converted, it must score AP 1; the same boxes under the next label must score 0.
+    import torch
+
+    from spinescope.analysis.training.dataset import load_split
+    from spinescope.analysis.training.train import coco_results
+
+    make_dataset(tmp_path / "set", images=1, val_images=6, size=96, seed=2)
+    split = load_split(tmp_path / "set", "val")
+    outputs = [{"boxes": torch.tensor(t["boxes"]).reshape(-1, 4), "scores": torch.ones(len(t["labels"])),
+                "labels": torch.tensor(t["labels"], dtype=torch.int64)} for t in split.targets]
+    image_ids = [image["id"] for image in split.coco["images"]]
+    assert coco_metrics(split.coco, coco_results(outputs, image_ids, split.category_ids))["ap"] == pytest.approx(1.0)
+    shifted = [{**output, "labels": (output["labels"] + 1) % 3} for output in outputs]
+    assert coco_metrics(split.coco, coco_results(shifted, image_ids, split.category_ids))["ap"] == 0.0

@@ -69,7 +69,8 @@ def test_train_proxy_runs_in_a_spawned_worker_process(tiny_set):
 
 
 def test_loss_falls_over_a_few_dozen_steps(tiny_set, one_torch_thread):
-    # Measured on a set like this one: 2.37 -> 1.88 (first and last five steps) over 30 steps at batch 4; most of the early fall is the
-    # head's biases learning the classes' frequencies, so this checks that training runs, not that it detects.
+    # Measured on a set like this one: 2.37 -> 1.88 (first and last five steps) over 30 steps at batch 4; most of
+    # the early fall is the head's biases learning the classes' frequencies, so this checks that training runs, not
+    # that it detects.
     losses = train_proxy("spinenet-49", tiny_set, steps=24, batch_size=4, seed=0, **TINY).losses
     assert sum(losses[-5:]) / 5 < 0.9 * sum(losses[:5]) / 5
