@@ -32,11 +32,14 @@ def _cmd_convert(args) -> int:
         conversion = convert(read_checkpoint(args.checkpoint), spec, args.backbone_only)
     except (ConversionError, CheckpointError) as error:
         raise CliError(printable(str(error))) from None
-    write_state_dict(conversion.state_dict, out)
+    # Keyed as the backbone's own modules: `spinescope.create_backbone(spec).load_state_dict(...)` (a whole model's
+    # `backbone` the same).
+    write_state_dict({name.removeprefix("backbone."): array for name, array in conversion.state_dict.items()}, out)
     for note in conversion.notes:
         print(f"note: {note}")
     print(f"{conversion.placed} variables of {printable(args.checkpoint)} -> {len(conversion.state_dict)} tensors "
-          f"for {printable(conversion.spec.name)} (semantics: model_garden) in {printable(out)}")
+          f"for {printable(conversion.spec.name)} (semantics: model_garden) in {printable(out)}; load it into "
+          "spinescope.create_backbone(spec) of that spec with semantics: model_garden")
     return 0
 
 

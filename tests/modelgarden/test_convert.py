@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -148,13 +150,14 @@ np.savez(r'{tmp_path}/expected.npz', image=image.transpose(0, 3, 1, 2),
                   str(tmp_path / "converted.pt"))
     assert result.returncode == 0, result.stderr
     assert "semantics: model_garden" in result.stdout
-    from dataclasses import replace
-
-    from spinescope.spinenet.build import build_model
+    import spinescope
     from spinescope.spinenet.builtins import load_builtin
+    from spinescope.spinenet.formats import dumps
 
-    spec = replace(load_builtin("spinenet-mobile-49"), semantics="model_garden", activation="hard_swish")
-    model = build_model(spec, "none", (256, 384))
+    spec_file = tmp_path / "mobile-garden.yaml"  # the Python API reads the semantics from the spec file
+    spec_file.write_text(dumps(replace(load_builtin("spinenet-mobile-49"), semantics="model_garden",
+                                       activation="hard_swish"), "yaml"), encoding="utf-8")
+    model = spinescope.create_backbone(spec_file, (256, 384))
     model.load_state_dict(torch.load(tmp_path / "converted.pt"))
     expected = np.load(tmp_path / "expected.npz")
     with torch.no_grad():
