@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 from spinescope.analysis.cli import CliError, int_in_range, load_spec_argument
@@ -168,9 +169,12 @@ def _cmd_space(args) -> int:
     space = _space_from_args(args)
     out = _out_dir(args.out) if args.out else None
     try:
-        samples, draws = sample_many(space, args.samples, args.seed)
+        samples, draws = sample_many(space, args.samples, args.seed, progress=_progress_line())
     except SpaceError as error:
         raise CliError(str(error)) from None
+    finally:
+        if sys.stderr.isatty():
+            print(" " * 40, end="\r", file=sys.stderr)
     metrics = []
     for spec, cheap in samples:
         row = dict(cheap)
@@ -190,6 +194,17 @@ def _cmd_space(args) -> int:
     if out:
         print(f"wrote {len(written)} spec file(s) to {printable(out)}")
     return 0
+
+
+def _progress_line():
+    """Returns a progress callback that rewrites one line on a terminal's stderr every 50 samples (None elsewhere)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, count: int) -> None:
+        if done % 50 == 0 or done == count:
+            print(f"sampled {done:,} of {count:,}", end="\r", file=sys.stderr, flush=True)
+    return show
 
 
 def _out_dir(text: str) -> Path:

@@ -90,3 +90,16 @@ def format_summary(summary: dict, count: int) -> str:
             row += f"  {text:>22s}"
         lines.append(row)
     return "\n".join(lines)
+
+
+def pareto_rows(rows: list[dict]) -> list[dict]:
+    """Returns the finished candidates (rows as `Store.candidates` gives them) on the front of MACs against the
+    objective: no other candidate has an objective at least as high for no more MACs (and is better in one), ordered
+    by MACs. Read along it: for a MACs budget, the best objective the search found."""
+    done = sorted((row for row in rows if row["status"] == "done"), key=lambda r: (r["macs"], -r["objective"]))
+    front, best = [], float("-inf")
+    for row in done:
+        if row["objective"] > best:
+            front.append(row)
+            best = row["objective"]
+    return front

@@ -181,14 +181,16 @@ def candidate_metrics(spec: Spec, space: Space, memory: bool | None = None, rece
     """Returns the candidate's cheap metrics: macs (multiply-adds) and params of backbone + head at the space's
     input size (batch 1), dead (blocks that reach no output), with `receptive` rf_P3..rf_P7 (theoretical receptive
     field of each output, pixels), and, when `memory` (default: when the constraints bound it), memory_bytes
-    (estimated peak of one fp32 SGD training step at the constraints' batch). Torch-free, milliseconds: the
-    backbone is described once and counted; the head's counts are the same for every candidate of a space (it
-    reads endpoints of fixed width and size), so they are counted once per space."""
-    from spinescope.analysis.counting.fast import count_model
+    (estimated peak of one fp32 SGD training step at the constraints' batch). Torch-free: the backbone's params
+    and MACs are the fast counter's, summed from its remembered parts (`analysis.search.costs`, a fraction of a
+    millisecond once the parts were seen); the head's are the same for every candidate of a space (it reads
+    endpoints of fixed width and size), counted once per space. Receptive fields and memory describe the model
+    (milliseconds)."""
+    from spinescope.analysis.search.costs import cost_cache
 
-    counts = count_model(spec, space.input_size)
+    params, macs = cost_cache(spec, space.input_size).count(spec)
     head_macs, head_params = head_cost(space)
-    metrics = {"macs": counts.macs("") + head_macs, "params": counts.params[""] + head_params,
+    metrics = {"macs": macs + head_macs, "params": params + head_params,
                "dead": dead_blocks(spec, space.input_size)}
     if receptive:
         from spinescope.analysis.architecture.receptive_field import output_receptive_fields
@@ -259,12 +261,14 @@ def admit(spec: Spec, space: Space, receptive: bool = True) -> dict | None:
     return None if violations(metrics, space.constraints) else metrics
 
 
-def sample(space: Space, rng: random.Random, attempts: int = DEFAULT_ATTEMPTS) -> tuple[Spec, dict, int]:
-    """Returns (spec, metrics, draws) for the first draw that is valid and meets the constraints; raises SpaceError
-    (one line) when `attempts` draws all fail."""
+def sample(space: Space, rng: random.Random, attempts: int = DEFAULT_ATTEMPTS,
+           receptive: bool = True) -> tuple[Spec, dict, int]:
+    """Returns (spec, metrics, draws) for the first draw that is valid and meets the constraints (metrics as
+    `candidate_metrics`, receptive fields when `receptive`); raises SpaceError (one line) when `attempts` draws all
+    fail."""
     for tries in range(1, attempts + 1):
         spec = draw(space, rng)
-        metrics = admit(spec, space)
+        metrics = admit(spec, space, receptive)
         if metrics is not None:
             return spec, metrics, tries
     raise SpaceError(f"no candidate met the constraints in {attempts} draws ({'; '.join(space.constraints.describe())}"
@@ -277,13 +281,16 @@ def sample_rng(seed: int, index: int, stream: str = "sample") -> random.Random:
     return random.Random(f"{stream}/{seed}/{index}")
 
 
-def sample_many(space: Space, count: int, seed: int = 0,
-                attempts: int = DEFAULT_ATTEMPTS) -> tuple[list[tuple[Spec, dict]], int]:
+def sample_many(space: Space, count: int, seed: int = 0, attempts: int = DEFAULT_ATTEMPTS,
+                receptive: bool = True, progress=None) -> tuple[list[tuple[Spec, dict]], int]:
     """Returns ([(spec, metrics)] for `count` valid samples, total draws): sample i uses `sample_rng(seed, i)`, so
-    the same seed gives the same specs. Raises SpaceError when a sample finds no admissible draw."""
+    the same seed gives the same specs; `progress(done, count)` is called after each. Raises SpaceError when a sample
+    finds no admissible draw."""
     out, draws = [], 0
     for index in range(count):
-        spec, metrics, tries = sample(space, sample_rng(seed, index), attempts)
+        spec, metrics, tries = sample(space, sample_rng(seed, index), attempts, receptive)
         out.append((spec, metrics))
         draws += tries
+        if progress is not None:
+            progress(index + 1, count)
     return out, draws

@@ -28,3 +28,13 @@ def test_reference_metrics_are_the_published_models_counted_here():
     assert round(refs["SpineNet-49"]["params"] / 1e6, 1) == 28.5
     assert round(refs["ResNet-50-FPN"]["macs"] / 1e9) == 97
     assert set(refs["ResNet-50-FPN"]) >= {"rf_P3", "rf_P7", "memory_bytes"}
+
+
+def test_pareto_front_of_macs_against_the_objective():
+    from spinescope.analysis.search.population import pareto_rows
+
+    rows = [{"idx": i, "status": s, "macs": m, "objective": o} for i, (s, m, o) in enumerate([
+        ("done", 90, 5.0), ("done", 80, 4.0), ("done", 85, 3.0), ("done", 95, 7.0), ("failed", 70, None),
+        ("done", 95, 6.0), ("done", 99, 7.0)])]
+    # by hand: 80 -> 4 (cheapest), 90 -> 5, 95 -> 7; 85 (3 < 4), the second 95 (6) and 99 (7, no better) are dominated
+    assert [row["idx"] for row in pareto_rows(rows)] == [1, 0, 3]

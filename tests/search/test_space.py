@@ -121,3 +121,25 @@ def test_spinenet49_as_seed():
         make_space("resnet50-fpn", seed_spec=load_builtin("resnet50-fpn"))
     with pytest.raises(SpaceError, match="unknown move"):
         make_space(moves=("shuffle",))
+
+
+@pytest.mark.slow
+def test_remembered_part_counts_equal_the_fast_counter_everywhere_in_the_space():
+    from spinescope.analysis.search.costs import CostCache
+    from spinescope.analysis.search.moves import mutate
+
+    space = make_space(constraints=Constraints(allow_dead=True))  # dead blocks too: they count params, not MACs
+    cache = CostCache(640)
+    specs = [spec for spec, _ in sample_many(space, 150, seed=21, receptive=False)[0]]
+    specs += [mutate(spec, space, random.Random(i))[0] for i, spec in enumerate(specs[:30])]
+    for spec in specs:
+        cache.count(spec)
+    assert cache.hits > 100  # most are summed from remembered parts
+    for spec in specs[::8]:
+        counts = count_model(spec, 640)
+        assert cache.count(spec) == (counts.params[""], counts.macs(""))
+    dead = [spec for spec in specs if any(b.id not in live_nodes(resolve(spec, 640)) for b in spec.blocks)]
+    assert dead  # the check above covered specs with dead blocks
+    for spec in dead[:5]:
+        counts = count_model(spec, 640)
+        assert cache.count(spec) == (counts.params[""], counts.macs(""))

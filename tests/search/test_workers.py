@@ -55,7 +55,7 @@ def stored(db, run_id: str) -> int:
 def test_a_killed_search_resumes_to_the_uninterrupted_result(tmp_path):
     db = tmp_path / "s.sqlite"
     command = [sys.executable, "-m", "spinescope", "search", "--db", str(db), "--run", "k"]
-    options = ["--budget", "80", "--population", "6", "--tournament", "3", "--round", "3", "--seed", "5",
+    options = ["--budget", "40", "--population", "6", "--tournament", "3", "--round", "3", "--seed", "5",
                "--gmacs", "80:95", "--workers", "0"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command + options, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
@@ -65,11 +65,11 @@ def test_a_killed_search_resumes_to_the_uninterrupted_result(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     at_kill = stored(db, "k")
-    assert process.returncode == -signal.SIGKILL and 10 <= at_kill < 80
+    assert process.returncode == -signal.SIGKILL and 10 <= at_kill < 40
     assert Store(db).run("k")["status"] == "running"  # killed: nobody marked it
-    resumed = subprocess.run(command + ["--budget", "80"], capture_output=True, text=True, env=env, timeout=300)
+    resumed = subprocess.run(command + ["--budget", "40"], capture_output=True, text=True, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming run k: {at_kill} of 80 candidates already stored" in resumed.stdout
+    assert f"resuming run k: {at_kill} of 40 candidates already stored" in resumed.stdout
     store = Store(db)
     create_run(store, SearchConfig.from_dict(store.run("k")["config"]), "whole")
     run_search(store, "whole")
