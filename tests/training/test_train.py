@@ -50,22 +50,23 @@ def test_cli_trains_evaluates_and_stores_one_row(tiny_set, tmp_path, capsys, one
 
 
 def test_same_seed_same_run_other_seed_other_run(tiny_set, one_torch_thread):
-    first = train_proxy("spinenet-49", tiny_set, steps=2, seed=4, **TINY)
+    reports = []
+    first = train_proxy("spinenet-49", tiny_set, steps=2, seed=4, progress=lambda *a: reports.append(a), **TINY)
     second = train_proxy("spinenet-49", tiny_set, steps=2, seed=4, **TINY)
     other = train_proxy("spinenet-49", tiny_set, steps=2, seed=5, **TINY)
     assert isinstance(first, ProxyResult) and first.steps == 2
     assert first.losses == second.losses and first.proxy_ap == second.proxy_ap
     assert other.losses != first.losses
+    assert reports == [(1, 2, first.losses[0]), (2, 2, first.losses[1])]  # progress(step, total, loss)
 
 
 def test_train_proxy_runs_in_a_spawned_worker_process(tiny_set):
-    steps = []
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        result = pool.submit(train_proxy, "spinenet-49", str(tiny_set), steps=2, progress=None, **TINY).result()
+    from spinescope.spinenet.builtins import load_builtin
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:  # a Spec, pickled
+        result = pool.submit(train_proxy, load_builtin("spinenet-49"), str(tiny_set), steps=2, **TINY).result()
     assert isinstance(result, ProxyResult) and result.steps == 2 and result.device == "cpu"
-    local = train_proxy("spinenet-49", str(tiny_set), steps=2, progress=lambda *a: steps.append(a), **TINY)
-    assert [step for step, _, _ in steps] == [1, 2] and all(total == 2 for _, total, _ in steps)
-    assert [loss for _, _, loss in steps] == local.losses
+    assert result.spec_name == "SpineNet-49" and len(result.losses) == 2
 
 
 def test_loss_falls_over_a_few_dozen_steps(tiny_set, one_torch_thread):
