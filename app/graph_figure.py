@@ -27,7 +27,8 @@ import plotly.graph_objects as go
 from spinescope.analysis.counting.view import model_view
 from spinescope.spinenet.graph import to_graph
 from spinescope.spinenet.input_size import InputSize, level_label
-from spinescope.spinenet.layout import Layout, live_nodes
+from spinescope.spinenet.layout import Layout
+from spinescope.spinenet.layout import dead_blocks as layout_dead_blocks
 from spinescope.spinenet.registry import NO_HEAD
 from spinescope.spinenet.spec import Spec
 
@@ -104,6 +105,8 @@ def feeds_text(layout: Layout, node_id: str) -> str:
     """Returns what a block's output feeds, in words (plain text: escape it for Markdown or HTML): the blocks
     that read it ('b14, b15 (0-outdegree merge)'), then its output level ('the P3 output'), or 'nothing' (a dead
     block: `dead_blocks` says why). Explore, Edit and the graph's hover all say it this way."""
+    if node_id in layout.dropped:  # Model Garden semantics: a dead block is not built
+        return "nothing (not built: Model Garden semantics drops blocks that reach no output)"
     targets = [edge.target + (" (0-outdegree merge)" if edge.kind == "merge" else "")
                for edge in layout.edges if edge.source == node_id]
     stems = [node.id for node in layout.stems]
@@ -117,20 +120,10 @@ def feeds_text(layout: Layout, node_id: str) -> str:
 
 def dead_blocks(layout: Layout) -> dict[str, str]:
     """Returns {block id: why it is dead} for every block whose output reaches no output level, in build order,
-    e.g. {'b17': 'b17 feeds no block and is not an output'} (plain text). A dead block is built and run and its
-    params count, but nothing uses its result: fvcore's trace drops it, so it counts 0 MACs."""
-    live = live_nodes(layout)
-    reasons = {}
-    for node in layout.nodes:
-        if node.id in live:
-            continue
-        targets = list(dict.fromkeys(edge.target for edge in layout.edges if edge.source == node.id))
-        if not targets:
-            reasons[node.id] = f"{node.id} feeds no block and is not an output"
-        else:
-            reasons[node.id] = (f"{node.id} feeds only {', '.join(targets)}, which "
-                                f"{'reaches' if len(targets) == 1 else 'reach'} no output")
-    return reasons
+    e.g. {'b17': 'b17 feeds no block and is not an output'} (plain text; `spinenet.layout.dead_blocks`). Under the
+    reference semantics a dead block is built and run and its params count, but nothing uses its result: fvcore's
+    trace drops it, so it counts 0 MACs. Under Model Garden semantics it is not built (`layout.dropped`)."""
+    return layout_dead_blocks(layout)
 
 
 def dead_blocks_note(layout: Layout) -> str | None:
@@ -138,6 +131,9 @@ def dead_blocks_note(layout: Layout) -> str | None:
     reasons = dead_blocks(layout)
     if not reasons:
         return None
+    if layout.dropped:
+        return (f"Dead block{'s' if len(reasons) > 1 else ''}, not built (Model Garden semantics drops what reaches "
+                "no output, so they are not in the graph and count nothing): " + "; ".join(reasons.values()) + ".")
     return (f"Dead block{'s' if len(reasons) > 1 else ''} (hollow grey in the graph): " + "; ".join(reasons.values())
             + ". A dead block reaches no output: it is built and its params count, but nothing uses its result, "
               "so it counts 0 MACs.")

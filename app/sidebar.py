@@ -146,6 +146,9 @@ def render() -> None:
         st.markdown(f"**Current:** {escape_md(session.current_name())}  \n`{spec_hash(spec)}` · "
                     f"{len(history.entries)} "
                     f"history entr{'y' if len(history.entries) == 1 else 'ies'}")
+        if spec.semantics == "model_garden":
+            st.caption("Semantics: **Model Garden** (TF2, tensorflow/models): TF 'SAME' strided convs, repeated 3x3/2 "
+                       "max-pools, hard-sigmoid SE gates, dead blocks not built (docs/spinenet-facts.md, section 14).")
         undo, redo = st.columns(2)
         undo.button("Undo", key="undo", icon=":material/undo:", on_click=_undo, args=(session.revision(),),
                     disabled=not history.can_undo,
