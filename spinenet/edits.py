@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from spinescope.spinenet.registry import family_of
-from spinescope.spinenet.spec import STEM_IDS, Block, Spec, spec_to_dict
+from spinescope.spinenet.spec import SEMANTICS, STEM_IDS, Block, Spec, spec_to_dict
 from spinescope.spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL, SpecError, check_spec, describe_value, parse_spec
 
 _NUMBERED_ID = re.compile(r"^b(\d+)$")
@@ -355,6 +355,32 @@ def set_scaling(spec: Spec, **changes) -> Spec:
 def rename(spec: Spec, name: str) -> Spec:
     """Returns the spec with a new name."""
     return check_spec(replace(spec, name=str(name).strip()))
+
+
+def set_semantics(spec: Spec, semantics: str) -> Spec:
+    """Returns the spec with `semantics` ("reference": the authors' TF1 code; "model_garden": TF2 Model Garden,
+    docs/spinenet-facts.md section 14); raises SpecError (one line) for another value or a ResNet-FPN spec."""
+    if semantics not in SEMANTICS:
+        _fail(f"semantics must be one of {', '.join(SEMANTICS)}, got {describe_value(semantics)}")
+    return check_spec(replace(spec, semantics=semantics))
+
+
+def semantics_change_note(old: Spec, new: Spec) -> str:
+    """Returns one line saying what a semantics change did to the model: params before and after, and the dead
+    blocks Model Garden does not build (or the reference builds again)."""
+    from spinescope.spinenet.describe import describe
+    from spinescope.spinenet.layout import dead_blocks
+    from spinescope.spinenet.operators import layer_params
+
+    def params(spec: Spec) -> int:
+        return sum(layer_params(layer.kind, layer.attrs) for layer in describe(spec).root.walk())
+
+    dead = list(dead_blocks(describe(new).layout))
+    line = f"semantics {old.semantics} -> {new.semantics}: {params(old):,} -> {params(new):,} params"
+    if dead:
+        line += (f"; dead block{'s' if len(dead) > 1 else ''} {', '.join(dead)} "
+                 + ("not built" if new.semantics == "model_garden" else "built again (params counted, 0 MACs)"))
+    return line
 
 
 @dataclass(frozen=True)

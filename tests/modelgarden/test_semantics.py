@@ -179,3 +179,18 @@ def test_the_fast_counter_equals_fvcores_trace_under_model_garden_semantics(name
     result = analyze(spec, size, verify=True)
     assert result.verified, result.differences[:5]
     assert result.uncounted_ops.get("aten::pad", 0) > 0  # even sides: the asymmetric SAME padding is there
+
+
+def test_the_semantics_edit_and_its_note():
+    from spinescope.spinenet.edits import semantics_change_note, set_semantics
+
+    spec = _model_garden_list(3, "reference")
+    garden = set_semantics(spec, "model_garden")
+    assert garden.semantics == "model_garden" and garden.blocks == spec.blocks
+    assert semantics_change_note(spec, garden) == ("semantics reference -> model_garden: 21,968,640 -> 21,831,488 "
+                                                   "params; dead block b17 not built")
+    assert semantics_change_note(garden, spec).endswith("dead block b17 built again (params counted, 0 MACs)")
+    with pytest.raises(SpecError, match="semantics must be one of reference, model_garden, got 'tf2'"):
+        set_semantics(spec, "tf2")
+    with pytest.raises(SpecError, match="model_garden applies to spinenet and spinenet_mobile only"):
+        set_semantics(load_builtin("resnet50-fpn"), "model_garden")
