@@ -36,7 +36,7 @@ def bench_sampling(repeats: int) -> None:
     space = make_space()
     print(f"sampling: {len(space.seed.blocks)}-block ResNet-50 seed, moves {', '.join(space.moves)}, no dead block; "
           f"counted at {space.input_size} px with the '{space.head}' head; {os.cpu_count()} CPU cores here, 1 used")
-    for label, receptive in (("described + validated + counted", False), ("... + receptive field of P3-P7", True)):
+    for label, receptive in (("drawn + validated + counted", False), ("... + described, RF of P3-P7", True)):
         times, draws = [], []
         for repeat in range(repeats):
             clear_cache()

@@ -116,6 +116,9 @@ def register(subparsers) -> None:
                      help="valid candidates to sample (default 1000)")
     sub.add_argument("--seed", type=int_in_range(0, 2 ** 31 - 1, "seed"), default=0, help="random seed (default 0)")
     sub.add_argument("--out", metavar="DIR", help="write every sample as a JSON spec file into DIR")
+    sub.add_argument("--counts-only", action="store_true",
+                     help="MACs and params only (thousands per second); without it each sample is also described for "
+                          "its receptive fields and training memory (tens of milliseconds each)")
     sub.add_argument("--json", action="store_true", help="print one JSON object (space, summary)")
     sub.set_defaults(handler=_cmd_space)
 
@@ -169,7 +172,8 @@ def _cmd_space(args) -> int:
     space = _space_from_args(args)
     out = _out_dir(args.out) if args.out else None
     try:
-        samples, draws = sample_many(space, args.samples, args.seed, progress=_progress_line())
+        samples, draws = sample_many(space, args.samples, args.seed, receptive=not args.counts_only,
+                                     progress=_progress_line())
     except SpaceError as error:
         raise CliError(str(error)) from None
     finally:
@@ -178,9 +182,14 @@ def _cmd_space(args) -> int:
     metrics = []
     for spec, cheap in samples:
         row = dict(cheap)
-        row["memory_bytes"] = candidate_metrics(spec, space, memory=True, receptive=False)["memory_bytes"]
+        if not args.counts_only:
+            row["memory_bytes"] = candidate_metrics(spec, space, memory=True, receptive=False)["memory_bytes"]
         metrics.append(row)
-    summary = summarize(metrics, reference_metrics(space))
+    references = reference_metrics(space)
+    if args.counts_only:
+        references = {name: {k: v for k, v in values.items() if k in ("macs", "params")}
+                      for name, values in references.items()}
+    summary = summarize(metrics, references)
     written = _write_samples(out, samples) if out else []
     if args.json:
         print(json.dumps({"space": space.to_dict(), "samples": len(samples), "draws": draws, "summary": summary,

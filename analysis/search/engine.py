@@ -383,7 +383,12 @@ def run_search(store: Store, run_id: str, *, workers: int | None = None, ray: st
     store.set_cancel(run_id, False)
     store.set_status(run_id, "running")
     if ray:
-        backend = RayBackend(evaluate, ray)
+        try:
+            backend = RayBackend(evaluate, ray)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            store.set_status(run_id, "failed", "cannot connect to Ray")
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise SearchError(f"cannot use the Ray cluster {ascii(ray)}: {first[:300]}") from None
     else:
         if workers is None:
             workers = 0 if config.objective == "cost" else 2

@@ -24,6 +24,9 @@ def test_space_samples_summarizes_and_writes_spec_files(tmp_path, capsys):
     assert len(files) == 12
     for path in files:
         assert find_problems(spec_to_dict(load_spec_file(path))) == []
+    assert main(["space", "--samples", "30", "--counts-only"]) == 0
+    out = capsys.readouterr().out
+    assert "MACs (G)" in out and "RF" not in out and "train mem" not in out
     assert main(["space", "--samples", "5", "--json", "--moves", "permute"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["samples"] == 5 and data["space"]["moves"] == ["permute"]
