@@ -44,10 +44,21 @@ def _relative_l2(ours, theirs) -> float:
     return float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs))
 
 
+def _head(spec, state, image, expected):
+    """Yields (level, (our class logits, box deltas), (Model Garden's)) of the whole converted model."""
+    model = build_model(spec, "retinanet", 256)
+    model.load_state_dict(state)
+    with torch.no_grad():
+        ours = model.head(model.backbone(torch.from_numpy(image)))
+    for level, pair in ours.items():
+        yield level, tuple(tensor.numpy() for tensor in pair), expected["head"][level]
+
+
 def outputs() -> None:
     print()
     print("Converted Model Garden checkpoints (random weights, BN statistics not trivial), relative L2 of our float32")
-    print("outputs to Model Garden's, per level, under Model Garden semantics | under the reference semantics:")
+    print("outputs to Model Garden's, per level, under Model Garden semantics | under the reference semantics;")
+    print("with a RetinaNet head, its class logits / box deltas:")
     for name in ("spinenet49_tiny", "spinenet49_tiny_swish", "mobile49_tiny"):
         fixture = load_fixture(name)
         config = fixture["config"]
@@ -65,8 +76,12 @@ def outputs() -> None:
                 ours = {semantics: model(torch.from_numpy(image)) for semantics, model in models.items()}
             cells = [f"{level} {_relative_l2(ours['model_garden'][level].numpy(), theirs):.1e} | "
                      f"{_relative_l2(ours['reference'][level].numpy(), theirs):.2f}"
-                     for level, theirs in fixture["outputs"][(height, width)].items()]
+                     for level, theirs in fixture["outputs"][(height, width)].items() if level != "head"]
             print(f"    {height}x{width} (HxW): " + ", ".join(cells))
+            if "head" in fixture["outputs"][(height, width)]:
+                print(f"    {height}x{width} RetinaNet head, Model Garden semantics: " + ", ".join(
+                    f"{level} {_relative_l2(scores, theirs[0]):.1e}/{_relative_l2(boxes, theirs[1]):.1e}"
+                    for level, (scores, boxes), theirs in _head(spec, state, image, fixture["outputs"][(height, width)])))
 
 
 if __name__ == "__main__":

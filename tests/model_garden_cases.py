@@ -25,7 +25,7 @@ MODEL_GARDEN_SPINENET_49 = (
 
 def load_fixture(name: str) -> dict:
     """Returns {"config", "variables" {checkpoint key: array}, "inputs" {(h, w): NCHW}, "outputs" {(h, w): {"P3":
-    NCHW}}} of fixture `name`."""
+    NCHW, ..., and with a head "head": {"P3": (class logits, box deltas)}}}} of fixture `name`."""
     with np.load(FIXTURES / f"{name}.npz") as data:
         config = json.loads(str(data["config"]))
         keys = [str(key) for key in data["keys"]]
@@ -34,8 +34,11 @@ def load_fixture(name: str) -> dict:
         for height, width in config["sizes"]:
             tag = f"{height}x{width}"
             inputs[(height, width)] = data[f"input_{tag}"]
-            outputs[(height, width)] = {f"P{level}": data[f"P{level}_{tag}"]
-                                        for level in range(config["min_level"], config["max_level"] + 1)}
+            levels = range(config["min_level"], config["max_level"] + 1)
+            outputs[(height, width)] = {f"P{level}": data[f"P{level}_{tag}"] for level in levels}
+            if "head" in config:  # the RetinaNet head's (class logits, box deltas) per level, as our head returns
+                outputs[(height, width)]["head"] = {f"P{level}": (data[f"scores{level}_{tag}"],
+                                                                  data[f"boxes{level}_{tag}"]) for level in levels}
     return {"config": config, "variables": variables, "inputs": inputs, "outputs": outputs}
 
 
@@ -51,5 +54,8 @@ def fixture_spec(config: dict):
     else:
         spec = load_builtin("spinenet-mobile-49")
         spec = replace(spec, min_level=config["min_level"], max_level=config["max_level"])
-    return replace(spec, semantics="model_garden", activation=config["activation"],
+    head = config.get("head") or {"width": config["endpoints_num_filters"]}
+    head = replace(spec.head, **{key: value for key, value in head.items()
+                                 if key in ("num_convs", "width", "num_classes", "num_anchors", "separable")})
+    return replace(spec, semantics="model_garden", activation=config["activation"], head=head,
                    scaling=replace(spec.scaling, **scaling) if isinstance(spec.scaling, Scaling) else spec.scaling)

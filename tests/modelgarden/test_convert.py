@@ -71,16 +71,34 @@ def test_a_variable_it_cannot_place_is_refused(tiny):
         convert({**variables, beyond: np.zeros(1, np.float32)}, spec)
 
 
-def test_a_head_variable_is_refused_and_optimizer_state_ignored(tiny):
+def test_a_variable_outside_backbone_and_head_is_refused_and_optimizer_state_ignored(tiny):
     variables, spec = tiny
-    head = {"head/_classifier/kernel/.ATTRIBUTES/VARIABLE_VALUE": np.zeros((3, 3, 8, 9), np.float32)}
-    with pytest.raises(ConversionError, match="only the backbone is converted"):
-        convert({**variables, **head}, spec)
-    left_out = convert({**variables, **head}, spec, backbone_only=True)
-    assert left_out.placed == len(variables) and "1 variables outside the backbone left out" in left_out.notes[-1]
+    decoder = {"decoder/layer_with_weights-0/kernel/.ATTRIBUTES/VARIABLE_VALUE": np.zeros((1, 1, 8, 8), np.float32)}
+    with pytest.raises(ConversionError, match=r"\Acannot place decoder/layer_with_weights-0/kernel/.*: only a "
+                                              r"backbone and a RetinaNet head are converted"):
+        convert({**variables, **decoder}, spec)
     slots = {"backbone/layer_with_weights-0/kernel/.OPTIMIZER_SLOT/optimizer/momentum/.ATTRIBUTES/VARIABLE_VALUE":
              np.zeros(1, np.float32), "save_counter/.ATTRIBUTES/VARIABLE_VALUE": np.zeros((), np.int64)}
     assert convert({**variables, **slots}, spec).placed == len(variables)
+
+
+def test_backbone_only_leaves_the_head_and_the_rest_out(tiny):
+    variables, spec = tiny
+    backbone = [key for key in variables if key.startswith("backbone/")]
+    assert 0 < len(backbone) < len(variables)  # the fixture has a RetinaNet head
+    conversion = convert(variables, spec, backbone_only=True)
+    assert conversion.placed == len(backbone) and not conversion.with_head
+    assert conversion.notes[-1].startswith(f"{len(variables) - len(backbone)} variables outside the backbone left out")
+    assert all(name.startswith("backbone.") for name in conversion.state_dict)
+
+
+def test_a_head_of_other_classes_is_refused(tiny):
+    from dataclasses import replace
+
+    variables, spec = tiny
+    with pytest.raises(ConversionError, match=r"shape of head/_classifier/bias/.* is \(6,\) in the checkpoint, "
+                                              r"\(182,\) for our head.class_net.predict.bias"):
+        convert(variables, replace(spec, head=replace(spec.head, num_classes=91)))
 
 
 def test_a_shape_that_differs_is_refused(tiny):
@@ -107,7 +125,7 @@ def test_the_state_dict_is_keyed_as_our_modules(tiny):
 
     variables, spec = tiny
     state = convert(variables, spec).state_dict
-    ours = build_model(spec, "none", 256, device="meta").state_dict()
+    ours = build_model(spec, "retinanet", 256, device="meta").state_dict()
     assert list(state) == list(ours)
     assert all(tuple(state[name].shape) == tuple(tensor.shape) for name, tensor in ours.items())
 
@@ -129,27 +147,39 @@ def test_convert_tf_refuses_a_bad_output_directory_before_reading(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_TF, reason="needs tensorflow and tf-models-official (the 'tf' extra)")
 def test_convert_tf_on_a_real_model_garden_checkpoint(tmp_path):
-    """Model Garden builds Mobile SpineNet-49 (built-in widths) and writes a checkpoint; `convert-tf` converts it;
-    our model loads the file (no TensorFlow needed for that) and gives Model Garden's outputs."""
+    """Model Garden builds Mobile SpineNet-49 (built-in widths, hard_swish) with its separable RetinaNet head and
+    writes a checkpoint as a detector's (`model/backbone/...`, `model/head/...`); `convert-tf` converts it; our
+    model, made by the Python API from a spec file, loads the file (no TensorFlow needed for that) and gives Model
+    Garden's features, class logits and box deltas."""
     script = f"""
-import os, numpy as np, tensorflow as tf, tf_keras
+import numpy as np, tensorflow as tf, tf_keras
 from official.vision.modeling.backbones import spinenet_mobile
+from official.vision.modeling.heads import dense_prediction_heads
 model = spinenet_mobile.SpineNetMobile(input_specs=tf_keras.layers.InputSpec(shape=[None, 256, 384, 3]),
     endpoints_num_filters=48, filter_size_scale=1.0, activation='hard_swish')
-for v in model.weights:
-    if 'moving_variance' in v.name or 'gamma' in v.name:
-        v.assign(np.random.default_rng(0).uniform(0.5, 1.5, v.shape).astype('float32'))
-tf.train.Checkpoint(backbone=model).write(r'{tmp_path}/ckpt')
+head = dense_prediction_heads.RetinaNetHead(min_level=3, max_level=7, num_classes=91, num_anchors_per_location=9,
+    num_convs=4, num_filters=48, use_separable_conv=True, activation='hard_swish')
 image = np.random.default_rng(1).normal(size=(1, 256, 384, 3)).astype('float32')
+head(model(image))
+rng = np.random.default_rng(0)
+for v in model.weights + head.weights:
+    if 'moving_variance' in v.name or 'gamma' in v.name:
+        v.assign(rng.uniform(0.5, 1.5, v.shape).astype('float32'))
+    elif 'bias' in v.name or 'beta' in v.name or 'moving_mean' in v.name:
+        v.assign(rng.normal(0, 0.2, v.shape).astype('float32'))
+tf.train.Checkpoint(model=tf.train.Checkpoint(backbone=model, head=head)).write(r'{tmp_path}/ckpt')
 outputs = model(image, training=False)
-np.savez(r'{tmp_path}/expected.npz', image=image.transpose(0, 3, 1, 2),
-         **{{'P' + k: v.numpy().transpose(0, 3, 1, 2) for k, v in outputs.items()}})
+scores, boxes = head(outputs)[:2]
+arrays = {{'P' + k: v.numpy().transpose(0, 3, 1, 2) for k, v in outputs.items()}}
+arrays.update({{'scoresP' + k: v.numpy().transpose(0, 3, 1, 2) for k, v in scores.items()}})
+arrays.update({{'boxesP' + k: v.numpy().transpose(0, 3, 1, 2) for k, v in boxes.items()}})
+np.savez(r'{tmp_path}/expected.npz', image=image.transpose(0, 3, 1, 2), **arrays)
 """
     subprocess.run([sys.executable, "-c", script], check=True, timeout=600, capture_output=True)
     result = _cli("convert-tf", str(tmp_path / "ckpt"), "--spec", "spinenet-mobile-49", "--out",
                   str(tmp_path / "converted.pt"))
     assert result.returncode == 0, result.stderr
-    assert "semantics: model_garden" in result.stdout
+    assert "with its RetinaNet head" in result.stdout and 'spinescope.create_model(spec, "retinanet")' in result.stdout
     import spinescope
     from spinescope.spinenet.builtins import load_builtin
     from spinescope.spinenet.formats import dumps
@@ -157,11 +187,13 @@ np.savez(r'{tmp_path}/expected.npz', image=image.transpose(0, 3, 1, 2),
     spec_file = tmp_path / "mobile-garden.yaml"  # the Python API reads the semantics from the spec file
     spec_file.write_text(dumps(replace(load_builtin("spinenet-mobile-49"), semantics="model_garden",
                                        activation="hard_swish"), "yaml"), encoding="utf-8")
-    model = spinescope.create_backbone(spec_file, (256, 384))
+    model = spinescope.create_model(spec_file, "retinanet", (256, 384))
     model.load_state_dict(torch.load(tmp_path / "converted.pt"))
     expected = np.load(tmp_path / "expected.npz")
     with torch.no_grad():
-        ours = model(torch.from_numpy(expected["image"]))
-    for level, tensor in ours.items():
-        theirs = expected[level]
-        assert np.linalg.norm(tensor.numpy() - theirs) / np.linalg.norm(theirs) < 1e-4
+        features = model.backbone(torch.from_numpy(expected["image"]))
+        predictions = model.head(features)
+    for level, tensor in features.items():
+        for ours, theirs in ((tensor, expected[level]), (predictions[level][0], expected["scores" + level]),
+                             (predictions[level][1], expected["boxes" + level])):
+            assert np.linalg.norm(ours.numpy() - theirs) / np.linalg.norm(theirs) < 1e-4

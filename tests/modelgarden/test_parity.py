@@ -21,12 +21,20 @@ def _relative_l2(ours: np.ndarray, theirs: np.ndarray) -> float:
     return float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs))
 
 
-def _outputs(spec, state_dict, image: np.ndarray, strict: bool = True) -> dict[str, np.ndarray]:
+def _backbone(state_dict: dict) -> dict:
+    return {key: value for key, value in state_dict.items() if key.startswith("backbone.")}
+
+
+def _outputs(spec, state_dict, image: np.ndarray, strict: bool = True, head: str = "none") -> dict:
+    """Our backbone's {"P3": array}, or with `head` our model's {"P3": (class logits, box deltas)}."""
     torch.manual_seed(0)
-    model = build_model(spec, "none", 256)
+    model = build_model(spec, head, 256)
     model.load_state_dict({name: torch.from_numpy(array) for name, array in state_dict.items()}, strict=strict)
     with torch.no_grad():
-        return {level: tensor.numpy() for level, tensor in model(torch.from_numpy(image)).items()}
+        if head == "none":
+            return {level: tensor.numpy() for level, tensor in model(torch.from_numpy(image)).items()}
+        out = model.head(model.backbone(torch.from_numpy(image)))
+        return {level: tuple(tensor.numpy() for tensor in pair) for level, pair in out.items()}
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -36,9 +44,18 @@ def test_a_converted_checkpoint_gives_model_gardens_outputs(name):
     conversion = convert(fixture["variables"], spec)
     assert conversion.placed == len(fixture["variables"])  # every checkpoint variable has its place
     assert set(fixture["inputs"]) == {(256, 256), (256, 384)}  # square and non-square (height 256, width 384)
+    assert conversion.with_head == ("head" in fixture["config"])
     for size, image in fixture["inputs"].items():
-        ours = _outputs(spec, conversion.state_dict, image)
-        theirs = fixture["outputs"][size]
+        theirs = dict(fixture["outputs"][size])
+        if conversion.with_head:
+            head = _outputs(spec, conversion.state_dict, image, head="retinanet")
+            expected_head = theirs.pop("head")
+            assert sorted(head) == sorted(expected_head)
+            for level, (scores, boxes) in expected_head.items():
+                assert head[level][0].shape == scores.shape and head[level][1].shape == boxes.shape
+                assert _relative_l2(head[level][0], scores) < FLOAT32_NOISE, (name, size, level, "scores")
+                assert _relative_l2(head[level][1], boxes) < FLOAT32_NOISE, (name, size, level, "boxes")
+        ours = _outputs(spec, _backbone(conversion.state_dict), image)
         assert sorted(ours) == sorted(theirs)
         for level in theirs:
             assert ours[level].shape == theirs[level].shape
@@ -52,7 +69,7 @@ def test_the_reference_semantics_with_the_same_weights_gives_other_outputs():
     spec = fixture_spec(fixture["config"])
     conversion = convert(fixture["variables"], spec)
     image = fixture["inputs"][(256, 256)]
-    ours = _outputs(replace(spec, semantics="reference"), conversion.state_dict, image, strict=False)
+    ours = _outputs(replace(spec, semantics="reference"), _backbone(conversion.state_dict), image, strict=False)
     assert _relative_l2(ours["P3"], fixture["outputs"][(256, 256)]["P3"]) > 0.1
 
 
@@ -67,7 +84,7 @@ def test_the_mobile_gate_is_model_gardens_hard_sigmoid():
     original = modules.hard_sigmoid
     modules.hard_sigmoid = torch.sigmoid
     try:
-        ours = _outputs(spec, conversion.state_dict, image)
+        ours = _outputs(spec, _backbone(conversion.state_dict), image)
     finally:
         modules.hard_sigmoid = original
     assert _relative_l2(ours["P3"], fixture["outputs"][(256, 256)]["P3"]) > 10 * FLOAT32_NOISE
