@@ -12,6 +12,8 @@
    training module is installed, else cost. Each instance is warmed up by a small run first (worker processes
    start and import torch), then --rounds timed runs of the same search; candidates per minute, medians, and the
    ratio 2 workers / 1 worker. Ray's start-up is not in the times. The driver proposes candidates serially.
+   The same with the cost objective after a 0.5 s wait that uses no core: the runner's own parallelism, apart from
+   how many cores are free.
 
     .venv/bin/python benchmarks/bench_search.py [--repeats 3] [--budget 12] [--rounds 2] [--skip-ray]
 """
@@ -50,6 +52,15 @@ def bench_sampling(repeats: int) -> None:
               f"{statistics.median(draws):,.0f} draws; runs {', '.join(f'{t:.2f}' for t in times)} s)")
 
 
+def waiting_evaluate(task: dict) -> dict:
+    """The cost evaluation after 0.5 s of waiting without using a core: what the runner's parallelism gives when
+    cores are not the limit."""
+    from spinescope.analysis.search.engine import evaluate_task
+
+    time.sleep(0.5)
+    return evaluate_task(task)
+
+
 def bench_ray(budget: int, rounds: int) -> None:
     import ray
 
@@ -70,28 +81,32 @@ def bench_ray(budget: int, rounds: int) -> None:
     print(f"Ray: random search of {budget} candidates, objective {objective}"
           + (f" ({train.steps} steps x {train.batch_size} images at {train.image_size} px)" if objective != "cost"
              else ""))
-    per_minute = {}
-    for workers in (1, 2):
-        ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
-        try:
-            warm = SearchConfig.from_dict({**config.to_dict(), "budget": workers * 2, "seed": 99})
-            create_run(store, warm, f"warm-{workers}")
-            run_search(store, f"warm-{workers}", ray="local")
-            rates = []
-            for index in range(rounds):
-                run_id = f"w{workers}-{index}"
-                create_run(store, config, run_id)
-                start = time.perf_counter()
-                outcome = run_search(store, run_id, ray="local")
-                wall = time.perf_counter() - start
-                assert outcome["status"] == "done", outcome
-                rates.append(budget / wall * 60)
-            per_minute[workers] = statistics.median(rates)
-            print(f"  {workers} worker(s): {per_minute[workers]:7.1f} candidates/min median "
-                  f"(runs {', '.join(f'{r:.1f}' for r in rates)})")
-        finally:
-            ray.shutdown()
-    print(f"  ratio 2 workers / 1 worker: {per_minute[2] / per_minute[1]:.2f}x")
+    for label, cfg, evaluate in ((f"{objective}", config, None),
+                                 ("cost after a 0.5 s wait", SearchConfig(make_space(), "random", "cost",
+                                                                          budget=budget, seed=0), waiting_evaluate)):
+        per_minute = {}
+        for workers in (1, 2):
+            ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+            options = {"ray": "local"} if evaluate is None else {"ray": "local", "evaluate": evaluate}
+            try:
+                warm = SearchConfig.from_dict({**cfg.to_dict(), "budget": workers * 2, "seed": 99})
+                create_run(store, warm, f"warm-{label[:4]}-{workers}")
+                run_search(store, f"warm-{label[:4]}-{workers}", **options)
+                rates = []
+                for index in range(rounds):
+                    run_id = f"{label[:4]}-w{workers}-{index}"
+                    create_run(store, cfg, run_id)
+                    start = time.perf_counter()
+                    outcome = run_search(store, run_id, **options)
+                    wall = time.perf_counter() - start
+                    assert outcome["status"] == "done", outcome
+                    rates.append(budget / wall * 60)
+                per_minute[workers] = statistics.median(rates)
+                print(f"  {label:24s} {workers} worker(s): {per_minute[workers]:7.1f} candidates/min median "
+                      f"(runs {', '.join(f'{r:.1f}' for r in rates)})")
+            finally:
+                ray.shutdown()
+        print(f"  {label:24s} ratio 2 workers / 1 worker: {per_minute[2] / per_minute[1]:.2f}x")
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 
-from spinescope.spinenet.layout import live_nodes, resolve
 from spinescope.spinenet.spec import STEM_IDS, Spec
 
 _CACHES: dict = {}
@@ -42,6 +41,13 @@ def _signature(spec: Spec) -> list[tuple[str, str, tuple]]:
     return parts
 
 
+def live_blocks(spec: Spec, input_size: int) -> frozenset:
+    """Returns the ids of the nodes of `spec` that reach an output (`analysis.search.space.live_blocks`)."""
+    from spinescope.analysis.search.space import live_blocks as live
+
+    return live(spec, input_size)
+
+
 class CostCache:
     """Remembered part counts for specs of one scaling, activation, levels and input size (backbone only)."""
 
@@ -54,7 +60,7 @@ class CostCache:
     def count(self, spec: Spec) -> tuple[int, int]:
         """Returns (params, MACs) of the backbone of `spec` at this cache's input size, batch 1."""
         parts = _signature(spec)
-        live = live_nodes(resolve(spec, self.input_size))
+        live = live_blocks(spec, self.input_size)
         keys = [(key, owner in live) for _, owner, key in parts]
         found = [self.parts.get(key) for key in keys]
         if self.rest is not None and None not in found:

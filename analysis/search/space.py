@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property, lru_cache
 
 from spinescope.analysis.search.seed import SEED_RESNET50, Slot, Template, block_id, resnet50_seed, template_of
 from spinescope.spinenet.spec import Block, Spec, spec_from_dict, spec_hash, spec_to_dict
@@ -77,7 +78,7 @@ class Space:
     head: str = "retinanet"
     constraints: Constraints = field(default_factory=Constraints)
 
-    @property
+    @cached_property
     def template(self) -> Template:
         return template_of(self.seed)
 
@@ -205,12 +206,19 @@ def candidate_metrics(spec: Spec, space: Space, memory: bool | None = None, rece
     return metrics
 
 
-def dead_blocks(spec: Spec, input_size: int) -> int:
-    """Returns how many blocks reach no output level (after the reference's 0-outdegree merges), from the layout
-    alone (a fraction of a millisecond: checked before anything is counted)."""
+@lru_cache(maxsize=64)
+def live_blocks(spec: Spec, input_size: int) -> frozenset:
+    """Returns the ids of the graph nodes whose output reaches an output level (after the reference's 0-outdegree
+    merges), from the layout alone (about a millisecond; the last few are remembered, as a candidate is checked
+    for dead blocks, then counted)."""
     from spinescope.spinenet.layout import live_nodes, resolve
 
-    live = live_nodes(resolve(spec, input_size))
+    return frozenset(live_nodes(resolve(spec, input_size)))
+
+
+def dead_blocks(spec: Spec, input_size: int) -> int:
+    """Returns how many blocks reach no output level (checked before anything is counted)."""
+    live = live_blocks(spec, input_size)
     return sum(1 for b in spec.blocks if b.id not in live)
 
 
