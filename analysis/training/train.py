@@ -134,6 +134,16 @@ def _check_arguments(steps, batch_size, image_size, seed) -> tuple[int, int]:
     return int(image_size[0]), int(image_size[1])
 
 
+def _padding(spec: Spec, height: int, width: int) -> tuple[int, tuple[int, int]]:
+    """Returns (size_divisible, (padded height, padded width)): torchvision's transform pads a batch to a multiple
+    of size_divisible, and the backbone is described at the padded size it will be fed. size_divisible is the
+    coarsest output's stride (exact anchor strides on every level), but at most the largest power of two within the
+    image's shorter side: a 64 px image is not padded to 128 px for P7, whose 1 x 1 map has one anchor location
+    whatever its stride."""
+    divisible = min(2 ** spec.max_level, 2 ** int(math.log2(min(height, width))))
+    return divisible, (-(-height // divisible) * divisible, -(-width // divisible) * divisible)
+
+
 def _load_images(split: Split):
     """Returns the split's images as uint8 tensors (3, H, W), RGB. Raises DatasetError naming a file that does not
     decode."""
@@ -313,9 +323,10 @@ def train_proxy(spec, dataset_dir, *, steps: int, batch_size: int = 2, image_siz
     train_images, val_images = _load_images(train_split), _load_images(val_split)
     targets = _targets(train_split, device)
     torch.manual_seed(seed)
-    model = retinanet(spec, num_classes=len(train_split.category_ids), input_size=(height, width),
-                      score_thresh=SCORE_THRESHOLD, detections_per_img=DETECTIONS_PER_IMAGE,
-                      spec_head=spec_head).to(device)
+    divisible, padded = _padding(spec, height, width)
+    model = retinanet(spec, num_classes=len(train_split.category_ids), input_size=padded, min_size=min(height, width),
+                      max_size=max(height, width), size_divisible=divisible, score_thresh=SCORE_THRESHOLD,
+                      detections_per_img=DETECTIONS_PER_IMAGE, spec_head=spec_head).to(device)
     train_started = time.perf_counter()
     losses = _train(model, train_images, targets, steps, batch_size, learning_rate, seed, device, progress)
     _recalibrate_batch_norm(model, train_images, batch_size, device)

@@ -75,3 +75,25 @@ def test_loss_falls_over_a_few_dozen_steps(tiny_set, one_torch_thread):
     # that it detects.
     losses = train_proxy("spinenet-49", tiny_set, steps=24, batch_size=4, seed=0, **TINY).losses
     assert sum(losses[-5:]) / 5 < 0.9 * sum(losses[:5]) / 5
+
+
+def test_padding_feeds_the_backbone_the_size_it_was_described_for():
+    from spinescope.analysis.training.train import _padding
+    from spinescope.spinenet.builtins import load_builtin
+
+    spec = load_builtin("spinenet-49")  # outputs P3-P7: the coarsest stride is 128
+    assert _padding(spec, 128, 128) == (128, (128, 128))
+    assert _padding(spec, 64, 64) == (64, (64, 64))  # not padded to 128 px for P7's single location
+    assert _padding(spec, 100, 150) == (64, (128, 192))
+    assert _padding(spec, 256, 320) == (128, (256, 384))
+
+
+def test_a_sampled_candidate_trains_at_64_px(tiny_set, one_torch_thread):
+    # A scale-decreased candidate of the search's space (a dead-end L5 block merged into the outputs) whose
+    # backbone, described at 64 px, fails on 128 px inputs; torchvision's transform padded 64 px images to 128 px
+    # (a multiple of P7's stride) before `_padding`.
+    from pathlib import Path
+
+    spec = str(Path(__file__).with_name("scale_decreased_candidate.json"))
+    result = train_proxy(spec, tiny_set, steps=1, **TINY)
+    assert result.steps == 1 and 0.0 <= result.proxy_ap <= 1.0
