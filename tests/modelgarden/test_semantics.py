@@ -194,3 +194,31 @@ def test_the_semantics_edit_and_its_note():
         set_semantics(spec, "tf2")
     with pytest.raises(SpecError, match="model_garden applies to spinenet and spinenet_mobile only"):
         set_semantics(load_builtin("resnet50-fpn"), "model_garden")
+
+
+@pytest.mark.slow
+def test_an_onnx_export_with_free_sizes_keeps_model_garden_semantics(tmp_path):
+    """The exported graph (SAME pads and pools computed from the input's size) gives the eager module's outputs at
+    sizes other than the example's, non-square included."""
+    import io
+
+    import onnxruntime
+
+    import spinescope
+    from spinescope.onnx_export import export_onnx
+    from spinescope.spinenet.formats import dumps
+
+    spec_file = tmp_path / "garden.yaml"
+    spec_file.write_text(dumps(replace(load_builtin("spinenet-49s"), semantics="model_garden"), "yaml"),
+                         encoding="utf-8")
+    backbone = spinescope.create_backbone(spec_file, 128)
+    buffer = io.BytesIO()
+    export_onnx(backbone, buffer, input_size=128)
+    session = onnxruntime.InferenceSession(buffer.getvalue())
+    for height, width in ((256, 256), (256, 384)):
+        image = torch.randn(1, 3, height, width)
+        with torch.no_grad():
+            eager = backbone(image)
+        exported = session.run(None, {"images": image.numpy()})
+        for output, array in zip(session.get_outputs(), exported):
+            assert np.abs(array - eager[output.name].numpy()).max() < 1e-4
