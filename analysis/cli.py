@@ -21,7 +21,7 @@ from spinescope.analysis.architecture.classifier_input import summary
 from spinescope.spinenet.builtins import SPEC_DIR, builtin_names, is_builtin, load_builtin
 from spinescope.spinenet.file_names import file_name_problem, shown
 from spinescope.spinenet.formats import read_spec_file
-from spinescope.spinenet.input_size import InputSize, non_ascii_digit_problem, parse_size, size_text
+from spinescope.spinenet.input_size import InputSize, Side, non_ascii_digit_problem, parse_size, size_text, size_to_json
 from spinescope.spinenet.registry import head_names
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.validate import LIMITS, SpecError, printable
@@ -201,7 +201,7 @@ def _cmd_analyze(args) -> int:
             data["classifier_input_length"] = first.length
             data["pooled_feature_map"] = list(first.pooled_map)
             data["classifier_input"] = {**first.to_dict(), "at_other_size": {
-                "input_size": second.input_size, "pooled_map": list(second.pooled_map), "length": second.length}}
+                "input_size": size_to_json(second.input_size), "pooled_map": list(second.pooled_map), "length": second.length}}
         if notes:
             data["notes"] = notes
         print(json.dumps(data, indent=2))
@@ -233,7 +233,7 @@ def _pooling_argument(args) -> str:
     return f"{args.pooling}:{','.join(str(n) for n in args.spp_levels)}"
 
 
-def _classifier_inputs(spec: Spec, size: int, pooling: str):
+def _classifier_inputs(spec: Spec, size: Side, pooling: str):
     """Returns the classifier input (`analysis.architecture.classifier_input`) at `size` and at a second size."""
     from spinescope.analysis.architecture.classifier_input import classifier_input, other_size
 

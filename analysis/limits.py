@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 
 from spinescope.analysis.latency.time_estimate import estimate_cpu_seconds
-from spinescope.spinenet.input_size import size_text
+from spinescope.spinenet.input_size import InputSize, size_text
 
 DEFAULT_MAX_SECONDS = 600.0
 
@@ -129,7 +129,7 @@ def check_work(work: Work, spec, input_size, head: str, macs: int, batch: int = 
     return needed
 
 
-def check_fvcore_request(spec, input_size: int, head: str, macs: int) -> None:
+def check_fvcore_request(spec, input_size: InputSize, head: str, macs: int) -> None:
     """Raises ResourceLimitError when tracing `spec` with fvcore would need more memory than is available (or
     configured) or longer than max_seconds(); `macs` is the model's multiply-adds from the fast counter."""
     check_work(FVCORE_TRACE, spec, input_size, head, macs)

@@ -75,14 +75,14 @@ def block_table(spec: Spec, result: Analysis) -> pd.DataFrame:
     return frame
 
 
-def scale_profile(spec: Spec, input_size: int) -> pd.DataFrame:
+def scale_profile(spec: Spec, input_size: InputSize) -> pd.DataFrame:
     """Returns the feature level of every node in build order (the scale profile)."""
     layout = resolve(spec, input_size)
     return pd.DataFrame({"order": [node.order for node in layout.nodes], "level": [node.level for node in layout.nodes],
                          "id": [node.id for node in layout.nodes]})
 
 
-def receptive_field_table(spec: Spec, input_size: int) -> pd.DataFrame | None:
+def receptive_field_table(spec: Spec, input_size: InputSize) -> pd.DataFrame | None:
     """Returns one row per output P3-P7: theoretical receptive field and effective stride (pixels), and the
     longest/shortest input path in weighted layers with its scale changes; None if the module is unavailable."""
     try:
@@ -99,7 +99,7 @@ def receptive_field_table(spec: Spec, input_size: int) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
-def output_receptive_fields(spec: Spec, input_size: int) -> dict[str, int]:
+def output_receptive_fields(spec: Spec, input_size: InputSize) -> dict[str, int]:
     """Returns {"P3": pixels, ...} or {} if receptive fields are unavailable."""
     table = receptive_field_table(spec, input_size)
     return {} if table is None else dict(zip(table["output"], table["receptive field px"]))

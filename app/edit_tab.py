@@ -14,7 +14,7 @@ from spinescope.app.markup import escape_md
 from spinescope.app.tables import table
 from spinescope.app.units import billions, millions, signed_billions, signed_millions
 from spinescope.spinenet import edits
-from spinescope.spinenet.input_size import level_label
+from spinescope.spinenet.input_size import InputSize, level_label
 from spinescope.spinenet.layout import resolve
 from spinescope.spinenet.registry import family_of
 from spinescope.spinenet.spec import STEM_IDS, Spec
@@ -149,7 +149,7 @@ def _apply_name() -> None:
     session.apply_edit(AREA, edits.rename, name, description=f"rename to {name.strip()}")
 
 
-def block_editor(spec: Spec, input_size: int) -> None:
+def block_editor(spec: Spec, input_size: InputSize) -> None:
     chosen = selection.selector(spec, input_size, key="edit_block_box", label="Block to edit",
                                 options=list(STEM_IDS[:2]) + list(spec.block_ids))
     block = _selected_block(spec)
@@ -197,7 +197,7 @@ def block_editor(spec: Spec, input_size: int) -> None:
                + " Parents must be earlier blocks; each level P3–P7 needs exactly one output block.")
 
 
-def graph_and_totals(spec: Spec, input_size: int, head: str) -> None:
+def graph_and_totals(spec: Spec, input_size: InputSize, head: str) -> None:
     """The graph (click a block to edit it) and the totals with their change since the starting spec."""
     result = counts.analysis_of(spec, input_size, head)
     base = session.history().base
@@ -274,7 +274,7 @@ def scaling_editor(spec: Spec) -> None:
     min_level_editor(spec)
 
 
-def diff_view(spec: Spec, input_size: int, head: str) -> None:
+def diff_view(spec: Spec, input_size: InputSize, head: str) -> None:
     base = session.history().base
     diff = edits.diff_specs(base, spec)
     st.markdown(f"##### Changes since the starting spec ({escape_md(base.name)})")

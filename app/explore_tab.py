@@ -64,19 +64,19 @@ def totals(spec: Spec, result, base_result=None) -> None:
 
 
 @session.callback("explore")
-def _verify_clicked(spec: Spec, input_size: int, head: str) -> None:
+def _verify_clicked(spec: Spec, input_size: InputSize, head: str) -> None:
     verify.start(spec, input_size, head)
 
 
 @st.fragment(run_every=1.0)
-def _verification_running(spec: Spec, input_size: int, head: str) -> None:
+def _verification_running(spec: Spec, input_size: InputSize, head: str) -> None:
     entry = verify.status(spec, input_size, head)
     if entry is None or entry.state != "running":
         st.rerun()
     st.caption(f":material/hourglass_top: {entry.message} ({time.time() - entry.started:.0f} s)")
 
 
-def verification(spec: Spec, input_size: int, head: str) -> None:
+def verification(spec: Spec, input_size: InputSize, head: str) -> None:
     """The counter's provenance, and on request the check against fvcore tracing a real model."""
     entry = verify.status(spec, input_size, head)
     if entry is not None and entry.state == "running":
@@ -95,7 +95,7 @@ def verification(spec: Spec, input_size: int, head: str) -> None:
                       help="Trace a real model with fvcore in the background and compare every block (slow)")
 
 
-def block_details(spec: Spec, result, block_id: str, input_size: int) -> None:
+def block_details(spec: Spec, result, block_id: str, input_size: InputSize) -> None:
     layout = counts.view_of(spec, input_size, result.head).layout
     node = layout.node(block_id)
     cost = counts.block_costs(spec, result).get(block_id, {})
@@ -173,7 +173,7 @@ def scale_profile_figure(spec: Spec, input_size: InputSize, name: str | None = N
     return figure
 
 
-def receptive_fields(spec: Spec, input_size: int) -> None:
+def receptive_fields(spec: Spec, input_size: InputSize) -> None:
     table = counts.receptive_field_table(spec, input_size)
     if table is None:
         st.caption("Receptive fields are not available in this build.")
@@ -199,7 +199,7 @@ def start_here() -> None:
                    "in the sidebar.")
 
 
-def graph_panel(spec: Spec, result, input_size: int) -> None:
+def graph_panel(spec: Spec, result, input_size: InputSize) -> None:
     chosen = selection.selected(spec, input_size)
     # Above the columns, so that its five options fit on one row beside each other.
     if "macs_mode" not in st.session_state:
@@ -251,7 +251,7 @@ def block_costs_table(spec: Spec, result) -> None:
     st.caption("Each block's figures include the resampling that feeds it. Click a column header to sort.")
 
 
-def scale_profile(spec: Spec, input_size: int) -> None:
+def scale_profile(spec: Spec, input_size: InputSize) -> None:
     st.plotly_chart(scale_profile_figure(spec, input_size, session.current_name()), key="profile",
                     config={"displaylogo": False})
     st.caption("Feature level of each block in build order: scale-permuted (up and down) vs scale-decreased.")

@@ -17,7 +17,7 @@ from spinescope.app.markup import break_autolinks, escape_html
 from spinescope.app.units import billions, millions
 from spinescope.spinenet.edits import diff_specs
 from spinescope.spinenet.formats import dumps
-from spinescope.spinenet.input_size import dims_label, hw, size_label
+from spinescope.spinenet.input_size import InputSize, dims_label, hw, size_label
 from spinescope.spinenet.spec import Spec, spec_hash
 
 SPEC_FORMATS = {"json": ("JSON", "json", "application/json"), "yaml": ("YAML", "yaml", "application/x-yaml"),
@@ -42,7 +42,7 @@ def spec_bytes(spec: Spec, fmt: str) -> bytes:
     return dumps(spec, fmt).encode("utf-8")
 
 
-def graph_html(spec: Spec, input_size: int, costs: dict | None = None, base: Spec | None = None) -> bytes:
+def graph_html(spec: Spec, input_size: InputSize, costs: dict | None = None, base: Spec | None = None) -> bytes:
     """Returns the graph as a self-contained interactive HTML page (plotly.js embedded, works offline), titled with
     the spec's `display_name` (`base`: the spec its edits started from)."""
     name = display_name(spec, base)
@@ -61,7 +61,7 @@ def _browser_for_kaleido() -> None:
             os.environ["BROWSER_PATH"] = found
 
 
-def graph_image(spec: Spec, input_size: int, fmt: str, costs: dict | None = None, width: int = 1400,
+def graph_image(spec: Spec, input_size: InputSize, fmt: str, costs: dict | None = None, width: int = 1400,
                 height: int = 640, base: Spec | None = None) -> bytes:
     """Returns the graph as PNG or SVG bytes, rendered by plotly's kaleido in headless Chromium (seconds), titled
     with the spec's `display_name` (`base`: the spec its edits started from). Raises ExportError when no Chromium
@@ -97,7 +97,7 @@ def onnx_output_names(spec: Spec, head: str) -> list[str]:
     return levels
 
 
-def onnx_bytes(spec: Spec, head: str, input_size: int, with_weights: bool = True) -> bytes:
+def onnx_bytes(spec: Spec, head: str, input_size: InputSize, with_weights: bool = True) -> bytes:
     """Returns the model (spec + head, random weights, eval mode) as an ONNX file for a 1x3xSxS input, made by
     `spinescope.export_onnx` with the size fixed (torch's TorchScript exporter, opset 17, which needs only the onnx
     package and works offline). Every input and output has its static shape, as the model computes it (the exporter

@@ -6,14 +6,14 @@ import plotly.graph_objects as go
 
 from spinescope.analysis.latency.history import list_results
 from spinescope.app.markup import escape_html
-from spinescope.spinenet.input_size import size_text, size_to_json
+from spinescope.spinenet.input_size import InputSize, size_text, size_to_json
 from spinescope.spinenet.spec import Spec, spec_hash
 
 MIB = 2 ** 20
 SHORT_HASH = 8  # hex digits of a spec's content hash shown in tables and legends (the CSV keeps all 16)
 
 
-def latest_latency_ms(spec: Spec, input_size: int, head: str | None = None) -> float | None:
+def latest_latency_ms(spec: Spec, input_size: InputSize, head: str | None = None) -> float | None:
     """Returns the median latency (ms) of the latest stored run of this architecture at this input size (with this
     head when given; batch 1), or None when there is none or the history cannot be read."""
     try:

@@ -6,16 +6,17 @@ import streamlit as st
 from spinescope.app import session
 from spinescope.spinenet.layout import resolve
 from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.input_size import InputSize
 
 STATE_KEY = "selection"
 
 
-def node_ids(spec: Spec, input_size: int) -> list[str]:
+def node_ids(spec: Spec, input_size: InputSize) -> list[str]:
     """Returns the graph's node ids in build order."""
     return [node.id for node in resolve(spec, input_size).nodes]
 
 
-def selected(spec: Spec, input_size: int) -> str:
+def selected(spec: Spec, input_size: InputSize) -> str:
     """Returns the selected node id, falling back to the first editable block when the selection is gone."""
     ids = node_ids(spec, input_size)
     chosen = session.selected_block()  # this session's, else the workspace's (a refresh keeps the selection)
@@ -34,7 +35,7 @@ def _box_changed(key: str) -> None:
     select(st.session_state[key])
 
 
-def selector(spec: Spec, input_size: int, key: str, label: str = "Selected block", options=None) -> str:
+def selector(spec: Spec, input_size: InputSize, key: str, label: str = "Selected block", options=None) -> str:
     """Shows a selectbox bound to the shared selection (for keyboard users); returns the selected id."""
     chosen = selected(spec, input_size)
     options = list(options) if options is not None else node_ids(spec, input_size)

@@ -17,6 +17,7 @@ from spinescope.analysis.counting import analyze
 from spinescope.analysis.limits import ResourceLimitError, check_fvcore_request
 from spinescope.app import counts
 from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.input_size import InputSize
 
 
 @dataclass
@@ -34,11 +35,11 @@ def _registry() -> tuple[ThreadPoolExecutor, dict, threading.Lock]:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fvcore-verify"), {}, threading.Lock()
 
 
-def _key(spec: Spec, input_size: int, head: str) -> str:
+def _key(spec: Spec, input_size: InputSize, head: str) -> str:
     return f"{counts.spec_key(spec)}|{input_size}|{head}"
 
 
-def _verify(spec: Spec, input_size: int, head: str) -> tuple[str, str]:
+def _verify(spec: Spec, input_size: InputSize, head: str) -> tuple[str, str]:
     result = analyze(spec, input_size, head, verify=True)
     if result.verified:
         return "verified", "verified by fvcore: every block's params and MACs are identical"
@@ -46,7 +47,7 @@ def _verify(spec: Spec, input_size: int, head: str) -> tuple[str, str]:
     return "differs", f"fvcore differs ({len(result.differences)} difference(s)), e.g. {first}"
 
 
-def start(spec: Spec, input_size: int, head: str) -> None:
+def start(spec: Spec, input_size: InputSize, head: str) -> None:
     """Starts verifying (unless it already ran or runs); a refusal is recorded as 'failed'."""
     executor, results, lock = _registry()
     key = _key(spec, input_size, head)
@@ -62,7 +63,7 @@ def start(spec: Spec, input_size: int, head: str) -> None:
                                     executor.submit(_verify, spec, input_size, head))
 
 
-def status(spec: Spec, input_size: int, head: str) -> Verification | None:
+def status(spec: Spec, input_size: InputSize, head: str) -> Verification | None:
     """Returns the verification of these figures, finishing it if its thread is done; None if never asked."""
     _, results, lock = _registry()
     key = _key(spec, input_size, head)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from spinescope.spinenet.input_size import InputSize, normalize
+from spinescope.spinenet.input_size import InputSize, compact
 from spinescope.spinenet.layout import Layout, resolve
 from spinescope.spinenet.spec import Spec
 
@@ -25,14 +25,14 @@ def to_graph(spec: Spec, input_size: InputSize | None = None, layout: Layout | N
     for node in layout.nodes:
         graph.add_node(node.id, order=node.order, level=node.level, block_fn=node.block_fn,
                        in_channels=node.in_channels, channels=node.out_channels,
-                       height=node.height, width=node.width, feature_size=normalize(node.side),
+                       height=node.height, width=node.width, feature_size=compact(node.side),
                        output_level=node.output_level, role=node.role)
     for edge in layout.edges:
         plan = edge.plan
         graph.add_edge(edge.source, edge.target, kind=edge.kind, merge=edge.kind == "merge",
                        resample=edge.resample_label,
-                       direction=edge.direction, factor=edge.factor, source_size=normalize(plan.source),
-                       target_size=normalize(plan.target), stride2_conv=plan.stride2_conv,
-                       depthwise_convs=plan.depthwise_convs, pool_kernel=normalize(plan.pool_kernel),
-                       pool_stride=normalize(plan.pool_stride), scale=normalize(plan.scale), resize=plan.resize)
+                       direction=edge.direction, factor=edge.factor, source_size=compact(plan.source),
+                       target_size=compact(plan.target), stride2_conv=plan.stride2_conv,
+                       depthwise_convs=plan.depthwise_convs, pool_kernel=compact(plan.pool_kernel),
+                       pool_stride=compact(plan.pool_stride), scale=compact(plan.scale), resize=plan.resize)
     return graph

@@ -1,15 +1,16 @@
-"""Input sizes: a square side (an int, as before) or a height x width pair, and the feature-map sides they give.
-
-A size is an `int` for a square input and a `(height, width)` tuple otherwise; `normalize` makes a square pair an
-int again, so square inputs keep one spelling everywhere (cache keys, JSON fields, history). Users write sizes as
-images are described, WIDTHxHEIGHT: "1333x800" is 1333 pixels wide and 800 high, the tensor (N, 3, 800, 1333).
-A level-l feature map is ceil(H / 2^l) x ceil(W / 2^l) (reference page, section 11).
+"""Input sizes: normalized once, where they enter (the CLI, the app, the Python API), to a `Side`, the pair
+(height, width) in pixels, which every function inside takes and keeps in its cache keys. A user writes a size as
+images are described, WIDTHxHEIGHT: "1333x800" is 1333 pixels wide and 800 high, the tensor (N, 3, 800, 1333);
+"640" is square. Only JSON, tables and messages keep the compact spelling (the int side of a square, else "WxH":
+`size_to_json`, `size_label`); `compact` gives that form for kernels and strides, shown as one number when square.
+A level-l feature map is ceil(H / 2^l) x ceil(W / 2^l) (docs/spinenet-facts.md, section 11).
 """
 from __future__ import annotations
 
 import re
 
-InputSize = int | tuple[int, int]
+Side = tuple[int, int]  # (height, width) in pixels: the one form of a size inside the package
+InputSize = int | tuple[int, int]  # what a boundary accepts: a square side or a (height, width) pair
 
 _SIZE = re.compile(r"\s*([-+]?[0-9]{1,12})\s*(?:[x×X]\s*([-+]?[0-9]{1,12})\s*)?")
 
@@ -37,8 +38,13 @@ def hw(size: InputSize) -> tuple[int, int]:
     return int(size), int(size)
 
 
-def normalize(size: InputSize) -> InputSize:
-    """Returns the size as an int when square, else as an (int height, int width) tuple."""
+def normalize(size: InputSize) -> Side:
+    """Returns the size as (height, width) in pixels: the form every function inside the package takes."""
+    return hw(size)
+
+
+def compact(size: InputSize) -> InputSize:
+    """Returns a size, kernel, stride or scale as an int when both axes agree, else as a (height, width) tuple."""
     height, width = hw(size)
     return height if height == width else (height, width)
 
@@ -82,7 +88,7 @@ def level_label(size: InputSize, level: int) -> str:
     return size_label(feature_hw(size, level))
 
 
-def parse_size(text: str, low: int, high: int, what: str = "input size") -> InputSize:
+def parse_size(text: str, low: int, high: int, what: str = "input size") -> Side:
     """Returns the size written as "640" (square) or "1333x800" (width x height) with both sides in [low, high].
     Raises ValueError with a one-line message naming the text (escaped) otherwise."""
     match = _SIZE.fullmatch(str(text))
@@ -100,6 +106,6 @@ def parse_size(text: str, low: int, high: int, what: str = "input size") -> Inpu
 
 
 def size_to_json(size: InputSize) -> int | str:
-    """Returns the size as JSON keeps it: the int side when square (the field's old meaning), else "WxH"."""
-    size = normalize(size)
+    """Returns the size as JSON keeps it: the int side when square, else "WxH"."""
+    size = compact(size)
     return size if isinstance(size, int) else size_label(size)

@@ -16,7 +16,7 @@ from spinescope.analysis.architecture.receptive_field import path_cost
 from spinescope.analysis.counting.fast import count_layers, count_model
 from spinescope.spinenet.blocks import BLOCK_TYPES
 from spinescope.spinenet.describe import describe, describe_block_group
-from spinescope.spinenet.input_size import InputSize, normalize
+from spinescope.spinenet.input_size import InputSize, compact
 from spinescope.spinenet.registry import family_of
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.structure import Layer
@@ -92,7 +92,7 @@ def block_whatif(spec: Spec, block_id: str, input_size: InputSize | None = None,
         raise KeyError(f"{block_id!r} is not a block of a block type ({', '.join(BLOCK_TYPES)})")
     blocks = _block_group(structure, block_id)
     in_channels, map_height, map_width = _first_input(blocks[0])
-    side = normalize((map_height, map_width))
+    side = compact((map_height, map_width))
     stride = path_cost(blocks[0], 1)[2]
     repeats = len(blocks)
     activation = spec.activation

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spinescope.spinenet.input_size import InputSize, size_text, size_to_json
+from spinescope.spinenet.input_size import InputSize, hw, size_text, size_to_json
 from spinescope.spinenet.spec import Spec
 
 # The second input size shown beside the current one: ImageNet's 224, or the paper's 640 when the current is 224.
@@ -63,7 +63,7 @@ def classifier_input(spec: Spec, input_size: InputSize, pooling: str = "gap") ->
 
 def other_size(input_size: InputSize) -> int:
     """Returns the input size (pixels) shown beside `input_size`: 224, or 640 when `input_size` is 224."""
-    return OTHER_SIZES[1] if input_size == OTHER_SIZES[0] else OTHER_SIZES[0]
+    return OTHER_SIZES[1] if hw(input_size) == hw(OTHER_SIZES[0]) else OTHER_SIZES[0]
 
 
 def summary(first: ClassifierInput, second: ClassifierInput) -> str:

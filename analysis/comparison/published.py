@@ -5,6 +5,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+from spinescope.spinenet.input_size import InputSize, hw
+
 PUBLISHED_FILE = Path(__file__).resolve().parents[2] / "assets" / "published.json"
 
 
@@ -31,9 +33,9 @@ def inaturalist_classes() -> int:
     return _published()["inaturalist_classes"]
 
 
-def published_for(builtin: str, input_size: int | None = None) -> dict | None:
+def published_for(builtin: str, input_size: InputSize | None = None) -> dict | None:
     """Returns the published row for a built-in at `input_size` (any size when None), or None."""
     for row in published_rows():
-        if row["builtin"] == builtin and (input_size is None or row["input_size"] == input_size):
+        if row["builtin"] == builtin and (input_size is None or hw(row["input_size"]) == hw(input_size)):
             return row
     return None

@@ -22,7 +22,7 @@ from torch.utils._pytree import tree_flatten
 from spinescope.analysis.latency.errors import LatencyError
 from spinescope.analysis.latency.request import LatencyRequest
 from spinescope.spinenet.build import build_model
-from spinescope.spinenet.input_size import hw
+from spinescope.spinenet.input_size import InputSize, hw
 from spinescope.spinenet.spec import Spec
 
 # A run is refused when its estimate exceeds this share of the memory available (the rest is slack for allocator
@@ -74,7 +74,7 @@ class _LiveBytes(TorchDispatchMode):
 
 
 @lru_cache(maxsize=64)
-def _weights(spec: Spec, head: str, input_size: int) -> tuple[int, int]:
+def _weights(spec: Spec, head: str, input_size: InputSize) -> tuple[int, int]:
     """(bytes of parameters and buffers, number of conv/linear weight elements) of the model in fp32. The input
     size matters: where feature maps collapse to one pixel, resampling convs are not built."""
     model = build_model(spec, head, input_size, device="meta")
@@ -96,12 +96,12 @@ def peak_activation_bytes(model: torch.nn.Module, input_shape: tuple[int, ...]) 
 
 
 @lru_cache(maxsize=64)
-def _activation_peak(spec: Spec, head: str, input_size: int, batch: int) -> int:
+def _activation_peak(spec: Spec, head: str, input_size: InputSize, batch: int) -> int:
     model = build_model(spec, head, input_size, device="meta")
     return peak_activation_bytes(model, (batch, 3, *hw(input_size)))
 
 
-def estimate_memory(spec: Spec, input_size: int | None = None, head: str = "none", batch: int = 1,
+def estimate_memory(spec: Spec, input_size: InputSize | None = None, head: str = "none", batch: int = 1,
                     precision: str = "fp32") -> MemoryEstimate:
     """Returns the estimated memory (bytes) of a latency run of `spec` with `head` at `input_size` pixels (default:
     the spec's), `batch` images, `precision` fp32/fp16/bf16. Allocates nothing real: everything runs on `meta`."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from spinescope.analysis.latency.errors import LatencyError
-from spinescope.spinenet.input_size import InputSize, normalize, sides_within, size_label
+from spinescope.spinenet.input_size import InputSize, normalize, sides_within, size_label, size_to_json
 from spinescope.spinenet.registry import head_names
 from spinescope.spinenet.spec import Spec, spec_to_dict
 from spinescope.spinenet.validate import LIMITS
@@ -148,7 +148,7 @@ def worker_payload(requests: list[LatencyRequest], labels: list[str], *, device:
         "device": device, "threads": threads, "iters": iters, "warmup": warmup,
         "memory_limit_bytes": memory_limit_bytes, "memory_headroom": memory_headroom,
         "estimated_bytes": estimated_bytes, "per_block": per_block,
-        "models": [{"label": label, "spec": spec_to_dict(r.spec), "input_size": r.size, "head": r.head,
+        "models": [{"label": label, "spec": spec_to_dict(r.spec), "input_size": size_to_json(r.size), "head": r.head,
                     "batch": r.batch, "precision": r.precision, "channels_last": r.channels_last,
                     "fold_bn": r.fold_bn, "compile": r.compile}
                    for label, r in zip(labels, requests)],

@@ -34,7 +34,7 @@ import sys
 import time
 import traceback
 
-from spinescope.spinenet.input_size import hw
+from spinescope.spinenet.input_size import hw, normalize
 
 # Test hook: makes the worker die or fail in a chosen way once measuring starts (see tests/latency/test_job.py).
 FAULT_VARIABLE = "SPINESCOPE_LATENCY_FAULT"
@@ -398,11 +398,11 @@ def build_runner(request: dict, device, emit: Emitter):
     from spinescope.spinenet.spec import spec_from_dict
 
     started = time.perf_counter()
-    model = build_model(spec_from_dict(request["spec"]), request["head"], request["input_size"], device=device)
+    size, batch = normalize(request["input_size"]), request["batch"]
+    model = build_model(spec_from_dict(request["spec"]), request["head"], size, device=device)
     folded = fold_batch_norms(model) if request["fold_bn"] else 0
     memory_format = torch.channels_last if request["channels_last"] else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    size, batch = request["input_size"], request["batch"]
     images = torch.randn(batch, 3, *hw(size), device=device).contiguous(memory_format=memory_format)
     synchronize(device)
     build_s = time.perf_counter() - started

@@ -107,7 +107,7 @@ class TrainingMemory:
         return {**asdict(self), "input_size": size_to_json(self.input_size)}
 
 
-def _plan(spec: Spec, input_size: int, head: str, precision: str) -> _Plan:
+def _plan(spec: Spec, input_size: InputSize, head: str, precision: str) -> _Plan:
     structure = describe(spec, input_size, head)
     act = FP32 if precision == "fp32" else 2
     params = tensors = buffers = matmul = largest = 0
@@ -172,7 +172,7 @@ def _plan(spec: Spec, input_size: int, head: str, precision: str) -> _Plan:
 _plans: dict = {}
 
 
-def _cached_plan(spec: Spec, input_size: int, head: str, precision: str) -> _Plan:
+def _cached_plan(spec: Spec, input_size: InputSize, head: str, precision: str) -> _Plan:
     key = (spec, input_size, head, precision)
     plan = _plans.get(key)
     if plan is None:
@@ -197,7 +197,7 @@ def check_options(batch: int, optimizer: str, precision: str, device: str = "cud
         raise ValueError(f"unknown device {device!r}; use one of {', '.join(DEVICES)}")
 
 
-def estimate_training_memory(spec: Spec, input_size: int | None = None, head: str = NO_HEAD, batch: int = 1,
+def estimate_training_memory(spec: Spec, input_size: InputSize | None = None, head: str = NO_HEAD, batch: int = 1,
                              optimizer: str = "sgd", precision: str = "fp32", device: str = "cuda") -> TrainingMemory:
     """Returns the estimated memory of one steady-state training step of `spec` with `head` at `input_size`
     pixels (default: the spec's), `batch` images, `optimizer` sgd (momentum) or adamw, `precision` fp32, or bf16 /
@@ -247,7 +247,7 @@ def estimate_training_memory(spec: Spec, input_size: int | None = None, head: st
                           gradients, optimizer_bytes, activations, copies, transient_at_peak, peak, phase, blocks)
 
 
-def max_batch(spec: Spec, budget_bytes: int, input_size: int | None = None, head: str = NO_HEAD,
+def max_batch(spec: Spec, budget_bytes: int, input_size: InputSize | None = None, head: str = NO_HEAD,
               optimizer: str = "sgd", precision: str = "fp32", device: str = "cuda", limit: int = 1 << 20) -> int:
     """Returns the largest batch whose estimated peak fits `budget_bytes` (0 when not even one image fits)."""
     def fits(batch: int) -> bool:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 from spinescope import PACKAGE_PARENT
-from spinescope.spinenet.input_size import hw
+from spinescope.spinenet.input_size import InputSize, hw
 
 ROOT = PACKAGE_PARENT
 
@@ -55,7 +55,7 @@ def training_step(model, images, optimizer, precision: str, device):
     return step
 
 
-def measure_training_step(spec: str, input_size: int, head: str = "none", batch: int = 1,
+def measure_training_step(spec: str, input_size: InputSize, head: str = "none", batch: int = 1,
                           optimizer: str = "sgd", precision: str = "fp32", device: str = "cpu",
                           threads: int | None = 1, seed: int = 0) -> dict:
     """Runs two training steps in this process and returns the measured figures of the second (bytes). Raises

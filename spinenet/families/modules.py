@@ -7,7 +7,7 @@ import torch
 from spinescope.spinenet.containers import DescribedModule, child, optional_child
 from spinescope.spinenet.families.resnet import OUTPUT_LEVEL
 from spinescope.spinenet.families.resnet_fpn import FPN_LEVELS
-from spinescope.spinenet.input_size import normalize
+from spinescope.spinenet.input_size import compact
 from spinescope.spinenet.layers import (ceil_div, gather_nearest, max_pool_same, max_pool_same_varying, on,
                                         resize_nearest, shapes_are_dynamic, shared, side, upsample_nearest)
 from spinescope.spinenet.layout import model_garden_resample_plan, mobile_resample_plan, reference_resample_plan
@@ -97,7 +97,7 @@ class ReferenceResample(DescribedModule):
         if self.downsample is not None and plan.stride2_conv:
             x = self.downsample(x)
             if plan.pooled:
-                x = max_pool_same(x, normalize(plan.pool_kernel), normalize(plan.pool_stride))
+                x = max_pool_same(x, compact(plan.pool_kernel), compact(plan.pool_stride))
         elif plan.upsampled:
             x = upsample_nearest(x, plan.scale)
         return self.project(resize_nearest(x, size))

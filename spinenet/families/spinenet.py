@@ -10,7 +10,7 @@ from spinescope.spinenet.layout import Node, ResamplePlan, Side, model_garden_re
 from spinescope.spinenet.registry import register_family
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.geometry import same_output_side
-from spinescope.spinenet.input_size import normalize
+from spinescope.spinenet.input_size import compact
 from spinescope.spinenet.structure import Describer, Shape
 
 # Width of a block's 3x3 conv (C) per feature level, before filter_size_scale.
@@ -61,7 +61,7 @@ class SpineNet(ScalePermuted):
                 if plan.pooled:
                     stride_h, stride_w = plan.pool_stride
                     pooled = (x[0], same_output_side(x[1], stride_h), same_output_side(x[2], stride_w))
-                    x = d.op("max_pool_same", (x,), pooled, normalize(plan.pool_kernel), normalize(plan.pool_stride))
+                    x = d.op("max_pool_same", (x,), pooled, compact(plan.pool_kernel), compact(plan.pool_stride))
             describe_upsample_and_project(d, x, plan, target, reduced)
 
     @staticmethod

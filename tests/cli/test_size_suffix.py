@@ -39,7 +39,7 @@ def test_a_long_bad_size_is_cut_and_a_good_one_still_works():
     with pytest.raises(CliError) as info:
         load_spec_argument("spinenet-49@" + "a" * 5000)
     assert len(str(info.value)) < 300 and "\n" not in str(info.value)
-    assert load_spec_argument("spinenet-49@128") == (load_builtin("spinenet-49"), 128)
+    assert load_spec_argument("spinenet-49@128") == (load_builtin("spinenet-49"), (128, 128))
     with pytest.raises(CliError, match=r"^spinenet-49@ 128: input size ' 128' has spaces"):
         load_spec_argument("spinenet-49@ 128")
     with pytest.raises(CliError, match="unknown built-in 'nosuchnet'"):

@@ -49,7 +49,7 @@ def test_item_count_is_bounded_and_repeats_go_in_linear_time():
     with pytest.raises(GridError, match=r"more than 128 values"):
         batches(",".join(["1"] * 129))  # 257 characters: under the text bound, over the item bound
     assert batches(",".join(["2", "1"] * 64)) == [2, 1]
-    assert input_sizes("64," * 127 + "1333x800") == [64, (800, 1333)]
+    assert input_sizes("64," * 127 + "1333x800") == [(64, 64), (800, 1333)]
     values = list(range(200_000)) * 2
     started = time.perf_counter()
     assert grid._distinct(values) == list(range(200_000))

@@ -55,7 +55,7 @@ def test_two_models_interleaved_with_figures_and_history(spinescope_home):
         assert len(result.samples_ms) == result.iterations == FAST["iters"]
         assert result.median_ms == pytest.approx(float(np.median(result.samples_ms)))
         assert result.throughput == pytest.approx(result.batch / (result.median_ms / 1e3))
-        assert result.spec_hash == spec_hash(spec) and result.input_size == SIZE
+        assert result.spec_hash == spec_hash(spec) and result.input_size == (SIZE, SIZE)
         assert (result.device, result.threads, result.dtype) == ("cpu", 1, "float32")
         assert result.memory_format == "contiguous" and result.environment["threads"] == 1
         # What the time estimate needs to bring this rate to an idle machine: the cores and the load before the run.

@@ -57,7 +57,7 @@ def test_request_options_and_worker_figures_carried_over(requests):
     first, second = _build(requests)
     assert (first.label, second.label) == ("SpineNet-49S", "fast one")  # the labels the worker echoed
     assert first.spec_name == "SpineNet-49S" and first.spec_hash == spec_hash(requests[0].spec)
-    assert (first.input_size, first.head, first.batch, first.device) == (64, "none", 1, "cpu")
+    assert (first.input_size, first.head, first.batch, first.device) == ((64, 64), "none", 1, "cpu")
     assert (first.dtype, first.memory_format, first.fold_bn, first.compiled) == ("float32", "contiguous", False,
                                                                                 False)
     assert (second.dtype, second.memory_format, second.fold_bn, second.compiled) == ("bfloat16 (autocast)",

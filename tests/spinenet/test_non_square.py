@@ -11,14 +11,14 @@ from spinescope.analysis.counting.fast import count_model
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.build import build_model
 from spinescope.spinenet.describe import describe
-from spinescope.spinenet.input_size import hw, normalize, parse_size, size_label, size_to_json
+from spinescope.spinenet.input_size import compact, hw, normalize, parse_size, size_label, size_to_json
 from spinescope.spinenet.layout import resolve
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("text, size, label", [
-    ("640", 640, "640"), ("1333x800", (800, 1333), "1333x800"), ("640x640", 640, "640"),
+    ("640", (640, 640), "640"), ("1333x800", (800, 1333), "1333x800"), ("640x640", (640, 640), "640"),
     (" 1024 X 768 ", (768, 1024), "1024x768"), ("1024×768", (768, 1024), "1024x768")])
 def test_sizes_parse_as_width_x_height(text, size, label):
     assert parse_size(text, 32, 2048) == size
@@ -36,8 +36,9 @@ def test_bad_sizes_get_one_line_naming_the_value(text, message):
     assert "\n" not in str(error.value)
 
 
-def test_square_sizes_keep_one_spelling():
-    assert normalize((640, 640)) == 640 and normalize([768, 1024]) == (768, 1024)
+def test_sizes_are_height_width_pairs_inside_and_compact_in_json():
+    assert normalize(640) == (640, 640) and normalize([768, 1024]) == (768, 1024) and normalize("1333x800") == (800, 1333)
+    assert compact((640, 640)) == 640 and compact([768, 1024]) == (768, 1024)
     assert size_to_json(640) == 640 and size_to_json((800, 1333)) == "1333x800"
     spec = load_builtin("spinenet-49")
     assert describe(spec, (640, 640)) is describe(spec, 640)  # one cache entry, one Structure

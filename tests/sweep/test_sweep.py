@@ -22,8 +22,8 @@ def spinescope_home(tmp_path, monkeypatch):
 
 
 def test_grid_parsing_and_points():
-    assert input_sizes("512,640, 1024,640") == [512, 640, 1024]
-    assert input_sizes("512,1333x800,512x512") == [512, (800, 1333)]
+    assert input_sizes("512,640, 1024,640") == [(512, 512), (640, 640), (1024, 1024)]
+    assert input_sizes("512,1333x800,512x512") == [(512, 512), (800, 1333)]
     assert batches("1,8") == [1, 8] and precisions("fp32,bf16") == ["fp32", "bf16"]
     for parse, text, message in ((input_sizes, "64,x", "got 'x'"), (batches, "0", "batch 0 is out"),
                                  (precisions, "fp8", "unknown precision 'fp8'"),
@@ -33,8 +33,8 @@ def test_grid_parsing_and_points():
         assert "\n" not in str(error.value) and "\x1b" not in str(error.value)
     a, b = load_builtin("spinenet-49s"), load_builtin("resnet50-fpn")
     points = grid_points([("spinenet-49s", a, None), ("resnet50-fpn", b, 320)], None, [1, 8], ["fp32", "bf16"])
-    assert len(points) == 8 and points[0].key == ("spinenet-49s", a.input_size, 1, "fp32")
-    assert points[-1].key == ("resnet50-fpn", 320, 8, "bf16")
+    assert len(points) == 8 and points[0].key == ("spinenet-49s", (a.input_size, a.input_size), 1, "fp32")
+    assert points[-1].key == ("resnet50-fpn", (320, 320), 8, "bf16")
     assert len(grid_points([("x", a, None)], [512, 640, 1024], [1, 8], ["fp32", "bf16"])) == 12
 
 
