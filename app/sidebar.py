@@ -58,14 +58,14 @@ POOLINGS = {"gap": "GAP (global average)", "spp": "SPP {4,2,1} (SPPNet, max)", "
             "spp_avg": "SPP {4,2,1}, average bins"}
 
 
-def classifier_input_line(spec, size: int, pooling: str) -> str:
+def classifier_input_line(spec, size: InputSize, pooling: str) -> str:
     """Returns the line that shows the classifier's input length at `size` and at a second size (pixels)."""
     from spinescope.analysis.architecture.classifier_input import classifier_input, other_size, summary
 
     return summary(classifier_input(spec, size, pooling), classifier_input(spec, other_size(size), pooling))
 
 
-def pooling_choice(spec, size: int) -> None:
+def pooling_choice(spec, size: InputSize) -> None:
     """The classification head's pooling and the line showing that its input length does not follow the map."""
     if "pooling" not in st.session_state:
         st.session_state.pooling = session.setting("pooling", "gap")

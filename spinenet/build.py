@@ -9,9 +9,10 @@ from spinescope.spinenet.init import initialize
 from spinescope.spinenet.modules import instantiate
 from spinescope.spinenet.registry import NO_HEAD
 from spinescope.spinenet.spec import Spec
+from spinescope.spinenet.input_size import InputSize
 
 
-def build_model(spec: Spec, head: str = NO_HEAD, input_size: int | None = None, device: str | torch.device = "cpu",
+def build_model(spec: Spec, head: str = NO_HEAD, input_size: InputSize | None = None, device: str | torch.device = "cpu",
                 **head_options) -> nn.Module:
     """Returns the model in eval mode on `device` ('meta' allocates no memory) with random weights drawn as the
     authors' code draws them (`spinenet.init`).
@@ -29,6 +30,6 @@ def build_model(spec: Spec, head: str = NO_HEAD, input_size: int | None = None, 
     return initialize(structure.root, model.to_empty(device=device)).eval()
 
 
-def build_backbone(spec: Spec, input_size: int | None = None, device: str | torch.device = "cpu") -> nn.Module:
+def build_backbone(spec: Spec, input_size: InputSize | None = None, device: str | torch.device = "cpu") -> nn.Module:
     """Returns the backbone alone (the `backbone` of `build_model(spec, 'none', ...)`) in eval mode."""
     return build_model(spec, NO_HEAD, input_size, device).backbone

@@ -30,6 +30,7 @@ from spinescope.spinenet.operators import Call, layer_params, operator
 from spinescope.spinenet.registry import NO_HEAD
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.structure import Layer
+from spinescope.spinenet.input_size import InputSize
 
 # Operators whose counts are multiply-adds (the paper's "FLOPs"); the others are reported apart.
 MAC_OPS = frozenset({"conv", "linear", "addmm", "matmul", "bmm", "einsum"})
@@ -98,7 +99,7 @@ _counts_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Struct
 _cache_lock = threading.Lock()  # the app counts from several sessions' threads at once
 
 
-def count_model(spec: Spec, input_size: int | None = None, head: str = NO_HEAD, num_classes: int = 1000,
+def count_model(spec: Spec, input_size: InputSize | None = None, head: str = NO_HEAD, num_classes: int = 1000,
                 pooling: str = "gap") -> ModelCounts:
     """Returns fvcore's per-module counts and params for `build_model(spec, head, input_size, ...)` run on a
     1 x 3 x input_size x input_size input, without building or running it (`num_classes` and `pooling` are the

@@ -7,7 +7,7 @@ import warnings
 from spinescope.extras import require
 from spinescope.analysis.counting.fast import ModelCounts, count_model
 from spinescope.analysis.limits import check_fvcore_request
-from spinescope.spinenet.input_size import hw
+from spinescope.spinenet.input_size import InputSize, hw
 from spinescope.spinenet.registry import NO_HEAD
 from spinescope.spinenet.spec import Spec
 
@@ -17,7 +17,7 @@ def count_params(module) -> int:
     return 0 if module is None else sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def count_with_fvcore(spec: Spec, input_size: int | None = None, head: str = NO_HEAD, num_classes: int = 1000,
+def count_with_fvcore(spec: Spec, input_size: InputSize | None = None, head: str = NO_HEAD, num_classes: int = 1000,
                       pooling: str = "gap") -> ModelCounts:
     """Returns per-module counts and params measured by fvcore tracing a real CPU instantiation (zero weights and
     input, batch 1; values do not change counts, and skipping random initialisation saves seconds): slow (seconds
