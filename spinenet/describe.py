@@ -76,9 +76,13 @@ def describe(spec: Spec, input_size: InputSize | None = None, head: str = NO_HEA
 
 
 def clear_cache() -> None:
-    """Empties the cache of `describe` (for benchmarks that time the uncached path)."""
+    """Empties the caches of `describe` and of `layout.resolve` (for benchmarks that time the uncached path)."""
+    from spinescope.spinenet import layout
+
     with _cache_lock:
         _cache.clear()
+    with layout._layouts_lock:
+        layout._layouts.clear()
 
 
 def describe_block_group(block_fn: str, in_channels: int, width: int, side: InputSize, repeats: int = 1,
