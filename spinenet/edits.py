@@ -553,6 +553,8 @@ def diff_specs(old: Spec, new: Spec) -> SpecDiff:
     old_data, new_data = spec_to_dict(old), spec_to_dict(new)
     old_data.pop("blocks", None)
     new_data.pop("blocks", None)
+    for data in (old_data, new_data):  # a file leaves out the default semantics; a diff names it
+        data.setdefault("semantics", "reference")
     fields = tuple((field, _shown(before), _shown(after)) for field, before, after in _field_changes(old_data, new_data))
     return SpecDiff(
         added=tuple(block.id for block in new.blocks if block.id not in old_blocks),

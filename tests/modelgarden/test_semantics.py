@@ -194,6 +194,10 @@ def test_the_semantics_edit_and_its_note():
         set_semantics(spec, "tf2")
     with pytest.raises(SpecError, match="model_garden applies to spinenet and spinenet_mobile only"):
         set_semantics(load_builtin("resnet50-fpn"), "model_garden")
+    from spinescope.spinenet.edits import diff_specs
+
+    assert diff_specs(spec, garden).lines() == ["semantics: reference -> model_garden"]
+    assert diff_specs(spec, spec).lines() == []
 
 
 @pytest.mark.slow
