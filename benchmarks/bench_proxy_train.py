@@ -5,7 +5,7 @@ N steps (data loading, model building, training, batch-norm recalibration and py
 AP reached (short training on the synthetic set: not COCO AP).
 
 Usage: python benchmarks/bench_proxy_train.py [--specs spinenet-49 resnet50-fpn] [--width 0.25] [--size 128]
-       [--batch 8] [--steps 20] [--repeats 3] [--threads 1] [--device cpu] [--images 64]
+       [--batch 8] [--steps 20] [--repeats 3] [--threads 1] [--device cpu] [--images 64] [--head auto|spec|torchvision]
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--head", choices=("auto", "spec", "torchvision"), default="auto")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
@@ -49,10 +50,11 @@ def main() -> None:
             for spec in args.specs:
                 runs[spec].append(train_proxy(spec, Path(folder) / "shapes", steps=args.steps,
                                               batch_size=args.batch, image_size=(args.size, args.size), seed=0,
-                                              device=args.device, width_scale=args.width))
+                                              device=args.device, width_scale=args.width, head=args.head))
     device = runs[args.specs[0]][0].device
     name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {args.threads} thread(s)"
-    print(f"proxy training: RetinaNet (torchvision's head), {args.size} px, width x{args.width:g}, batch "
+    used = sorted({r.head for results in runs.values() for r in results})
+    print(f"proxy training: RetinaNet ({' and '.join(used)} head), {args.size} px, width x{args.width:g}, batch "
           f"{args.batch}, {args.steps} steps, {args.repeats} interleaved runs each, medians; {name}, torch "
           f"{torch.__version__}")
     print(f"dataset: {data.images['train']} train + {data.images['val']} val images of {args.size} px "

@@ -9,7 +9,7 @@ order: levels rising through the intermediate blocks, the outputs last). Both ar
 processes. One candidate of each kind is also trained with a second seed, to show the seed-to-seed spread.
 
 Usage: python benchmarks/experiment_permuted_vs_decreased.py [--candidates 3] [--steps 150] [--batch 8]
-       [--size 128] [--width 0.25] [--seeds 0] [--spec-head] [--workers 2] [--images 64]
+       [--size 128] [--width 0.25] [--seeds 0] [--head auto|spec|torchvision] [--workers 2] [--images 64]
 """
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ def train_one(job: dict) -> dict:
     torch.set_num_threads(1)
     result = train_proxy(job["spec"], job["data"], steps=job["steps"], batch_size=job["batch"],
                          image_size=(job["size"], job["size"]), seed=job["seed"], device="cpu",
-                         width_scale=job["width"], spec_head=job["spec_head"])
+                         width_scale=job["width"], head=job["head"])
     return {**{k: v for k, v in job.items() if k != "spec"}, "ap": result.proxy_ap, "ap50": result.ap50,
-            "loss": result.final_loss, "seconds": result.seconds}
+            "loss": result.final_loss, "seconds": result.seconds, "head_used": result.head}
 
 
 def main() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds for every candidate")
-    parser.add_argument("--spec-head", action="store_true")
+    parser.add_argument("--head", choices=("auto", "spec", "torchvision"), default="auto")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--images", type=int, default=64)
     args = parser.parse_args()
@@ -75,11 +75,12 @@ def main() -> None:
         data = Path(folder) / "shapes"
         make_dataset(data, images=args.images, size=args.size, seed=0)
         common = {"data": str(data), "steps": args.steps, "batch": args.batch, "size": args.size,
-                  "width": args.width, "spec_head": args.spec_head}
+                  "width": args.width, "head": args.head}
         with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(train_one, [{**job, **common} for job in jobs]))
     elapsed = time.perf_counter() - started
-    head = "the authors' head (--spec-head)" if args.spec_head else "torchvision's head"
+    used = {row["head_used"] for row in results}
+    head = " and ".join("the authors' head" if name == "spec" else "torchvision's head" for name in sorted(used))
     print(f"proxy AP (short training on the synthetic shapes set: {args.images} train images of {args.size} px), "
           f"RetinaNet with {head}, widths x{args.width:g}, {args.steps} steps of {args.batch} images, training "
           f"seeds {args.seeds}; MACs matched to the ResNet-50 seed's {target / 1e9:.2f}G +-10% at {args.size} px "

@@ -72,10 +72,14 @@ def register(subparsers) -> None:
     sub.add_argument("--seed", type=int_in_range(0, 2**63 - 1, "seed"), default=0)
     sub.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                      help="auto: a CUDA GPU when present, else the CPU")
+    sub.add_argument("--head", choices=("auto", "spec", "torchvision"), default="auto",
+                     help="spec: the authors' RetinaNet head (the spec's convs and width, a BN per level); "
+                          "torchvision: torchvision's 4-conv head, initialized as the authors'; auto (default): "
+                          "spec when its batch norms see 8 values per channel or more (batch x the P7 map), else "
+                          "torchvision")
     sub.add_argument("--lr", type=_positive_float("learning rate", 10.0),
-                     help="SGD learning rate (default 0.08 per 8 images, scaled to the batch)")
-    sub.add_argument("--spec-head", action="store_true", help="train with the authors' head (a BN per level) "
-                                                              "instead of torchvision's")
+                     help="SGD learning rate (default per 8 images 0.02 with the spec head, 0.08 with torchvision's, "
+                          "scaled to the batch)")
     sub.add_argument("--db", metavar="PATH", help="SQLite file for the result (default: the data directory's "
                                                   "training.sqlite)")
     sub.add_argument("--no-save", action="store_true", help="do not store the result")
@@ -107,7 +111,8 @@ def _report(result, stored: str | None) -> str:
     tenth = max(1, len(result.losses) // 10)
     first, last = sum(result.losses[:tenth]) / tenth, sum(result.losses[-tenth:]) / tenth
     lines = [f"{result.label}: {result.spec_name} ({result.spec_hash}), {result.steps} steps x {result.batch_size} "
-             f"images at {width}x{height} px, width x{result.width_scale:g}, {result.device}, seed {result.seed}"]
+             f"images at {width}x{height} px, width x{result.width_scale:g}, {result.head} head, {result.device}, "
+             f"seed {result.seed}"]
     for key, name in LABELS.items():
         value = result.proxy_ap if key == "ap" else getattr(result, key)
         lines.append(f"  proxy {name:<10} {'-' if value is None else f'{value:.4f}'}")
@@ -136,7 +141,7 @@ def _cmd_train(args) -> int:
     try:
         result = train_proxy(spec, args.data, steps=args.steps, batch_size=args.batch, image_size=tuple(size),
                              seed=args.seed, device=args.device, progress=bar, width_scale=args.width,
-                             learning_rate=args.lr, spec_head=args.spec_head)
+                             learning_rate=args.lr, head=args.head)
     except (DatasetError, FloatingPointError) as error:
         raise CliError(str(error)) from None
     except ValueError as error:  # an argument or width outside the limits (SpecError and ResourceLimitError pass)

@@ -19,7 +19,14 @@ from spinescope.spinenet.spec import Spec, spec_hash
 MAX_STEPS = 1_000_000
 MAX_BATCH = 256
 MAX_LOADED_BYTES = 2 * 2**30  # decoded training and validation images held in memory (uint8)
-LEARNING_RATE = 0.08  # per 8 images, scaled to the batch; 150-step runs lost 23% of their loss at 0.08, 16% at 0.02
+HEADS = ("auto", "spec", "torchvision")  # the authors' head (a BN per level and conv) or torchvision's, both as
+# initialized by the authors' code (`spinescope.detection.retinanet`). Measured on 64 shapes images of 128 px, widths
+# x0.25, batch 8: 300 steps with the authors' head reached proxy AP 0.006 (loss 1.58 -> 1.07), 400 with
+# torchvision's 0.0002 (1.72 -> 1.35), whose unnormalized 4-conv towers start with a tiny signal. But its batch
+# norms need values: at batch 4 with 1 x 1 maps its loss rose over 24 steps where batch 8's fell by 40%.
+MIN_BN_VALUES = 8  # 'auto' takes the authors' head when every level's batch norm sees this many values per channel
+LEARNING_RATE = {"spec": 0.02, "torchvision": 0.08}  # per 8 images, scaled to the batch: the better of 0.02 and 0.08
+# over 150 steps for each head
 MOMENTUM, WEIGHT_DECAY, CLIP_NORM = 0.9, 4e-5, 10.0  # the authors' SGD, weight decay and gradient clip
 WARMUP_FRACTION = 0.1  # linear warm-up over the first tenth of the steps
 SCORE_THRESHOLD = 0.001  # lower than torchvision's 0.05: a short run's scores are low, and AP only gains from more
@@ -58,6 +65,7 @@ class ProxyResult:
     spec_hash: str = ""
     dataset: str = ""
     learning_rate: float = 0.0
+    head: str = "spec"
     final_loss: float = 0.0
     losses: list = field(default_factory=list)
 
@@ -132,6 +140,15 @@ def _check_arguments(steps, batch_size, image_size, seed) -> tuple[int, int]:
         raise ValueError(f"image size must be (height, width) with integers from {low} to {high}, got "
                          f"{image_size!r:.60}")
     return int(image_size[0]), int(image_size[1])
+
+
+def choose_head(spec: Spec, batch_size: int, size: tuple[int, int]) -> str:
+    """Returns 'spec' (the authors' head) when each of its batch norms sees at least MIN_BN_VALUES values per
+    channel in a training batch (batch_size x the coarsest output's height x width at `size`), else
+    'torchvision'."""
+    height, width = size
+    coarsest = -(-height // 2 ** spec.max_level) * -(-width // 2 ** spec.max_level)
+    return "spec" if batch_size * coarsest >= MIN_BN_VALUES else "torchvision"
 
 
 def _padding(spec: Spec, height: int, width: int) -> tuple[int, tuple[int, int]]:
@@ -281,13 +298,16 @@ def coco_results(outputs: list[dict], image_ids: list, category_ids: list) -> li
 
 def train_proxy(spec, dataset_dir, *, steps: int, batch_size: int = 2, image_size: tuple[int, int] = (128, 128),
                 seed: int = 0, device: str = "auto", progress=None, width_scale: float = 1.0,
-                learning_rate: float | None = None, spec_head: bool = False) -> ProxyResult:
+                learning_rate: float | None = None, head: str = "auto") -> ProxyResult:
     """Trains torchvision's RetinaNet with the backbone of `spec` (a Spec, built-in name or spec path; its widths
     times `width_scale`) for `steps` SGD steps of `batch_size` images of the COCO-format `dataset_dir`'s train
     split, resized to `image_size` (height, width) pixels, then evaluates it on the val split with pycocotools.
     Deterministic from `seed` on the CPU (initialization, image order, flips). `device`: 'auto' (a GPU when
-    present), 'cpu' or 'cuda'. `progress(step, total, loss)` is called after each step. `learning_rate`: default
-    LEARNING_RATE per 8 images, scaled to the batch, with a linear warm-up over the first tenth of the steps.
+    present), 'cpu' or 'cuda'. `progress(step, total, loss)` is called after each step. `head`: 'spec' (the
+    authors' RetinaNet head, `spec_head=True`; its convs and width are the spec's), 'torchvision' (torchvision's
+    4-conv head) or 'auto' (`choose_head`: the authors' where its batch norms see enough values).
+    `learning_rate`: default LEARNING_RATE[head] per 8 images, scaled to the batch, with a linear warm-up over the
+    first tenth of the steps.
 
     Returns a ProxyResult: proxy AP@[.5:.95] in [0, 1] (short training: not COCO AP), AP50, ..., seconds.
     Raises ValueError for a bad argument, DatasetError (one line naming the file) for a bad dataset,
@@ -315,7 +335,10 @@ def train_proxy(spec, dataset_dir, *, steps: int, batch_size: int = 2, image_siz
         raise DatasetError(f"{val_split.annotations_file}: its categories differ from the train split's")
     _check_loaded_size([train_split, val_split])
     check_training_step(spec, (height, width), "retinanet", batch_size, device=device)
-    learning_rate = LEARNING_RATE * batch_size / 8 if learning_rate is None else float(learning_rate)
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {', '.join(HEADS)}, got {head!r:.40}")
+    head = choose_head(spec, batch_size, _padding(spec, height, width)[1]) if head == "auto" else head
+    learning_rate = LEARNING_RATE[head] * batch_size / 8 if learning_rate is None else float(learning_rate)
     if not (math.isfinite(learning_rate) and 0 < learning_rate <= 10):
         raise ValueError(f"learning rate must be above 0 and at most 10, got {learning_rate!r:.40}")
 
@@ -326,7 +349,7 @@ def train_proxy(spec, dataset_dir, *, steps: int, batch_size: int = 2, image_siz
     divisible, padded = _padding(spec, height, width)
     model = retinanet(spec, num_classes=len(train_split.category_ids), input_size=padded, min_size=min(height, width),
                       max_size=max(height, width), size_divisible=divisible, score_thresh=SCORE_THRESHOLD,
-                      detections_per_img=DETECTIONS_PER_IMAGE, spec_head=spec_head).to(device)
+                      detections_per_img=DETECTIONS_PER_IMAGE, spec_head=head == "spec").to(device)
     train_started = time.perf_counter()
     losses = _train(model, train_images, targets, steps, batch_size, learning_rate, seed, device, progress)
     _recalibrate_batch_norm(model, train_images, batch_size, device)
@@ -343,7 +366,7 @@ def train_proxy(spec, dataset_dir, *, steps: int, batch_size: int = 2, image_siz
         images_per_second=steps * batch_size / train_seconds if train_seconds > 0 else 0.0, steps=steps,
         batch_size=batch_size, image_size=(height, width), width_scale=float(width_scale), seed=seed, device=device,
         spec_name=spec.name, spec_hash=spec_hash(spec), dataset=str(Path(dataset_dir).resolve()),
-        learning_rate=learning_rate, final_loss=_final_loss(losses), losses=losses)
+        learning_rate=learning_rate, head=head, final_loss=_final_loss(losses), losses=losses)
 
 
 def _final_loss(losses: list[float]) -> float:
