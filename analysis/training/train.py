@@ -40,7 +40,8 @@ BN_IMAGES = 64  # training images whose batch-norm statistics replace the runnin
 class ProxyResult:
     """One proxy training run. `proxy_ap` is AP@[.5:.95] on the val split after `steps` steps, in [0, 1];
     `ap50`, `ap75` likewise; `ap_small` / `ap_medium` / `ap_large` by COCO's object sizes (None where the val split
-    has no such object). `seconds`: training plus evaluation, wall clock; `train_seconds`, `eval_seconds` apart;
+    has no such object). `seconds`: the whole call, wall clock (images read, model built, trained, evaluated);
+    `train_seconds` the steps alone, `eval_seconds` the batch-norm recalibration and evaluation;
     `images_per_second`: training images per second. `losses`: the training loss (classification + box
     regression) of each step; `final_loss` the mean of its last tenth (a second, smoother objective). `label`
     says what the figure is."""
@@ -316,6 +317,8 @@ def train_proxy(spec, dataset_dir, *, steps: int, batch_size: int = 2, image_siz
     from spinescope.extras import MissingExtra
 
     height, width = _check_arguments(steps, batch_size, image_size, seed)
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {', '.join(HEADS)}, got {head!r:.40}")
     try:
         import torchvision  # noqa: F401
     except ImportError:
@@ -335,8 +338,6 @@ def train_proxy(spec, dataset_dir, *, steps: int, batch_size: int = 2, image_siz
         raise DatasetError(f"{val_split.annotations_file}: its categories differ from the train split's")
     _check_loaded_size([train_split, val_split])
     check_training_step(spec, (height, width), "retinanet", batch_size, device=device)
-    if head not in HEADS:
-        raise ValueError(f"head must be one of {', '.join(HEADS)}, got {head!r:.40}")
     head = choose_head(spec, batch_size, _padding(spec, height, width)[1]) if head == "auto" else head
     learning_rate = LEARNING_RATE[head] * batch_size / 8 if learning_rate is None else float(learning_rate)
     if not (math.isfinite(learning_rate) and 0 < learning_rate <= 10):
@@ -352,10 +353,10 @@ def train_proxy(spec, dataset_dir, *, steps: int, batch_size: int = 2, image_siz
                       detections_per_img=DETECTIONS_PER_IMAGE, spec_head=head == "spec").to(device)
     train_started = time.perf_counter()
     losses = _train(model, train_images, targets, steps, batch_size, learning_rate, seed, device, progress)
-    _recalibrate_batch_norm(model, train_images, batch_size, device)
     if device == "cuda":
         torch.cuda.synchronize()
     trained = time.perf_counter()
+    _recalibrate_batch_norm(model, train_images, batch_size, device)
     metrics = coco_metrics(val_split.coco, _detect(model, val_images, val_split, device))
     finished = time.perf_counter()
     train_seconds = trained - train_started
