@@ -106,3 +106,37 @@ def test_a_sampled_candidate_trains_at_64_px(tiny_set, one_torch_thread):
     spec = str(Path(__file__).with_name("scale_decreased_candidate.json"))
     result = train_proxy(spec, tiny_set, steps=1, **TINY)
     assert result.steps == 1 and 0.0 <= result.proxy_ap <= 1.0
+
+
+def test_batch_norm_statistics_are_recomputed_from_the_training_images(tiny_set, one_torch_thread):
+    # The first batch norm reads the stem conv's output, which its own statistics do not change: after the
+    # recalibration its running mean must be that output's mean over the images (equal batches: the cumulative
+    # average of the batch means is the overall mean), whatever it held before.
+    import torch
+
+    from spinescope.analysis.training.dataset import load_split
+    from spinescope.analysis.training.train import _load_images, _recalibrate_batch_norm
+    from spinescope.detection import retinanet
+
+    images = _load_images(load_split(tiny_set, "train"))[:8]
+    torch.manual_seed(0)
+    model = retinanet(scale_width_spec(), num_classes=3, input_size=64, spec_head=True)
+    first = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    first.running_mean.fill_(5.0)
+    seen = []
+    hook = first.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    model.eval()
+    with torch.no_grad():
+        model.backbone(model.transform([image.float() / 255 for image in images])[0].tensors)
+    hook.remove()
+    expected = torch.cat(seen).mean(dim=(0, 2, 3))
+    _recalibrate_batch_norm(model, images, 2, "cpu")
+    assert torch.allclose(first.running_mean, expected, atol=1e-5)
+    assert first.momentum == pytest.approx(0.01) and not model.training  # restored, and ready to evaluate
+
+
+def scale_width_spec():
+    from spinescope.analysis.training.train import scale_width
+    from spinescope.spinenet.builtins import load_builtin
+
+    return scale_width(load_builtin("spinenet-49"), 0.25)
