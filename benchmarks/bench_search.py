@@ -92,7 +92,7 @@ def bench_ray(budget: int, rounds: int) -> None:
                 warm = SearchConfig.from_dict({**cfg.to_dict(), "budget": workers * 2, "seed": 99})
                 create_run(store, warm, f"warm-{label[:4]}-{workers}")
                 run_search(store, f"warm-{label[:4]}-{workers}", **options)
-                rates = []
+                rates, seconds = [], []
                 for index in range(rounds):
                     run_id = f"{label[:4]}-w{workers}-{index}"
                     create_run(store, cfg, run_id)
@@ -101,9 +101,11 @@ def bench_ray(budget: int, rounds: int) -> None:
                     wall = time.perf_counter() - start
                     assert outcome["status"] == "done", outcome
                     rates.append(budget / wall * 60)
+                    seconds += [row["seconds"] for row in store.candidates(run_id)]
                 per_minute[workers] = statistics.median(rates)
                 print(f"  {label:24s} {workers} worker(s): {per_minute[workers]:7.1f} candidates/min median "
-                      f"(runs {', '.join(f'{r:.1f}' for r in rates)})")
+                      f"(runs {', '.join(f'{r:.1f}' for r in rates)}); one evaluation "
+                      f"{statistics.median(seconds):.2f} s median in its worker")
             finally:
                 ray.shutdown()
         print(f"  {label:24s} ratio 2 workers / 1 worker: {per_minute[2] / per_minute[1]:.2f}x")

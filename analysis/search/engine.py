@@ -286,21 +286,17 @@ class ProcessBackend:
             future.cancel()
         self.futures.clear()
         if self.pool is not None:
+            processes = list((getattr(self.pool, "_processes", None) or {}).values())  # shutdown forgets them
             self.pool.shutdown(wait=False, cancel_futures=True)
-            _kill_pool_processes(self.pool)
+            for process in processes:  # a cancelled run does not wait for a long training to finish
+                if process.is_alive():
+                    process.terminate()
             self.pool = None
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
-
-
-def _kill_pool_processes(pool) -> None:
-    """Ends the pool's own worker processes (a cancelled run does not wait for a long training to finish)."""
-    for process in list(getattr(pool, "_processes", {}).values()):
-        if process.is_alive():
-            process.terminate()
 
 
 class RayBackend:

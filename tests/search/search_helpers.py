@@ -30,3 +30,16 @@ class DyingEvaluate:
             if self.attempts() <= self.deaths:
                 os._exit(1)
         return evaluate_task(task)
+
+
+class SlowEvaluate:
+    """Evaluates as the search does after `seconds` of sleep (a long training, for cancel tests)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __call__(self, task: dict) -> dict:
+        import time
+
+        time.sleep(self.seconds)
+        return evaluate_task(task)

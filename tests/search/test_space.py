@@ -134,7 +134,7 @@ def test_remembered_part_counts_equal_the_fast_counter_everywhere_in_the_space()
     specs += [mutate(spec, space, random.Random(i))[0] for i, spec in enumerate(specs[:30])]
     for spec in specs:
         cache.count(spec)
-    assert cache.hits > 100  # most are summed from remembered parts
+    assert cache.hits > 50 and cache.misses > 0  # both paths: summed from remembered parts, and counted whole
     for spec in specs[::8]:
         counts = count_model(spec, 640)
         assert cache.count(spec) == (counts.params[""], counts.macs(""))

@@ -14,7 +14,7 @@ from spinescope.analysis.search.engine import MAX_ATTEMPTS, SearchConfig, create
 from spinescope.analysis.search.space import Constraints, make_space
 from spinescope.analysis.search.store import Store
 
-from search.search_helpers import DyingEvaluate, results
+from search.search_helpers import DyingEvaluate, SlowEvaluate, results
 
 pytestmark = pytest.mark.slow
 CONFIG = SearchConfig(make_space(constraints=Constraints(macs_max=95e9)), "evolution", "cost", budget=10, seed=4,
@@ -42,6 +42,18 @@ def test_a_candidate_whose_worker_always_dies_is_stored_as_failed(tmp_path):
     assert [row["status"] for row in rows] == ["done", "failed", "done"]
     assert dying.attempts() == MAX_ATTEMPTS and rows[1]["attempts"] == MAX_ATTEMPTS
     assert "lost" in rows[1]["error"] and rows[1]["objective"] is None
+
+
+def test_cancelling_a_pool_run_ends_its_long_evaluations(tmp_path):
+    import threading
+
+    store = Store(tmp_path / "s.sqlite")
+    create_run(store, SearchConfig(CONFIG.space, "random", budget=4), "c")
+    threading.Timer(3.0, lambda: Store(tmp_path / "s.sqlite").set_cancel("c", True)).start()
+    start = time.perf_counter()
+    outcome = run_search(store, "c", workers=2, evaluate=SlowEvaluate(120))
+    assert outcome["status"] == "cancelled" and store.candidates("c") == []
+    assert time.perf_counter() - start < 30  # the two 120 s evaluations were ended, not awaited
 
 
 def stored(db, run_id: str) -> int:
