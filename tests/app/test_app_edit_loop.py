@@ -21,15 +21,10 @@ from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.edits import diff_specs, set_scaling
 from spinescope.spinenet.formats import import_tuples
 from spinescope.spinenet.spec import Block
+from app_runs import run
 
 APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
 MODEL_GARDEN_16 = SPINENET_49_TUPLES + [(2, "bottleneck", (2, 13), True)]
-
-
-def run(app: AppTest) -> AppTest:
-    app.run()
-    assert not app.exception, [item.value for item in app.exception]
-    return app
 
 
 def start(query: dict | None = None) -> AppTest:

@@ -25,7 +25,7 @@ from spinescope.app.units import billions, millions
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.edits import set_level
 from spinescope.spinenet.formats import loads
-from app_runs import figures
+from app_runs import figures, run
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app" / "main.py"
@@ -54,12 +54,6 @@ def start(query: dict | None = None) -> AppTest:
     app = AppTest.from_file(str(APP), default_timeout=60)
     app.query_params.update(query or {})
     return run(app)
-
-
-def run(app: AppTest) -> AppTest:
-    app.run()
-    assert not app.exception, [item.value for item in app.exception]
-    return app
 
 
 def open_tab(app: AppTest, label: str) -> AppTest:

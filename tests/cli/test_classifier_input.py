@@ -2,8 +2,6 @@
 follows the input (ceil(S / 8) for SpineNet's P3): the shared description, the real module and the CLI."""
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import torch
 from spinescope.analysis.architecture.classifier_input import classifier_input, other_size, summary
 from spinescope.spinenet.build import build_model
 from spinescope.spinenet.builtins import load_builtin
+from cli_runs import run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,11 +33,6 @@ def test_summary_line_and_the_second_size():
     assert (other_size(640), other_size(224)) == (224, 640)
     line = summary(classifier_input(spec, 224, "spp"), classifier_input(spec, 640, "spp"))
     assert line.startswith("SPP {4,2,1}: 256 x 21 = 5,376 inputs at 224 px (28x28 map) and at 640 px (80x80 map)")
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
 
 
 @pytest.mark.parametrize("size", [224, 300])

@@ -1,7 +1,5 @@
 """The command line as a user runs it: real subprocesses, exit codes, one-line errors."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -9,13 +7,9 @@ import pytest
 from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinescope.spinenet.formats import dumps
 from spinescope.spinenet.spec import spec_to_dict
+from cli_runs import run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_list():

@@ -2,19 +2,13 @@
 min_level 2, and the refusals (one line, exit 2)."""
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 from p2_specs import FIFTEEN_TEXT, MODEL_GARDEN_TEXT, model_garden_spec
 from spinescope.spinenet.formats import dumps_yaml
+from cli_runs import run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
 
 
 def test_validate_a_tuple_list_at_min_level_3_and_2(tmp_path):

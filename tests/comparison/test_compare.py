@@ -1,8 +1,6 @@
 """`spinescope compare`: real subprocesses; the paper's claim in numbers; NAME@SIZE; bad arguments."""
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,13 +9,9 @@ from spinescope.analysis.comparison.compare import builtin_name, compare
 from spinescope.analysis.counting import analyze
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.formats import dumps
+from cli_runs import run
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "spinescope", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
 
 
 def compare_json(*args):
