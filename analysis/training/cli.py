@@ -63,13 +63,14 @@ def register(subparsers) -> None:
     sub.add_argument("spec", help="built-in name or spec path")
     sub.add_argument("--data", required=True, metavar="DIR",
                      help="COCO-format directory: annotations/{train,val}.json, images in train/ and val/")
-    sub.add_argument("--steps", type=int_in_range(1, MAX_STEPS, "steps"), required=True)
+    sub.add_argument("--steps", type=int_in_range(1, MAX_STEPS, "steps"), required=True, help="SGD steps")
     sub.add_argument("--batch", type=int_in_range(1, MAX_BATCH, "batch"), default=2, help="images per step (default 2)")
     sub.add_argument("--size", type=_size_type(32, 2048, "input size"),
                      help="input size the images are resized to, N or WIDTHxHEIGHT (default 128)")
     sub.add_argument("--width", type=_positive_float("width scale", 4.0), default=1.0,
                      help="multiply the spec's widths (endpoints, head and blocks) by this, e.g. 0.25 (default 1)")
-    sub.add_argument("--seed", type=int_in_range(0, 2**63 - 1, "seed"), default=0)
+    sub.add_argument("--seed", type=int_in_range(0, 2**63 - 1, "seed"), default=0,
+                     help="initialization, image order and flips (default 0)")
     sub.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                      help="auto: a CUDA GPU when present, else the CPU")
     sub.add_argument("--head", choices=("auto", "spec", "torchvision"), default="auto",
@@ -80,8 +81,8 @@ def register(subparsers) -> None:
     sub.add_argument("--lr", type=_positive_float("learning rate", 10.0),
                      help="SGD learning rate (default per 8 images 0.02 with the spec head, 0.08 with torchvision's, "
                           "scaled to the batch)")
-    sub.add_argument("--db", metavar="PATH", help="SQLite file for the result (default: the data directory's "
-                                                  "training.sqlite)")
+    sub.add_argument("--db", metavar="PATH", help="SQLite file for the result (default: training.sqlite in "
+                                                  "SpineScope's data directory, $SPINESCOPE_HOME when set)")
     sub.add_argument("--no-save", action="store_true", help="do not store the result")
     sub.add_argument("--json", action="store_true", help="print the result as one JSON object")
     sub.set_defaults(handler=_cmd_train)
