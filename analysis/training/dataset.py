@@ -137,13 +137,14 @@ def make_dataset(directory: str | Path, images: int = 64, val_images: int | None
     try:
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
             raise DatasetError(f"{_name(directory)} exists and is not an empty directory; give a new one")
+        existing = next(folder for folder in (directory, *directory.absolute().parents) if folder.exists())
+        free = shutil.disk_usage(existing).free
+        if raw * 1.1 > free:
+            raise ResourceLimitError(f"refused: the images need about {byte_text(raw * 1.1)} and "
+                                     f"{_name(existing)} has {byte_text(free)} free")
         directory.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(directory).free
     except OSError as error:
         raise DatasetError(f"cannot create {_name(directory)} ({error.strerror or type(error).__name__})") from None
-    if raw * 1.1 > free:
-        raise ResourceLimitError(f"refused: the images need about {byte_text(raw * 1.1)} and {_name(directory)} "
-                                 f"has {byte_text(free)} free")
     written, counts, sides, size_counts = 0, {}, [], {"small": 0, "medium": 0, "large": 0}
     for split_index, (split, count) in enumerate(zip(SPLITS, (images, val_images))):
         (directory / split).mkdir()
