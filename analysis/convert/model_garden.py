@@ -181,6 +181,8 @@ def convert(variables: Mapping[str, np.ndarray], spec: Spec, backbone_only: bool
     if spec.semantics != "model_garden":
         spec = replace(spec, semantics="model_garden")
         notes.append("the spec is taken with semantics: model_garden (the checkpoint's)")
+    notes.append(f"activation {spec.activation}: a checkpoint does not record it, so the spec's must be the "
+                 "training config's (Model Garden's Mobile SpineNet configs use hard_swish)")
     keys, others, prefixes = _sorted_keys(variables, backbone_only)
     if len(prefixes) > 1:
         raise ConversionError(f"the checkpoint holds {len(prefixes)} models ({', '.join(sorted(prefixes))}); "

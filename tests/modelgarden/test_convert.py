@@ -6,9 +6,8 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,8 +92,6 @@ def test_backbone_only_leaves_the_head_and_the_rest_out(tiny):
 
 
 def test_a_head_of_other_classes_is_refused(tiny):
-    from dataclasses import replace
-
     variables, spec = tiny
     with pytest.raises(ConversionError, match=r"shape of head/_classifier/bias/.* is \(6,\) in the checkpoint, "
                                               r"\(182,\) for our head.class_net.predict.bias"):
@@ -102,8 +99,6 @@ def test_a_head_of_other_classes_is_refused(tiny):
 
 
 def test_a_shape_that_differs_is_refused(tiny):
-    from dataclasses import replace
-
     variables, spec = tiny
     wider = replace(spec, scaling=replace(spec.scaling, endpoints_num_filters=16))
     with pytest.raises(ConversionError, match=r"shape of backbone/layer_with_weights-\d+/kernel/.* is \(8, \d+, 1, 1\) "
@@ -176,17 +171,13 @@ arrays.update({{'boxesP' + k: v.numpy().transpose(0, 3, 1, 2) for k, v in boxes.
 np.savez(r'{tmp_path}/expected.npz', image=image.transpose(0, 3, 1, 2), **arrays)
 """
     subprocess.run([sys.executable, "-c", script], check=True, timeout=600, capture_output=True)
-    result = _cli("convert-tf", str(tmp_path / "ckpt"), "--spec", "spinenet-mobile-49", "--out",
+    spec_file = ROOT / "assets" / "variants" / "spinenet-mobile-49-model-garden.yaml"  # hard_swish, Model Garden
+    result = _cli("convert-tf", str(tmp_path / "ckpt"), "--spec", str(spec_file), "--out",
                   str(tmp_path / "converted.pt"))
     assert result.returncode == 0, result.stderr
     assert "with its RetinaNet head" in result.stdout and 'spinescope.create_model(spec, "retinanet")' in result.stdout
     import spinescope
-    from spinescope.spinenet.builtins import load_builtin
-    from spinescope.spinenet.formats import dumps
 
-    spec_file = tmp_path / "mobile-garden.yaml"  # the Python API reads the semantics from the spec file
-    spec_file.write_text(dumps(replace(load_builtin("spinenet-mobile-49"), semantics="model_garden",
-                                       activation="hard_swish"), "yaml"), encoding="utf-8")
     model = spinescope.create_model(spec_file, "retinanet", (256, 384))
     model.load_state_dict(torch.load(tmp_path / "converted.pt"))
     expected = np.load(tmp_path / "expected.npz")
