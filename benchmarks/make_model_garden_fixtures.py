@@ -29,6 +29,7 @@ from official.vision.modeling.backbones import spinenet, spinenet_mobile  # noqa
 from official.vision.modeling.heads import dense_prediction_heads  # noqa: E402
 
 SIZES = ((256, 256), (256, 384))  # (height, width)
+TALL = (384, 256)  # the other non-square orientation, for the smallest fixture only (the files stay under ~2 MB)
 MODELS = {
     # Model Garden's 16-block list, min_level 3: its level-2 16th block reaches no output and is dropped.
     "spinenet49_tiny": dict(family="spinenet", filter_size_scale=0.125, endpoints_num_filters=8, resample_alpha=0.5,
@@ -38,7 +39,8 @@ MODELS = {
                                   resample_alpha=0.5, activation="swish", min_level=2, max_level=6, seed=2),
     "mobile49_tiny": dict(family="spinenet_mobile", filter_size_scale=0.25, endpoints_num_filters=8,
                           activation="hard_swish", min_level=3, max_level=7, seed=3,
-                          head=dict(num_convs=2, width=8, num_classes=3, num_anchors=2, separable=True)),
+                          head=dict(num_convs=2, width=8, num_classes=3, num_anchors=2, separable=True),
+                          sizes=SIZES + (TALL,)),
 }
 
 
@@ -100,7 +102,8 @@ def write(name: str, config: dict, out: Path) -> Path:
         keys = sorted(key for key in reader.get_variable_to_shape_map() if key != "_CHECKPOINTABLE_OBJECT_GRAPH")
         for index, key in enumerate(keys):
             arrays[f"var_{index}"] = reader.get_tensor(key)
-    for height, width in SIZES:
+    sizes = config.get("sizes", SIZES)
+    for height, width in sizes:
         if (height, width) != SIZES[0]:  # the same weights in the model built for this size
             weights = model.get_weights()
             model = build(config, height, width)
@@ -116,8 +119,8 @@ def write(name: str, config: dict, out: Path) -> Path:
             for level in outputs:
                 arrays[f"scores{level}_{height}x{width}"] = scores[level].numpy().transpose(0, 3, 1, 2)
                 arrays[f"boxes{level}_{height}x{width}"] = boxes[level].numpy().transpose(0, 3, 1, 2)
-    record = {key: value for key, value in config.items() if key != "seed"}
-    record.update(tf_version=tf.__version__, params=int(model.count_params()), sizes=[list(s) for s in SIZES])
+    record = {key: value for key, value in config.items() if key not in ("seed", "sizes")}
+    record.update(tf_version=tf.__version__, params=int(model.count_params()), sizes=[list(s) for s in sizes])
     path = out / f"{name}.npz"
     np.savez_compressed(path, config=np.array(json.dumps(record)), keys=np.array(keys), **arrays)
     return path

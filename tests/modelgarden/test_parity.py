@@ -43,7 +43,7 @@ def test_a_converted_checkpoint_gives_model_gardens_outputs(name):
     spec = fixture_spec(fixture["config"])
     conversion = convert(fixture["variables"], spec)
     assert conversion.placed == len(fixture["variables"])  # every checkpoint variable has its place
-    assert set(fixture["inputs"]) == {(256, 256), (256, 384)}  # square and non-square (height 256, width 384)
+    assert {(256, 256), (256, 384)} <= set(fixture["inputs"])  # square and non-square (height 256, width 384)
     assert conversion.with_head == ("head" in fixture["config"])
     for size, image in fixture["inputs"].items():
         theirs = dict(fixture["outputs"][size])
