@@ -17,8 +17,9 @@ from spinescope.app import browser_cookie
 from spinescope.app.guard import LOG, one_line
 from spinescope.app.identity import display_name
 from spinescope.app.markup import escape_md
-from spinescope.app.workspace import (WORKSPACE_FILE, StorageRecovered, TrackedHistory, WorkspaceError, WorkspaceStore,
-                                     is_workspace_id, new_workspace_id)
+from spinescope.app.spec_merge import MergeConflict, merge_specs
+from spinescope.app.workspace import (WORKSPACE_FILE, StaleRevision, StorageRecovered, TrackedHistory,
+                                     WorkspaceError, WorkspaceStore, is_workspace_id, new_workspace_id)
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.edits import EditHistory
 from spinescope.spinenet.spec import Spec
@@ -263,13 +264,42 @@ def apply_edit(area: str, edit, *args, description: str, select: str | None = No
 
 
 def commit(area: str, spec: Spec, description: str, kind: str = "edit", select: str | None = None) -> bool:
-    """Commits an accepted spec to the workspace and makes it current; returns True on success."""
-    try:
-        tracked = store().push_tracked(_tracked(), spec, description, kind)
-    except WorkspaceError as error:
-        note(area, "error", f"Could not save the edit: {error}")
+    """Commits an accepted spec to the workspace and makes it current; returns True on success.
+
+    The write happens only if the workspace is still at the revision this page shows. When another tab wrote in
+    between, an edit ('edit') is merged on top of its change (`spec_merge`) and says so, or refused with a note
+    when both changed the same field; a load ('load': open, import, paste) replaces the spec as asked and says
+    that the other tab's change is kept one Undo back. Never does a stale page silently revert another's edit."""
+    known, merged = _tracked(), False
+    for _ in range(3):  # another writer may come in again between the merge and the write
+        try:
+            tracked = store().push_tracked(known, spec, description, kind, strict=True)
+            break
+        except StaleRevision:
+            fresh = store().track(workspace_id(), known)
+        except WorkspaceError as error:
+            note(area, "error", f"Could not save the edit: {error}")
+            return False
+        if kind == "edit":
+            try:
+                spec = merge_specs(known.history.current, spec, fresh.history.current)
+            except MergeConflict as conflict:
+                _adopt(fresh)
+                note(area, "warning", f"Not applied ({description}): another tab changed {conflict} in this "
+                                      "workspace since this page was drawn; the page now shows that change. Make "
+                                      "your edit again if you still want it.")
+                return False
+        known, merged = fresh, True
+    else:
+        _adopt(store().track(workspace_id(), known))
+        note(area, "warning", f"Not applied ({description}): other tabs keep changing this workspace; try again.")
         return False
     _adopt(tracked)
+    if merged:
+        note(area, "info", f"Another tab changed this workspace since this page was drawn: your edit "
+                           f"({description}) was merged on top of its change." if kind == "edit" else
+                           "Another tab changed this workspace since this page was drawn; that change is kept in "
+                           "the history, one Undo back.")
     if select is not None:
         select_block(select)
     return True
@@ -310,7 +340,12 @@ def step(area: str, steps: int, rendered: int | None = None) -> None:
     if is_stale(area, rendered):
         return
     try:
-        tracked = store().move_cursor_tracked(_tracked(), steps)
+        tracked = store().move_cursor_tracked(_tracked(), steps, strict=True)
+    except StaleRevision:  # an undo from a stale page would undo another tab's edit instead of this page's
+        _adopt(store().track(workspace_id(), _tracked()))
+        note(area, "info", f"Nothing {'undone' if steps < 0 else 'redone'}: another tab changed this workspace "
+                           "since this page was drawn; the page now shows its state.")
+        return
     except WorkspaceError as error:
         note(area, "warning", str(error).capitalize() + ".")
         return

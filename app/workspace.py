@@ -90,6 +90,15 @@ class WorkspaceError(Exception):
     """A workspace or design request that cannot be met; the message is one line for the user."""
 
 
+class StaleRevision(WorkspaceError):
+    """The workspace changed since the revision a write was based on (another tab, another writer); nothing was
+    written. `revision`: the workspace's revision now."""
+
+    def __init__(self, workspace_id: str, revision: int):
+        super().__init__(f"workspace {workspace_id} changed since this page was drawn (now revision {revision})")
+        self.revision = revision
+
+
 class StorageRecovered(WorkspaceError):
     """The workspace file was missing, emptied or damaged and has been replaced by a fresh one (a damaged file is
     kept beside it); the request that found it was not carried out. The message says what happened, once."""
@@ -331,22 +340,26 @@ class WorkspaceStore:
         return self._push(workspace_id, spec, description, kind)[2]
 
     def push_tracked(self, known: TrackedHistory, spec: Spec, description: str,
-                     kind: str = "edit") -> TrackedHistory:
+                     kind: str = "edit", strict: bool = False) -> TrackedHistory:
         """Pushes `spec` as `push` does and returns the history after it: built in memory from `known` when no other
         writer changed the workspace since `known` (the spec is neither read back nor validated again), else
-        caught up with `track`."""
-        created, before, after = self._push(known.workspace_id, spec, description, kind)
+        caught up with `track`. `strict`: write only if the workspace is still at `known.revision`, else raise
+        StaleRevision (checked and written in one transaction, so two tabs never both win)."""
+        created, before, after = self._push(known.workspace_id, spec, description, kind,
+                                            known.revision if strict else None)
         if (created, before) == (known.created, known.revision):
             return known.pushed(spec, description, kind, after)
         return self.track(known.workspace_id, known)
 
-    def _push(self, workspace_id: str, spec: Spec, description: str, kind: str) -> tuple[float, int, int]:
-        """Pushes and commits; returns the workspace's creation time and its revisions before and after."""
+    def _push(self, workspace_id: str, spec: Spec, description: str, kind: str,
+              expected: int | None = None) -> tuple[float, int, int]:
+        """Pushes and commits; returns the workspace's creation time and its revisions before and after. With
+        `expected`, raises StaleRevision instead when the workspace is at another revision."""
         if kind not in KINDS:
             raise ValueError(f"unknown history kind {kind!r}")
         now = time.time()
         with self._write() as connection:
-            created, revision, cursor = self._state(connection, workspace_id)
+            created, revision, cursor = self._state(connection, workspace_id, expected)
             connection.execute("DELETE FROM history WHERE workspace = ? AND position > ?", (workspace_id, cursor))
             connection.execute("INSERT INTO history VALUES (?, ?, ?, ?, ?, ?, ?)",
                                (workspace_id, cursor + 1, kind, description, _spec_text(spec), now, revision + 1))
@@ -359,18 +372,20 @@ class WorkspaceStore:
         Raises WorkspaceError when there is no entry there."""
         return self._move_cursor(workspace_id, steps)[2]
 
-    def move_cursor_tracked(self, known: TrackedHistory, steps: int) -> TrackedHistory:
+    def move_cursor_tracked(self, known: TrackedHistory, steps: int, strict: bool = False) -> TrackedHistory:
         """Moves the cursor as `move_cursor` does and returns the history after it: `known` with its cursor moved
-        when no other writer changed the workspace since `known`, else caught up with `track`."""
-        created, before, after = self._move_cursor(known.workspace_id, steps)
+        when no other writer changed the workspace since `known`, else caught up with `track`. `strict`: as for
+        `push_tracked` (an undo from a stale page would undo another tab's edit)."""
+        created, before, after = self._move_cursor(known.workspace_id, steps, known.revision if strict else None)
         if (created, before) == (known.created, known.revision):
             return known.moved(steps, after)
         return self.track(known.workspace_id, known)
 
-    def _move_cursor(self, workspace_id: str, steps: int) -> tuple[float, int, int]:
-        """Moves the cursor and commits; returns the workspace's creation time and its revisions before and after."""
+    def _move_cursor(self, workspace_id: str, steps: int, expected: int | None = None) -> tuple[float, int, int]:
+        """Moves the cursor and commits; returns the workspace's creation time and its revisions before and after.
+        With `expected`, raises StaleRevision instead when the workspace is at another revision."""
         with self._write() as connection:
-            created, revision, cursor = self._state(connection, workspace_id)
+            created, revision, cursor = self._state(connection, workspace_id, expected)
             if steps == 0:
                 return created, revision, self._touch(connection, workspace_id, cursor, time.time())
             side, order = ("<", "DESC") if steps < 0 else (">", "ASC")
@@ -420,12 +435,15 @@ class WorkspaceStore:
                 for workspace_id, text, count, updated, description, kind in rows]
 
     @staticmethod
-    def _state(connection, workspace_id: str) -> tuple[float, int, int]:
-        """Returns the workspace's creation time, revision and cursor; raises WorkspaceError if there is none."""
+    def _state(connection, workspace_id: str, expected: int | None = None) -> tuple[float, int, int]:
+        """Returns the workspace's creation time, revision and cursor; raises WorkspaceError if there is none, and
+        StaleRevision if `expected` is given and the revision is another."""
         row = connection.execute("SELECT created, revision, cursor FROM workspaces WHERE id = ?",
                                  (workspace_id,)).fetchone()
         if row is None:
             raise WorkspaceError(f"no workspace {workspace_id}")
+        if expected is not None and row[1] != expected:
+            raise StaleRevision(workspace_id, row[1])
         return row
 
     @staticmethod

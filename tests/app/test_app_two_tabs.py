@@ -1,0 +1,114 @@
+"""Two tabs (or a shared link) on one workspace, through AppTest: an edit made from a page drawn before another
+tab's edit never silently reverts it. Edits to other fields merge on top of it, with a note; an edit of the same
+field, an undo or redo, or a table whose rows changed under it is refused with a one-line note."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from app_runs import run
+from spinescope.spinenet.builtins import load_builtin
+from spinescope.spinenet.edits import rename, set_block_fn, set_level
+
+APP = Path(__file__).resolve().parents[2] / "app" / "main.py"
+SPINENET_49 = load_builtin("spinenet-49")
+
+
+def start(query: dict | None = None) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    app.query_params.update(query or {})
+    return run(app)
+
+
+def edit_tab(query: dict | None = None) -> AppTest:
+    app = start(query)
+    app.session_state["tab"] = "Edit"
+    return run(app)
+
+
+def pick(app: AppTest, label: str, block_id: str) -> None:
+    """Selects `block_id` in the Edit tab's block box (the page is run again)."""
+    next(item for item in app.selectbox if item.label == "Block to edit").set_value(block_id)
+    run(app)
+
+
+def choose(app: AppTest, label: str, value) -> AppTest:
+    next(item for item in app.selectbox if item.label == label).set_value(value)
+    return run(app)
+
+
+def spec(app: AppTest):
+    return app.session_state["history"].current
+
+
+def notes(app: AppTest) -> list[str]:
+    return [item.value.replace("\\", "") for kind in ("info", "warning", "error", "success")
+            for item in getattr(app, kind)]
+
+
+def two_tabs():
+    """Tab A and tab B on one workspace, each showing the Edit tab as of the same revision."""
+    tab_a = edit_tab()
+    tab_b = edit_tab({"ws": tab_a.query_params["ws"]})
+    pick(tab_a, "Block to edit", "b7")
+    pick(tab_b, "Block to edit", "b8")
+    return tab_a, tab_b
+
+
+def test_a_stale_tabs_selectbox_edit_merges_on_top_of_the_other_tabs_edit_and_says_so(home):
+    tab_a, tab_b = two_tabs()
+    choose(tab_a, "Level", 5)
+    assert spec(tab_a) == set_level(SPINENET_49, "b7", 5)
+    choose(tab_b, "Block type", "bottleneck")  # drawn before A's edit: b7 is still L4 on this page
+    both = set_block_fn(set_level(SPINENET_49, "b7", 5), "b8", "bottleneck")
+    assert spec(tab_b) == both
+    assert any("another tab" in line.lower() and "merged" in line for line in notes(tab_b)), notes(tab_b)
+    assert edit_tab({"ws": tab_a.query_params["ws"]}).session_state["history"].current == both
+
+
+def test_a_stale_tabs_table_merges_other_rows_and_refuses_a_row_the_other_tab_changed(home):
+    tab_a, tab_b = two_tabs()
+    tab_b.session_state["block_table_open"] = True
+    editor = run(tab_b).data_editor[0]  # drawn at the same revision as tab A
+    choose(tab_a, "Level", 5)
+    tab_b.session_state[editor.key] = {"edited_rows": {6: {"block_fn": "bottleneck"}}, "added_rows": [],
+                                       "deleted_rows": []}
+    next(item for item in tab_b.button if item.label == "Apply table").click()
+    run(tab_b)
+    both = set_block_fn(set_level(SPINENET_49, "b7", 5), "b8", "bottleneck")
+    assert spec(tab_b) == both
+    assert any("another tab" in line.lower() and "merged" in line for line in notes(tab_b)), notes(tab_b)
+    # Now A sets b8's level; B's table, drawn before, sets b8's level too: refused, A's value stays.
+    editor = tab_b.data_editor[0]
+    run(tab_a)
+    pick(tab_a, "Block to edit", "b8")
+    choose(tab_a, "Level", 6)
+    tab_b.session_state[editor.key] = {"edited_rows": {6: {"level": 3}}, "added_rows": [], "deleted_rows": []}
+    next(item for item in tab_b.button if item.label == "Apply table").click()
+    run(tab_b)
+    assert spec(tab_b) == set_level(both, "b8", 6)
+    assert any("another tab" in line.lower() and "not applied" in line.lower() for line in notes(tab_b)), notes(tab_b)
+
+
+def test_a_stale_tab_editing_the_same_field_is_refused_with_a_note(home):
+    tab_a, tab_b = two_tabs()
+    pick(tab_b, "Block to edit", "b7")
+    choose(tab_a, "Level", 5)
+    choose(tab_b, "Level", 6)  # B saw L4 and chose L6; A's L5 is newer and must not be overwritten silently
+    assert spec(tab_b) == set_level(SPINENET_49, "b7", 5)
+    assert any("another tab" in line.lower() and "not applied" in line.lower() for line in notes(tab_b)), notes(tab_b)
+
+
+def test_a_stale_tabs_rename_merges_and_its_undo_is_refused(home):
+    tab_a, tab_b = two_tabs()
+    choose(tab_a, "Level", 5)
+    tab_b.text_input(key="spec_name").set_value("mine")
+    next(item for item in tab_b.button if item.label == "Rename").click()
+    run(tab_b)
+    assert spec(tab_b) == rename(set_level(SPINENET_49, "b7", 5), "mine")
+    choose(tab_a, "Level", 3)  # tab B's Undo would now undo A's edit, not its rename
+    next(item for item in tab_b.button if item.label == "Undo").click()
+    run(tab_b)
+    assert spec(tab_b) == rename(set_level(SPINENET_49, "b7", 3), "mine")
+    assert any("changed" in line for line in notes(tab_b)), notes(tab_b)
