@@ -12,14 +12,14 @@ sys.path[:] = [str(PACKAGE_PARENT)] + [entry for entry in sys.path
 
 import streamlit as st  # noqa: E402
 
-from spinescope.app import (compare_tab, edit_tab, explore_tab, io_tab, latency_tab, memory_tab, session, sidebar,  # noqa: E402
-                 sweep_tab)
+from spinescope.app import (compare_tab, edit_tab, explore_tab, io_tab, latency_tab, memory_tab, search_tab,  # noqa: E402
+                            session, sidebar, sweep_tab)
 from spinescope.app.guard import guarded  # noqa: E402
 
 TABS = {"Explore": ("explore", explore_tab.render), "Edit": ("edit", edit_tab.render),
         "Compare": ("compare", compare_tab.render), "Latency": ("latency", latency_tab.render),
         "Memory": ("memory", memory_tab.render), "Sweeps": ("sweeps", sweep_tab.render),
-        "Import / export": ("import/export", io_tab.render)}
+        "Search": ("search", search_tab.render), "Import / export": ("import/export", io_tab.render)}
 
 # A local icon: a Material icon (":material/...") makes every page load fetch the favicon from Google's servers.
 st.set_page_config(page_title="SpineScope", page_icon=str(HERE.parent / "assets" / "icon.png"), layout="wide",
