@@ -46,10 +46,38 @@ def _fallback_dir() -> str:
     return tempfile.mkdtemp(prefix="spinescope-")
 
 
+class BrowserStore:
+    """The shared WorkspaceStore as one browser's pages use it: its designs are that browser's own (and the shared
+    ones of older files), so no page lists, opens, replaces or deletes another browser's. Everything else is the
+    shared store's."""
+
+    def __init__(self, shared: WorkspaceStore, owner: str):
+        self._shared, self._owner = shared, owner
+
+    def __getattr__(self, name):
+        return getattr(self._shared, name)
+
+    def save_design(self, name: str, spec: Spec) -> bool:
+        """Returns True if this browser's design `name` was replaced (see WorkspaceStore.save_design)."""
+        return self._shared.save_design(name, spec, self._owner)
+
+    def load_design(self, name: str) -> Spec:
+        """Returns this browser's (or the shared) design `name`."""
+        return self._shared.load_design(name, self._owner)
+
+    def designs(self) -> list:
+        """Returns the DesignInfo of the designs this browser sees, newest first."""
+        return self._shared.designs(self._owner)
+
+    def delete_design(self, name: str) -> None:
+        """Deletes this browser's design `name` (WorkspaceError if it has none)."""
+        self._shared.delete_design(name, self._owner)
+
+
 def store() -> WorkspaceStore:
-    """Returns the workspace store of SpineScope's data directory (one per file, shared by sessions). When that
-    directory cannot be created or written, a temporary folder of this server process stands in, and the page says
-    so (see `start`)."""
+    """Returns the workspace store of SpineScope's data directory (one per file, shared by sessions), its designs
+    scoped to this browser once the session knows it (`BrowserStore`). When that directory cannot be created or
+    written, a temporary folder of this server process stands in, and the page says so (see `start`)."""
     try:
         folder = data_dir()
         st.session_state.pop("storage_problem", None)
@@ -57,7 +85,9 @@ def store() -> WorkspaceStore:
         folder = Path(_fallback_dir())
         st.session_state.storage_problem = (f"{error}. Until then your work is kept in {folder} and is lost when "
                                             "the server stops.")
-    return _store_for(str(folder / WORKSPACE_FILE))
+    shared = _store_for(str(folder / WORKSPACE_FILE))
+    owner = st.session_state.get("browser_id")
+    return BrowserStore(shared, owner) if is_workspace_id(owner) else shared
 
 
 def start() -> None:

@@ -50,11 +50,22 @@ CREATE TABLE IF NOT EXISTS history (
     PRIMARY KEY (workspace, position)
 );
 CREATE TABLE IF NOT EXISTS designs (
-    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL DEFAULT '',
+    name TEXT NOT NULL,
     spec TEXT NOT NULL,
     spec_hash TEXT NOT NULL,
-    saved REAL NOT NULL
+    saved REAL NOT NULL,
+    PRIMARY KEY (owner, name)
 );
+"""
+# A file written before designs had owners: its designs become shared ones (owner ''), which every browser lists
+# and opens and none replaces or deletes (see WorkspaceStore.save_design).
+_OWN_DESIGNS = """
+ALTER TABLE designs RENAME TO designs_unowned;
+CREATE TABLE designs (owner TEXT NOT NULL DEFAULT '', name TEXT NOT NULL, spec TEXT NOT NULL,
+                      spec_hash TEXT NOT NULL, saved REAL NOT NULL, PRIMARY KEY (owner, name));
+INSERT INTO designs (owner, name, spec, spec_hash, saved) SELECT '', name, spec, spec_hash, saved FROM designs_unowned;
+DROP TABLE designs_unowned;
 """
 
 
@@ -179,6 +190,13 @@ class WorkspaceStore:
                 connection.execute("ALTER TABLE workspaces ADD COLUMN owner TEXT")
             if "written" not in {row[1] for row in connection.execute("PRAGMA table_info(history)")}:
                 connection.execute("ALTER TABLE history ADD COLUMN written INTEGER NOT NULL DEFAULT 0")
+            if "owner" not in {row[1] for row in connection.execute("PRAGMA table_info(designs)")}:
+                connection.execute("BEGIN IMMEDIATE")
+                if "owner" not in {row[1] for row in connection.execute("PRAGMA table_info(designs)")}:
+                    for statement in _OWN_DESIGNS.split(";"):
+                        if statement.strip():
+                            connection.execute(statement)
+                connection.execute("COMMIT")
         finally:
             connection.close()
 
@@ -453,20 +471,29 @@ class WorkspaceStore:
         return connection.execute("SELECT revision FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()[0]
 
     # Designs ----------------------------------------------------------------------------------------------------
+    # Each design belongs to the browser that saved it (`owner`, a browser id): no other browser lists, opens,
+    # replaces or deletes it. Designs with owner '' (saved by an older version, or through this API without an
+    # owner) are shared: listed and opened by everyone, replaced or deleted only without an owner; a browser saving
+    # under such a name gets its own design, listed instead of the shared one.
 
-    def save_design(self, name: str, spec: Spec) -> bool:
-        """Saves `spec` as design `name` (trimmed, 1-100 characters); returns True if it replaced one."""
-        name = _design_name(name)
+    def save_design(self, name: str, spec: Spec, owner: str | None = None) -> bool:
+        """Saves `spec` as design `name` (trimmed, 1-100 characters) of browser `owner` (None: shared); returns True
+        if it replaced one of the same owner."""
+        name, owner = _design_name(name), _design_owner(owner)
         with self._write() as connection:
-            replaced = connection.execute("SELECT 1 FROM designs WHERE name = ?", (name,)).fetchone() is not None
-            connection.execute("INSERT OR REPLACE INTO designs VALUES (?, ?, ?, ?)",
-                               (name, _spec_text(spec), spec_hash(spec), time.time()))
+            replaced = connection.execute("SELECT 1 FROM designs WHERE owner = ? AND name = ?",
+                                          (owner, name)).fetchone() is not None
+            connection.execute("INSERT OR REPLACE INTO designs (owner, name, spec, spec_hash, saved) "
+                               "VALUES (?, ?, ?, ?, ?)", (owner, name, _spec_text(spec), spec_hash(spec), time.time()))
         return replaced
 
-    def load_design(self, name: str) -> Spec:
-        """Returns the spec saved as `name`; raises WorkspaceError if there is none or it no longer validates."""
+    def load_design(self, name: str, owner: str | None = None) -> Spec:
+        """Returns the spec saved as `name` by `owner` (else the shared one of that name); raises WorkspaceError if
+        there is none or it no longer validates."""
+        owner = _design_owner(owner)
         with self._connection() as connection:
-            row = connection.execute("SELECT spec FROM designs WHERE name = ?", (name,)).fetchone()
+            row = connection.execute("SELECT spec FROM designs WHERE name = ? AND owner IN (?, '') "
+                                     "ORDER BY owner = '' LIMIT 1", (name, owner)).fetchone()
         if row is None:
             raise WorkspaceError(f"no saved design named {name!r}")
         try:
@@ -474,17 +501,36 @@ class WorkspaceStore:
         except (SpecError, ValueError) as error:
             raise WorkspaceError(f"design {name!r} is not a valid spec: {str(error).splitlines()[0]}") from None
 
-    def designs(self) -> list[DesignInfo]:
-        """Returns the saved designs, most recently saved first."""
+    def designs(self, owner: str | None = None) -> list[DesignInfo]:
+        """Returns the designs `owner` sees (its own, and the shared ones it has no design of the same name for),
+        most recently saved first."""
+        owner = _design_owner(owner)
         with self._connection() as connection:
-            rows = connection.execute("SELECT name, spec, spec_hash, saved FROM designs ORDER BY saved DESC").fetchall()
+            rows = connection.execute(
+                "SELECT name, spec, spec_hash, saved FROM designs d WHERE owner = ? OR (owner = '' AND NOT EXISTS "
+                "(SELECT 1 FROM designs o WHERE o.owner = ? AND o.name = d.name)) ORDER BY saved DESC",
+                (owner, owner)).fetchall()
         return [DesignInfo(printable(name), _stored_name(text), digest, saved) for name, text, digest, saved in rows]
 
-    def delete_design(self, name: str) -> None:
-        """Deletes design `name`; raises WorkspaceError if there is none."""
+    def delete_design(self, name: str, owner: str | None = None) -> None:
+        """Deletes `owner`'s design `name`; raises WorkspaceError if it has none (a shared one is not deleted)."""
+        owner = _design_owner(owner)
         with self._write() as connection:
-            if connection.execute("DELETE FROM designs WHERE name = ?", (name,)).rowcount == 0:
-                raise WorkspaceError(f"no saved design named {name!r}")
+            if connection.execute("DELETE FROM designs WHERE owner = ? AND name = ?", (owner, name)).rowcount:
+                return
+            shared = connection.execute("SELECT 1 FROM designs WHERE owner = '' AND name = ?", (name,)).fetchone()
+        if shared:
+            raise WorkspaceError(f"design {name!r} is shared (saved by an older version) and cannot be deleted "
+                                 "from a browser")
+        raise WorkspaceError(f"no saved design named {name!r}")
+
+
+def _design_owner(owner) -> str:
+    if owner is None:
+        return ""
+    if not is_workspace_id(owner):
+        raise WorkspaceError("a browser id is 32 hexadecimal digits")
+    return owner
 
 
 def _nonempty(path: Path) -> bool:

@@ -190,11 +190,9 @@ def test_sidebar_lists_only_this_browsers_workspaces(tmp_path, monkeypatch):
 def test_a_design_name_reaches_another_sessions_undo_tooltip_escaped(tmp_path, monkeypatch):
     monkeypatch.setenv("SPINESCOPE_HOME", str(tmp_path))
     evil = "![x](http://example.invalid/p.png) <img src=x>"
-    attacker = AppTest.from_file(MAIN, default_timeout=60)
-    attacker.run()
-    attacker.text_input(key="design_name").set_value(evil)
-    attacker.button(key="save_design").click()
-    attacker.run()
+    # A shared design (saved without an owner, as an older version did): another browser's own designs are not
+    # listed here at all (tests/app/test_designs_owner.py).
+    WorkspaceStore(tmp_path / "workspace.sqlite").save_design(evil, SPEC)
     victim = AppTest.from_file(MAIN, default_timeout=60)
     victim.run()
     victim.selectbox(key="design_choice").set_value(evil)
