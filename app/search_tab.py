@@ -189,6 +189,10 @@ def _open(run_id: str, rendered: int) -> None:
                       message=f"Opened candidate {idx} of run {run_id} as {spec.name}; Explore and Edit show it.")
 
 
+def _picked(key: str) -> None:
+    st.session_state[f"{key}_chosen"] = True
+
+
 @st.fragment(run_every=0.5)
 def progress_line() -> None:
     """Polls the running search twice a second without rerunning the page; reruns it once the search has ended."""
@@ -318,10 +322,12 @@ def run_section(live: SearchRun | None) -> None:
     choices = [row["idx"] for row in rows]
     by_idx = {row["idx"]: row for row in rows}
     key = f"search_pick_{run_id}"
-    if st.session_state.get(key) not in choices:
+    # The best one until the user picks another (the best changes while the run goes on).
+    if not st.session_state.get(f"{key}_chosen") or st.session_state.get(key) not in choices:
         st.session_state[key] = best["idx"] if best else choices[0]
     cols = st.columns([3, 1], vertical_alignment="bottom")
-    cols[0].selectbox("Candidate to open", choices, key=key, format_func=lambda idx: _pick_label(by_idx[idx], best))
+    cols[0].selectbox("Candidate to open", choices, key=key, format_func=lambda idx: _pick_label(by_idx[idx], best),
+                      on_change=_picked, args=(key,))
     cols[1].button("Open in editor", key="search_open", on_click=_open, args=(run_id, session.revision()),
                    icon=":material/edit:", help="loads it as the workspace's spec (Undo goes back); Explore and "
                                                 "Edit show it")
