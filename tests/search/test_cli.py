@@ -84,3 +84,15 @@ def test_resuming_with_other_settings_is_refused(tmp_path, capsys):
     (tmp_path / "dir.sqlite").mkdir()
     assert main(["search", "--db", str(tmp_path / "dir.sqlite"), "--list"]) == 2
     assert "is not a file" in capsys.readouterr().err
+
+
+def test_cancel_flags_a_stored_run(tmp_path, capsys):
+    from spinescope.analysis.search.store import Store
+
+    db = str(tmp_path / "s.sqlite")
+    assert main(["search", "--db", db, "--run", "c", "--budget", "1"]) == 0
+    assert not Store(db).cancel_requested("c")
+    assert main(["search", "--db", db, "--cancel", "c"]) == 0
+    assert "asked run c to stop" in capsys.readouterr().out
+    assert Store(db).cancel_requested("c")
+    assert main(["search", "--db", db, "--cancel", "nope"]) == 2
