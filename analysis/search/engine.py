@@ -486,8 +486,7 @@ class SearchJob:
 
     def progress(self) -> tuple[int, int]:
         """Returns (candidates evaluated, budget)."""
-        run = self.store.run(self.run_id)
-        return len(self.store.candidates(self.run_id)), run["config"]["budget"]
+        return self.store.progress(self.run_id)[0], self.store.run(self.run_id)["config"]["budget"]
 
     def result(self, timeout: float | None = None) -> dict:
         """Waits for the run to end; returns it (`Store.run`) or raises what it raised."""

@@ -150,6 +150,12 @@ class Store:
         rows = self._read("SELECT cancel FROM runs WHERE id = ?", (run_id,))
         return bool(rows and rows[0]["cancel"])
 
+    def progress(self, run_id: str) -> tuple[int, int]:
+        """Returns (candidates stored, of which failed) without reading them."""
+        row = self._read("SELECT COUNT(*) AS n, SUM(status = 'failed') AS failed FROM candidates WHERE run_id = ?",
+                         (run_id,))[0]
+        return row["n"], row["failed"] or 0
+
     def add_candidate(self, run_id: str, row: dict) -> None:
         """Stores one evaluated candidate (`row` has CANDIDATE_COLUMNS but `created`; spec and metrics as dicts).
         A row already stored for that index is kept (a result that arrives twice is written once)."""
@@ -160,11 +166,12 @@ class Store:
                     (run_id, *(values[c] for c in CANDIDATE_COLUMNS)))
         self._write("UPDATE runs SET updated = ? WHERE id = ?", (time.time(), run_id))
 
-    def candidates(self, run_id: str) -> list[dict]:
-        """Returns the run's evaluated candidates in index order, one dict each: the columns, `spec` and `metrics`
-        as dicts (metrics: macs, params, rf_P3..rf_P7, memory_bytes, and for proxy AP ap50, train seconds)."""
-        rows = self._read(f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM candidates WHERE run_id = ? ORDER BY idx",
-                          (run_id,))
+    def candidates(self, run_id: str, since: int = 0) -> list[dict]:
+        """Returns the run's evaluated candidates with index >= `since` in index order, one dict each: the columns,
+        `spec` and `metrics` as dicts (metrics: macs, params, rf_P3..rf_P7, memory_bytes, and for proxy AP ap50,
+        train seconds)."""
+        rows = self._read(f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM candidates WHERE run_id = ? AND idx >= ? "
+                          "ORDER BY idx", (run_id, since))
         out = []
         for row in rows:
             item = dict(row)

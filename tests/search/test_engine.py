@@ -110,6 +110,8 @@ def test_a_search_job_is_followed_and_cancelled_by_id(tmp_path):
     done, budget = job.progress()
     assert 3 <= done < budget == 5000
     assert store.runs()[0]["id"] == "job" and store.runs()[0]["status"] == "cancelled"
+    assert store.progress("job") == (done, 0)
+    assert [row["idx"] for row in store.candidates("job", since=2)] == list(range(2, done))
 
 
 def test_bad_settings_and_ids_are_one_line(tmp_path):
