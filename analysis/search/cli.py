@@ -196,9 +196,11 @@ def _cmd_space(args) -> int:
                           "files": [str(p) for p in written]}, indent=2, default=str))
         return 0
     print("\n".join(space.describe()))
+    memory = "" if args.counts_only else (f"; memory: estimated training step at batch "
+                                          f"{space.constraints.memory_batch} (fp32, SGD)")
     print(f"{len(samples)} valid sample(s) from {draws} draw(s) (seed {args.seed}); counted at "
-          f"{space.input_size} x {space.input_size} with head '{space.head}', batch 1; memory: estimated training "
-          f"step at batch {space.constraints.memory_batch} (fp32, SGD); MACs = multiply-adds (FLOPs = 2 x MACs)")
+          f"{space.input_size} x {space.input_size} with head '{space.head}', batch 1{memory}; MACs = multiply-adds "
+          "(FLOPs = 2 x MACs)")
     print(format_summary(summary, len(samples)))
     if out:
         print(f"wrote {len(written)} spec file(s) to {printable(out)}")
