@@ -29,8 +29,8 @@ from spinescope.spinenet.validate import LIMITS, SpecError, printable
 # Modules (besides this one) that contribute subcommands through a `register(subparsers)` function.
 COMMAND_MODULES: list[str] = ["spinescope.analysis.latency.cli", "spinescope.analysis.comparison.compare",
                               "spinescope.analysis.memory.cli", "spinescope.analysis.architecture.cli",
-                              "spinescope.analysis.sweep.cli", "spinescope.cli", "spinescope.analysis.search.cli"]
-COMMAND_MODULES.append("spinescope.analysis.convert.cli")  # convert-tf: Model Garden checkpoints (issue 21)
+                              "spinescope.analysis.sweep.cli", "spinescope.cli", "spinescope.analysis.search.cli",
+                              "spinescope.analysis.convert.cli", "spinescope.analysis.training.cli"]
 
 
 class CliError(Exception):
