@@ -8,6 +8,8 @@ one-line message for the area that asked.
 from __future__ import annotations
 
 import functools
+import re
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -18,14 +20,16 @@ from spinescope.app.guard import LOG, one_line
 from spinescope.app.identity import display_name
 from spinescope.app.markup import escape_md
 from spinescope.app.spec_merge import MergeConflict, merge_specs
-from spinescope.app.workspace import (WORKSPACE_FILE, StaleRevision, StorageRecovered, TrackedHistory,
-                                     WorkspaceError, WorkspaceStore, is_workspace_id, new_workspace_id)
+from spinescope.app.workspace import (DEFAULT_MAX_WORKSPACE_MIB, DEFAULT_MAX_WORKSPACES, WORKSPACE_FILE,
+                                     StaleRevision, StorageRecovered, TrackedHistory, WorkspaceError,
+                                     WorkspaceStore, is_workspace_id, new_workspace_id, workspace_limits)
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.edits import EditHistory
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.validate import SpecError
 
 DEFAULT_BUILTIN = "spinenet-49"
+NODE_ID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")  # block, stem and output node ids are ASCII (spinenet.validate)
 QUERY_KEY = "ws"
 # The browser's identity: a random id in a first-party cookie (not readable by other sites, sent only to this
 # server). "Recent workspaces" lists the workspaces started with it, so one browser never sees another's. Served
@@ -111,6 +115,66 @@ def _cookie_browser_id() -> str | None:
     return value if is_workspace_id(value) else None
 
 
+@st.cache_resource(show_spinner=False)
+def _open_pages() -> dict:
+    """Returns this server's {Streamlit session id: (workspace id, last run, Unix seconds)} (one dict, shared)."""
+    return {}
+
+
+HOLD_SECONDS = 24 * 3600  # without Streamlit's runtime (AppTest), a page that ran this recently holds its workspace
+
+
+def held_workspaces() -> set[str]:
+    """Returns the ids of the workspaces that a page open on this server shows: those of the runtime's active
+    sessions, or (without a runtime) of pages that ran in the last HOLD_SECONDS. They are never evicted."""
+    pages = _open_pages()
+    try:
+        from streamlit.runtime import get_instance
+
+        active = {info.session.id for info in get_instance()._session_mgr.list_active_sessions()}
+    except Exception:  # noqa: BLE001 - no runtime (AppTest, bare mode): fall back on recent runs
+        active = None
+    now = time.time()
+    for session_id, (_, seen) in list(pages.items()):
+        if (session_id not in active) if active is not None else now - seen > HOLD_SECONDS:
+            pages.pop(session_id, None)
+    return {workspace for workspace, _ in pages.values()}
+
+
+def _hold(workspace: str) -> None:
+    """Records that this session's page shows `workspace` (see `held_workspaces`)."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        session_id = get_script_run_ctx().session_id
+    except Exception:  # noqa: BLE001 - no script context: nothing to hold
+        return
+    _open_pages()[session_id] = (workspace, time.time())
+
+
+def _enforce_limits() -> None:
+    """Removes the least recently used workspaces no open page holds, down to the configured limits; a bad limit
+    is one line on the page and the defaults apply until it is fixed."""
+    try:
+        limits = workspace_limits()
+    except WorkspaceError as error:
+        note("global", "error", f"{error}. Using the defaults until then.")
+        limits = (DEFAULT_MAX_WORKSPACES, DEFAULT_MAX_WORKSPACE_MIB * 2**20)
+    try:
+        removed = store().enforce_limits(held_workspaces() | {workspace_id()}, limits)
+    except WorkspaceError as error:
+        note("global", "warning", f"Old workspaces could not be removed: {error}")
+        return
+    if removed:
+        LOG.info("removed %d least recently used workspace(s) over the limits", len(removed))
+
+
+def _known_browser() -> str | None:
+    """Returns the browser id this session already holds (server-side state; no client sets it), or None."""
+    value = st.session_state.get("browser_id")
+    return value if is_workspace_id(value) else None
+
+
 def _start() -> None:
     workspace_id = st.session_state.get("workspace_id")
     if workspace_id is None:
@@ -126,7 +190,8 @@ def _start() -> None:
                                       "it was removed; this is a new workspace.")
         # A browser without the cookie gets a fresh random id: never one derived from a workspace id, which is in
         # the address and may be shared (that would let the link's reader list this browser's workspaces).
-        browser = _cookie_browser_id() or new_workspace_id()
+        # (A session that already knows its browser, e.g. a test standing in for a second tab, keeps it.)
+        browser = _cookie_browser_id() or _known_browser() or new_workspace_id()
         if not store().exists(workspace_id):
             try:
                 store().create(load_builtin(DEFAULT_BUILTIN), f"open built-in {DEFAULT_BUILTIN}", workspace_id,
@@ -141,6 +206,12 @@ def _start() -> None:
         st.session_state.workspace_id = workspace_id
         st.session_state.generation = store().generation
         st.session_state.settings = store().settings(workspace_id)
+        if issued:
+            store().mark_used(workspace_id)
+        _hold(workspace_id)  # before the limits: this page holds its workspace
+        _enforce_limits()
+    else:
+        _hold(workspace_id)
     if st.query_params.get(QUERY_KEY) != workspace_id:
         st.query_params[QUERY_KEY] = workspace_id
     try:
@@ -337,7 +408,13 @@ def commit(area: str, spec: Spec, description: str, kind: str = "edit", select: 
 
 def select_block(block_id: str | None) -> None:
     """Makes `block_id` the selected block (None: none chosen) and keeps it in the workspace, so that a refresh
-    shows the same block selected."""
+    shows the same block selected. A value that cannot be a node id (it comes from the browser: the graph
+    component, a selectbox) is refused with a one-line note and never stored."""
+    if block_id is not None and not (isinstance(block_id, str) and NODE_ID.match(block_id)):
+        shown = ascii(str(block_id)[:40]) + ("..." if len(str(block_id)) > 40 else "")
+        note("global", "warning", f"Ignored a selection that is not a block id: {shown} "
+                                  f"({len(str(block_id)):,} characters).")
+        return
     if block_id is None:
         st.session_state.pop("selection", None)
     else:
@@ -387,14 +464,18 @@ def setting(name: str, default=None):
     return st.session_state.get("settings", {}).get(name, default)
 
 
-def set_setting(name: str, value) -> None:
-    """Stores a view setting of this workspace."""
-    settings = dict(st.session_state.get("settings", {}))
-    if settings.get(name) == value:
-        return
-    settings[name] = value
-    st.session_state.settings = settings
-    store().save_settings(workspace_id(), settings)
+def set_setting(name: str, value) -> bool:
+    """Stores a view setting of this workspace (only this one: another tab's settings stay as stored); returns
+    False, with a one-line note, when it is refused (over `workspace.MAX_SETTING_BYTES`, or the file cannot be
+    written) and nothing changed."""
+    if st.session_state.get("settings", {}).get(name) == value:
+        return True
+    try:
+        st.session_state.settings = store().update_setting(workspace_id(), name, value)
+    except WorkspaceError as error:
+        note("global", "warning", f"Setting not kept: {error}.")
+        return False
+    return True
 
 
 def sync_widgets(group: str, values: dict, extra=None) -> None:

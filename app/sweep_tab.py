@@ -19,7 +19,7 @@ from spinescope.analysis.latency.errors import LatencyError
 from spinescope.analysis.latency.request import DEFAULT_TIMEOUT_S, cuda_available
 from spinescope.analysis.sweep.grid import (MAX_TEXT, GridError, RunOptions, batches, count_points, grid_points,
                                             input_sizes)
-from spinescope.app import session
+from spinescope.app import background, session
 from spinescope.app.guard import one_line
 from spinescope.app.identity import display_name
 from spinescope.app.latency_tab import (CURRENT, DESIGN_PREFIX, DEVICES, HEAD_CHOICES, _label, _spec_for, progress_text,
@@ -155,7 +155,8 @@ def _start() -> None:
         registry, store, workspace = workspace_runs(AREA), session.store(), session.workspace_id()
 
         def start() -> SweepRun:
-            run = SweepRun(job.start(), points, options, time.time(), workspace)
+            queued = background.submit_latency(session.browser_id(), f"sweep {workspace[:8]}", job)
+            run = SweepRun(queued, points, options, time.time(), workspace)
             threading.Thread(target=_watch, args=(run, registry, store), name=f"sweep-{workspace[:8]}",
                              daemon=True).start()
             return run
@@ -164,7 +165,7 @@ def _start() -> None:
         if run is None:
             raise GridError("a sweep is already running in this workspace")
         st.session_state.sweep_watched = run
-    except (GridError, LatencyError) as error:
+    except (GridError, LatencyError, background.BackgroundError) as error:
         session.note(AREA, "error", f"Not started: {error}")
 
 
@@ -200,7 +201,7 @@ def _collect(run: SweepRun, registry, store) -> None:
         last = {"records": kept, "finished": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
                 "seconds": time.time() - run.started}
         try:
-            store.save_settings(run.workspace_id, {**store.settings(run.workspace_id), RESULTS: last})
+            store.update_setting(run.workspace_id, RESULTS, last)  # only this key: a page may write others
         except Exception as error:  # noqa: BLE001 - the history rows may be there; say what was not kept
             run.outcome = ("error", f"Sweep done: {len(records)} point(s) measured, but the workspace could not "
                                     f"keep them: {one_line(error)}")
@@ -233,9 +234,13 @@ def sweep_progress() -> None:
     run = running()
     if run is None:  # collected by the watcher: the page reruns to show its points
         st.rerun()
-    progress = run.job.progress()
-    st.progress(progress.fraction, text=f"{_points(len(run.points))} · {progress_text(progress)} · "
-                                        f"{time.time() - run.started:.0f} s")
+    queued = run.job.queue_text()
+    if queued:  # waiting for a slot of the server's background pool (app.background)
+        st.progress(0.0, text=f"{_points(len(run.points))} · {queued} · {time.time() - run.started:.0f} s")
+    else:
+        progress = run.job.progress()
+        st.progress(progress.fraction, text=f"{_points(len(run.points))} · {progress_text(progress)} · "
+                                            f"{time.time() - run.started:.0f} s")
     st.button("Cancel sweep", key="sweep_cancel", on_click=_cancel, icon=":material/stop_circle:")
 
 

@@ -28,6 +28,14 @@ WORKSPACE_FILE = "workspace.sqlite"
 WORKSPACE_ID = re.compile(r"\A[0-9a-f]{32}\Z")  # \Z: `$` would accept a trailing newline
 MAX_HISTORY = 1000  # entries kept per workspace; older ones are dropped, the newest and the cursor are kept
 KINDS = ("load", "edit")
+# Settings are small view choices and the last run's figures: one value over MAX_SETTING_BYTES (as JSON) is refused
+# and never stored, and a workspace's settings together stay under MAX_SETTINGS_BYTES.
+MAX_SETTING_BYTES = 256 * 1024
+MAX_SETTINGS_BYTES = 1024 * 1024
+# The file as a whole: at most this many workspaces and this much stored text (specs, descriptions, settings),
+# the least recently used ones that no open page holds removed first (`WorkspaceStore.enforce_limits`).
+DEFAULT_MAX_WORKSPACES = 500
+DEFAULT_MAX_WORKSPACE_MIB = 256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS workspaces (
@@ -37,7 +45,8 @@ CREATE TABLE IF NOT EXISTS workspaces (
     cursor INTEGER NOT NULL,
     revision INTEGER NOT NULL DEFAULT 0,
     settings TEXT NOT NULL DEFAULT '{}',
-    owner TEXT
+    owner TEXT,
+    used REAL
 );
 CREATE TABLE IF NOT EXISTS history (
     workspace TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
@@ -167,6 +176,41 @@ def _design_name(name) -> str:
     return name
 
 
+def _count_env(name: str, default: int) -> int:
+    """Returns the positive whole number in environment variable `name`, or `default` when it is unset or empty;
+    raises WorkspaceError, one line naming the value, for anything else."""
+    import os
+
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    stripped = text.strip()
+    if not (stripped.isascii() and stripped.isdigit()) or int(stripped) <= 0 or len(stripped) > 12:
+        raise WorkspaceError(f"{name}={ascii(text)} must be a positive whole number of ASCII digits 0-9 (at most "
+                             f"12), e.g. {name}={default}; unset it for the default ({default})")
+    return int(stripped)
+
+
+def workspace_limits() -> tuple[int, int]:
+    """Returns the most workspaces the file keeps and the most bytes of stored text they hold together
+    (SPINESCOPE_MAX_WORKSPACES, default 500; SPINESCOPE_MAX_WORKSPACE_MIB, default 256). Raises WorkspaceError
+    with one line for a value that is not a positive whole number."""
+    return (_count_env("SPINESCOPE_MAX_WORKSPACES", DEFAULT_MAX_WORKSPACES),
+            _count_env("SPINESCOPE_MAX_WORKSPACE_MIB", DEFAULT_MAX_WORKSPACE_MIB) * 2**20)
+
+
+def _setting_text(name: str, value) -> str:
+    """Returns `value` as JSON; raises WorkspaceError when it is over MAX_SETTING_BYTES (or not JSON-ready)."""
+    try:
+        text = json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        raise WorkspaceError(f"the setting {ascii(str(name)[:40])} is not a plain value; not kept") from None
+    if len(text) > MAX_SETTING_BYTES:
+        raise WorkspaceError(f"the setting {ascii(str(name)[:40])} is {len(text):,} bytes, over the limit of "
+                             f"{MAX_SETTING_BYTES:,}; not kept")
+    return text
+
+
 class WorkspaceStore:
     """Workspaces and designs in the SQLite file at `path` (created with its folder on first use)."""
 
@@ -188,6 +232,8 @@ class WorkspaceStore:
             columns = {row[1] for row in connection.execute("PRAGMA table_info(workspaces)")}
             if "owner" not in columns:  # a file written before workspaces had owners
                 connection.execute("ALTER TABLE workspaces ADD COLUMN owner TEXT")
+            if "used" not in columns:  # ... or a last-use time (read as its last change)
+                connection.execute("ALTER TABLE workspaces ADD COLUMN used REAL")
             if "written" not in {row[1] for row in connection.execute("PRAGMA table_info(history)")}:
                 connection.execute("ALTER TABLE history ADD COLUMN written INTEGER NOT NULL DEFAULT 0")
             if "owner" not in {row[1] for row in connection.execute("PRAGMA table_info(designs)")}:
@@ -293,8 +339,8 @@ class WorkspaceStore:
         with self._write() as connection:
             if connection.execute("SELECT 1 FROM workspaces WHERE id = ?", (workspace_id,)).fetchone():
                 raise WorkspaceError(f"workspace {workspace_id} already exists")
-            connection.execute("INSERT INTO workspaces (id, created, updated, cursor, owner) VALUES (?, ?, ?, 0, ?)",
-                               (workspace_id, now, now, owner or workspace_id))
+            connection.execute("INSERT INTO workspaces (id, created, updated, cursor, owner, used) "
+                               "VALUES (?, ?, ?, 0, ?, ?)", (workspace_id, now, now, owner or workspace_id, now))
             connection.execute("INSERT INTO history (workspace, position, kind, description, spec, created) "
                                "VALUES (?, 0, 'load', ?, ?, ?)", (workspace_id, description, _spec_text(spec), now))
         return workspace_id
@@ -415,20 +461,85 @@ class WorkspaceStore:
             return created, revision, self._touch(connection, workspace_id, row[0], time.time())
 
     def settings(self, workspace_id: str) -> dict:
-        """Returns the workspace's view settings (a JSON object; {} when none or no such workspace)."""
+        """Returns the workspace's view settings (a JSON object; {} when none or no such workspace). A value over
+        MAX_SETTING_BYTES (stored by an older version) is left out."""
         with self._connection() as connection:
             row = connection.execute("SELECT settings FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()
         try:
-            value = json.loads(row[0]) if row else {}
+            value = json.loads(row[0]) if row and len(row[0]) <= 64 * MAX_SETTINGS_BYTES else {}
         except ValueError:
             return {}
-        return value if isinstance(value, dict) else {}
+        if not isinstance(value, dict):
+            return {}
+        return {key: item for key, item in value.items()
+                if len(json.dumps(item, sort_keys=True)) <= MAX_SETTING_BYTES}
 
     def save_settings(self, workspace_id: str, settings: dict) -> None:
-        """Stores the workspace's view settings (JSON-ready values only); does not bump the revision."""
+        """Stores the workspace's view settings (JSON-ready values only); does not bump the revision. Raises
+        WorkspaceError, storing nothing, when a value is over MAX_SETTING_BYTES or all over MAX_SETTINGS_BYTES."""
+        for name, value in settings.items():
+            _setting_text(name, value)
+        text = json.dumps(settings, sort_keys=True)
+        if len(text) > MAX_SETTINGS_BYTES:
+            raise WorkspaceError(f"the workspace's settings would be {len(text):,} bytes, over the limit of "
+                                 f"{MAX_SETTINGS_BYTES:,}; not kept")
         with self._write() as connection:
-            connection.execute("UPDATE workspaces SET settings = ? WHERE id = ?",
-                               (json.dumps(settings, sort_keys=True), workspace_id))
+            connection.execute("UPDATE workspaces SET settings = ?, used = ? WHERE id = ?",
+                               (text, time.time(), workspace_id))
+
+    def update_setting(self, workspace_id: str, name: str, value) -> dict:
+        """Sets one view setting (None removes it) in one transaction, keeping the others as stored (another tab's
+        or the server's); returns the workspace's settings after it. Raises WorkspaceError, storing nothing, when
+        the value is over MAX_SETTING_BYTES or the settings would be over MAX_SETTINGS_BYTES."""
+        _setting_text(name, value)
+        with self._write() as connection:
+            row = connection.execute("SELECT settings FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()
+            if row is None:
+                raise WorkspaceError(f"no workspace {workspace_id}")
+            try:
+                settings = json.loads(row[0])
+            except ValueError:
+                settings = {}
+            settings = {key: item for key, item in (settings if isinstance(settings, dict) else {}).items()
+                        if len(json.dumps(item, sort_keys=True)) <= MAX_SETTING_BYTES}
+            if value is None:
+                settings.pop(name, None)
+            else:
+                settings[name] = value
+            text = json.dumps(settings, sort_keys=True)
+            if len(text) > MAX_SETTINGS_BYTES:
+                raise WorkspaceError(f"the workspace's settings would be {len(text):,} bytes, over the limit of "
+                                     f"{MAX_SETTINGS_BYTES:,}; {ascii(str(name)[:40])} not kept")
+            connection.execute("UPDATE workspaces SET settings = ?, used = ? WHERE id = ?",
+                               (text, time.time(), workspace_id))
+        return settings
+
+    def mark_used(self, workspace_id: str) -> None:
+        """Records that a page opened the workspace now (the least recently used go first; see enforce_limits)."""
+        with self._write() as connection:
+            connection.execute("UPDATE workspaces SET used = ? WHERE id = ?", (time.time(), workspace_id))
+
+    def enforce_limits(self, keep=frozenset(), limits: tuple[int, int] | None = None) -> list[str]:
+        """Removes the least recently used workspaces, never those in `keep` (held by open pages), until at most
+        `limits` = (count, bytes of stored text; default `workspace_limits()`) remain; returns the removed ids.
+        SQLite reuses the freed pages, so the file stops growing near that size."""
+        max_count, max_bytes = limits or workspace_limits()
+        with self._write() as connection:
+            rows = connection.execute(
+                "SELECT w.id, length(w.settings) + coalesce((SELECT sum(length(h.spec) + length(h.description)) "
+                "FROM history h WHERE h.workspace = w.id), 0) FROM workspaces w "
+                "ORDER BY coalesce(w.used, w.updated) ASC, w.created ASC").fetchall()
+            count, total, removed = len(rows), sum(size for _, size in rows), []
+            for workspace_id, size in rows:
+                if count <= max_count and total <= max_bytes:
+                    break
+                if workspace_id in keep:
+                    continue
+                connection.execute("DELETE FROM history WHERE workspace = ?", (workspace_id,))
+                connection.execute("DELETE FROM workspaces WHERE id = ?", (workspace_id,))
+                count, total = count - 1, total - size
+                removed.append(workspace_id)
+        return removed
 
     def owner(self, workspace_id: str) -> str | None:
         """Returns the id of the browser that started a workspace (itself for one stored without), or None if there
@@ -466,8 +577,8 @@ class WorkspaceStore:
 
     @staticmethod
     def _touch(connection, workspace_id: str, cursor: int, now: float) -> int:
-        connection.execute("UPDATE workspaces SET cursor = ?, updated = ?, revision = revision + 1 WHERE id = ?",
-                           (cursor, now, workspace_id))
+        connection.execute("UPDATE workspaces SET cursor = ?, updated = ?, used = ?, revision = revision + 1 "
+                           "WHERE id = ?", (cursor, now, now, workspace_id))
         return connection.execute("SELECT revision FROM workspaces WHERE id = ?", (workspace_id,)).fetchone()[0]
 
     # Designs ----------------------------------------------------------------------------------------------------

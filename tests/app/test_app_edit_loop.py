@@ -125,7 +125,9 @@ def test_open_design_names_it_and_recent_workspaces_say_what_they_hold(home):
     run(app)
     next(item for item in app.button if item.label == "Save design").click()
     run(app)
-    other = start()  # another tab: its own workspace
+    other = AppTest.from_file(str(APP), default_timeout=60)  # another tab of the same browser: its own workspace
+    other.session_state["browser_id"] = app.session_state["browser_id"]  # (designs are per browser)
+    other = run(other)
     next(item for item in other.selectbox if item.label == "Saved designs").set_value("wide one")
     run(other)
     next(item for item in other.button if item.label == "Open design").click()

@@ -320,7 +320,9 @@ def test_designs_are_shared_by_name(home):
     widget(app.button, "Save design").click()
     run(app)
     assert shown(app.success) == ["Saved design “my <b>design</b>”."]
-    other = start()
+    other = AppTest.from_file(str(APP), default_timeout=60)  # another tab of the same browser (designs are
+    other.session_state["browser_id"] = app.session_state["browser_id"]  # per browser: test_designs_owner.py)
+    other = run(other)
     assert current(other) == SPINENET_49
     widget(other.selectbox, "Saved designs").set_value("my <b>design</b>")
     widget(other.button, "Open design").click()
