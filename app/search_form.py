@@ -18,8 +18,7 @@ MAX_STEPS = 200  # proxy-ap training steps per candidate
 MAX_POPULATION = 256
 MAX_SEED = 2 ** 31 - 1
 SEEDS = {"resnet50": "ResNet-50's blocks", "current": "the open spec (a SpineNet)"}
-OBJECTIVE_LABELS = {"cost": "cost: P3 receptive field (px) within the constraints",
-                    "proxy-ap": "proxy AP: a short training on a dataset folder"}
+OBJECTIVE_LABELS = {"cost": "cost (P3 receptive field)", "proxy-ap": "proxy AP (short training)"}
 RANGE = re.compile(r"\A\s*([0-9.eE+-]*)\s*:\s*([0-9.eE+-]*)\s*\Z")
 # widget key -> default (as `spinescope search` has them; samples: fewer than `spinescope space`'s 1000, for a
 # shared server)

@@ -225,7 +225,9 @@ def settings_form(is_running: bool, spinenet_open: bool) -> None:
     cols[2].selectbox("Algorithm", list(form.ALGORITHMS), key="search_algorithm", args=("search_algorithm",),
                       **changed)
     cols[3].selectbox("Objective", list(form.OBJECTIVES), key="search_objective", format_func=form.OBJECTIVE_LABELS.get,
-                      args=("search_objective",), **changed)
+                      args=("search_objective",), help="cost: the receptive field of P3 (pixels) within the "
+                      "constraints, milliseconds per candidate; proxy AP: AP@[.5:.95] of a short training on a "
+                      "COCO-format folder, a proxy, not COCO AP", **changed)
     cols = st.columns(5)
     cols[0].text_input("MACs range (GMACs, LOW:HIGH)", key="search_gmacs", args=("search_gmacs",),
                        placeholder="e.g. 80:95", max_chars=form.MAX_TEXT, help="billions of multiply-adds, backbone + "
@@ -308,16 +310,23 @@ def run_section(live: SearchRun | None) -> None:
     level = f"rf_P{space.seed.min_level}"
     points = {name: (values["macs"], values[level]) for name, values in references.items()
               if config["objective"] == "cost" and level in values}
-    left, right = st.columns(2, gap="medium")
+    left, right = st.columns([3, 2], gap="medium")
     left.plotly_chart(scatter_figure(rows, form.objective_label(config), points), key="search_scatter",
                       config={"displaylogo": False})
-    done = [row["metrics"] for row in rows if row["status"] == "done"]
-    if done:
-        right.plotly_chart(distributions_figure(done, references, "The run's candidates (EDF)"),
-                           key="search_run_distributions", config={"displaylogo": False})
+    with right:
+        open_candidate(run_id, rows)
     frame = candidates_frame(rows)
     table(frame, "search_candidates", f"search-{run_id}.csv", hide_index=True, width="stretch",
           height=min(360, 35 * len(frame) + 40), column_config=CANDIDATE_COLUMNS)
+    done = [row["metrics"] for row in rows if row["status"] == "done"]
+    if done:
+        st.plotly_chart(distributions_figure(done, references, "The run's candidates beside SpineNet-49 and "
+                                             "ResNet-50-FPN (EDF)"), key="search_run_distributions",
+                        config={"displaylogo": False})
+
+
+def open_candidate(run_id: str, rows: list[dict]) -> None:
+    """The candidate picker (the best by default) and its "Open in editor" button."""
     best = best_candidate(rows)
     choices = [row["idx"] for row in rows]
     by_idx = {row["idx"]: row for row in rows}
@@ -325,12 +334,16 @@ def run_section(live: SearchRun | None) -> None:
     # The best one until the user picks another (the best changes while the run goes on).
     if not st.session_state.get(f"{key}_chosen") or st.session_state.get(key) not in choices:
         st.session_state[key] = best["idx"] if best else choices[0]
-    cols = st.columns([3, 1], vertical_alignment="bottom")
-    cols[0].selectbox("Candidate to open", choices, key=key, format_func=lambda idx: _pick_label(by_idx[idx], best),
-                      on_change=_picked, args=(key,))
-    cols[1].button("Open in editor", key="search_open", on_click=_open, args=(run_id, session.revision()),
-                   icon=":material/edit:", help="loads it as the workspace's spec (Undo goes back); Explore and "
-                                                "Edit show it")
+    st.markdown("##### Open a candidate")
+    st.selectbox("Candidate to open", choices, key=key, format_func=lambda idx: _pick_label(by_idx[idx], best),
+                 on_change=_picked, args=(key,))
+    st.button("Open in editor", key="search_open", on_click=_open, args=(run_id, session.revision()),
+              icon=":material/edit:", type="primary",
+              help="loads it as the workspace's spec (Undo goes back); Explore and Edit show it")
+    row = by_idx[st.session_state[key]]
+    parent = f", mutated from #{row['parent_idx']} ({row['move']})" if row["parent_idx"] is not None else ""
+    st.caption(escape_md(f"#{row['idx']} {row['name']}: {row['origin']}{parent}; {len(row['spec']['blocks'])} "
+                         f"blocks; opens as search-{run_id}-{row['idx']}."))
 
 
 def _pick_label(row: dict, best: dict | None) -> str:

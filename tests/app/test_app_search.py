@@ -231,3 +231,28 @@ def test_bad_input_is_one_line_naming_the_value_and_keeps_the_form(home, tmp_pat
     search_tab(app)
     assert text(app, "Params range (M, LOW:HIGH)").value == ":40"
     assert next(item for item in app.selectbox if item.label == "Objective").value == "proxy-ap"
+
+
+@pytest.mark.slow
+def test_a_tiny_proxy_ap_search_trains_each_candidate_on_a_coco_folder(home, tmp_path):
+    from spinescope.analysis.training.dataset import make_dataset
+
+    make_dataset(tmp_path / "shapes", images=4, val_images=2, size=64)
+    app = search_tab(**{"Budget (candidates)": 2})
+    next(item for item in app.selectbox if item.label == "Objective").set_value("proxy-ap")
+    run(app)
+    text(app, "Dataset folder (COCO format)").set_value(str(tmp_path / "shapes"))
+    number(app, "Training steps").set_value(2)
+    run(app)
+    click(app, "Start search")
+    wait(app, limit=240)
+    store, run_id = the_run(home)
+    rows = store.candidates(run_id)
+    assert [row["status"] for row in rows] == ["done", "done"]
+    assert all(row["metrics"]["train_steps"] == 2 and row["objective"] == row["metrics"]["proxy_ap"] for row in rows)
+    assert status_line(app).startswith(f"Run {run_id}: done, 2 of 2 candidates (0 failed); evolution, seed 0; "
+                                       "objective: proxy AP (short training on shapes), a proxy, not COCO AP")
+    scatter = plots(app)["MACs vs objective (every finished candidate)"]
+    assert scatter["layout"]["yaxis"]["title"]["text"].startswith("proxy AP (short training on shapes)")
+    assert sorted(y for trace in scatter["data"] if trace["name"] == "sample" for y in trace["y"]) == \
+        pytest.approx(sorted(row["objective"] for row in rows))
