@@ -15,10 +15,10 @@ import streamlit as st
 
 from spinescope.analysis.latency.errors import LatencyError
 from spinescope.analysis.latency.history import get_results, list_results, save_results
-from spinescope.analysis.latency.job import start_latency_job
+from spinescope.analysis.latency.job import LatencyJob
 from spinescope.analysis.latency.time_estimate import load_warning
 from spinescope.analysis.latency.request import DEFAULT_ITERS, DEFAULT_WARMUP, LatencyRequest, cuda_available, describe_device
-from spinescope.app import session, sidebar
+from spinescope.app import background, session, sidebar
 from spinescope.app.guard import guarded, one_line
 from spinescope.app.latency_view import (history_figure, per_block_check_line, per_block_frame, results_figure, results_frame,
                               run_caption, shares_figure)
@@ -87,10 +87,11 @@ def _start() -> None:
                     for choice in state.latency_models]
         if not requests:
             raise LatencyError("invalid", "choose at least one model to measure")
-        started = workspace_runs(AREA).start(lambda: LatencyRun(start_latency_job(
-            requests, device=state.latency_device, iters=int(state.latency_iters), warmup=int(state.latency_warmup),
-            threads=int(state.latency_threads) or None, per_block=bool(state.latency_per_block)),
-            [request.spec for request in requests]))
+        job = LatencyJob(requests, device=state.latency_device, iters=int(state.latency_iters),
+                         warmup=int(state.latency_warmup), threads=int(state.latency_threads) or None,
+                         per_block=bool(state.latency_per_block))  # checks the options; starts nothing
+        started = workspace_runs(AREA).start(lambda: LatencyRun(
+            background.submit_latency(session.browser_id(), "latency run", job), [request.spec for request in requests]))
         if started is None:
             raise LatencyError("invalid", "a measurement is already running in this workspace")
         state.pop("latency_results", None)
@@ -151,8 +152,9 @@ def job_progress() -> None:
     if run.job.done():
         _collect(run)
         st.rerun()
+    queued = run.job.queue_text()  # waiting for a slot of the server's background pool (app.background)
     progress = run.job.progress()
-    st.progress(progress.fraction, text=progress_text(progress))
+    st.progress(0.0 if queued else progress.fraction, text=queued or progress_text(progress))
     st.button("Cancel", key="latency_cancel", on_click=_cancel, icon=":material/stop_circle:")
 
 
