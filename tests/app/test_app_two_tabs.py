@@ -3,11 +3,14 @@ tab's edit never silently reverts it. Edits to other fields merge on top of it, 
 field, an undo or redo, or a table whose rows changed under it is refused with a one-line note."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_runs import run
+from spinescope.app.workspace import StaleRevision, WorkspaceStore
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.edits import rename, set_block_fn, set_level
 
@@ -112,3 +115,30 @@ def test_a_stale_tabs_rename_merges_and_its_undo_is_refused(home):
     run(tab_b)
     assert spec(tab_b) == rename(set_level(SPINENET_49, "b7", 3), "mine")
     assert any("changed" in line for line in notes(tab_b)), notes(tab_b)
+
+
+def test_two_writers_from_the_same_revision_never_both_win(tmp_path):
+    """Real threads on a real file: of 8 strict pushes based on one revision exactly one is written; the others
+    get StaleRevision and write nothing, and a strict undo from the old revision is refused too."""
+    store = WorkspaceStore(tmp_path / "workspace.sqlite")
+    known = store.track(store.create(SPINENET_49, "start"))
+    outcomes, barrier = [], threading.Barrier(8)
+
+    def push(level):
+        barrier.wait()
+        try:
+            store.push_tracked(known, set_level(SPINENET_49, "b7", level), f"L{level}", strict=True)
+            outcomes.append("written")
+        except StaleRevision:
+            outcomes.append("stale")
+
+    threads = [threading.Thread(target=push, args=(level,)) for level in (2, 3, 5, 6, 7, 2, 3, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["stale"] * 7 + ["written"]
+    assert len(store.load(known.workspace_id).entries) == 2 and store.revision(known.workspace_id) == 1
+    with pytest.raises(StaleRevision):
+        store.move_cursor_tracked(known, -1, strict=True)
+    assert store.load(known.workspace_id).cursor == 1
