@@ -12,7 +12,7 @@ from spinescope.analysis.search.engine import ALGORITHMS, OBJECTIVES
 from spinescope.analysis.search.space import MOVES
 
 MAX_TEXT = 300
-MAX_SAMPLES = 2000  # "Sample the space": about 20 ms each with receptive fields
+MAX_SAMPLES = 1000  # "Sample the space": 20-40 ms each with receptive fields, in the page's own run
 MAX_BUDGET = {"cost": 2000, "proxy-ap": 64}  # candidates per run: milliseconds each for cost, a training each for AP
 MAX_STEPS = 200  # proxy-ap training steps per candidate
 MAX_POPULATION = 256

@@ -11,104 +11,16 @@ workspace keeps the ids of the runs started in it, so a run stopped by a server 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
 
 import streamlit as st
 
-from spinescope.analysis.search import SearchError, Store, best_candidate, create_run, reference_metrics, sample_many
-from spinescope.analysis.search.space import space_from_dict
+from spinescope.analysis.search import SearchError, create_run, reference_metrics, sample_many
 from spinescope.analysis.search.store import StoreError
 from spinescope.app import search_form as form
 from spinescope.app import session
-from spinescope.app.guard import one_line
-from spinescope.app.markup import escape_md
-from spinescope.app.search_view import candidates_frame, distributions_figure, scatter_figure
-from spinescope.app.tables import column, table
-from spinescope.app.workspace_runs import workspace_runs
-from spinescope.spinenet.spec import spec_from_dict
-from spinescope.spinenet.validate import SpecError
-
-AREA = "search"
-KIND = "search"
-SETTING = "search"
-RUNS = "search_runs"  # workspace setting: ids of the runs started in it, oldest first
-MAX_RUNS_KEPT = 20
-CANDIDATE_COLUMNS = {
-    "idx": column("idx", "the candidate's index in the run", width=44),
-    "origin": st.column_config.TextColumn("origin", help="sample: drawn from the space; mutation: one move applied "
-                                          "to a tournament's winner", width=70),
-    "parent": column("parent", "index of the candidate it was mutated from", width=52),
-    "move": st.column_config.TextColumn("move", width=150),
-    "GMACs": column("GMACs", "billions of multiply-adds, backbone + RetinaNet head, batch 1", "%.2f", width=60),
-    "M params": column("M params", "parameters, millions, backbone + head", "%.2f", width=66),
-    "P3 RF px": column("P3 RF px", "theoretical receptive field of P3, pixels", width=62),
-    "objective": column("objective", "higher is better (see the run's objective above)", "%.4g", width=70),
-    "status": st.column_config.TextColumn("status", width=56),
-    "name": st.column_config.TextColumn("name", width=220),
-}
-
-
-@dataclass
-class SearchRun:
-    """A search running in this server: its job (`analysis.search.SearchJob`), run id, start time, workspace."""
-
-    job: object
-    run_id: str
-    started: float
-    workspace_id: str
-
-
-@st.cache_resource(show_spinner=False)
-def _store_at(path: str) -> Store:
-    return Store(path)
-
-
-def search_store() -> Store:
-    """Returns the search file beside this server's workspace file (`search.sqlite` in the data directory, the file
-    `spinescope search` uses by default)."""
-    return _store_at(str(Path(session.store().path).parent / "search.sqlite"))
-
-
-def live_run() -> SearchRun | None:
-    """Returns this workspace's running search, or None; a search found finished is taken off the registry (and a
-    run that raised is noted in one line)."""
-    registry = workspace_runs(KIND)
-    run = registry.current()
-    if run is None or not run.job.done():
-        return run
-    if registry.take(run):
-        try:
-            run.job.result(timeout=0)
-        except Exception as error:  # noqa: BLE001 - the run is marked in the store; say why here
-            session.note(AREA, "error", f"Search {run.run_id} stopped: {one_line(error)}")
-    return None
-
-
-def workspace_run_ids() -> list[str]:
-    """Returns the ids of the runs started in this workspace that the search file still has, newest first."""
-    kept = session.setting(RUNS) or []
-    store = search_store()
-    return [run_id for run_id in reversed(kept) if isinstance(run_id, str) and store.has_run(run_id)]
-
-
-def _remember(run_id: str) -> None:
-    kept = [item for item in (session.setting(RUNS) or []) if item != run_id]
-    session.set_setting(RUNS, (kept + [run_id])[-MAX_RUNS_KEPT:])
-
-
-def _launch(store: Store, run_id: str) -> None:
-    from spinescope.analysis.search import start_search
-
-    config = store.run(run_id)["config"]
-    workers = 0 if config["objective"] == "cost" else 1  # one training at a time on a shared server
-    workspace = session.workspace_id()
-    run = workspace_runs(KIND).start(lambda: SearchRun(start_search(store, run_id, workers=workers), run_id,
-                                                       time.time(), workspace))
-    if run is None:
-        session.note(AREA, "error", "Not started: a search is already running in this workspace")
-        return
-    st.session_state.search_run_view = run_id
+from spinescope.app.search_results import population_section, run_section
+from spinescope.app.search_runs import (AREA, SETTING, launch, remember, live_run, progress_line,
+                                        search_store)
 
 
 @session.callback(AREA)
@@ -134,26 +46,8 @@ def _start() -> None:
     except (form.FormError, SearchError, StoreError) as error:
         session.note(AREA, "error", f"Not started: {error}")
         return
-    _remember(run_id)
-    _launch(store, run_id)
-
-
-@session.callback(AREA)
-def _resume(run_id: str) -> None:
-    if live_run() is not None:
-        session.note(AREA, "error", "Not resumed: a search is already running in this workspace")
-        return
-    if run_id not in workspace_run_ids():
-        session.note(AREA, "error", f"Not resumed: run {run_id!r:.80} is not one of this workspace's")
-        return
-    _launch(search_store(), run_id)
-
-
-@session.callback(AREA)
-def _cancel() -> None:
-    run = workspace_runs(KIND).current()
-    if run is not None:
-        run.job.cancel()
+    remember(run_id)
+    launch(store, run_id)
 
 
 @session.callback(AREA)
@@ -171,38 +65,6 @@ def _sample() -> None:
     st.session_state.search_sampled = {"metrics": [metrics for _, metrics in samples], "draws": draws,
                                        "seconds": seconds, "seed": seed, "describe": space.describe(),
                                        "references": reference_metrics(space)}
-
-
-@session.callback(AREA)
-def _open(run_id: str, rendered: int) -> None:
-    idx = st.session_state.get(f"search_pick_{run_id}")
-    row = next((item for item in search_store().candidates(run_id) if item["idx"] == idx), None)
-    if row is None:
-        session.note(AREA, "error", f"Not opened: run {run_id} has no candidate {idx!r:.40}")
-        return
-    try:
-        spec = replace(spec_from_dict(row["spec"]), name=f"search-{run_id}-{idx}")
-    except (SpecError, KeyError, TypeError, ValueError) as error:
-        session.note(AREA, "error", f"Not opened: candidate {idx} of run {run_id}: {one_line(error)}")
-        return
-    session.load_spec(AREA, spec, f"open candidate {idx} of search {run_id}", rendered=rendered,
-                      message=f"Opened candidate {idx} of run {run_id} as {spec.name}; Explore and Edit show it.")
-
-
-def _picked(key: str) -> None:
-    st.session_state[f"{key}_chosen"] = True
-
-
-@st.fragment(run_every=0.5)
-def progress_line() -> None:
-    """Polls the running search twice a second without rerunning the page; reruns it once the search has ended."""
-    run = workspace_runs(KIND).current()
-    if run is None or run.job.done():
-        st.rerun()
-    done, budget = run.job.progress()
-    st.progress(min(1.0, done / max(1, budget)), text=escape_md(
-        f"run {run.run_id}: {done} of {budget} candidates evaluated · {time.time() - run.started:.0f} s"))
-    st.button("Cancel search", key="search_cancel", on_click=_cancel, icon=":material/stop_circle:")
 
 
 def settings_form(is_running: bool, spinenet_open: bool) -> None:
@@ -258,98 +120,6 @@ def settings_form(is_running: bool, spinenet_open: bool) -> None:
     cols[1].button("Sample the space", key="search_sample", on_click=_sample, icon=":material/scatter_plot:")
     cols[2].button("Start search", key="search_start", on_click=_start, type="primary", disabled=is_running,
                    icon=":material/play_arrow:")
-
-
-def population_section() -> None:
-    sampled = st.session_state.get("search_sampled")
-    if not sampled:
-        st.caption("Sample the space to see its distributions: MACs, params and the receptive field of each output "
-                   "level, with SpineNet-49 and ResNet-50-FPN marked (counted as the space counts its candidates).")
-        return
-    count = len(sampled["metrics"])
-    st.markdown(escape_md(f"Population: {count} valid samples from {sampled['draws']} draws, counted in "
-                          f"{sampled['seconds']:.1f} s (seed {sampled['seed']})"))
-    st.caption(escape_md("; ".join(sampled["describe"])))
-    st.plotly_chart(distributions_figure(sampled["metrics"], sampled["references"],
-                                         "The space's distributions (EDF: fraction of samples at or below)"),
-                    key="search_population_plot", config={"displaylogo": False})
-
-
-def _status_line(run: dict, rows: list[dict], live: bool) -> str:
-    config = run["config"]
-    failed = sum(1 for row in rows if row["status"] == "failed")
-    status = run["status"]
-    if status == "running" and not live:
-        status = "stopped (the server stopped while it ran)"
-    return (f"Run {run['id']}: {status}, {len(rows)} of {config['budget']} candidates ({failed} failed); "
-            f"{config['algorithm']}, seed {config['seed']}; objective: {form.objective_label(config)}"
-            + (f". {run['message']}" if run["message"] and run["status"] != "running" else ""))
-
-
-def run_section(live: SearchRun | None) -> None:
-    run_ids = workspace_run_ids()
-    if not run_ids:
-        st.caption("No search yet in this workspace. `spinescope search` runs the same search from the command line.")
-        return
-    if st.session_state.get("search_run_view") not in run_ids:
-        st.session_state.search_run_view = run_ids[0]
-    st.selectbox("Run", run_ids, key="search_run_view", help="the runs started in this workspace, newest first")
-    run_id = st.session_state.search_run_view
-    store = search_store()
-    run, rows = store.run(run_id), store.candidates(run_id)
-    is_live = live is not None and live.run_id == run_id
-    st.markdown(escape_md(_status_line(run, rows, is_live)))
-    if run["status"] != "done" and live is None:
-        st.button("Resume run", key="search_resume", on_click=_resume, args=(run_id,), icon=":material/replay:",
-                  help="continue where it stopped, with its stored settings (its candidates so far are kept)")
-    if not rows:
-        return
-    config = run["config"]
-    space = space_from_dict(config["space"])
-    references = reference_metrics(space)
-    level = f"rf_P{space.seed.min_level}"
-    points = {name: (values["macs"], values[level]) for name, values in references.items()
-              if config["objective"] == "cost" and level in values}
-    left, right = st.columns([3, 2], gap="medium")
-    left.plotly_chart(scatter_figure(rows, form.objective_label(config), points), key="search_scatter",
-                      config={"displaylogo": False})
-    with right:
-        open_candidate(run_id, rows)
-    frame = candidates_frame(rows)
-    table(frame, "search_candidates", f"search-{run_id}.csv", hide_index=True, width="stretch",
-          height=min(360, 35 * len(frame) + 40), column_config=CANDIDATE_COLUMNS)
-    done = [row["metrics"] for row in rows if row["status"] == "done"]
-    if done:
-        st.plotly_chart(distributions_figure(done, references, "The run's candidates beside SpineNet-49 and "
-                                             "ResNet-50-FPN (EDF)"), key="search_run_distributions",
-                        config={"displaylogo": False})
-
-
-def open_candidate(run_id: str, rows: list[dict]) -> None:
-    """The candidate picker (the best by default) and its "Open in editor" button."""
-    best = best_candidate(rows)
-    choices = [row["idx"] for row in rows]
-    by_idx = {row["idx"]: row for row in rows}
-    key = f"search_pick_{run_id}"
-    # The best one until the user picks another (the best changes while the run goes on).
-    if not st.session_state.get(f"{key}_chosen") or st.session_state.get(key) not in choices:
-        st.session_state[key] = best["idx"] if best else choices[0]
-    st.markdown("##### Open a candidate")
-    st.selectbox("Candidate to open", choices, key=key, format_func=lambda idx: _pick_label(by_idx[idx], best),
-                 on_change=_picked, args=(key,))
-    st.button("Open in editor", key="search_open", on_click=_open, args=(run_id, session.revision()),
-              icon=":material/edit:", type="primary",
-              help="loads it as the workspace's spec (Undo goes back); Explore and Edit show it")
-    row = by_idx[st.session_state[key]]
-    parent = f", mutated from #{row['parent_idx']} ({row['move']})" if row["parent_idx"] is not None else ""
-    st.caption(escape_md(f"#{row['idx']} {row['name']}: {row['origin']}{parent}; {len(row['spec']['blocks'])} "
-                         f"blocks; opens as search-{run_id}-{row['idx']}."))
-
-
-def _pick_label(row: dict, best: dict | None) -> str:
-    value = "failed" if row["objective"] is None else f"objective {row['objective']:.4g}"
-    return (f"#{row['idx']} {'(best) ' if best is not None and row['idx'] == best['idx'] else ''}· {value} · "
-            f"{row['macs'] / 1e9:.2f} GMACs · {row['params'] / 1e6:.2f} M params")
 
 
 def render() -> None:

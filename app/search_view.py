@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from spinescope.analysis.search import edf, pareto_rows
+from spinescope.analysis.search import edf, pareto_rows, summarize
 from spinescope.app.markup import escape_html
 from spinescope.app.sweep_view import COLOURS, plot_layout
 
@@ -104,3 +104,19 @@ def candidates_frame(rows: list[dict]) -> pd.DataFrame:
         "name": row["name"] if row["status"] == "done" else f"{row['name']}: {row['error'] or ''}",
     } for row in rows], columns=["idx", "origin", "parent", "move", "GMACs", "M params", "P3 RF px", "objective",
                                  "status", "name"])
+
+
+def summary_frame(metrics: list[dict], references: dict[str, dict]) -> pd.DataFrame:
+    """One row per metric of `panels` (in its unit: GMACs, M params, px): the population's min, p10, median, p90 and
+    max (`summarize`), and each reference's value and percentile (% of the population below it, ties half)."""
+    summary = summarize(metrics, references)
+    out = []
+    for key, (label, scale) in panels(metrics).items():
+        item = summary[key]
+        row = {"metric": label, **{name: item["quantiles"][q] / scale for name, q in
+                                   (("min", 0.0), ("p10", 0.1), ("median", 0.5), ("p90", 0.9), ("max", 1.0))}}
+        for name, ref in item["references"].items():
+            row[name] = ref["value"] / scale
+            row[f"{name} %"] = ref["percentile"]
+        out.append(row)
+    return pd.DataFrame(out)

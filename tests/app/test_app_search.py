@@ -97,6 +97,12 @@ def test_sampling_the_space_plots_the_distributions_beside_spinenet_and_resnet_f
         marks = {trace["meta"]: trace["x"] for trace in figure["data"] if trace["name"] == name}
         macs = count_model(load_builtin(builtin), 640, "retinanet").macs("") / 1e9
         assert marks["macs"] == pytest.approx([macs, macs])
+    summary = next(item.value for item in app.dataframe if "ResNet-50-FPN %" in item.value)
+    macs_row = summary[summary["metric"] == "MACs (G multiply-adds)"].iloc[0]
+    ordered = sorted(row["macs"] / 1e9 for row in metrics)
+    resnet = count_model(load_builtin("resnet50-fpn"), 640, "retinanet").macs("") / 1e9
+    assert macs_row["median"] == pytest.approx((ordered[19] + ordered[20]) / 2)
+    assert macs_row["ResNet-50-FPN %"] == pytest.approx(100 * sum(value < resnet for value in ordered) / 40)
     assert [trace["x"][0] for trace in figure["data"] if trace["name"] == "ResNet-50-FPN"
             and trace["meta"] == "rf_P3"] == [443]  # the stride-8 level of ResNet-50: 443 px (counted by hand)
 
@@ -205,7 +211,7 @@ def test_bad_input_is_one_line_naming_the_value_and_keeps_the_form(home, tmp_pat
     run(app)
     click(app, "Sample the space")
     assert [plain(item.value) for item in app.error] == [
-        "Not sampled: samples 9999 is out of range [1, 2,000] on this shared server (more with `spinescope space "
+        "Not sampled: samples 9999 is out of range [1, 1,000] on this shared server (more with `spinescope space "
         "--samples N`)"]
     number(app, "Budget (candidates)").set_value(4)
     next(item for item in app.selectbox if item.label == "Objective").set_value("proxy-ap")
