@@ -437,8 +437,9 @@ def load_spec(area: str, spec: Spec, description: str, rendered: int | None = No
     set_setting("input_height", None)
     st.session_state.input_size = spec.input_size
     st.session_state.input_height = None
+    kind, merged = st.session_state.get("notes", {}).get(area, (None, ""))  # commit's note on another tab's change
     select_block(None)
-    note(area, "success", message or f"Opened {spec.name}.")
+    note(area, "success", (message or f"Opened {spec.name}.") + (f" {merged}" if kind == "info" else ""))
     return True
 
 

@@ -142,3 +142,32 @@ def test_two_writers_from_the_same_revision_never_both_win(tmp_path):
     with pytest.raises(StaleRevision):
         store.move_cursor_tracked(known, -1, strict=True)
     assert store.load(known.workspace_id).cursor == 1
+
+
+def stale_load_page():
+    """A page whose load runs before it catches up, as a widget callback (an upload) does."""
+    import streamlit as st
+
+    from spinescope.app import session
+    from spinescope.spinenet.builtins import load_builtin
+
+    if st.session_state.pop("load_now", False):
+        session.load_spec("io", load_builtin("resnet50-fpn"), "import resnet.yaml")
+    session.start()
+    session.show_notes("io")
+
+
+def test_a_stale_tabs_load_is_applied_and_says_the_other_change_is_one_undo_back(home):
+    tab_a = edit_tab()
+    tab_b = AppTest.from_function(stale_load_page, default_timeout=60)
+    tab_b.query_params["ws"] = tab_a.query_params["ws"]
+    run(tab_b)
+    pick(tab_a, "Block to edit", "b7")
+    choose(tab_a, "Level", 5)
+    tab_b.session_state["load_now"] = True
+    run(tab_b)
+    history = WorkspaceStore(home / "workspace.sqlite").load(tab_a.query_params["ws"])
+    assert [entry.description for entry in history.entries] == ["open built-in spinenet-49", "b7: level L4 → L5",
+                                                                "import resnet.yaml"]
+    [line] = [item.value.replace("\\", "") for item in tab_b.success]
+    assert line.startswith("Opened ResNet-50-FPN.") and "one Undo back" in line, line
