@@ -1,7 +1,8 @@
 """A full-size check against Model Garden: its SpineNet-49 (the 16-block list, min_level 3, built for 640x640) with
 a RetinaNet head (4 x 256, 91 classes, 9 anchors), random weights and non-trivial BN statistics, written as a
 detector's checkpoint; `spinescope convert-tf --spec spinenet-49` (our 15-block built-in: Model Garden drops its
-dead 16th block); our model's P3-P7, class logits and box deltas against Model Garden's, relative L2.
+dead 16th block); our model's P3-P7, class logits and box deltas against Model Garden's, relative L2. Then every
+other SpineNet and Mobile SpineNet scaling Model Garden has a built-in for, backbone alone, at 256 x 384.
 
 Needs a second Python with tensorflow-cpu and tf-models-official 2.20 and torch (TensorFlow runs there; the
 comparison here):
@@ -56,6 +57,34 @@ np.savez(work + '/expected.npz', image=image.transpose(0, 3, 1, 2), **arrays)
 """
 
 
+# Built-in -> Model Garden's builder call for its scaling (SCALING_MAP) and the activation used here.
+OTHERS = {"spinenet-49s": ("spinenet.SpineNet", "'49S'", "swish"), "spinenet-96": ("spinenet.SpineNet", "'96'", "relu"),
+          "spinenet-143": ("spinenet.SpineNet", "'143'", "relu"),
+          "spinenet-mobile-49": ("spinenet_mobile.SpineNetMobile", "'49'", "hard_swish"),
+          "spinenet-mobile-49s": ("spinenet_mobile.SpineNetMobile", "'49S'", "hard_swish"),
+          "spinenet-mobile-49xs": ("spinenet_mobile.SpineNetMobile", "'49XS'", "swish")}
+OTHER = """
+import sys, numpy as np, tensorflow as tf, tf_keras
+from official.vision.modeling.backbones import spinenet, spinenet_mobile
+work, scaling, activation = sys.argv[1], sys.argv[2], sys.argv[3]
+builder = {builder}
+scales = (spinenet if builder is spinenet.SpineNet else spinenet_mobile).SCALING_MAP[scaling]
+model = builder(input_specs=tf_keras.layers.InputSpec(shape=[None, 256, 384, 3]), activation=activation, **scales)
+rng = np.random.default_rng(0)
+for v in model.weights:
+    if 'moving_variance' in v.name or 'gamma' in v.name:
+        v.assign(rng.uniform(0.5, 1.5, v.shape).astype('float32'))
+    elif 'bias' in v.name or 'beta' in v.name or 'moving_mean' in v.name:
+        v.assign(rng.normal(0, 0.2, v.shape).astype('float32'))
+print(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
+tf.train.Checkpoint(backbone=model).write(work + '/ckpt')
+image = np.random.default_rng(1).normal(size=(1, 256, 384, 3)).astype('float32')
+outputs = model(image, training=False)
+np.savez(work + '/expected.npz', image=image.transpose(0, 3, 1, 2),
+         **{{'P' + k: v.numpy().transpose(0, 3, 1, 2) for k, v in outputs.items()}})
+"""
+
+
 def _relative_l2(ours: np.ndarray, theirs: np.ndarray) -> float:
     return float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs))
 
@@ -92,6 +121,32 @@ def main() -> None:
         print("    class logits / box deltas " + ", ".join(
             f"{level} {_relative_l2(pair[0].numpy(), expected['scores' + level]):.1e}/"
             f"{_relative_l2(pair[1].numpy(), expected['boxes' + level]):.1e}" for level, pair in predictions.items()))
+    others(args.tf_python, work, quiet)
+
+
+def others(tf_python: str, work: Path, env: dict) -> None:
+    """Every other scaling: Model Garden's trainable params and ours, variables converted, worst relative L2."""
+    print()
+    print("Other scalings, backbone alone at 256x384 (height x width), converted with the built-in of that name:")
+    print(f"  {'built-in':22s} {'activation':10s} {'Model Garden':>13s} {'ours':>13s} {'variables':>9s}  worst P3-P7")
+    for name, (builder, scaling, activation) in OTHERS.items():
+        folder = work / name
+        folder.mkdir(parents=True, exist_ok=True)
+        made = subprocess.run([tf_python, "-c", OTHER.format(builder=builder), str(folder), scaling.strip("'"),
+                               activation], check=True, capture_output=True, text=True, env=env)
+        converted = subprocess.run([tf_python, "-m", "spinescope", "convert-tf", str(folder / "ckpt"), "--spec", name,
+                                    "--out", str(folder / "converted.pt")], check=True, capture_output=True,
+                                   text=True, env=env)
+        spec = replace(load_builtin(name), semantics="model_garden", activation=activation)
+        model = build_model(spec, "none", (256, 384)).backbone
+        model.load_state_dict(torch.load(folder / "converted.pt"))
+        expected = np.load(folder / "expected.npz")
+        with torch.no_grad():
+            outputs = model(torch.from_numpy(expected["image"]))
+        worst = max(_relative_l2(tensor.numpy(), expected[level]) for level, tensor in outputs.items())
+        variables = converted.stdout.strip().splitlines()[-1].split()[0]
+        ours = sum(parameter.numel() for parameter in model.parameters())
+        print(f"  {name:22s} {activation:10s} {int(made.stdout):>13,d} {ours:>13,d} {variables:>9s}  {worst:.1e}")
 
 
 if __name__ == "__main__":
