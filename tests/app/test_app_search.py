@@ -262,3 +262,20 @@ def test_a_tiny_proxy_ap_search_trains_each_candidate_on_a_coco_folder(home, tmp
     assert scatter["layout"]["yaxis"]["title"]["text"].startswith("proxy AP (short training on shapes)")
     assert sorted(y for trace in scatter["data"] if trace["name"] == "sample" for y in trace["y"]) == \
         pytest.approx(sorted(row["objective"] for row in rows))
+
+
+def test_the_open_spinenet_seeds_the_space_and_a_resnet_fpn_cannot(home):
+    app = search_tab(Samples=5)
+    seeds = next(item for item in app.selectbox if item.label == "Seed of the space")
+    assert list(seeds.options) == ["ResNet-50's blocks", "the open spec (a SpineNet)"]
+    seeds.set_value("current")
+    run(app)
+    click(app, "Sample the space")
+    blocks = len(load_builtin("spinenet-49").blocks)
+    assert any(plain(item.value).startswith(f"seed: SpineNet-49 ({blocks} scale-permuted blocks")
+               for item in app.caption)
+    next(item for item in app.selectbox if item.label == "Built-in architecture").set_value("resnet50-fpn")
+    click(app, "Open")
+    search_tab(app)
+    seeds = next(item for item in app.selectbox if item.label == "Seed of the space")
+    assert list(seeds.options) == ["ResNet-50's blocks"] and seeds.value == "resnet50"
