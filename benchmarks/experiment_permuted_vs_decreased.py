@@ -19,7 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +77,14 @@ def main() -> None:
         common = {"data": str(data), "steps": args.steps, "batch": args.batch, "size": args.size,
                   "width": args.width, "head": args.head}
         with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(train_one, [{**job, **common} for job in jobs]))
+            futures = [pool.submit(train_one, {**job, **common}) for job in jobs]
+            results = []
+            for future in as_completed(futures):  # each as it arrives, on stderr: a partial run still tells
+                results.append(future.result())
+                row = results[-1]
+                print(f"done {row['name']} seed {row['seed']}: proxy AP {row['ap']:.4f}, AP50 {row['ap50']:.4f}, "
+                      f"final loss {row['loss']:.3f}, {row['seconds']:.0f} s", file=sys.stderr, flush=True)
+    results.sort(key=lambda row: (list(KINDS).index(row["kind"]), row["name"], row["seed"]))
     elapsed = time.perf_counter() - started
     used = {row["head_used"] for row in results}
     head = " and ".join("the authors' head" if name == "spec" else "torchvision's head" for name in sorted(used))
