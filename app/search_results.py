@@ -67,14 +67,15 @@ def population_section() -> None:
                                          "The space's distributions (EDF: fraction of samples at or below)"),
                     key="search_population_plot", config={"displaylogo": False})
     frame = summary_frame(sampled["metrics"], sampled["references"])
-    percent = {f"{name} %": column(f"{name} %", f"percent of the population below {name} (ties half)", "%.0f%%",
-                                   width=110) for name in sampled["references"]}
+    references = list(sampled["references"])
+    config = {"metric": st.column_config.TextColumn("metric", width=160),
+              **{name: column(name, None, "%.4g", width=62) for name in ("min", "p10", "median", "p90", "max")},
+              **{name: column(name, f"{name}'s value, counted as the space counts its candidates", "%.4g",
+                              width=100) for name in references},
+              **{f"{name} %": column("pct", f"percent of the population below {name} (ties count half)", "%.0f",
+                                     width=50) for name in references}}
     table(frame, "search_population_summary", "search-population.csv", hide_index=True, width="stretch",
-          column_config={"metric": st.column_config.TextColumn("metric", width=170), **percent,
-                         **{name: column(name, help=None, format="%.4g", width=70)
-                            for name in ("min", "p10", "median", "p90", "max")},
-                         **{name: column(name, f"{name}'s value", "%.4g", width=110)
-                            for name in sampled["references"]}})
+          column_config=config)
 
 
 def _status_line(run: dict, rows: list[dict], live: bool) -> str:

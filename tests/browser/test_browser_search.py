@@ -27,6 +27,8 @@ def test_sample_run_a_tiny_search_and_open_the_best_candidate_in_the_editor(page
     page.get_by_role("button", name="Sample the space").click()
     expect(page.get_by_text(re.compile(r"Population: 40 valid samples from \d+ draws"))).to_be_visible()
     expect(page.locator(".st-key-search_population_plot .main-svg").first).to_be_visible()
+    page.locator(".st-key-search_population_summary_csv").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "search-population.png"))
     type_into(page, "search_budget", "150")  # a few seconds: the progress line polls, then the page shows the end
     page.get_by_role("button", name="Start search").click()
     done = page.get_by_text(re.compile(r"Run run-[0-9a-f-]+: done, 150 of 150 candidates"))
