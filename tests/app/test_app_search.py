@@ -200,6 +200,11 @@ def test_bad_input_is_one_line_naming_the_value_and_keeps_the_form(home, tmp_pat
     run(app)
     click(app, "Sample the space")
     assert [plain(item.value) for item in app.error] == ["Not sampled: MACs range '95:80': LOW is above HIGH"]
+    text(app, "MACs range (GMACs, LOW:HIGH)").set_value("1:2")  # well formed, but nothing that small
+    run(app)
+    click(app, "Sample the space")
+    (error,) = [plain(item.value) for item in app.error]
+    assert error.startswith("Not sampled: no candidate met the constraints in 500 draws (MACs in [1, 2] GMACs")
     text(app, "MACs range (GMACs, LOW:HIGH)").set_value("")
     number(app, "Budget (candidates)").set_value(5000)
     run(app)
