@@ -3,10 +3,10 @@ heavy sweeps, a third asks for an fvcore verification, the fourth edits. The bac
 heavy jobs at once (so the third waits and says so), the editing page answers every edit within EDIT_BOUND_S, and
 every accepted edit is there after a reload.
 
-EDIT_BOUND_S: an edit on an idle server answers in about a second; here two worker processes keep both cores of a
-2-core CI machine busy, so the server process gets about a third of a core; the page's answer must still come well
-inside Playwright's 30 s default. Without the pool, four heavy jobs (two sweeps, fvcore, and anything queued)
-would run at once and starve it further."""
+EDIT_BOUND_S: an edit on an idle server answers in about a second; with the two sweep workers busy on this 2-core
+machine it answered in 1.0-2.5 s (measured); 10 s leaves a 4x margin for a slower CI runner and stays inside
+Playwright's 30 s default, so a page that stalls behind the heavy work fails here rather than in a timeout.
+Without the pool, the fvcore trace would run beside both sweeps (three heavy jobs on two cores)."""
 from __future__ import annotations
 
 import time
@@ -20,7 +20,7 @@ from page_helpers import (SPINENET_49, choose, field, level_label, open_app, ope
                           type_into, wait_until_idle)
 from spinescope.spinenet.edits import set_level
 
-EDIT_BOUND_S = 20.0
+EDIT_BOUND_S = 10.0
 
 
 @pytest.fixture
