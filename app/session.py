@@ -153,15 +153,17 @@ def _hold(workspace: str) -> None:
 
 
 def _enforce_limits() -> None:
-    """Removes the least recently used workspaces no open page holds, down to the configured limits; a bad limit
-    is one line on the page and the defaults apply until it is fixed."""
+    """Removes the least recently used workspaces that no open page holds and no background run will write to, down
+    to the configured limits; a bad limit is one line on the page and the defaults apply until it is fixed."""
     try:
         limits = workspace_limits()
     except WorkspaceError as error:
         note("global", "error", f"{error}. Using the defaults until then.")
         limits = (DEFAULT_MAX_WORKSPACES, DEFAULT_MAX_WORKSPACE_MIB * 2**20)
+    from spinescope.app.workspace_runs import busy_workspaces  # imports this module
+
     try:
-        removed = store().enforce_limits(held_workspaces() | {workspace_id()}, limits)
+        removed = store().enforce_limits(held_workspaces() | busy_workspaces() | {workspace_id()}, limits)
     except WorkspaceError as error:
         note("global", "warning", f"Old workspaces could not be removed: {error}")
         return

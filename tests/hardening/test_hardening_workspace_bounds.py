@@ -114,3 +114,46 @@ def test_the_app_with_a_bad_limit_says_so_in_one_line_and_still_works(tmp_path, 
     assert WorkspaceStore(tmp_path / "workspace.sqlite").exists(app.query_params["ws"][0]
                                                                 if isinstance(app.query_params["ws"], list)
                                                                 else app.query_params["ws"])
+
+
+def test_visits_over_the_limit_remove_old_workspaces_but_never_one_a_sweep_will_write_to(tmp_path, monkeypatch):
+    """Real AppTest visits with SPINESCOPE_MAX_WORKSPACES=2 and no page holding its workspace (HOLD_SECONDS 0):
+    each new visit removes the least recently used, except the one whose sweep (a real worker) still runs."""
+    import time
+    from pathlib import Path
+
+    from spinescope.app import session
+
+    monkeypatch.setenv("SPINESCOPE_HOME", str(tmp_path))
+    monkeypatch.setenv("SPINESCOPE_MAX_WORKSPACES", "2")
+    monkeypatch.setattr(session, "HOLD_SECONDS", 0)
+    main = str(Path(__file__).resolve().parents[2] / "app" / "main.py")
+
+    def visit():
+        app = AppTest.from_file(main, default_timeout=60)
+        app.run()
+        assert not app.exception
+        return app
+
+    sweeper = visit()
+    sweeper.session_state["tab"] = "Sweeps"
+    sweeper.run()
+    next(item for item in sweeper.text_input if item.label == "Input sizes (px, comma list)").set_value("64")
+    next(item for item in sweeper.number_input if item.label == "Timed iterations").set_value(100000)
+    next(item for item in sweeper.selectbox if item.label == "Device").set_value("cpu")
+    sweeper.run()
+    next(item for item in sweeper.button if item.label == "Start sweep").click()
+    sweeper.run()
+    store = WorkspaceStore(tmp_path / "workspace.sqlite")
+    kept = sweeper.query_params["ws"]
+    try:
+        visits = [visit() for _ in range(3)]
+        ids = [app.query_params["ws"] for app in visits]
+        assert store.exists(kept) and not store.exists(ids[0]) and not store.exists(ids[1]) and store.exists(ids[2])
+    finally:
+        next(item for item in sweeper.button if item.label == "Cancel sweep").click()
+        sweeper.run()
+        for _ in range(40):
+            if not any(item.label == "Cancel sweep" for item in sweeper.run().button):
+                break
+            time.sleep(0.25)
