@@ -488,7 +488,7 @@ class WorkspaceStore:
                                (text, time.time(), workspace_id))
 
     def update_setting(self, workspace_id: str, name: str, value) -> dict:
-        """Sets one view setting (None removes it) in one transaction, keeping the others as stored (another tab's
+        """Sets one view setting in one transaction, keeping the others as stored (another tab's
         or the server's); returns the workspace's settings after it. Raises WorkspaceError, storing nothing, when
         the value is over MAX_SETTING_BYTES or the settings would be over MAX_SETTINGS_BYTES."""
         _setting_text(name, value)
@@ -502,10 +502,7 @@ class WorkspaceStore:
                 settings = {}
             settings = {key: item for key, item in (settings if isinstance(settings, dict) else {}).items()
                         if len(json.dumps(item, sort_keys=True)) <= MAX_SETTING_BYTES}
-            if value is None:
-                settings.pop(name, None)
-            else:
-                settings[name] = value
+            settings[name] = value
             text = json.dumps(settings, sort_keys=True)
             if len(text) > MAX_SETTINGS_BYTES:
                 raise WorkspaceError(f"the workspace's settings would be {len(text):,} bytes, over the limit of "
