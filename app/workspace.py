@@ -2,8 +2,10 @@
 
 A workspace is identified by a random id (the app keeps it in the page URL, so a refresh finds it again). Every
 accepted edit is written, and committed, before the app shows it, so a killed server loses nothing. Workspaces
-are private to their id; designs are shared by name. Many processes and threads may use the file at once: each
-call opens its own connection, writes run in `BEGIN IMMEDIATE` transactions and the journal is WAL.
+are private to their id; a design belongs to the browser that saved it. Many processes and threads may use the
+file at once: each call opens its own connection, writes run in `BEGIN IMMEDIATE` transactions and the journal is
+WAL. A write from a page may ask to happen only at the revision the page showed (`strict`, `StaleRevision`).
+Settings and the number and size of workspaces are bounded (`MAX_SETTING_BYTES`, `enforce_limits`).
 
 Each history row records the workspace revision that wrote it, so a session that holds the history as of one
 revision (`TrackedHistory`) catches up by reading only the rows written since (`track`), and after its own write
