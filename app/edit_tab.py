@@ -137,6 +137,28 @@ def min_level_editor(spec: Spec) -> None:
                       "levels left out, without endpoints, as the reference does")
 
 
+SEMANTICS_LABELS = {"reference": "Reference (the authors' TF1 code)",
+                    "model_garden": "Model Garden (TF2, tensorflow/models)"}
+
+
+@session.callback("edit")
+def _edit_semantics() -> None:
+    old, semantics = session.current(), st.session_state.edit_semantics
+    if session.apply_edit(AREA, edits.set_semantics, semantics, description=f"semantics {old.semantics} → {semantics}"):
+        session.note(AREA, "info", edits.semantics_change_note(old, session.current()))
+
+
+def semantics_editor(spec: Spec) -> None:
+    """Reference or Model Garden semantics (docs/spinenet-facts.md, section 14): the module, counts, receptive
+    fields and graph follow; under Model Garden dead blocks are not built."""
+    session.sync_widgets("semantics", {"edit_semantics": spec.semantics})
+    st.radio("Semantics", list(SEMANTICS_LABELS), key="edit_semantics", format_func=SEMANTICS_LABELS.get,
+             horizontal=True, on_change=_edit_semantics,
+             help="Model Garden: strided convs pad as TF 'SAME', down-resampling by 8 is two 3x3/2 max-pools, "
+                  "Mobile's squeeze-excite gate is a hard sigmoid, and blocks that reach no output are not built. "
+                  "Its published checkpoints convert with `spinescope convert-tf`.")
+
+
 @session.callback("edit")
 def _apply_stages() -> None:
     stages = tuple(int(st.session_state[f"stage_{index}"]) for index in range(4))
@@ -272,6 +294,7 @@ def scaling_editor(spec: Spec) -> None:
               help="SpineNet-49: 256, 1.0, 0.5, 1 · 96: 256, 1.0, 0.5, 2 · 143: 256, 1.0, 1.0, 3 · "
                    "190: 512, 1.3, 1.0, 4")
     min_level_editor(spec)
+    semantics_editor(spec)
 
 
 def diff_view(spec: Spec, input_size: InputSize, head: str) -> None:

@@ -168,6 +168,12 @@ def markdown_report(spec: Spec, result: Analysis, base: Spec | None = None, base
              "", "## Totals", "", "| part | params | MACs | FLOPs |", "|---|---|---|---|",
              f"| backbone | {millions(result.backbone_params)} | {billions(result.backbone_macs)} | "
              f"{billions(2 * result.backbone_macs)} |"]
+    if spec.semantics != "reference" or result.dead_blocks:  # after the intro paragraph, before the totals
+        semantics = ("Model Garden semantics (TF2 tensorflow/models; docs/spinenet-facts.md, section 14)"
+                     if spec.semantics == "model_garden" else "Reference semantics (the authors' TF1 code)")
+        dead = "; ".join(report_text(why) for why in result.dead_blocks.values())
+        built = "not built" if spec.semantics == "model_garden" else "built, params counted, 0 MACs"
+        lines[4:4] = [semantics + (f". Dead blocks ({built}): {dead}" if dead else "") + ".", ""]
     if result.head != "none":
         lines.append(f"| head ({result.head}) | {millions(result.head_params)} | {billions(result.head_macs)} | "
                      f"{billions(2 * result.head_macs)} |")
