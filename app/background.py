@@ -236,3 +236,21 @@ def submit_latency(owner: str, label: str, job) -> QueuedLatencyJob:
 def submit(owner: str, label: str, work: Callable[[], object]) -> Ticket:
     """Queues `work()` (a blocking function: an fvcore trace) for session `owner`; returns its Ticket."""
     return pool().submit(owner, label, work)
+
+
+_busy_sources: list[Callable[[], set[str]]] = []  # each registry of workspace runs (app.workspace_runs) adds one
+_busy_lock = threading.Lock()
+
+
+def register_busy(workspaces: Callable[[], set[str]]) -> None:
+    """Adds a source of workspace ids that have a background run on this server (`busy_workspaces` reads it)."""
+    with _busy_lock:
+        _busy_sources.append(workspaces)
+
+
+def busy_workspaces() -> set[str]:
+    """Returns the ids of the workspaces with a background run of any kind on this server (their results are still
+    to be stored there, so they are never removed to make room; see `app.session`)."""
+    with _busy_lock:
+        sources = list(_busy_sources)
+    return set().union(*(source() for source in sources))

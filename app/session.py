@@ -160,7 +160,7 @@ def _enforce_limits() -> None:
     except WorkspaceError as error:
         note("global", "error", f"{error}. Using the defaults until then.")
         limits = (DEFAULT_MAX_WORKSPACES, DEFAULT_MAX_WORKSPACE_MIB * 2**20)
-    from spinescope.app.workspace_runs import busy_workspaces  # imports this module
+    from spinescope.app.background import busy_workspaces
 
     try:
         removed = store().enforce_limits(held_workspaces() | busy_workspaces() | {workspace_id()}, limits)

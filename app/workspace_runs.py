@@ -4,15 +4,14 @@ another workspace never sees it."""
 from __future__ import annotations
 
 import threading
-import weakref
 from typing import Callable, Generic, TypeVar
 
 import streamlit as st
 
 from spinescope.app import session
+from spinescope.app.background import register_busy
 
 Run = TypeVar("Run")
-_ALL: "weakref.WeakSet[WorkspaceRuns]" = weakref.WeakSet()  # every registry of this server, of every kind
 
 
 class WorkspaceRuns(Generic[Run]):
@@ -21,7 +20,7 @@ class WorkspaceRuns(Generic[Run]):
     def __init__(self) -> None:
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
-        _ALL.add(self)
+        register_busy(self.workspaces)
 
     def workspaces(self) -> set[str]:
         """Returns the ids of the workspaces with a run here (going, or finished and not yet collected)."""
@@ -52,12 +51,6 @@ class WorkspaceRuns(Generic[Run]):
                 return False
             del self._runs[workspace_id]
             return True
-
-
-def busy_workspaces() -> set[str]:
-    """Returns the ids of the workspaces with a background run of any kind on this server (their results are still
-    to be stored there, so they are never removed to make room; see `session`)."""
-    return set().union(*(runs.workspaces() for runs in list(_ALL)))
 
 
 @st.cache_resource(show_spinner=False)

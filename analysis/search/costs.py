@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import threading
 
+from spinescope.spinenet.input_size import InputSize
+from spinescope.spinenet.layout import live_nodes, resolve
 from spinescope.spinenet.spec import STEM_IDS, Spec
 
 _CACHES: dict = {}
@@ -41,11 +43,10 @@ def _signature(spec: Spec) -> list[tuple[str, str, tuple]]:
     return parts
 
 
-def live_blocks(spec: Spec, input_size: int) -> frozenset:
-    """Returns the ids of the nodes of `spec` that reach an output (`analysis.search.space.live_blocks`)."""
-    from spinescope.analysis.search.space import live_blocks as live
-
-    return live(spec, input_size)
+def live_blocks(spec: Spec, input_size: InputSize) -> frozenset:
+    """Returns the ids of the graph nodes whose output reaches an output level (after the reference's 0-outdegree
+    merges), from the layout alone (cached with the layout)."""
+    return frozenset(live_nodes(resolve(spec, input_size)))
 
 
 class CostCache:

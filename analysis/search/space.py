@@ -22,6 +22,7 @@ import random
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 
+from spinescope.analysis.search.costs import live_blocks
 from spinescope.analysis.search.seed import SEED_RESNET50, Slot, Template, block_id, resnet50_seed, template_of
 from spinescope.spinenet.spec import Block, Spec, spec_from_dict, spec_hash, spec_to_dict
 
@@ -207,15 +208,6 @@ def candidate_metrics(spec: Spec, space: Space, memory: bool | None = None, rece
 
 
 @lru_cache(maxsize=64)
-def live_blocks(spec: Spec, input_size: int) -> frozenset:
-    """Returns the ids of the graph nodes whose output reaches an output level (after the reference's 0-outdegree
-    merges), from the layout alone (about a millisecond; the last few are remembered, as a candidate is checked
-    for dead blocks, then counted)."""
-    from spinescope.spinenet.layout import live_nodes, resolve
-
-    return frozenset(live_nodes(resolve(spec, input_size)))
-
-
 def dead_blocks(spec: Spec, input_size: int) -> int:
     """Returns how many blocks reach no output level (checked before anything is counted)."""
     live = live_blocks(spec, input_size)
