@@ -1,5 +1,5 @@
-"""One bounded pool for the server's heavy background work (sweeps, latency runs, fvcore verifications), fair
-across sessions.
+"""One bounded pool for the server's heavy background work (sweeps, latency runs, fvcore verifications, searches),
+fair across sessions.
 
 At most SPINESCOPE_BACKGROUND_JOBS jobs (default 2, one per core of a small server) run at once, whoever asked.
 When a slot frees, the waiting job that starts is the one whose session (browser) has the fewest jobs running,
@@ -8,8 +8,9 @@ waits behind every other session's first, so three queued
 verifications of one visitor never make another's sub-second check wait for them. A waiting job knows its place
 (`Ticket.queue_text`: "queued: 2nd of 3"), which the tabs show.
 
-A job is a function run to its end in a thread of its own (`submit`), or a `LatencyJob` (a worker process), which
-`submit_latency` starts when its turn comes and wraps so that the tabs use it as before.
+A job is a function run to its end in a thread of its own (`submit`), or an unstarted `LatencyJob` (a worker
+process) or `SearchJob` (a thread), which `submit_latency` / `submit_search` start when its turn comes and wrap so
+that the tabs use them as before.
 """
 from __future__ import annotations
 
@@ -170,12 +171,13 @@ class Pool:
             return True
 
 
-class QueuedLatencyJob:
-    """A LatencyJob that waits for its turn in the pool: started by the pool, used like the job itself (progress,
-    done, cancel, result) by the tabs and the sweep watcher."""
+class QueuedJob:
+    """An unstarted job (a LatencyJob for a sweep or a latency run, a SearchJob) that waits for its turn in the pool:
+    started by the pool, used like the job itself (progress, done, cancel, result) by the tabs and the sweep
+    watcher. `cancelled` makes the error `result()` raises for a job cancelled while it was queued."""
 
-    def __init__(self, pool: Pool, owner: str, label: str, job):
-        self.job = job
+    def __init__(self, pool: Pool, owner: str, label: str, job, cancelled: Callable[[], BaseException]):
+        self.job, self.cancelled = job, cancelled
         self.ticket = pool.submit(owner, label, self._run)
 
     def _run(self) -> None:
@@ -187,7 +189,8 @@ class QueuedLatencyJob:
         return self.ticket.queue_text()
 
     def progress(self):
-        """Returns the job's Progress ('pending' while queued)."""
+        """Returns the job's progress (a LatencyJob's says 'pending' while queued; a SearchJob's counts the stored
+        candidates)."""
         return self.job.progress()
 
     def done(self) -> bool:
@@ -204,13 +207,11 @@ class QueuedLatencyJob:
             self.job.cancel()
 
     def result(self, timeout: float | None = None):
-        """The job's results; LatencyError('cancelled') when it was cancelled while queued."""
+        """The job's results; the `cancelled` error when it was cancelled while queued."""
         if not self.wait(timeout):
-            raise TimeoutError("the latency job is still running")
+            raise TimeoutError("the job is still running")
         if self.ticket.state == "cancelled":
-            from spinescope.analysis.latency.errors import LatencyError
-
-            raise LatencyError("cancelled", "cancelled while queued")
+            raise self.cancelled()
         return self.job.result(timeout=0)
 
 
@@ -228,9 +229,26 @@ def pool() -> Pool:
         return _POOLS[slots]
 
 
-def submit_latency(owner: str, label: str, job) -> QueuedLatencyJob:
+def _latency_cancelled() -> BaseException:
+    from spinescope.analysis.latency.errors import LatencyError
+
+    return LatencyError("cancelled", "cancelled while queued")
+
+
+def submit_latency(owner: str, label: str, job) -> QueuedJob:
     """Queues an unstarted LatencyJob (a sweep or a latency run) for session `owner`; returns it wrapped."""
-    return QueuedLatencyJob(pool(), owner, label, job)
+    return QueuedJob(pool(), owner, label, job, _latency_cancelled)
+
+
+def _search_cancelled() -> BaseException:
+    from spinescope.analysis.search import SearchError
+
+    return SearchError("cancelled while queued; the run is stored, resume it later")
+
+
+def submit_search(owner: str, label: str, job) -> QueuedJob:
+    """Queues an unstarted SearchJob for session `owner`; returns it wrapped."""
+    return QueuedJob(pool(), owner, label, job, _search_cancelled)
 
 
 def submit(owner: str, label: str, work: Callable[[], object]) -> Ticket:

@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from spinescope.analysis.search import Store
-from spinescope.app import session
+from spinescope.app import background, session
 from spinescope.app.guard import one_line
 from spinescope.app.markup import escape_md
 from spinescope.app.workspace_runs import workspace_runs
@@ -20,31 +20,18 @@ KIND = "search"
 SETTING = "search"
 RUNS = "search_runs"  # workspace setting: ids of the runs started in it, oldest first
 MAX_RUNS_KEPT = 20
-MAX_SERVER_TRAININGS = 2  # proxy-AP searches running at once on this server, all workspaces together
 
 
 @dataclass
 class SearchRun:
-    """A search running in this server: its job (`analysis.search.SearchJob`), run id, start time, workspace."""
+    """A search on this server: its job (an `analysis.search.SearchJob` queued in the server's background pool,
+    `app.background`), run id, the time it was asked for, workspace."""
 
     job: object
     run_id: str
     started: float
     workspace_id: str
     trains: bool = False
-
-
-@st.cache_resource(show_spinner=False)
-def _server_runs() -> list:
-    """Returns the list of every search started on this server (all workspaces); finished ones are pruned."""
-    return []
-
-
-def trainings_running() -> int:
-    """Returns how many proxy-AP searches (each trains its candidates) are running on this server."""
-    runs = _server_runs()
-    runs[:] = [run for run in runs if not run.job.done()]
-    return sum(1 for run in runs if run.trains)
 
 
 @st.cache_resource(show_spinner=False)
@@ -87,23 +74,25 @@ def remember(run_id: str) -> None:
 
 
 def launch(store: Store, run_id: str) -> bool:
-    """Starts (or resumes) run `run_id` in a background thread as this workspace's search; False, with a one-line
-    note, when one is already running here or the server runs MAX_SERVER_TRAININGS proxy-AP searches."""
-    from spinescope.analysis.search import start_search
+    """Queues (or resumes) run `run_id` as this workspace's search in the server's background pool, which runs it
+    when a slot is free (`app.background`: bounded, fair across browsers); False, with a one-line note, when one is
+    already running here or the pool's size is misconfigured."""
+    from spinescope.analysis.search.engine import SearchJob
 
     trains = store.run(run_id)["config"]["objective"] != "cost"
-    if trains and trainings_running() >= MAX_SERVER_TRAININGS:
-        session.note(AREA, "error", f"Not started: {MAX_SERVER_TRAININGS} proxy-AP searches are already training on "
-                                    f"this shared server; run {run_id} is stored, resume it later")
-        return False
     workspace = session.workspace_id()
     # One training at a time per search (workers 1) on a shared server; cost candidates take milliseconds inline.
-    run = workspace_runs(KIND).start(lambda: SearchRun(start_search(store, run_id, workers=1 if trains else 0),
-                                                       run_id, time.time(), workspace, trains))
+    try:
+        run = workspace_runs(KIND).start(lambda: SearchRun(
+            background.submit_search(session.browser_id(), f"search {run_id}",
+                                     SearchJob(store, run_id, workers=1 if trains else 0)),
+            run_id, time.time(), workspace, trains))
+    except background.BackgroundError as error:
+        session.note(AREA, "error", f"Not started: {error}")
+        return False
     if run is None:
         session.note(AREA, "error", "Not started: a search is already running in this workspace")
         return False
-    _server_runs().append(run)
     st.session_state.search_run_view = run_id
     return True
 
@@ -133,6 +122,8 @@ def progress_line() -> None:
     if run is None or run.job.done():
         st.rerun()
     done, budget = run.job.progress()
+    queued = run.job.queue_text()  # waiting for a slot of the server's background pool
     st.progress(min(1.0, done / max(1, budget)), text=escape_md(
+        f"run {run.run_id}: {queued}" if queued else
         f"run {run.run_id}: {done} of {budget} candidates evaluated · {time.time() - run.started:.0f} s"))
     st.button("Cancel search", key="search_cancel", on_click=_cancel, icon=":material/stop_circle:")

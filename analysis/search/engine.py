@@ -482,7 +482,13 @@ class SearchJob:
         self.cancel_event.set()
 
     def done(self) -> bool:
+        """True once the run has ended (finished, cancelled or raised)."""
         return not self.thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Waits up to `timeout` seconds for the run to end; returns whether it did."""
+        self.thread.join(timeout)
+        return self.done()
 
     def progress(self) -> tuple[int, int]:
         """Returns (candidates evaluated, budget)."""

@@ -128,3 +128,35 @@ def test_the_tabs_say_where_their_job_stands_in_the_queue(home, monkeypatch):
                 entry.future.cancel()
         gate.set()
         blocker.result(10)
+
+
+def test_a_search_waits_for_its_slot_then_runs_as_it_would_alone(tmp_path):
+    from spinescope.analysis.search import Constraints, SearchConfig, SearchError, Store, create_run, make_space
+    from spinescope.analysis.search.engine import SearchJob, run_search
+    from spinescope.app.background import QueuedJob
+
+    space = make_space(constraints=Constraints(macs_min=80e9, macs_max=95e9))
+    settings = dict(space=space, algorithm="evolution", objective="cost", budget=8, seed=3, population=4,
+                    tournament=2, round_size=2)
+    alone = Store(tmp_path / "alone.sqlite")
+    create_run(alone, SearchConfig(**settings), "r")
+    run_search(alone, "r")
+    pool, gate = Pool(1), threading.Event()
+    busy = pool.submit("A", "sweep", lambda: gate.wait(10))
+    store = Store(tmp_path / "queued.sqlite")
+    create_run(store, SearchConfig(**settings), "r")
+    queued = QueuedJob(pool, "B", "search r", SearchJob(store, "r"), lambda: SearchError("cancelled while queued"))
+    time.sleep(0.2)
+    assert queued.queue_text() == "queued: 1st of 1" and not queued.done()
+    assert queued.progress() == (0, 8) and store.candidates("r") == []  # nothing evaluated while it waits
+    gate.set()
+    assert busy.result(10) is True and queued.result(60)["status"] == "done"
+    assert [row["spec_hash"] for row in store.candidates("r")] == [row["spec_hash"] for row in alone.candidates("r")]
+    other = Store(tmp_path / "cancelled.sqlite")
+    create_run(other, SearchConfig(**settings), "r")
+    blocker = pool.submit("A", "sweep", lambda: time.sleep(0.5))
+    cancelled = QueuedJob(pool, "B", "search r", SearchJob(other, "r"), lambda: SearchError("cancelled while queued"))
+    cancelled.cancel()
+    with pytest.raises(SearchError, match="cancelled while queued"):
+        cancelled.result(10)
+    assert blocker.result(10) is None and other.candidates("r") == []
