@@ -226,5 +226,5 @@ def test_constructing_starts_nothing_until_start_then_wait(small_spec, spinescop
 
 
 def test_run_latency_stores_as_the_jobs_caller(small_spec, spinescope_home):
-    (result,) = run_latency([LatencyRequest(small_spec, SIZE)], **FAST)  # history=False: see tests/test_limits.py
+    (result,) = run_latency([LatencyRequest(small_spec, SIZE)], **FAST)  # history=False: see tests/hardening/test_limits.py
     assert [entry.id for entry in list_results()] == [result.history_id] == [1]
