@@ -52,7 +52,7 @@ def live_blocks(spec: Spec, input_size: InputSize) -> frozenset:
 class CostCache:
     """Remembered part counts for specs of one scaling, activation, levels and input size (backbone only)."""
 
-    def __init__(self, input_size: int):
+    def __init__(self, input_size: InputSize):
         self.input_size = input_size
         self.parts: dict[tuple, tuple[int, int]] = {}  # (signature, live) -> (params, MACs)
         self.rest: tuple[int, int] | None = None  # the backbone's own figures outside its parts (0, 0 in practice)
@@ -84,7 +84,7 @@ class CostCache:
         return total
 
 
-def cost_cache(spec: Spec, input_size: int) -> CostCache:
+def cost_cache(spec: Spec, input_size: InputSize) -> CostCache:
     """Returns the shared CostCache for specs with `spec`'s scaling, activation and levels at `input_size`."""
     key = (spec.family, spec.scaling, spec.activation, spec.min_level, spec.max_level, input_size)
     with _LOCK:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property, lru_cache
 
 from spinescope.analysis.search.costs import live_blocks
+from spinescope.spinenet.input_size import InputSize
 from spinescope.analysis.search.seed import SEED_RESNET50, Slot, Template, block_id, resnet50_seed, template_of
 from spinescope.spinenet.spec import Block, Spec, spec_from_dict, spec_hash, spec_to_dict
 
@@ -208,7 +209,7 @@ def candidate_metrics(spec: Spec, space: Space, memory: bool | None = None, rece
 
 
 @lru_cache(maxsize=64)
-def dead_blocks(spec: Spec, input_size: int) -> int:
+def dead_blocks(spec: Spec, input_size: InputSize) -> int:
     """Returns how many blocks reach no output level (checked before anything is counted)."""
     live = live_blocks(spec, input_size)
     return sum(1 for b in spec.blocks if b.id not in live)
