@@ -5,11 +5,10 @@ receptive fields and the block-type what-if read it. Results are cached and must
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from spinescope.spinenet.blocks import describe_block_group as add_group
+from spinescope.spinenet.cache import LruCache
 from spinescope.spinenet.input_size import InputSize, hw, normalize
 from spinescope.spinenet.layout import Layout, resolve
 from spinescope.spinenet.registry import NO_HEAD, family_of, head_options, head_type
@@ -51,8 +50,7 @@ def _describe(spec: Spec, input_size: InputSize, head: str, options: dict) -> St
     return Structure(spec, input_size, head, tuple(sorted(options.items())), layout, d.root, features)
 
 
-_cache: OrderedDict = OrderedDict()
-_cache_lock = threading.Lock()  # the app describes from several sessions' threads at once
+_structures: LruCache[Structure] = LruCache(CACHE_SIZE)
 
 
 def describe(spec: Spec, input_size: InputSize | None = None, head: str = NO_HEAD, **options) -> Structure:
@@ -62,27 +60,15 @@ def describe(spec: Spec, input_size: InputSize | None = None, head: str = NO_HEA
     input_size = normalize(input_size or spec.input_size)
     options = head_options(head, **options)
     key = (spec, input_size, head, tuple(sorted(options.items())))
-    with _cache_lock:
-        structure = _cache.get(key)
-        if structure is not None:
-            _cache.move_to_end(key)
-            return structure
-    structure = _describe(spec, input_size, head, options)
-    with _cache_lock:
-        _cache[key] = structure
-        if len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    return structure
+    return _structures.get(key, lambda: _describe(spec, input_size, head, options))
 
 
 def clear_cache() -> None:
     """Empties the caches of `describe` and of `layout.resolve` (for benchmarks that time the uncached path)."""
     from spinescope.spinenet import layout
 
-    with _cache_lock:
-        _cache.clear()
-    with layout._layouts_lock:
-        layout._layouts.clear()
+    _structures.clear()
+    layout.LAYOUTS.clear()
 
 
 def describe_block_group(block_fn: str, in_channels: int, width: int, side: InputSize, repeats: int = 1,

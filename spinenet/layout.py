@@ -7,10 +7,9 @@ the receptive fields from that, so the picture and the module can never disagree
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from spinescope.spinenet.cache import LruCache
 from spinescope.spinenet.input_size import InputSize, normalize
 from spinescope.spinenet.registry import family_of
 from spinescope.spinenet.spec import Spec
@@ -195,9 +194,7 @@ class Layout:
         return {node.output_level: node for node in self.nodes if node.output_level is not None}
 
 
-_layouts: OrderedDict = OrderedDict()
-_layouts_lock = threading.Lock()  # the app resolves from several sessions' threads at once
-LAYOUT_CACHE_SIZE = 256
+LAYOUTS: LruCache[Layout] = LruCache(256)  # the app resolves from several sessions' threads at once
 
 
 def resolve(spec: Spec, input_size: InputSize | None = None) -> Layout:
@@ -206,20 +203,12 @@ def resolve(spec: Spec, input_size: InputSize | None = None) -> Layout:
     functional model keeps only the layers that reach an output. They still count for the 0-outdegree rule, which
     is applied while the blocks are built, before anything is dropped. Cached by (spec, size): the description,
     the graph and the app's panels of one edit share one layout, which every caller treats as read-only."""
-    key = (spec, normalize(input_size or spec.input_size))
-    with _layouts_lock:
-        layout = _layouts.get(key)
-        if layout is not None:
-            _layouts.move_to_end(key)
-            return layout
-    layout = family_of(spec).resolve(*key)
-    if spec.semantics == "model_garden":
-        layout = drop_dead_blocks(layout)
-    with _layouts_lock:
-        _layouts[key] = layout
-        if len(_layouts) > LAYOUT_CACHE_SIZE:
-            _layouts.popitem(last=False)
-    return layout
+    return LAYOUTS.get((spec, normalize(input_size or spec.input_size)), lambda: _resolve(spec, input_size))
+
+
+def _resolve(spec: Spec, input_size: InputSize | None) -> Layout:
+    layout = family_of(spec).resolve(spec, normalize(input_size or spec.input_size))
+    return drop_dead_blocks(layout) if spec.semantics == "model_garden" else layout
 
 
 def dead_blocks(layout: Layout) -> dict[str, str]:

@@ -31,6 +31,17 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster (2 CPUs, no dashboard, 127.0.0.1) for one test module. Per module, not per session: Ray's
+    driver prints its workers' deaths (tests that kill workers on purpose) to stdout whenever they reach it, even
+    with log_to_driver off, so a cluster left running could write into a later test's captured output."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
 # Tiers: every test gets the marker of the part of the suite it belongs to, by folder; `make test-fast` runs the
 # unit tier (`-m unit`), `make test` everything.
 FOLDER_TIERS = {"browser": "browser", "app": "app", "package": "package", "sweep": "slow", "latency": "slow",

@@ -6,12 +6,11 @@ the spec's content hash, its name, the size and the head, and shared by every ca
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from spinescope.analysis.counting.analysis import Analysis, analyze
 from spinescope.analysis.counting.fast import ModelCounts, count_model
+from spinescope.spinenet.cache import LruCache
 from spinescope.spinenet.describe import Structure, describe
 from spinescope.spinenet.input_size import InputSize, normalize
 from spinescope.spinenet.layout import Layout
@@ -38,30 +37,17 @@ class ModelView:
         return self.structure.layout
 
 
-_views: OrderedDict = OrderedDict()
-_views_lock = threading.Lock()  # the app's sessions run in threads of one process
+_views: LruCache[ModelView] = LruCache(VIEW_CACHE_SIZE)  # the app's sessions run in threads of one process
 
 
 def model_view(spec: Spec, input_size: InputSize | None = None, head: str = NO_HEAD) -> ModelView:
     """Returns the view of `spec` with `head` at `input_size` (default: the spec's), built on first use and then
     shared (read-only)."""
     size = normalize(input_size or spec.input_size)
-    key = (spec_hash(spec), spec.name, size, head)
-    with _views_lock:
-        view = _views.get(key)
-        if view is not None:
-            _views.move_to_end(key)
-            return view
-    view = ModelView(spec, size, head, describe(spec, size, head), count_model(spec, size, head),
-                     analyze(spec, size, head))
-    with _views_lock:
-        _views[key] = view
-        if len(_views) > VIEW_CACHE_SIZE:
-            _views.popitem(last=False)
-    return view
+    return _views.get((spec_hash(spec), spec.name, size, head), lambda: ModelView(
+        spec, size, head, describe(spec, size, head), count_model(spec, size, head), analyze(spec, size, head)))
 
 
 def clear_views() -> None:
     """Empties the cache of `model_view` (for benchmarks that time the uncached path)."""
-    with _views_lock:
-        _views.clear()
+    _views.clear()

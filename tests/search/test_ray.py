@@ -13,14 +13,6 @@ from search.search_helpers import results
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def dying_evaluate(folder, index: int):
     """A task function (a closure, pickled by value) whose worker process dies on candidate `index`'s first
     attempt."""
