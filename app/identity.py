@@ -8,7 +8,7 @@ from functools import lru_cache
 from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
 from spinescope.spinenet.spec import Spec, spec_hash
 
-SHORT_HASH_DIGITS = 6
+SHORT_HASH_DIGITS = 8  # hex digits of a spec's content hash wherever the app shows it (CSV and JSON keep all)
 
 
 @lru_cache(maxsize=1)
@@ -33,7 +33,7 @@ def is_edited(spec: Spec, base: Spec | None = None) -> bool:
 def display_name(spec: Spec, base: Spec | None = None) -> str:
     """Returns the name the app shows for `spec` (plain text; escape it for Markdown or HTML): its own name, or,
     when that name belongs to another architecture (see `is_edited`), 'NAME, edited · HASH' with the short content
-    hash ('SpineNet-49, edited · 3fa2c1'). Renaming the spec (Edit, "Name") makes its new name the one shown."""
+    hash ('SpineNet-49, edited · 3fa2c1d0'). Renaming the spec (Edit, "Name") makes its new name the one shown."""
     if not is_edited(spec, base):
         return spec.name
     return f"{spec.name}, edited · {short_hash(spec)}"

@@ -5,12 +5,12 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from spinescope.analysis.latency.history import list_results
+from spinescope.app.identity import SHORT_HASH_DIGITS
 from spinescope.app.markup import escape_html
 from spinescope.spinenet.input_size import InputSize, size_text, size_to_json
 from spinescope.spinenet.spec import Spec, spec_hash
 
 MIB = 2 ** 20
-SHORT_HASH = 8  # hex digits of a spec's content hash shown in tables and legends (the CSV keeps all 16)
 
 
 def latest_latency_ms(spec: Spec, input_size: InputSize, head: str | None = None) -> float | None:
@@ -27,8 +27,8 @@ def latest_latency_ms(spec: Spec, input_size: InputSize, head: str | None = None
 
 
 def short_hash(spec_hash: str) -> str:
-    """Returns the first SHORT_HASH hex digits of a spec's content hash ('' for a row stored without one)."""
-    return (spec_hash or "")[:SHORT_HASH]
+    """Returns the first SHORT_HASH_DIGITS hex digits of a spec's content hash ('' for a row stored without one)."""
+    return (spec_hash or "")[:SHORT_HASH_DIGITS]
 
 
 def results_frame(results) -> pd.DataFrame:
@@ -95,7 +95,7 @@ def series_keys(frame: pd.DataFrame) -> pd.Series:
 
 def series_name(row) -> str:
     """Returns a history series' legend name, e.g. 'SpineNet-49 #3fa2c1d0 @640 + retinanet' (HTML-escaped)."""
-    named = row["spec"] and row["spec"][:6] in row["model"]  # an edited spec's label carries its hash already
+    named = row["spec"] and row["spec"][:SHORT_HASH_DIGITS] in row["model"]  # an edited spec's label carries its hash already
     name = f"{row['model']} #{row['spec']}" if row["spec"] and not named else row["model"]
     head = f" + {row['head']}" if row["head"] != "none" else ""
     return escape_html(f"{name} @{row['input px']}{head}")

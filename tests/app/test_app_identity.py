@@ -2,7 +2,7 @@
 built-in keeps the built-in's name in its data, so the app shows it as 'NAME, edited · HASH' in Compare, the Edit
 header, the export file names and the report title, until it is renamed or undone back to the built-in. A tuple
 list pasted onto an open tuple-list spec is named after the same scaling, not nested. The expected hash is the
-first 6 hex digits of SHA-256 over the spec's JSON without its name, computed here."""
+first 8 hex digits of SHA-256 over the spec's JSON without its name, computed here."""
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +25,7 @@ SPINENET_49 = load_builtin("spinenet-49")
 def content_hash(spec) -> str:
     data = spec_to_dict(spec)
     del data["name"]
-    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:6]
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:8]
 
 
 def served(app, label: str):
@@ -135,7 +135,7 @@ def test_a_sweep_of_the_edited_spec_labels_its_points_and_history_rows_as_edited
     frame = next(item.value for item in app.dataframe if "GMACs per pass" in item.value)
     assert list(frame["model"]) == [name]
     [entry] = list_results(path=home / "history.sqlite")
-    assert (entry.spec_name, entry.spec_hash[:6]) == (name, content_hash(edited))
+    assert (entry.spec_name, entry.spec_hash[:8]) == (name, content_hash(edited))
 
 
 def test_an_edited_built_in_is_named_as_edited_in_the_sidebar_explore_memory_and_latency(home):

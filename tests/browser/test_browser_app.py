@@ -109,7 +109,7 @@ def test_a_bad_upload_shows_its_error_and_a_downloaded_spec_reimports_identicall
         page.get_by_role("button", name="JSON (.json)").click()
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
-    assert path.name == f"spinenet-49-edited-{spec_hash(edited)[:6]}.json"  # named as edited, not as the built-in
+    assert path.name == f"spinenet-49-edited-{spec_hash(edited)[:8]}.json"  # named as edited, not as the built-in
     assert loads(path.read_bytes(), "json") == edited
     assert json.loads(path.read_text())["blocks"][5] == {"id": "b7", "level": 6, "block_fn": "bottleneck",
                                                          "parents": ["b3", "b5"], "is_output": False}

@@ -65,7 +65,7 @@ def test_the_import_button_shows_its_whole_label_at_1366(page, server):
 
 def sweep_records() -> list[dict]:
     records = []
-    for name, scale in (("SpineNet-49, edited · 3fa2c1", 1.0), ("ResNet-50-FPN", 1.4)):
+    for name, scale in (("SpineNet-49, edited · 3fa2c1d0", 1.0), ("ResNet-50-FPN", 1.4)):
         for size in (64, 96, 128):
             median = scale * size * size / 400
             records.append({"spec": "spinenet-49", "name": name, "input_size": size, "batch": 1, "precision": "fp32",
