@@ -9,6 +9,7 @@ the same address follows it, while another workspace never sees it. A watcher th
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -278,12 +279,25 @@ def settings_form(is_running: bool) -> None:
             points, _ = grid_from(state)
             st.caption(escape_md(f"{len(points)} point(s), all timed interleaved in one worker process on this "
                                  f"machine; each point also goes in the latency history."))
+            busy = cpu_busy_warning(state)
+            if busy:
+                st.warning(escape_md(busy), icon=":material/speed:")
         except (GridError, LatencyError) as error:
             st.caption(escape_md(f"Not ready: {error}"))
         except Exception as error:  # noqa: BLE001 - the start button says it again
             st.caption(escape_md(f"Not ready: {one_line(error)}"))
     st.button("Start sweep", key="sweep_start", on_click=_start, type="primary", disabled=is_running,
               icon=":material/play_arrow:")
+
+
+def cpu_busy_warning(state) -> str | None:
+    """The Latency tab's busy-machine line for a sweep timed on the CPU, or None (a GPU run, an idle machine)."""
+    from spinescope.analysis.latency.time_estimate import busy_warning, current_load
+
+    if state.sweep_device != "cpu" and cuda_available():
+        return None
+    loads = current_load()
+    return busy_warning(loads[0] if loads else None, os.cpu_count() or 1)
 
 
 def results_section() -> None:

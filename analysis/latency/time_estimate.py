@@ -134,10 +134,15 @@ def estimate_run(macs_per_pass: float, passes: int, threads: int, rate: Measured
 
 def load_warning(estimate: TimeEstimate) -> str | None:
     """Returns one line when the machine is busier than its cores (plain text), else None."""
-    if not estimate.overloaded:
+    return busy_warning(estimate.load, estimate.cores) if estimate.overloaded else None
+
+
+def busy_warning(load: float | None, cores: int) -> str | None:
+    """Returns one line (plain text) when the 1-minute `load` average exceeds `cores`, else None."""
+    if load is None or load <= cores:
         return None
-    return (f"This machine is busy: load average {estimate.load:.1f} on {estimate.cores} CPU "
-            f"core{'s' if estimate.cores != 1 else ''}. The run will take longer than on an idle machine and its "
+    return (f"This machine is busy: load average {load:.1f} on {cores} CPU "
+            f"core{'s' if cores != 1 else ''}. The run will take longer than on an idle machine and its "
             "timings will be noisier; fewer threads (1) or a quieter moment give steadier figures.")
 
 

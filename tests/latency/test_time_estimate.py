@@ -7,7 +7,7 @@ import pytest
 from spinescope.analysis.counting.fast import count_model
 from spinescope.analysis.latency.history import list_results, save_results
 from spinescope.analysis.latency.results import LatencyResult
-from spinescope.analysis.latency.time_estimate import (TimeEstimate, closest_rate, estimate_run, load_warning,
+from spinescope.analysis.latency.time_estimate import (TimeEstimate, busy_warning, closest_rate, estimate_run, load_warning,
                                                        measured_rate, slowdown)
 from spinescope.analysis.latency.time_estimate import CPU_MACS_PER_SECOND
 from spinescope.spinenet.builtins import load_builtin
@@ -74,6 +74,13 @@ def test_a_loaded_machine_gets_a_longer_estimate_and_a_warning(tmp_path):
     assert idle.seconds == pytest.approx(4 + 50) and busy.seconds == pytest.approx(4 + 50 * 4)
     assert load_warning(idle) is None
     assert load_warning(busy).startswith("This machine is busy: load average 6.0 on 2 CPU cores.")
+
+
+def test_the_sweeps_busy_line_is_the_latency_tabs():
+    assert busy_warning(None, 2) is None and busy_warning(2.0, 2) is None  # unknown, or no more tasks than cores
+    assert busy_warning(2.5, 1).startswith("This machine is busy: load average 2.5 on 1 CPU core. ")
+    busy = estimate_run(1e9, 1, 1, None, (6.0, 6.0, 6.0), 2)
+    assert busy_warning(6.0, 2) == load_warning(busy)
 
 
 def test_without_a_measurement_the_assumed_rate_with_a_wide_spread():
