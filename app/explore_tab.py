@@ -14,7 +14,7 @@ from spinescope.app.graph_view import show_graph
 from spinescope.app.latency_view import time_shares
 from spinescope.app.guard import guarded
 from spinescope.app.exports import file_stem
-from spinescope.app.markup import escape_md
+from spinescope.app.markup import escape_html, escape_md
 from spinescope.app.tables import column, table as show_table
 from spinescope.app.units import billions, millions, signed_billions, signed_millions
 from spinescope.spinenet.blocks import BLOCK_TYPES
@@ -162,7 +162,7 @@ def scale_profile_figure(spec: Spec, input_size: InputSize, name: str | None = N
             continue
         profile = counts.scale_profile(candidate, input_size)
         figure.add_trace(go.Scatter(x=profile["order"], y=profile["level"], mode="lines+markers",
-                                    name=candidate.name if candidate is reference else name or spec.name,
+                                    name=escape_html(candidate.name if candidate is reference else name or spec.name),
                                     line=dict(color=colour, dash=dash, shape="hv"),
                                     marker=dict(size=5), text=profile["id"],
                                     hovertemplate="%{text}: L%{y}<extra>%{fullData.name}</extra>"))

@@ -58,6 +58,13 @@ def test_user_strings_are_escaped_in_html_and_markdown():
     assert report.splitlines()[0].startswith("# \\</script\\>")
 
 
+def test_the_scale_profile_names_its_spec_escaped():
+    from spinescope.app.explore_tab import scale_profile_figure
+
+    names = [trace.name for trace in scale_profile_figure(rename(load_builtin("spinenet-49"), HOSTILE), 256).data]
+    assert names == ["ResNet-50-FPN", "&lt;/script&gt;&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; | **bold** [link](http://x)"]
+
+
 def test_markdown_report_lists_changes_since_the_start():
     base = load_builtin("spinenet-49")
     edited = set_level(base, "b7", 5)
