@@ -21,6 +21,7 @@ from spinescope.spinenet.spec import STEM_IDS, Spec
 from spinescope.spinenet.validate import LIMITS, MAX_LEVEL, MIN_LEVEL
 
 AREA = "edit"
+TABLE_AREA = "edit_table"  # the block table's notes, shown under it
 
 
 def _selected_block(spec: Spec):
@@ -82,13 +83,13 @@ def _delete(block_id: str, rewire: bool, rendered: int) -> None:
         selection.select(neighbour)
 
 
-@session.callback("edit")
+@session.callback(TABLE_AREA)
 def _apply_table(key: str) -> None:
     table = st.session_state.get(f"{key}_frame")
     state = st.session_state.get(key) or {}
     rows = apply_editor_state(table, state)
     # A refused table keeps the editor as it is (same key: every pending edit stays for the user to fix).
-    session.apply_edit(AREA, edits.replace_blocks, rows, edits.TABLE_LABELS, description="edit block table")
+    session.apply_edit(TABLE_AREA, edits.replace_blocks, rows, edits.TABLE_LABELS, description="edit block table")
 
 
 def apply_editor_state(rows: list[dict], state: dict) -> list[dict]:
@@ -373,6 +374,7 @@ def render() -> None:
         if block_table.open:
             with block_table:
                 guarded("the block table", table_editor, spec)
+                session.show_notes(TABLE_AREA)  # under the Apply button, where the user is looking
     has_blocks = family_of(spec).has_blocks
     with st.expander("Scaling" if has_blocks else "Stages", expanded=not has_blocks):
         guarded("the scaling editor", scaling_editor, spec)
