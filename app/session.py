@@ -25,6 +25,7 @@ from spinescope.app.workspace import (DEFAULT_MAX_WORKSPACE_MIB, DEFAULT_MAX_WOR
                                      WorkspaceStore, is_workspace_id, new_workspace_id, workspace_limits)
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.edits import EditHistory
+from spinescope.spinenet.input_size import normalize, size_text
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.validate import SpecError
 
@@ -432,16 +433,24 @@ def selected_block() -> str | None:
 def load_spec(area: str, spec: Spec, description: str, rendered: int | None = None,
               message: str | None = None) -> bool:
     """Makes `spec` the new starting spec (undoable) and resets the input size to its own; says so with `message`
-    (default "Opened NAME."). Returns True when it was loaded."""
+    (default "Opened NAME."), and names the size when that changed it. Returns True when it was loaded."""
     if is_stale(area, rendered) or not commit(area, spec, description, kind="load"):
         return False
+    width = st.session_state.get("input_size") or setting("input_size")
+    height = st.session_state.get("input_height", setting("input_height"))
+    try:
+        before = normalize((int(height), int(width)) if height else int(width)) if width else None
+    except (TypeError, ValueError):  # a size this page never accepted: say nothing about it
+        before = None
+    resized = (f" The input size is now its own, {size_text(spec.input_size)} (was {size_text(before)})."
+               if before is not None and before != normalize(spec.input_size) else "")
     set_setting("input_size", spec.input_size)
     set_setting("input_height", None)
     st.session_state.input_size = spec.input_size
     st.session_state.input_height = None
     kind, merged = st.session_state.get("notes", {}).get(area, (None, ""))  # commit's note on another tab's change
     select_block(None)
-    note(area, "success", (message or f"Opened {spec.name}.") + (f" {merged}" if kind == "info" else ""))
+    note(area, "success", (message or f"Opened {spec.name}.") + resized + (f" {merged}" if kind == "info" else ""))
     return True
 
 

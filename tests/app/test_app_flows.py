@@ -344,6 +344,23 @@ def test_every_tab_renders_for_each_family(home, name):
         assert not errors(app), (tab, errors(app))
 
 
+def test_opening_a_built_in_says_that_the_input_size_is_now_its_own(home):
+    app = start()
+    widget(app.number_input, "Input size (pixels)").set_value(320)
+    widget(app.number_input, "Height (empty: square)").set_value(512)
+    run(app)
+    widget(app.selectbox, "Built-in architecture").set_value("spinenet-mobile-49")
+    widget(app.button, "Open").click()
+    run(app)
+    assert shown(app.success) == ["Opened Mobile SpineNet-49. The input size is now its own, 384 px (was 320x512 "
+                                  "px)."]
+    assert widget(app.number_input, "Input size (pixels)").value == 384
+    widget(app.selectbox, "Built-in architecture").set_value("spinenet-49s")
+    widget(app.button, "Open").click()
+    run(app)
+    assert shown(app.success) == ["Opened SpineNet-49S. The input size is now its own, 640 px (was 384 px)."]
+
+
 def test_onnx_is_built_on_request_and_downloadable(home):
     app = start()
     widget(app.number_input, "Input size (pixels)").set_value(96)
