@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 
 from spinescope.analysis.counting.view import model_view
 from spinescope.spinenet.graph import to_graph
-from spinescope.spinenet.input_size import InputSize, level_label
+from spinescope.spinenet.input_size import InputSize, hw, level_label
 from spinescope.spinenet.layout import Layout
 from spinescope.spinenet.layout import dead_blocks as layout_dead_blocks
 from spinescope.spinenet.registry import NO_HEAD
@@ -293,6 +293,8 @@ def graph_figure(spec: Spec, input_size: InputSize | None = None, costs: dict | 
     traces += [connections.arrows, node_trace]
     levels = sorted({data["level"] for _, data in nodes})
     y_labels = [f"L{level} · {level_label(size, level)}px" for level in levels]
+    height_px, width_px = hw(size)  # a non-square map is labelled width x height, as input sizes are: say so
+    y_title = "feature level (size at input)" if height_px == width_px else "feature level (W×H at input)"
     x_axis = _x_axis(nodes, sizes.ids_beside_nodes, sizes.spacing)
     colour_mode = macs_mode in ("colour", "time_colour")
     margin = _margins(y_labels, x_axis, connections.labels if legend else None,
@@ -303,7 +305,7 @@ def graph_figure(spec: Spec, input_size: InputSize | None = None, costs: dict | 
         plot = (width_hint, max(height - margin["t"] - margin["b"], 50))
         node_trace["textposition"] = _label_sides(nodes, sizes.of, connections.polylines, ghosts, outputs,
                                                   x_axis["range"], y_range, plot)
-    layout = _figure_layout(height, margin, legend, title, macs_mode, x_axis, levels, y_labels, y_range,
+    layout = _figure_layout(height, margin, legend, title, macs_mode, x_axis, levels, y_labels, y_title, y_range,
                             _selection_ring(graph, sizes, selected))
     return go.Figure(dict(data=traces, layout=layout))
 
@@ -460,7 +462,8 @@ def _selection_ring(graph, sizes: _NodeSizes, selected: str | None) -> list[dict
 
 
 def _figure_layout(height: int, margin: dict, legend: bool, title: str | None, macs_mode: str, x_axis: dict,
-                   levels: list[int], y_labels: list[str], y_range: list[float], shapes: list[dict]) -> dict:
+                   levels: list[int], y_labels: list[str], y_title: str, y_range: list[float],
+                   shapes: list[dict]) -> dict:
     """Returns the figure's layout: legends in rows below (connections) and above (blocks) the plot, so the plot
     gets the whole width; levels on the y axis."""
     return dict(
@@ -477,7 +480,7 @@ def _figure_layout(height: int, margin: dict, legend: bool, title: str | None, m
                      itemclick=False, itemdoubleclick=False, itemwidth=30),
         shapes=shapes,
         xaxis=x_axis,
-        yaxis=dict(title=dict(text="feature level (size at input)", font=dict(size=12)), tickmode="array",
+        yaxis=dict(title=dict(text=y_title, font=dict(size=12)), tickmode="array",
                    tickvals=levels, ticktext=y_labels, range=y_range, showgrid=True, gridcolor="#eeeeee",
                    zeroline=False, fixedrange=True, automargin=True),
     )

@@ -133,3 +133,11 @@ def test_the_block_legend_follows_the_colour_mode():
     assert legend["bottleneck"] == legend["residual"] == SHAPE_ONLY_COLOUR
     assert "colour = MACs" in figure.layout.legend2.title.text
     assert trace(figure, NODE_TRACE_NAME).marker.colorbar.title.text == "MACs share"
+
+
+def test_a_non_square_input_labels_its_levels_width_by_height():
+    square, wide = graph_figure(SPINENET_49, 640), graph_figure(SPINENET_49, (512, 320))  # (height, width)
+    assert square.layout.yaxis.title.text == "feature level (size at input)"
+    assert square.layout.yaxis.ticktext[0] == "L2 · 160px"
+    assert wide.layout.yaxis.title.text == "feature level (W×H at input)"
+    assert wide.layout.yaxis.ticktext[:2] == ("L2 · 80x128px", "L3 · 40x64px")  # ceil(320 / 4) x ceil(512 / 4)
