@@ -181,9 +181,26 @@ def _parse_yaml(text: str):
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError([f"invalid YAML{where}: {printable(error.problem or error.context)}"]) from None
+        hint = _quoting_hint(text, mark.line) if mark else ""
+        raise SpecError([f"invalid YAML{where}: {printable(error.problem or error.context)}{hint}"]) from None
     except (yaml.YAMLError, ValueError, RecursionError, OverflowError) as error:
         raise SpecError([f"invalid YAML: {_first_line(error)}"]) from None
+
+
+YAML_INDICATORS = "*&!@`%|>"  # a plain value may not start with these: YAML reads them as syntax
+
+
+def _quoting_hint(text: str, line_index: int) -> str:
+    """Returns "; text starting with '*' must be quoted" (or containing ': ') when the value on the error's line
+    is unquoted text that YAML reads as syntax, else ""."""
+    lines = text.splitlines()
+    line = lines[line_index] if line_index < len(lines) else ""
+    value = line.split(": ", 1)[1].strip() if ": " in line else ""
+    if value and value[0] in YAML_INDICATORS:
+        return f"; text starting with {value[0]!r} must be quoted"
+    if ": " in value and value[:1] not in "\"'[{":
+        return "; text containing ': ' must be quoted"
+    return ""
 
 
 # Numbers have at most 6 digits here: a longer one does not match and is reported, never converted.

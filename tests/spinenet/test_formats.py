@@ -1,6 +1,8 @@
 """Save -> load identity for JSON, YAML and the tuple list; safe parsing of hostile text."""
 import json
 
+import re
+
 import pytest
 
 from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
@@ -75,6 +77,24 @@ def test_hostile_text_gets_one_line_errors(text, message):
     with pytest.raises(SpecError, match=message) as info:
         loads(text)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("name: **bold**\nfamily: spinenet\n", "; text starting with '*' must be quoted"),
+    ("name: @mine\n", "; text starting with '@' must be quoted"),
+    ("name: mine: v2\n", "; text containing ': ' must be quoted"),
+    ("name: [unclosed", ""),
+])
+def test_unquoted_text_that_yaml_reads_as_syntax_gets_a_quoting_hint(text, hint):
+    import yaml
+
+    with pytest.raises(SpecError) as info:
+        loads(text)
+    assert re.match(r"invalid YAML at line \d+, column \d+: ", str(info.value))
+    assert str(info.value).endswith(hint) and str(info.value).count("quoted") == (1 if hint else 0)
+    if hint:  # quoted as the hint says, the same text is YAML
+        quoted = text.replace("**bold**", '"**bold**"').replace("@mine", "'@mine'").replace("mine: v2", '"mine: v2"')
+        assert yaml.safe_load(quoted)["name"] in ("**bold**", "@mine", "mine: v2")
 
 
 def test_unknown_extension_and_missing_file(tmp_path):
