@@ -31,7 +31,7 @@ def billions(count: float | None) -> str:
 
 def format_analysis(result: Analysis) -> str:
     """Returns a plain-text report: totals, parts, per-block rows and output shapes."""
-    total_macs = max(result.macs, 1)
+    backbone_macs = max(result.backbone_macs, 1)  # shares of the backbone, as the app's per-block "MACs %"
     lines = [
         f"{result.name} at {dims_label(result.input_size)}, head: {result.head} (counter: {result.counter})"
         + ("" if result.semantics == "reference" else f", semantics: {result.semantics}"),
@@ -53,11 +53,11 @@ def format_analysis(result: Analysis) -> str:
     for part, value in result.parts.items():
         lines.append(f"  {part:10s} {millions(value['params']):>10s} {billions(value['macs']):>10s}")
     lines.append("")
-    lines.append(f"  {'block':8s} {'level':>5s} {'type':10s} {'params':>10s} {'MACs':>10s} {'share':>6s} "
+    lines.append(f"  {'block':8s} {'level':>5s} {'type':10s} {'params':>10s} {'MACs':>10s} {'% backbone':>10s} "
                  f"{'resample MACs':>13s} {'output elements':>15s}")
     for block in result.blocks:
         lines.append(f"  {block.id:8s} {block.level:>5d} {block.block_fn:10s} {millions(block.params):>10s} "
-                     f"{billions(block.macs):>10s} {100 * block.macs / total_macs:5.1f}% "
+                     f"{billions(block.macs):>10s} {100 * block.macs / backbone_macs:9.1f}% "
                      f"{billions(block.resample_macs):>13s} {block.output_elements:>15,d}"
                      + ("" if block.live else "  (feeds no output: dead code)"))
     for block_id, why in result.dead_blocks.items():

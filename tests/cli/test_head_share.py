@@ -24,3 +24,17 @@ def test_spinenet_190_head_is_two_thirds_of_the_macs_at_1280():
             f"({100 * head_params / params:.0f}% of the params, {100 * head_macs / macs:.0f}% of the MACs)") in text
     assert f"({100 * backbone_params / params:.0f}% of the params, {100 * backbone_macs / macs:.0f}% of the MACs)" \
         in text
+
+
+def test_the_per_block_share_is_of_the_backbones_macs_as_in_the_app():
+    command = [sys.executable, "-m", "spinescope", "analyze", "spinenet-49s@256", "--head", "retinanet"]
+    data = json.loads(subprocess.run(command + ["--json"], cwd=ROOT, capture_output=True, text=True,
+                                     timeout=300).stdout)
+    text = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300).stdout
+    assert " % backbone " in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines()
+            if len(line.split()) >= 8 and line.split()[1].isdigit()}  # block, level, type, params, MACs, share, ...
+    assert set(rows) == {block["id"] for block in data["blocks"]}
+    for block in data["blocks"]:
+        assert rows[block["id"]][5] == f"{100 * block['macs'] / data['backbone_macs']:.1f}%"
+    assert data["head_macs"] > data["backbone_macs"]  # at 256 px a share of the total would be under half of these
