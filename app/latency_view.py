@@ -63,6 +63,9 @@ def results_figure(frame: pd.DataFrame) -> go.Figure:
     return figure
 
 
+HISTORY_MIN_SPAN = pd.Timedelta(minutes=10)  # the history plot's time axis spans this much at least
+
+
 def history_figure(frame: pd.DataFrame) -> go.Figure:
     """Median latency (ms) of every stored result over time, one series per architecture (the spec's content hash,
     so an edited spec and the built-in it started from are two lines even under one label), input size and head.
@@ -83,6 +86,10 @@ def history_figure(frame: pd.DataFrame) -> go.Figure:
                          xaxis=dict(gridcolor="#eeeeee", type="date", title="when (UTC)", nticks=8,
                                     hoverformat="%Y-%m-%d %H:%M:%S"),
                          legend=dict(orientation="h", y=-0.3))
+    times = pd.to_datetime(ordered["when (UTC)"])
+    if len(times) and times.max() - times.min() < HISTORY_MIN_SPAN:  # else plotly ticks sub-millisecond times
+        middle = times.min() + (times.max() - times.min()) / 2
+        figure.update_xaxes(range=[middle - HISTORY_MIN_SPAN / 2, middle + HISTORY_MIN_SPAN / 2])
     return figure
 
 

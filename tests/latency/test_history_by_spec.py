@@ -3,6 +3,8 @@ built-in's label is a line of its own in the history plot, and a row stored with
 by its label). The rows go through the real history file (`save_results`, `list_results`) in tmp_path."""
 from dataclasses import replace
 
+import pandas as pd
+
 from spinescope.analysis.latency.history import list_results, save_results
 from spinescope.analysis.latency.results import LatencyResult
 from spinescope.app.latency_view import history_figure, results_frame
@@ -66,3 +68,12 @@ def test_rows_stored_without_a_hash_stay_readable_keyed_by_their_label(tmp_path)
 def test_legend_names_are_html_escaped(tmp_path):
     frame = stored_frame([result("eeeeeeee55555555", 10.0, "00:00", label="<b>x</b>")], tmp_path)
     assert history_figure(frame).data[0].name == "&lt;b&gt;x&lt;/b&gt; #eeeeeeee @512"
+
+
+def test_one_result_gets_a_ten_minute_time_axis_not_sub_millisecond_ticks(tmp_path):
+    frame = stored_frame([result("ffffffff66666666", 10.0, "30:00")], tmp_path)
+    low, high = (pd.Timestamp(value) for value in history_figure(frame).layout.xaxis.range)
+    assert (low, high) == (pd.Timestamp("2026-01-05 10:25:00"), pd.Timestamp("2026-01-05 10:35:00"))
+    spread = stored_frame([result("ffffffff66666666", 10.0, "00:00"), result("ffffffff66666666", 11.0, "59:00")],
+                          tmp_path / "two")
+    assert history_figure(spread).layout.xaxis.range is None  # an hour apart: plotly's own range
