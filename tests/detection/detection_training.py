@@ -1,6 +1,6 @@
 """A small detection training run shared by the tests and `benchmarks/bench_train_init.py`: seeded synthetic
 images (rectangles of several sizes, one colour per class, on noise) and the plain torchvision training loop
-(SGD, momentum 0.9, gradient norm clipped)."""
+(SGD, momentum 0.9, gradient norm clipped), on one batch or a new batch per step."""
 from __future__ import annotations
 
 import torch
@@ -30,17 +30,30 @@ def synthetic_batch(seed: int, batch: int = 2, size: int = 128, num_classes: int
     return images, targets
 
 
-def train(model, images, targets, steps: int, lr: float = 0.01, clip: float = 10.0):
-    """Runs `steps` SGD steps (momentum 0.9) on the one batch; returns (losses, grad_norms) per step, each loss
-    the summed loss dict before that step's update, each norm the total gradient norm before clipping."""
+def run_steps(model, batches, lr: float = 0.01, clip: float = 10.0) -> list[dict]:
+    """Runs one SGD step (momentum 0.9) per (images, targets) in `batches`; returns a dict per step: `loss` (the
+    summed loss dict before that step's update), `grad` (the total gradient norm before clipping) and `backbone`
+    and `head` (the gradient norms of the parameters under `model.backbone` and `model.head`)."""
     model.train()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr, momentum=0.9)
-    losses, norms = [], []
-    for _ in range(steps):
+    records = []
+    for images, targets in batches:
         loss = sum(model(images, targets).values())
         optimizer.zero_grad()
         loss.backward()
-        norms.append(float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip)))
+        parts = {part: _norm(getattr(model, part).parameters()) for part in ("backbone", "head")}
+        grad = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip))
         optimizer.step()
-        losses.append(float(loss.detach()))
-    return losses, norms
+        records.append({"loss": float(loss.detach()), "grad": grad, **parts})
+    return records
+
+
+def train(model, images, targets, steps: int, lr: float = 0.01, clip: float = 10.0):
+    """Runs `steps` SGD steps on the one batch; returns (losses, grad_norms) per step (see `run_steps`)."""
+    records = run_steps(model, [(images, targets)] * steps, lr, clip)
+    return [record["loss"] for record in records], [record["grad"] for record in records]
+
+
+def _norm(parameters) -> float:
+    grads = [p.grad.detach().flatten() for p in parameters if p.grad is not None]
+    return float(torch.cat(grads).norm()) if grads else 0.0

@@ -253,49 +253,43 @@ def test_without_torchvision_one_line(monkeypatch):
         detection.retinanet("spinenet-49s", 3)
 
 
-# -- the issue's comparison: the same loop, the same data, SpineNet-49 beside ResNet-50-FPN --------------------------
-COMPARE_SIZE, COMPARE_STEPS = 64, 5
-# What the initialization decides: the first steps from the same start (both heads predict the prior everywhere).
-# SpineNet's relative drop must reach ResNet-50-FPN's minus a quarter of it. With PyTorch's default init it does
-# not come near: SpineNet's step-1 gradient norm is over 100x ResNet's, global-norm clipping shrinks the head's
-# updates with it and its loss barely moves (benchmarks/bench_train_init.py). The quarter: the loss falls mostly
-# through torchvision's RetinaNetHead, which has no normalization, and on SpineNet's activated endpoints (BN then
-# ReLU: about half the energy of ResNet-FPN's BN outputs) its N(0, 0.01) convs learn more slowly; measured here
-# SpineNet's drop is 0.85 of ResNet's. Later steps at this size are not compared: SpineNet's level-6 and -7 blocks
-# normalize 1 x 1 maps over a batch of 2 and their gradients pass the clipping norm by the 5th step (not with 8
-# images a batch).
-DROP_TOLERANCE = 1 / 4
+# -- the issue's comparison: torchvision's RetinaNet loop, SpineNet-49 beside ResNet-50-FPN ---------------------------
+# A standard loop over a stream of images (a new seeded batch of 4 every step), torchvision's head, the authors'
+# initialization in both backbones, the same seeds. 192 px: SpineNet-49's level-7 maps are 2x2 (at 128 px and below
+# they are 1x1 and each of its level-6/7 batch norms sees one value per channel and image). In the first ~50 steps
+# SpineNet-49's loss is behind ResNet-50-FPN's; from about step 60 it is lower, at seeds 0 and 1 (last ten steps:
+# 1.17 vs 1.30 and 1.20 vs 1.64); at 256 px over 150 steps 36.7% vs 23.6% (README, bench_train_init.py --data
+# stream). The last ten steps are compared, not one: a step's loss depends on its batch.
+COMPARE_SIZE, COMPARE_BATCH, COMPARE_STEPS, LAST = 192, 4, 100, 10
 
 
 @pytest.fixture(scope="module")
 def curves():
-    """(losses, grad_norms) of COMPARE_STEPS steps for each backbone, same seeds, same batch."""
-    from detection_training import train
+    """{spec: run_steps records} of COMPARE_STEPS steps for each backbone, same seeds, same batches."""
+    from detection_training import run_steps
 
-    images, targets = synthetic_batch(0, batch=2, size=COMPARE_SIZE)
+    batches = [synthetic_batch(1000 + step, batch=COMPARE_BATCH, size=COMPARE_SIZE) for step in range(COMPARE_STEPS)]
     runs = {}
     for spec in ("spinenet-49", "resnet50-fpn"):
         torch.manual_seed(0)
-        model = detection.retinanet(spec, 3, input_size=COMPARE_SIZE, size_divisible=COMPARE_SIZE)
-        runs[spec] = train(model, images, targets, COMPARE_STEPS)
+        model = detection.retinanet(spec, 3, input_size=COMPARE_SIZE, size_divisible=128)
+        runs[spec] = run_steps(model, batches)
     return runs
 
 
-def relative_drop(losses):
-    return (losses[0] - losses[-1]) / losses[0]
+def mean_loss(records) -> float:
+    return sum(record["loss"] for record in records) / len(records)
 
 
-def test_spinenet_loss_falls_like_resnet_fpn(curves):
-    (spine_losses, _), (resnet_losses, _) = curves["spinenet-49"], curves["resnet50-fpn"]
+def test_spinenet_loss_falls_at_least_as_well_as_resnet_fpns(curves):
+    spine, resnet = curves["spinenet-49"], curves["resnet50-fpn"]
     # The same start: both heads predict the prior everywhere (predictor kernels N(0, 1e-5)) on the same anchors.
-    assert spine_losses[0] == pytest.approx(resnet_losses[0], rel=1e-3)
-    assert relative_drop(resnet_losses) > 0.005
-    assert relative_drop(spine_losses) >= relative_drop(resnet_losses) * (1 - DROP_TOLERANCE)
-    assert all(b < a for a, b in zip(spine_losses, spine_losses[1:]))  # falls at every step
+    assert spine[0]["loss"] == pytest.approx(resnet[0]["loss"], rel=1e-3)
+    assert mean_loss(resnet[-LAST:]) < 0.9 * mean_loss(resnet[:LAST])  # ResNet-50-FPN's loss does fall
+    assert mean_loss(spine[-LAST:]) <= mean_loss(resnet[-LAST:])
 
 
 def test_step_one_gradient_norms_within_3x(curves):
-    (_, spine_norms), (_, resnet_norms) = curves["spinenet-49"], curves["resnet50-fpn"]
-    assert 1 / 3 <= spine_norms[0] / resnet_norms[0] <= 3
-    assert all(math.isfinite(norm) for norm in spine_norms + resnet_norms)
-
+    spine, resnet = curves["spinenet-49"], curves["resnet50-fpn"]
+    assert 1 / 3 <= spine[0]["grad"] / resnet[0]["grad"] <= 3
+    assert all(math.isfinite(record["grad"]) for record in spine + resnet)
