@@ -63,7 +63,7 @@ def results_figure(frame: pd.DataFrame) -> go.Figure:
     return figure
 
 
-HISTORY_MIN_SPAN = pd.Timedelta(minutes=10)  # the history plot's time axis spans this much at least
+SINGLE_TIME_SPAN = pd.Timedelta(minutes=10)  # the history plot's time axis when all its results share one time
 
 
 def history_figure(frame: pd.DataFrame) -> go.Figure:
@@ -87,9 +87,8 @@ def history_figure(frame: pd.DataFrame) -> go.Figure:
                                     hoverformat="%Y-%m-%d %H:%M:%S"),
                          legend=dict(orientation="h", y=-0.3))
     times = pd.to_datetime(ordered["when (UTC)"])
-    if len(times) and times.max() - times.min() < HISTORY_MIN_SPAN:  # else plotly ticks sub-millisecond times
-        middle = times.min() + (times.max() - times.min()) / 2
-        figure.update_xaxes(range=[middle - HISTORY_MIN_SPAN / 2, middle + HISTORY_MIN_SPAN / 2])
+    if len(times) and times.max() == times.min():  # one moment: plotly would tick sub-millisecond times around it
+        figure.update_xaxes(range=[times.min() - SINGLE_TIME_SPAN / 2, times.min() + SINGLE_TIME_SPAN / 2])
     return figure
 
 
@@ -102,7 +101,8 @@ def series_keys(frame: pd.DataFrame) -> pd.Series:
 
 def series_name(row) -> str:
     """Returns a history series' legend name, e.g. 'SpineNet-49 #3fa2c1d0 @640 + retinanet' (HTML-escaped)."""
-    named = row["spec"] and row["spec"][:SHORT_HASH_DIGITS] in row["model"]  # an edited spec's label carries its hash already
+    # An edited spec's label carries its short hash already.
+    named = row["spec"] and row["spec"][:SHORT_HASH_DIGITS] in row["model"]
     name = f"{row['model']} #{row['spec']}" if row["spec"] and not named else row["model"]
     head = f" + {row['head']}" if row["head"] != "none" else ""
     return escape_html(f"{name} @{row['input px']}{head}")

@@ -74,6 +74,7 @@ def test_one_result_gets_a_ten_minute_time_axis_not_sub_millisecond_ticks(tmp_pa
     frame = stored_frame([result("ffffffff66666666", 10.0, "30:00")], tmp_path)
     low, high = (pd.Timestamp(value) for value in history_figure(frame).layout.xaxis.range)
     assert (low, high) == (pd.Timestamp("2026-01-05 10:25:00"), pd.Timestamp("2026-01-05 10:35:00"))
-    spread = stored_frame([result("ffffffff66666666", 10.0, "00:00"), result("ffffffff66666666", 11.0, "59:00")],
+    # Results seconds apart keep plotly's own range and ticks (tests/browser/test_browser_fit.py reads them).
+    spread = stored_frame([result("ffffffff66666666", 10.0, "00:00"), result("ffffffff66666666", 11.0, "00:03")],
                           tmp_path / "two")
-    assert history_figure(spread).layout.xaxis.range is None  # an hour apart: plotly's own range
+    assert history_figure(spread).layout.xaxis.range is None
