@@ -25,7 +25,7 @@ from spinescope.app.workspace import (DEFAULT_MAX_WORKSPACE_MIB, DEFAULT_MAX_WOR
                                      WorkspaceStore, is_workspace_id, new_workspace_id, workspace_limits)
 from spinescope.spinenet.builtins import load_builtin
 from spinescope.spinenet.edits import EditHistory
-from spinescope.spinenet.input_size import normalize, size_text
+from spinescope.spinenet.input_size import InputSize, normalize, size_text
 from spinescope.spinenet.spec import Spec
 from spinescope.spinenet.validate import SpecError
 
@@ -430,20 +430,23 @@ def selected_block() -> str | None:
     return st.session_state.get("selection") or setting("selection")
 
 
+def input_size() -> InputSize:
+    """Returns the input size chosen for this workspace: the side (pixels) of a square input, or (height, width)
+    when a height other than the width is set; the current spec's own when none is chosen."""
+    width = int(st.session_state.get("input_size") or setting("input_size") or current().input_size)
+    height = st.session_state.get("input_height", setting("input_height"))
+    return normalize((int(height), width)) if height else width
+
+
 def load_spec(area: str, spec: Spec, description: str, rendered: int | None = None,
               message: str | None = None) -> bool:
     """Makes `spec` the new starting spec (undoable) and resets the input size to its own; says so with `message`
     (default "Opened NAME."), and names the size when that changed it. Returns True when it was loaded."""
     if is_stale(area, rendered) or not commit(area, spec, description, kind="load"):
         return False
-    width = st.session_state.get("input_size") or setting("input_size")
-    height = st.session_state.get("input_height", setting("input_height"))
-    try:
-        before = normalize((int(height), int(width)) if height else int(width)) if width else None
-    except (TypeError, ValueError):  # a size this page never accepted: say nothing about it
-        before = None
+    before = input_size()  # the size chosen before this load (the new spec's own when none was)
     resized = (f" The input size is now its own, {size_text(spec.input_size)} (was {size_text(before)})."
-               if before is not None and before != normalize(spec.input_size) else "")
+               if normalize(before) != normalize(spec.input_size) else "")
     set_setting("input_size", spec.input_size)
     set_setting("input_height", None)
     st.session_state.input_size = spec.input_size

@@ -10,7 +10,7 @@ from spinescope.app import session
 from spinescope.app.markup import escape_md
 from spinescope.app.workspace import WorkspaceError
 from spinescope.spinenet.builtins import BUILTIN_NAMES, load_builtin
-from spinescope.spinenet.input_size import InputSize, hw, normalize
+from spinescope.spinenet.input_size import InputSize, hw
 from spinescope.spinenet.registry import heads
 from spinescope.spinenet.spec import spec_hash
 from spinescope.spinenet.validate import LIMITS
@@ -113,11 +113,8 @@ def _delete_design() -> None:
 
 
 def input_size() -> InputSize:
-    """Returns the input size chosen for this workspace: the side (pixels) of a square input, or (height, width)
-    when a height other than the width is set."""
-    width = int(st.session_state.get("input_size") or session.setting("input_size") or session.current().input_size)
-    height = st.session_state.get("input_height", session.setting("input_height"))
-    return normalize((int(height), width)) if height else width
+    """Returns the input size chosen for this workspace (`session.input_size`)."""
+    return session.input_size()
 
 
 def input_side() -> int:

@@ -48,12 +48,7 @@ def run_steps(model, batches, lr: float = 0.01, clip: float = 10.0) -> list[dict
     return records
 
 
-def train(model, images, targets, steps: int, lr: float = 0.01, clip: float = 10.0):
-    """Runs `steps` SGD steps on the one batch; returns (losses, grad_norms) per step (see `run_steps`)."""
-    records = run_steps(model, [(images, targets)] * steps, lr, clip)
-    return [record["loss"] for record in records], [record["grad"] for record in records]
-
-
 def _norm(parameters) -> float:
-    grads = [p.grad.detach().flatten() for p in parameters if p.grad is not None]
-    return float(torch.cat(grads).norm()) if grads else 0.0
+    """The total L2 norm of the parameters' gradients (0 when none has one)."""
+    norms = [p.grad.detach().norm() for p in parameters if p.grad is not None]
+    return float(torch.stack(norms).norm()) if norms else 0.0
